@@ -1,0 +1,10 @@
+//! A Grafana secrets-manager plugin and secrets broker with pluggable backends.
+//!
+//! # Layout
+//! - [`domain`]: the key, the value (never printed) and list filters.
+//! - [`config`]: settings from `GF_PLUGIN_*`, a config file and flags, validated into [`config::Config`].
+//! - [`backends`]: the [`backends::SecretStore`] seam and the backends behind it.
+
+pub mod backends;
+pub mod config;
+pub mod domain;
