@@ -68,6 +68,7 @@ fn unknown(key_id: &str) -> ApiError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

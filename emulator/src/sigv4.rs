@@ -413,6 +413,7 @@ pub fn unknown_key() -> ApiError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -377,6 +377,7 @@ pub fn list_secrets(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -53,6 +53,7 @@ pub fn decode(token: &str, query: &str) -> Result<Value, ApiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
