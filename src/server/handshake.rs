@@ -126,12 +126,10 @@ pub async fn bind_tcp_in_range(
     Err(HandshakeError::NoFreePort { min, max })
 }
 
-/// A Unix socket in a fresh private directory; both are removed on drop.
+/// A Unix socket's private directory and path; both are removed on drop.
 #[cfg(unix)]
 #[derive(Debug)]
 pub struct PrivateSocket {
-    /// The listener.
-    pub listener: tokio::net::UnixListener,
     /// The socket's path (the handshake address).
     pub path: PathBuf,
     dir: PathBuf,
@@ -141,7 +139,8 @@ pub struct PrivateSocket {
 impl PrivateSocket {
     /// Creates directory `plugin-<random>` (mode 0700) inside `parent` (`PLUGIN_UNIX_SOCKET_DIR`
     /// or the temp dir) and binds `plugin.sock` in it (mode 0600), so only our user can connect.
-    pub fn bind(parent: &Path) -> Result<Self, HandshakeError> {
+    /// Needs a running tokio runtime.
+    pub fn bind(parent: &Path) -> Result<(tokio::net::UnixListener, Self), HandshakeError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -159,14 +158,12 @@ impl PrivateSocket {
             }
         };
         let path = dir.join("plugin.sock");
-        let listener = tokio::net::UnixListener::bind(&path).map_err(io(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&path))?;
-        Ok(Self {
-            listener,
-            path,
-            dir,
-        })
+        // From here on, dropping `guard` removes what we created.
+        let guard = Self { path, dir };
+        let listener = tokio::net::UnixListener::bind(&guard.path).map_err(io(&guard.path))?;
+        std::fs::set_permissions(&guard.path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&guard.path))?;
+        Ok((listener, guard))
     }
 }
 
@@ -262,7 +259,7 @@ mod tests {
     async fn private_socket_modes_and_cleanup() {
         use std::os::unix::fs::PermissionsExt;
         let parent = tempfile::tempdir().unwrap();
-        let s = PrivateSocket::bind(parent.path()).unwrap();
+        let (_listener, s) = PrivateSocket::bind(parent.path()).unwrap();
         let dir = s.path.parent().unwrap().to_path_buf();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
