@@ -299,3 +299,7 @@ impl SecretsManager for SecretsService {
         Ok(Response::new(reply))
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
