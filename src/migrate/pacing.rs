@@ -5,12 +5,15 @@
 //!   configured ceiling (AWS allows about 50 writes/s per account and region, which cannot be
 //!   raised; the CLI uses that ceiling for the `aws` backend).
 //! - Multiplicative decrease: a throttling (or other transient) answer multiplies the rate by
-//!   `decrease_factor`, at most once per `1/rate` interval so that one burst of rejections in
-//!   flight does not collapse the rate. Without a ceiling the pacer does not delay anything until
-//!   the first throttling, then starts from half the throughput measured in the last second.
+//!   `decrease_factor`, at most once per `decrease_cooldown` (the destination's quota window), so
+//!   that one burst of rejections in flight does not collapse the rate.
+//! - Without a ceiling the pacer delays nothing until the first throttling; it then starts from
+//!   `decrease_factor` times the writes accepted in the last second, the best estimate of the
+//!   destination's real limit.
 //!
 //! Time is tokio's clock, so tests run it paused (`start_paused`) instead of sleeping.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,6 +30,8 @@ pub struct PacerConfig {
     pub increase_per_sec: f64,
     /// Factor applied on throttling (0 < f < 1).
     pub decrease_factor: f64,
+    /// At most one decrease per this interval.
+    pub decrease_cooldown: Duration,
 }
 
 impl Default for PacerConfig {
@@ -34,8 +39,9 @@ impl Default for PacerConfig {
         Self {
             max_rate: None,
             min_rate: 1.0,
-            increase_per_sec: 2.0,
+            increase_per_sec: 4.0,
             decrease_factor: 0.85,
+            decrease_cooldown: Duration::from_secs(1),
         }
     }
 }
@@ -46,9 +52,8 @@ struct State {
     rate: Option<f64>,
     next_slot: Instant,
     last_decrease: Option<Instant>,
-    window_start: Instant,
-    window_count: u64,
-    last_window_rate: f64,
+    /// Successes of the last second, kept only while unpaced.
+    recent: VecDeque<Instant>,
     throttle_events: u64,
 }
 
@@ -62,16 +67,13 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer starting at the ceiling (or unpaced without one).
     pub fn new(config: PacerConfig) -> Self {
-        let now = Instant::now();
         Self {
             config,
             state: Mutex::new(State {
                 rate: config.max_rate,
-                next_slot: now,
+                next_slot: Instant::now(),
                 last_decrease: None,
-                window_start: now,
-                window_count: 0,
-                last_window_rate: 0.0,
+                recent: VecDeque::new(),
                 throttle_events: 0,
             }),
         }
@@ -97,20 +99,25 @@ impl Pacer {
     /// Records a successful write (additive increase).
     pub fn on_success(&self) {
         let mut s = self.lock();
-        let now = Instant::now();
-        s.window_count += 1;
-        let elapsed = now.duration_since(s.window_start).as_secs_f64();
-        if elapsed >= 1.0 {
-            s.last_window_rate = s.window_count as f64 / elapsed;
-            s.window_start = now;
-            s.window_count = 0;
-        }
-        if let Some(rate) = s.rate {
-            let mut next = rate + self.config.increase_per_sec / rate.max(1.0);
-            if let Some(max) = self.config.max_rate {
-                next = next.min(max);
+        match s.rate {
+            None => {
+                let now = Instant::now();
+                s.recent.push_back(now);
+                while s
+                    .recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+                {
+                    s.recent.pop_front();
+                }
             }
-            s.rate = Some(next);
+            Some(rate) => {
+                let mut next = rate + self.config.increase_per_sec / rate.max(1.0);
+                if let Some(max) = self.config.max_rate {
+                    next = next.min(max);
+                }
+                s.rate = Some(next);
+            }
         }
     }
 
@@ -120,34 +127,26 @@ impl Pacer {
         let now = Instant::now();
         s.throttle_events += 1;
         let current = match s.rate {
-            Some(r) => r,
+            Some(r) => {
+                if s
+                    .last_decrease
+                    .is_some_and(|t| now.duration_since(t) < self.config.decrease_cooldown)
+                {
+                    return;
+                }
+                r
+            }
             None => {
-                // First throttling without a ceiling: start from what we actually achieved.
-                let elapsed = now.duration_since(s.window_start).as_secs_f64();
-                let recent = if elapsed > 0.05 {
-                    s.window_count as f64 / elapsed
-                } else {
-                    0.0
-                };
-                recent.max(s.last_window_rate).max(self.config.min_rate * 2.0)
+                let accepted = s.recent.len() as f64;
+                s.recent = VecDeque::new();
+                accepted
             }
         };
-        let cooled = match (s.rate, s.last_decrease) {
-            (Some(r), Some(t)) => now.duration_since(t).as_secs_f64() >= 1.0 / r,
-            _ => true,
-        };
-        if cooled {
-            let factor = if s.rate.is_none() {
-                0.5
-            } else {
-                self.config.decrease_factor
-            };
-            s.rate = Some((current * factor).max(self.config.min_rate));
-            s.last_decrease = Some(now);
-            // Leave a gap after a rejection so the destination's bucket can refill.
-            let gap = Duration::from_secs_f64(1.0 / current.max(self.config.min_rate));
-            s.next_slot = s.next_slot.max(now + gap);
-        }
+        let current = current.max(self.config.min_rate);
+        s.rate = Some((current * self.config.decrease_factor).max(self.config.min_rate));
+        s.last_decrease = Some(now);
+        // Leave a gap after a rejection so the destination's bucket can refill.
+        s.next_slot = s.next_slot.max(now + Duration::from_secs_f64(1.0 / current));
     }
 
     /// The current rate in writes per second (`None` = unpaced).
@@ -210,6 +209,7 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(p.rate(), None);
         p.on_throttle();
-        assert!(p.rate().unwrap() >= 1.0);
+        // Starts from 0.85 × the writes accepted in the last second.
+        assert!((p.rate().unwrap() - 850.0).abs() < 1e-6, "{:?}", p.rate());
     }
 }
