@@ -5,8 +5,10 @@
 //! - [`config`]: settings from `GF_PLUGIN_*`, a config file and flags, validated into [`config::Config`].
 //! - [`backends`]: the [`backends::SecretStore`] seam and the backends behind it.
 //! - [`migrate`]: the migration engine, `verify` drift detection and `reconcile`.
+//! - [`server`]: the Grafana plugin server (go-plugin handshake, gRPC service, hclog logs).
 
 pub mod backends;
 pub mod config;
 pub mod domain;
 pub mod migrate;
+pub mod server;

@@ -5,15 +5,20 @@
 //! `reconcile` 0 = in sync (or repaired), 1 = drift left (dry run, or repairs failed), 2 = error.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 
-use crate::backends::{self, mirror::MirrorStore, BackendConfig, SecretStore};
-use crate::config::{backend_from_settings, Settings};
-use crate::migrate::{self, drift, pacing::PacerConfig, progress::Mode, Options};
+use secrets_broker::backends::{self, mirror::MirrorStore, BackendConfig, SecretStore};
+use secrets_broker::config::{backend_from_settings, Settings};
+use secrets_broker::config::LogLevel;
+use secrets_broker::migrate::{self, drift, pacing::PacerConfig, progress::Mode, Options};
+use secrets_broker::server::logging;
+
+use super::GlobalOpts;
 
 /// AWS Secrets Manager's write quota per account and region (not raisable).
 pub const AWS_WRITES_PER_SEC: f64 = 50.0;
@@ -89,12 +94,10 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// `reconcile`: make a mirror's secondary match its primary.
+/// `reconcile`: make a mirror's secondary match its primary. The mirror is the configured
+/// backend (global `--config FILE`, `GF_PLUGIN_*`, `--set`): `backend = "mirror"`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// Settings TOML with `backend = "mirror"` (otherwise the GF_PLUGIN_* environment is used).
-    #[arg(long, value_name = "FILE.toml")]
-    pub config: Option<PathBuf>,
     /// Report drift only.
     #[arg(long)]
     pub dry_run: bool,
@@ -123,15 +126,10 @@ async fn open_settings_file(path: &Path) -> Result<Opened, String> {
         tracing::warn!(%key, file = %path.display(), "unknown setting ignored");
     }
     let config = backend_from_settings(&settings).map_err(|e| e.to_string())?;
-    let backend = match &config {
-        BackendConfig::Local(_) => "local",
-        BackendConfig::Aws(_) => "aws",
-        BackendConfig::LegacySql(_) => "legacy_sql",
-        BackendConfig::Mirror(_) => "mirror",
-    };
     let store = backends::build(&config)
         .await
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let backend = store.name();
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(Opened {
         store,
@@ -180,13 +178,24 @@ fn default_checkpoint(source: &str, destination: &str) -> PathBuf {
     PathBuf::from(format!("secrets-broker-migrate-{}.json", &hex::encode(h)[..16]))
 }
 
-/// Runs `migrate`; returns the exit status.
-pub async fn run_migrate(args: MigrateArgs) -> u8 {
+/// Starts logging (JSON lines on stderr) at the level of the global settings.
+fn init_logging(global: &GlobalOpts) {
+    let level = global
+        .settings()
+        .ok()
+        .and_then(|s| s.parse::<LogLevel>("log_level", "a level").ok().flatten())
+        .unwrap_or(LogLevel::Info);
+    logging::init(level);
+}
+
+/// Runs `migrate`: 0 = every secret migrated, 1 = some failed, 2 = could not run.
+pub async fn run_migrate(global: &GlobalOpts, args: MigrateArgs) -> ExitCode {
+    init_logging(global);
     match migrate_inner(args).await {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("migrate: {e}");
-            2
+            ExitCode::from(2)
         }
     }
 }
@@ -244,8 +253,9 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
     Ok(if report.failed == 0 { 0 } else { 1 })
 }
 
-/// Runs `verify`; returns the exit status.
-pub async fn run_verify(args: VerifyArgs) -> u8 {
+/// Runs `verify`: 0 = no drift, 1 = drift, 2 = error.
+pub async fn run_verify(global: &GlobalOpts, args: VerifyArgs) -> ExitCode {
+    init_logging(global);
     let result: Result<drift::Drift, String> = async {
         let a = open(&args.endpoints, Role::Source).await?;
         let b = open(&args.endpoints, Role::Destination).await?;
@@ -259,20 +269,20 @@ pub async fn run_verify(args: VerifyArgs) -> u8 {
             } else {
                 print!("{}", d.describe());
             }
-            if d.is_clean() { 0 } else { 1 }
+            ExitCode::from(if d.is_clean() { 0 } else { 1 })
         }
         Err(e) => {
             eprintln!("verify: {e}");
-            2
+            ExitCode::from(2)
         }
     }
 }
 
-/// Runs `reconcile`; returns the exit status.
-pub async fn run_reconcile(args: ReconcileArgs) -> u8 {
+/// Runs `reconcile`: 0 = in sync or repaired, 1 = drift left, 2 = error.
+pub async fn run_reconcile(global: &GlobalOpts, args: ReconcileArgs) -> ExitCode {
+    init_logging(global);
     let result: Result<drift::Reconciled, String> = async {
-        let settings = Settings::load(args.config.as_deref(), std::env::vars(), std::iter::empty())
-            .map_err(|e| e.to_string())?;
+        let settings = global.settings().map_err(|e| e.to_string())?;
         let BackendConfig::Mirror(config) = backend_from_settings(&settings).map_err(|e| e.to_string())? else {
             return Err("reconcile needs `backend = \"mirror\"` with mirror_primary and mirror_secondary".into());
         };
@@ -285,11 +295,11 @@ pub async fn run_reconcile(args: ReconcileArgs) -> u8 {
             eprint!("{}", r.drift.describe());
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             let left = if r.dry_run { !r.drift.is_clean() } else { !r.failures.is_empty() };
-            if left { 1 } else { 0 }
+            ExitCode::from(if left { 1 } else { 0 })
         }
         Err(e) => {
             eprintln!("reconcile: {e}");
-            2
+            ExitCode::from(2)
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`drift`]: missing / extra / different between two stores, and repairing them (`reconcile`).
 //! - [`report`]: the final JSON report (counts and per-secret failures, never a value).
 //! - [`progress`]: a progress bar on a terminal, plain lines otherwise.
+//! - [`grafana`]: the `--from-grafana` / `--to-grafana` presets (Grafana's own database).
 //!
 //! The engine knows only the [`SecretStore`] trait, so it works between any two backends.
 
@@ -25,6 +26,7 @@ use crate::domain::SecretKey;
 pub mod checkpoint;
 pub mod drift;
 pub mod engine;
+pub mod grafana;
 pub mod guard;
 pub mod pacing;
 pub mod plan;
