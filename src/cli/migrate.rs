@@ -207,11 +207,16 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
     if args.lease_ttl_secs == 0 {
         return Err("--lease-ttl-secs must be at least 1".into());
     }
+    let same = |a: &Option<PathBuf>, b: &Option<PathBuf>| match (a, b) {
+        (Some(a), Some(b)) => std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok()),
+        _ => false,
+    };
+    let e = &args.endpoints;
+    if same(&e.from, &e.to) || same(&e.from_grafana, &e.to_grafana) {
+        return Err("source and destination are the same".into());
+    }
     let src = open(&args.endpoints, Role::Source).await?;
     let dst = open(&args.endpoints, Role::Destination).await?;
-    if src.id == dst.id {
-        return Err(format!("source and destination are the same ({})", src.id));
-    }
     let mut opts = Options::new(src.id.clone(), dst.id.clone());
     opts.workers = args.workers;
     opts.destination_pacing = PacerConfig {
