@@ -12,8 +12,9 @@
 //!
 //! The result uses only AWS's name characters (`A-Za-z0-9/_+=.@-`), never contains `/` inside a
 //! part, so the three parts split unambiguously, and decoding is the exact inverse. The org id
-//! comes last, so a name always ends in decimal digits: it can never end in a hyphen plus six
-//! characters, which AWS would confuse with the random suffix of an ARN. Putting type and
+//! comes last, zero-padded to at least six digits (`…/000001`), so the last seven characters are
+//! always `/` or digits: a name can never end in a hyphen plus six characters, which AWS would
+//! confuse with the random suffix of an ARN. Putting type and
 //! namespace first lets a list of one (namespace, type) in *all* orgs use a server-side name
 //! prefix filter (`{prefix}{type}/{namespace}/`).
 //!
@@ -172,7 +173,7 @@ impl Naming {
     /// The secret name of `key`.
     pub fn name(&self, key: &SecretKey) -> String {
         format!(
-            "{}{}",
+            "{}{:06}",
             self.group(key.namespace(), key.kind()),
             key.org_id()
         )
@@ -192,10 +193,10 @@ impl Naming {
         if parts.next().is_some() || org.is_empty() || !org.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        if org.len() > 1 && org.starts_with('0') {
-            return None;
-        }
         let org_id: i64 = org.parse().ok()?;
+        if format!("{org_id:06}") != org {
+            return None; // only the canonical padding
+        }
         if a == DIGEST_MARK {
             if b.len() != 64 || !b.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
                 return None;

@@ -46,12 +46,12 @@ fn plain_names_are_readable() {
     let n = Naming::new("grafana/");
     assert_eq!(
         n.name(&key(1, "my-db", "datasource")),
-        "grafana/datasource/my-db/1"
+        "grafana/datasource/my-db/000001"
     );
-    assert_eq!(n.name(&key(0, "a b", "t")), "grafana/t/a+b/0");
-    assert_eq!(n.name(&key(7, "x/y", "t")), "grafana/t/x=2Fy/7");
-    assert_eq!(n.name(&key(7, "1+1=2", "t")), "grafana/t/1=2B1=3D2/7");
-    assert_eq!(n.name(&key(2, "é", "t")), "grafana/t/=C3=A9/2");
+    assert_eq!(n.name(&key(0, "a b", "t")), "grafana/t/a+b/000000");
+    assert_eq!(n.name(&key(7, "x/y", "t")), "grafana/t/x=2Fy/000007");
+    assert_eq!(n.name(&key(7, "1+1=2", "t")), "grafana/t/1=2B1=3D2/000007");
+    assert_eq!(n.name(&key(2, "é", "t")), "grafana/t/=C3=A9/000002");
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn escapes_decode_exactly() {
 #[test]
 fn never_looks_like_an_arn_suffix() {
     let n = Naming::new("p/");
-    for ns in ["abc-defghi", "-123456", "x-abcdef"] {
+    for ns in ["abc-defghi", "-123456", "x-abcdef", "a-", "-1", "--"] {
         let name = n.name(&key(1, ns, "t-abcdef"));
         assert!(is_valid_aws_name(&name), "{name}");
     }
@@ -94,7 +94,7 @@ fn long_unicode_keys_use_a_digest_name_and_tags() {
     let k = key(42, &ns, &kind);
     let name = n.name(&k);
     assert!(name.starts_with("grafana/=H/"), "{name}");
-    assert!(name.ends_with("/42"));
+    assert!(name.ends_with("/000042"));
     assert!(name.len() <= MAX_NAME_CHARS);
     round_trip(&n, &k);
     let tags = n.tags(&k);
@@ -128,10 +128,12 @@ fn parse_rejects_foreign_and_non_canonical_names() {
         "grafana/datasource/db",
         "grafana/datasource/db/x",
         "grafana/datasource/db/01",
-        "grafana/datasource/db/1/extra",
-        "grafana/data=2Dsource/db/1",
-        "grafana/=H/abc/1",
-        "grafana/t//1",
+        "grafana/datasource/db/1",
+        "grafana/datasource/db/0000001",
+        "grafana/datasource/db/000001/extra",
+        "grafana/data=2Dsource/db/000001",
+        "grafana/=H/abc/000001",
+        "grafana/t//000001",
     ] {
         assert_eq!(n.parse(bad), None, "{bad}");
     }
