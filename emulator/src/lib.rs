@@ -1,1 +1,3 @@
+//! Offline AWS Secrets Manager emulator (placeholder until the core lands).
+pub mod password;
 pub fn placeholder() {}
