@@ -1,3 +1,4 @@
 //! Offline AWS Secrets Manager emulator (placeholder until the core lands).
 pub mod password;
+pub mod policy;
 pub fn placeholder() {}
