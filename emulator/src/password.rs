@@ -2,6 +2,11 @@
 //! required character types shuffled into random positions) and its AWS-shaped errors.
 
 use rand::rngs::OsRng;
+use serde_json::{json, Value};
+
+use crate::ctx::Ctx;
+use crate::error::ApiError;
+use crate::protocol::Input;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -146,6 +151,36 @@ pub fn generate(opts: &PasswordOptions) -> Result<String, PasswordError> {
     }
     out.shuffle(&mut rng);
     Ok(out.into_iter().collect())
+}
+
+/// GetRandomPassword.
+pub fn get_random_password(_ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let length = inp.int("PasswordLength", Some(1), Some(MAX_LENGTH as i64))?;
+    let exclude_characters = inp.string("ExcludeCharacters", 0, 4096)?;
+    let mut flag = |k: &str| inp.bool(k).map(|b| b.unwrap_or(false));
+    let exclude_numbers = flag("ExcludeNumbers")?;
+    let exclude_punctuation = flag("ExcludePunctuation")?;
+    let exclude_uppercase = flag("ExcludeUppercase")?;
+    let exclude_lowercase = flag("ExcludeLowercase")?;
+    let include_space = flag("IncludeSpace")?;
+    let require_each_included_type = inp.bool("RequireEachIncludedType")?.unwrap_or(true);
+    inp.finish()?;
+    let opts = PasswordOptions {
+        length: length.map_or(Ok(DEFAULT_LENGTH), check_length).map_err(to_api)?,
+        exclude_characters: exclude_characters.unwrap_or_default(),
+        exclude_numbers,
+        exclude_punctuation,
+        exclude_uppercase,
+        exclude_lowercase,
+        include_space,
+        require_each_included_type,
+    };
+    let password = generate(&opts).map_err(to_api)?;
+    Ok(json!({ "RandomPassword": password }))
+}
+
+fn to_api(e: PasswordError) -> ApiError {
+    ApiError::new(400, e.code(), e.to_string())
 }
 
 #[cfg(test)]

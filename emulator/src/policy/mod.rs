@@ -1,7 +1,9 @@
 //! Resource policies: validation of policy JSON in IAM grammar (MalformedPolicyDocumentException messages),
 //! "public" detection for BlockPublicPolicy / ValidateResourcePolicy, and the policy name rules.
 //!
-//! The operations themselves (Put/Get/Delete/List/ValidateResourcePolicy) live in `ops::policies`.
+//! The operations themselves (Put/Get/Delete/List/ValidateResourcePolicy) live in [`ops`].
+
+pub mod ops;
 
 use serde_json::{Map, Value};
 
