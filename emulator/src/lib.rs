@@ -256,7 +256,7 @@ impl EmulatorBuilder {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Scheduled rotations (rotation.rs) run when the emulator clock passes NextRotationDate.
         tokio::spawn(rotation::ticker(
-            shared.clone(),
+            Arc::downgrade(&shared),
             stop_rx.clone(),
             std::time::Duration::from_millis(200),
         ));

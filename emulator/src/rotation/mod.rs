@@ -463,9 +463,10 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
     started
 }
 
-/// Background task: runs due rotations every `every` until `stop` turns true.
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
+/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
 pub async fn ticker(
-    shared: Arc<Shared>,
+    shared: std::sync::Weak<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
     every: std::time::Duration,
 ) {
@@ -475,6 +476,7 @@ pub async fn ticker(
         tokio::select! {
             _ = stop.changed() => break,
             _ = interval.tick() => {
+                let Some(shared) = shared.upgrade() else { break };
                 run_due(&shared).await;
             }
         }
