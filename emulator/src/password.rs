@@ -79,7 +79,9 @@ impl PasswordError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::LengthOutOfRange(..) => "ValidationException",
-            Self::NothingToChooseFrom | Self::TooShortForRequiredTypes => "InvalidParameterException",
+            Self::NothingToChooseFrom | Self::TooShortForRequiredTypes => {
+                "InvalidParameterException"
+            }
         }
     }
 }
@@ -87,10 +89,16 @@ impl PasswordError {
 /// Checks a raw `PasswordLength` value against the model's 1–4096 range.
 pub fn check_length(raw: i64) -> Result<u64, PasswordError> {
     if raw < 1 {
-        return Err(PasswordError::LengthOutOfRange(raw, "greater than or equal to 1"));
+        return Err(PasswordError::LengthOutOfRange(
+            raw,
+            "greater than or equal to 1",
+        ));
     }
     if raw as u64 > MAX_LENGTH {
-        return Err(PasswordError::LengthOutOfRange(raw, "less than or equal to 4096"));
+        return Err(PasswordError::LengthOutOfRange(
+            raw,
+            "less than or equal to 4096",
+        ));
     }
     Ok(raw as u64)
 }
@@ -115,7 +123,12 @@ fn classes(opts: &PasswordOptions) -> Vec<Vec<char>> {
     }
     wanted
         .into_iter()
-        .map(|class| class.chars().filter(|c| !opts.exclude_characters.contains(*c)).collect::<Vec<char>>())
+        .map(|class| {
+            class
+                .chars()
+                .filter(|c| !opts.exclude_characters.contains(*c))
+                .collect::<Vec<char>>()
+        })
         .filter(|class| !class.is_empty())
         .collect()
 }
@@ -166,7 +179,9 @@ pub fn get_random_password(_ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
     let require_each_included_type = inp.bool("RequireEachIncludedType")?.unwrap_or(true);
     inp.finish()?;
     let opts = PasswordOptions {
-        length: length.map_or(Ok(DEFAULT_LENGTH), check_length).map_err(to_api)?,
+        length: length
+            .map_or(Ok(DEFAULT_LENGTH), check_length)
+            .map_err(to_api)?,
         exclude_characters: exclude_characters.unwrap_or_default(),
         exclude_numbers,
         exclude_punctuation,
@@ -196,7 +211,9 @@ mod tests {
         for _ in 0..200 {
             let p = generate(&PasswordOptions::default()).expect("default options generate");
             assert_eq!(p.chars().count(), 32);
-            assert!(has(&p, LOWERCASE) && has(&p, UPPERCASE) && has(&p, DIGITS) && has(&p, PUNCTUATION));
+            assert!(
+                has(&p, LOWERCASE) && has(&p, UPPERCASE) && has(&p, DIGITS) && has(&p, PUNCTUATION)
+            );
             assert!(!p.contains(' '));
         }
     }
@@ -205,14 +222,24 @@ mod tests {
     fn four_chars_always_hold_the_four_types_in_random_positions() {
         let mut last_is_punct = 0;
         for _ in 0..400 {
-            let p = generate(&PasswordOptions { length: 4, ..Default::default() }).expect("length 4");
-            assert!(has(&p, LOWERCASE) && has(&p, UPPERCASE) && has(&p, DIGITS) && has(&p, PUNCTUATION), "{p}");
+            let p = generate(&PasswordOptions {
+                length: 4,
+                ..Default::default()
+            })
+            .expect("length 4");
+            assert!(
+                has(&p, LOWERCASE) && has(&p, UPPERCASE) && has(&p, DIGITS) && has(&p, PUNCTUATION),
+                "{p}"
+            );
             if PUNCTUATION.contains(p.chars().last().unwrap_or('a')) {
                 last_is_punct += 1;
             }
         }
         // Appended required characters would put punctuation last every time; shuffled, about a quarter.
-        assert!(last_is_punct < 200, "required characters are not shuffled: {last_is_punct}/400");
+        assert!(
+            last_is_punct < 200,
+            "required characters are not shuffled: {last_is_punct}/400"
+        );
     }
 
     #[test]
@@ -234,7 +261,10 @@ mod tests {
             exclude_uppercase: true,
             ..Default::default()
         };
-        assert!(generate(&lower_only).expect("lower").chars().all(|c| c.is_ascii_lowercase()));
+        assert!(generate(&lower_only)
+            .expect("lower")
+            .chars()
+            .all(|c| c.is_ascii_lowercase()));
     }
 
     #[test]
@@ -255,10 +285,17 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(
-            generate(&PasswordOptions { length: 3, ..Default::default() }),
+            generate(&PasswordOptions {
+                length: 3,
+                ..Default::default()
+            }),
             Err(PasswordError::TooShortForRequiredTypes)
         );
-        let p = generate(&PasswordOptions { length: 1, require_each_included_type: false, ..Default::default() });
+        let p = generate(&PasswordOptions {
+            length: 1,
+            require_each_included_type: false,
+            ..Default::default()
+        });
         assert_eq!(p.expect("no requirement").len(), 1);
         let all = PasswordOptions {
             exclude_numbers: true,
@@ -268,21 +305,38 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(generate(&all), Err(PasswordError::NothingToChooseFrom));
-        assert_eq!(generate(&all).unwrap_err().code(), "InvalidParameterException");
+        assert_eq!(
+            generate(&all).unwrap_err().code(),
+            "InvalidParameterException"
+        );
         let excluded_by_chars = PasswordOptions {
             exclude_characters: format!("{LOWERCASE}{UPPERCASE}{DIGITS}{PUNCTUATION}"),
             ..Default::default()
         };
-        assert_eq!(generate(&excluded_by_chars), Err(PasswordError::NothingToChooseFrom));
+        assert_eq!(
+            generate(&excluded_by_chars),
+            Err(PasswordError::NothingToChooseFrom)
+        );
         assert_eq!(check_length(0).unwrap_err().code(), "ValidationException");
         assert!(check_length(4097).is_err());
         assert_eq!(check_length(4096), Ok(4096));
-        assert_eq!(generate(&PasswordOptions { length: 4096, ..Default::default() }).map(|p| p.len()), Ok(4096));
+        assert_eq!(
+            generate(&PasswordOptions {
+                length: 4096,
+                ..Default::default()
+            })
+            .map(|p| p.len()),
+            Ok(4096)
+        );
     }
 
     #[test]
     fn a_class_emptied_by_exclude_characters_is_not_required() {
-        let opts = PasswordOptions { length: 3, exclude_characters: DIGITS.into(), ..Default::default() };
+        let opts = PasswordOptions {
+            length: 3,
+            exclude_characters: DIGITS.into(),
+            ..Default::default()
+        };
         let p = generate(&opts).expect("three remaining types fit in three characters");
         assert!(!has(&p, DIGITS));
     }

@@ -30,14 +30,22 @@ pub fn valid_region(r: &str) -> bool {
     if r.is_empty() || r.len() > 128 {
         return false;
     }
-    let Some((head, digits)) = r.rsplit_once('-') else { return false };
+    let Some((head, digits)) = r.rsplit_once('-') else {
+        return false;
+    };
     !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
-        && head.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && head
+            .split('-')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 fn replica_arn(primary_arn: &str, primary_region: &str, region: &str) -> String {
-    primary_arn.replacen(&format!(":secretsmanager:{primary_region}:"), &format!(":secretsmanager:{region}:"), 1)
+    primary_arn.replacen(
+        &format!(":secretsmanager:{primary_region}:"),
+        &format!(":secretsmanager:{region}:"),
+        1,
+    )
 }
 
 /// The replica record for `region`, built from the primary.
@@ -62,10 +70,20 @@ fn is_our_replica(ctx: &Ctx, primary: &Secret, candidate: &Secret, region: &str)
 }
 
 /// Writes the replica of `primary` into `region` (records only; values stay in the primary's region).
-fn write_replica(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx, replica: Secret, region: &str) {
+fn write_replica(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    replica: Secret,
+    region: &str,
+) {
     let target = regions.entry(region.to_string()).or_default();
     if let Some(old) = target.get(&replica.name) {
-        for v in old.versions.iter().filter(|v| replica.version(&v.id).is_none()) {
+        for v in old
+            .versions
+            .iter()
+            .filter(|v| replica.version(&v.id).is_none())
+        {
             tx.del_version(&ctx.account, region, &old.name, &v.id);
         }
     }
@@ -86,7 +104,9 @@ pub fn add_replicas(
     list: &Value,
     force_overwrite: bool,
 ) -> Result<(), ApiError> {
-    let items = list.as_array().ok_or_else(|| ApiError::serialization("AddReplicaRegions must be a list"))?;
+    let items = list
+        .as_array()
+        .ok_or_else(|| ApiError::serialization("AddReplicaRegions must be a list"))?;
     if items.is_empty() {
         return Err(ApiError::validation(
             "1 validation error detected: Value '[]' at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1",
@@ -94,7 +114,11 @@ pub fn add_replicas(
     }
     let mut wanted: Vec<(String, Option<String>)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let region = item.get("Region").and_then(Value::as_str).unwrap_or_default().to_string();
+        let region = item
+            .get("Region")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if !valid_region(&region) {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{region}' at 'addReplicaRegions.{}.member.region' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$",
@@ -105,12 +129,24 @@ pub fn add_replicas(
             return Err(ApiError::invalid_parameter("Invalid replica region."));
         }
         if wanted.iter().any(|(r, _)| *r == region) {
-            return Err(ApiError::invalid_parameter(format!("Duplicate replica region {region} in AddReplicaRegions.")));
+            return Err(ApiError::invalid_parameter(format!(
+                "Duplicate replica region {region} in AddReplicaRegions."
+            )));
         }
-        if primary.replication.iter().any(|e| entry_region(e) == Some(region.as_str())) {
-            return Err(ApiError::invalid_parameter(format!("The secret is already replicated to {region}.")));
+        if primary
+            .replication
+            .iter()
+            .any(|e| entry_region(e) == Some(region.as_str()))
+        {
+            return Err(ApiError::invalid_parameter(format!(
+                "The secret is already replicated to {region}."
+            )));
         }
-        let key = item.get("KmsKeyId").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string);
+        let key = item
+            .get("KmsKeyId")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
         if let Some(k) = &key {
             kms::check_key(&ctx.shared.config.kms_keys, &region, &ctx.account, k)?;
         }
@@ -120,7 +156,12 @@ pub fn add_replicas(
         let clash = regions
             .get(&region)
             .and_then(|r| r.get(&primary.name))
-            .map(|existing| (existing.clone(), is_our_replica(ctx, primary, existing, &region)));
+            .map(|existing| {
+                (
+                    existing.clone(),
+                    is_our_replica(ctx, primary, existing, &region),
+                )
+            });
         let mut status = json!({"Region": region, "Status": "InSync"});
         if let Some(k) = &key {
             status["KmsKeyId"] = json!(k);
@@ -156,14 +197,18 @@ pub fn add_replicas(
 pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) {
     let names: Vec<String> = tx.touched(&ctx.region).map(str::to_string).collect();
     for name in names {
-        let Some(primary) = regions.get(&ctx.region).and_then(|r| r.get(&name)) else { continue };
+        let Some(primary) = regions.get(&ctx.region).and_then(|r| r.get(&name)) else {
+            continue;
+        };
         if primary.replication.is_empty() || primary.is_replica_in(&ctx.region) {
             continue;
         }
         let primary = primary.clone();
         for entry in &primary.replication {
-            let (Some(region), Some("InSync")) = (entry_region(entry), entry.get("Status").and_then(Value::as_str))
-            else {
+            let (Some(region), Some("InSync")) = (
+                entry_region(entry),
+                entry.get("Status").and_then(Value::as_str),
+            ) else {
                 continue;
             };
             let existing = regions.get(region).and_then(|r| r.get(&name));
@@ -178,7 +223,9 @@ pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) 
 }
 
 fn region_list(inp: &mut Input, key: &str) -> Result<Vec<String>, ApiError> {
-    let list = inp.string_list(key, 1, usize::MAX, 1, 128)?.unwrap_or_default();
+    let list = inp
+        .string_list(key, 1, usize::MAX, 1, 128)?
+        .unwrap_or_default();
     if inp.raw(key).is_none() {
         inp.missing(key);
     }
@@ -205,7 +252,10 @@ pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         primary.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, &primary);
         let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
-        regions.entry(ctx.region.clone()).or_default().insert(primary.name.clone(), primary);
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(primary.name.clone(), primary);
         Ok(out)
     })
 }
@@ -229,12 +279,20 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
             return Err(ApiError::replica_read_only());
         }
         for r in &remove {
-            if !primary.replication.iter().any(|e| entry_region(e) == Some(r.as_str())) {
-                return Err(ApiError::invalid_parameter(format!("The secret is not replicated to region {r}.")));
+            if !primary
+                .replication
+                .iter()
+                .any(|e| entry_region(e) == Some(r.as_str()))
+            {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The secret is not replicated to region {r}."
+                )));
             }
         }
         for r in &remove {
-            primary.replication.retain(|e| entry_region(e) != Some(r.as_str()));
+            primary
+                .replication
+                .retain(|e| entry_region(e) != Some(r.as_str()));
             let ours = regions
                 .get(r)
                 .and_then(|reg| reg.get(&primary.name))
@@ -253,7 +311,10 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
         primary.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, &primary);
         let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
-        regions.entry(ctx.region.clone()).or_default().insert(primary.name.clone(), primary);
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(primary.name.clone(), primary);
         Ok(out)
     })
 }
@@ -265,16 +326,22 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
     ctx.write_account(|regions, tx| {
         let region = regions.entry(ctx.region.clone()).or_default();
         let mut replica = live(ctx, region, &id)?.clone();
-        let Some(primary_region) = replica.primary_region.clone().filter(|p| *p != ctx.region) else {
+        let Some(primary_region) = replica.primary_region.clone().filter(|p| *p != ctx.region)
+        else {
             if let Some(cap) = replica.extra.get_mut("CrossAccountPrimary") {
                 cap["ReplicationStatus"] = json!("Detached");
                 let out = json!({"ARN": replica.arn});
                 replica.extra.remove("CrossAccountPrimary");
                 tx.put_secret(&ctx.account, &ctx.region, &replica);
-                regions.entry(ctx.region.clone()).or_default().insert(replica.name.clone(), replica);
+                regions
+                    .entry(ctx.region.clone())
+                    .or_default()
+                    .insert(replica.name.clone(), replica);
                 return Ok(out);
             }
-            return Err(ApiError::invalid_request(format!("The secret {id} is not a replica secret.")));
+            return Err(ApiError::invalid_request(format!(
+                "The secret {id} is not a replica secret."
+            )));
         };
         // Copy the values from the primary's region: the promoted secret stands alone.
         let mut values = Vec::new();
@@ -290,9 +357,14 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         replica.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, &replica);
         let prefix = arn_prefix(&primary_region, &ctx.account);
-        if let Some(primary) = regions.get_mut(&primary_region).and_then(|r| r.get_mut(&replica.name)) {
+        if let Some(primary) = regions
+            .get_mut(&primary_region)
+            .and_then(|r| r.get_mut(&replica.name))
+        {
             if primary.arn.starts_with(&prefix) {
-                primary.replication.retain(|e| entry_region(e) != Some(ctx.region.as_str()));
+                primary
+                    .replication
+                    .retain(|e| entry_region(e) != Some(ctx.region.as_str()));
                 if primary.replication.is_empty() {
                     primary.primary_region = None;
                 }
@@ -301,7 +373,10 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
             }
         }
         let out = json!({"ARN": replica.arn});
-        regions.entry(ctx.region.clone()).or_default().insert(replica.name.clone(), replica);
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(replica.name.clone(), replica);
         Ok(out)
     })
 }
@@ -310,7 +385,13 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
 fn parse_secret_arn(arn: &str) -> Option<(String, String, String)> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     (parts.len() == 7 && parts[0] == "arn" && parts[2] == "secretsmanager" && parts[5] == "secret")
-        .then(|| (parts[3].to_string(), parts[4].to_string(), parts[6].to_string()))
+        .then(|| {
+            (
+                parts[3].to_string(),
+                parts[4].to_string(),
+                parts[6].to_string(),
+            )
+        })
 }
 
 /// AssociateCrossAccountReplica: links the primary to a replica secret in another account (same region).
@@ -320,15 +401,18 @@ pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Valu
     let _restriction = inp.enum_string("ReplicaRestriction", &["SameOrg", "NoRestriction"])?;
     let role = inp.string("ReplicationRoleARN", 20, 2048)?;
     inp.finish()?;
-    let (r_region, r_account, r_name_suffix) = parse_secret_arn(&replica_arn)
-        .ok_or_else(|| ApiError::invalid_parameter(format!("{replica_arn} is not a valid secret ARN.")))?;
+    let (r_region, r_account, r_name_suffix) = parse_secret_arn(&replica_arn).ok_or_else(|| {
+        ApiError::invalid_parameter(format!("{replica_arn} is not a valid secret ARN."))
+    })?;
     if r_region != ctx.region {
         return Err(ApiError::invalid_parameter(
             "The primary and replica secrets must be in the same Region and partition.",
         ));
     }
     if r_account == ctx.account {
-        return Err(ApiError::invalid_parameter("The replica secret must be in a different AWS account."));
+        return Err(ApiError::invalid_parameter(
+            "The replica secret must be in a different AWS account.",
+        ));
     }
     let primary_arn = ctx.read(|region| -> Result<String, ApiError> {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
@@ -336,18 +420,35 @@ pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Valu
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
-        let existing = s.extra.get("CrossAccountReplicas").and_then(Value::as_array);
-        if existing.is_some_and(|l| l.iter().any(|e| e["ReplicaSecretARN"] != json!(replica_arn))) {
-            return Err(ApiError::limit_exceeded("A primary secret can have at most one cross-account replica."));
+        let existing = s
+            .extra
+            .get("CrossAccountReplicas")
+            .and_then(Value::as_array);
+        if existing.is_some_and(|l| {
+            l.iter()
+                .any(|e| e["ReplicaSecretARN"] != json!(replica_arn))
+        }) {
+            return Err(ApiError::limit_exceeded(
+                "A primary secret can have at most one cross-account replica.",
+            ));
         }
         Ok(s.arn.clone())
     })?;
     // Mark the replica in its account when the emulator holds it.
     let found = {
-        let mut g = ctx.shared.state.accounts.write().unwrap_or_else(|e| e.into_inner());
-        let rep = g.get_mut(&r_account).and_then(|a| a.get_mut(&r_region)).and_then(|reg| {
-            reg.values_mut().find(|s| s.arn == replica_arn && s.deleted.is_none())
-        });
+        let mut g = ctx
+            .shared
+            .state
+            .accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let rep = g
+            .get_mut(&r_account)
+            .and_then(|a| a.get_mut(&r_region))
+            .and_then(|reg| {
+                reg.values_mut()
+                    .find(|s| s.arn == replica_arn && s.deleted.is_none())
+            });
         match rep {
             Some(rep) => {
                 rep.extra.insert(
@@ -390,12 +491,17 @@ pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<V
     inp.finish()?;
     let out = ctx.write(|region, tx| {
         let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
+        let s = region
+            .get_mut(&name)
+            .ok_or_else(ApiError::secret_not_found)?;
         let linked = s
             .extra
             .get("CrossAccountReplicas")
             .and_then(Value::as_array)
-            .is_some_and(|l| l.iter().any(|e| e["ReplicaSecretARN"] == json!(replica_arn)));
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|e| e["ReplicaSecretARN"] == json!(replica_arn))
+            });
         if !linked {
             return Err(ApiError::invalid_request(format!(
                 "The secret {} has no cross-account replica {replica_arn}.",
@@ -410,7 +516,12 @@ pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<V
         Ok(Value::Object(out))
     })?;
     if let Some((r_region, r_account, _)) = parse_secret_arn(&replica_arn) {
-        let mut g = ctx.shared.state.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = ctx
+            .shared
+            .state
+            .accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let rep = g
             .get_mut(&r_account)
             .and_then(|a| a.get_mut(&r_region))
@@ -433,16 +544,32 @@ mod tests {
 
     #[test]
     fn region_pattern_and_arns() {
-        assert!(valid_region("us-east-1") && valid_region("eu-central-2") && valid_region("us-gov-west-1"));
-        assert!(!valid_region("") && !valid_region("us-east") && !valid_region("US-east-1") && !valid_region("-1"));
+        assert!(
+            valid_region("us-east-1")
+                && valid_region("eu-central-2")
+                && valid_region("us-gov-west-1")
+        );
+        assert!(
+            !valid_region("")
+                && !valid_region("us-east")
+                && !valid_region("US-east-1")
+                && !valid_region("-1")
+        );
         assert_eq!(
-            replica_arn("arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf", "us-east-1", "eu-west-1"),
+            replica_arn(
+                "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf",
+                "us-east-1",
+                "eu-west-1"
+            ),
             "arn:aws:secretsmanager:eu-west-1:1:secret:a-AbCdEf"
         );
         assert_eq!(
             parse_secret_arn("arn:aws:secretsmanager:us-east-1:111:secret:x:y-AbCdEf"),
             Some(("us-east-1".into(), "111".into(), "x:y-AbCdEf".into()))
         );
-        assert_eq!(parse_secret_arn("arn:aws:lambda:us-east-1:1:function:f"), None);
+        assert_eq!(
+            parse_secret_arn("arn:aws:lambda:us-east-1:1:function:f"),
+            None
+        );
     }
 }

@@ -13,7 +13,9 @@ use secretsmanager_emulator::Emulator;
 use tokio::process::Command;
 
 fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("clients")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("clients")
 }
 
 fn cache_dir() -> PathBuf {
@@ -21,20 +23,35 @@ fn cache_dir() -> PathBuf {
 }
 
 async fn available(tool: &str) -> bool {
-    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().await.is_ok_and(|s| s.success())
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
 }
 
 async fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().await.unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let out = cmd
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     stdout
 }
 
 async fn setup(kind: &str) {
     let mut cmd = Command::new("bash");
-    cmd.arg(clients_dir().join("setup.sh")).arg(cache_dir()).arg(kind);
+    cmd.arg(clients_dir().join("setup.sh"))
+        .arg(cache_dir())
+        .arg(kind);
     run(&mut cmd, &format!("installing the {kind} clients")).await;
 }
 
@@ -53,7 +70,11 @@ async fn boto3_and_aws_cli_sessions() {
         return;
     }
     setup("python").await;
-    let emu = Emulator::builder().in_memory().start().await.expect("emulator starts");
+    let emu = Emulator::builder()
+        .in_memory()
+        .start()
+        .await
+        .expect("emulator starts");
     let venv = cache_dir().join("venv").join("bin");
 
     let mut boto = Command::new(venv.join("python"));
@@ -63,7 +84,8 @@ async fn boto3_and_aws_cli_sessions() {
     assert!(out.contains("boto3 session: ok"), "{out}");
 
     let mut cli = Command::new(venv.join("python"));
-    cli.arg(clients_dir().join("awscli_session.py")).env("AWS_CLI", venv.join("aws"));
+    cli.arg(clients_dir().join("awscli_session.py"))
+        .env("AWS_CLI", venv.join("aws"));
     session(&mut cli, &emu.endpoint());
     let out = run(&mut cli, "aws cli session").await;
     assert!(out.contains("aws cli session: ok"), "{out}");
@@ -79,8 +101,13 @@ async fn javascript_sdk_v3_session() {
     setup("node").await;
     // ES modules resolve packages from the script's directory: run a copy next to node_modules.
     let script = cache_dir().join("node").join("js_session.mjs");
-    std::fs::copy(clients_dir().join("js_session.mjs"), &script).expect("copy the JS session script");
-    let emu = Emulator::builder().in_memory().start().await.expect("emulator starts");
+    std::fs::copy(clients_dir().join("js_session.mjs"), &script)
+        .expect("copy the JS session script");
+    let emu = Emulator::builder()
+        .in_memory()
+        .start()
+        .await
+        .expect("emulator starts");
     let mut node = Command::new("node");
     node.arg(&script);
     session(&mut node, &emu.endpoint());

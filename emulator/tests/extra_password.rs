@@ -12,10 +12,28 @@ fn has(p: &str, set: &str) -> bool {
 #[tokio::test]
 async fn get_random_password_options_and_errors() {
     let (emu, c) = start().await;
-    let p = c.get_random_password().send().await.expect("default").random_password.expect("password");
+    let p = c
+        .get_random_password()
+        .send()
+        .await
+        .expect("default")
+        .random_password
+        .expect("password");
     assert_eq!(p.chars().count(), 32);
-    assert!(has(&p, LOWERCASE) && has(&p, UPPERCASE) && has(&p, DIGITS) && has(&p, PUNCTUATION) && !p.contains(' '));
-    let p2 = c.get_random_password().send().await.expect("again").random_password.expect("password");
+    assert!(
+        has(&p, LOWERCASE)
+            && has(&p, UPPERCASE)
+            && has(&p, DIGITS)
+            && has(&p, PUNCTUATION)
+            && !p.contains(' ')
+    );
+    let p2 = c
+        .get_random_password()
+        .send()
+        .await
+        .expect("again")
+        .random_password
+        .expect("password");
     assert_ne!(p, p2, "two passwords from a CSPRNG differ");
 
     let p = c
@@ -47,10 +65,19 @@ async fn get_random_password_options_and_errors() {
         .random_password
         .expect("password");
     assert!(p.len() == 1 && has(&p, DIGITS));
-    let p = c.get_random_password().password_length(4096).send().await.expect("max length");
+    let p = c
+        .get_random_password()
+        .password_length(4096)
+        .send()
+        .await
+        .expect("max length");
     assert_eq!(p.random_password().map(str::len), Some(4096));
 
-    assert_err(c.get_random_password().password_length(3).send().await, "InvalidParameterException", "too short");
+    assert_err(
+        c.get_random_password().password_length(3).send().await,
+        "InvalidParameterException",
+        "too short",
+    );
     assert_err(
         c.get_random_password()
             .exclude_lowercase(true)
@@ -62,7 +89,15 @@ async fn get_random_password_options_and_errors() {
         "InvalidParameterException",
         "excluded",
     );
-    assert_err(c.get_random_password().password_length(4097).send().await, "ValidationException", "4096");
-    assert_err(c.get_random_password().password_length(0).send().await, "ValidationException", "greater than or equal to 1");
+    assert_err(
+        c.get_random_password().password_length(4097).send().await,
+        "ValidationException",
+        "4096",
+    );
+    assert_err(
+        c.get_random_password().password_length(0).send().await,
+        "ValidationException",
+        "greater than or equal to 1",
+    );
     emu.shutdown().await;
 }

@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use super::{
-    is_public, malformed_message, valid_policy_name, validate, CHECK_PUBLIC, CHECK_SYNTAX, DEFAULT_POLICY_NAME,
-    MAX_POLICY_LEN, PUBLIC_POLICY_MESSAGE,
+    is_public, malformed_message, valid_policy_name, validate, CHECK_PUBLIC, CHECK_SYNTAX,
+    DEFAULT_POLICY_NAME, MAX_POLICY_LEN, PUBLIC_POLICY_MESSAGE,
 };
 use crate::ctx::Ctx;
 use crate::error::ApiError;
@@ -36,7 +36,11 @@ fn only_default(name: &Option<String>, verb: &str) -> Result<String, ApiError> {
 }
 
 fn malformed(errors: &[String]) -> ApiError {
-    ApiError::new(400, "MalformedPolicyDocumentException", malformed_message(errors))
+    ApiError::new(
+        400,
+        "MalformedPolicyDocumentException",
+        malformed_message(errors),
+    )
 }
 
 /// PutResourcePolicy.
@@ -49,11 +53,17 @@ pub fn put_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError>
     let name = only_default(&name, "attach")?;
     let doc = validate(&text).map_err(|e| malformed(&e))?;
     if block_public && is_public(&doc) {
-        return Err(ApiError::new(400, "PublicPolicyException", PUBLIC_POLICY_MESSAGE));
+        return Err(ApiError::new(
+            400,
+            "PublicPolicyException",
+            PUBLIC_POLICY_MESSAGE,
+        ));
     }
     ctx.write(|region, tx| {
         let secret = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&secret).ok_or_else(ApiError::secret_not_found)?;
+        let s = region
+            .get_mut(&secret)
+            .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
@@ -100,7 +110,9 @@ pub fn delete_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
     let name = only_default(&name, "delete")?;
     ctx.write(|region, tx| {
         let secret = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&secret).ok_or_else(ApiError::secret_not_found)?;
+        let s = region
+            .get_mut(&secret)
+            .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
@@ -125,14 +137,19 @@ pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
         let s = live(ctx, region, &id)?;
         let query = paging::query_digest(&json!({"op": "ListResourcePolicies", "arn": s.arn}));
         // Sort key: (0, "default") before (1, name) for every other name.
-        let mut names: Vec<(u8, &String)> =
-            s.policies.keys().map(|n| (u8::from(n != DEFAULT_POLICY_NAME), n)).collect();
+        let mut names: Vec<(u8, &String)> = s
+            .policies
+            .keys()
+            .map(|n| (u8::from(n != DEFAULT_POLICY_NAME), n))
+            .collect();
         names.sort();
         let start = match &token {
             Some(t) => {
                 let cursor = paging::decode(t, &query)?;
-                let (Some(rank), Some(after)) = (cursor.get(0).and_then(Value::as_u64), cursor.get(1).and_then(Value::as_str))
-                else {
+                let (Some(rank), Some(after)) = (
+                    cursor.get(0).and_then(Value::as_u64),
+                    cursor.get(1).and_then(Value::as_str),
+                ) else {
                     return Err(ApiError::invalid_next_token());
                 };
                 names.partition_point(|(r, n)| (u64::from(*r), n.as_str()) <= (rank, after))
@@ -147,7 +164,10 @@ pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
         );
         if start + page.len() < names.len() {
             if let Some((rank, last)) = page.last() {
-                out.insert("NextToken".into(), json!(paging::encode(&json!([rank, last]), &query)));
+                out.insert(
+                    "NextToken".into(),
+                    json!(paging::encode(&json!([rank, last]), &query)),
+                );
             }
         }
         Ok(Value::Object(out))
@@ -173,7 +193,11 @@ pub fn validate_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiE
     let mut entries = Vec::new();
     match validate(&text) {
         Err(errors) => {
-            entries.extend(errors.into_iter().map(|e| json!({"CheckName": CHECK_SYNTAX, "ErrorMessage": e})));
+            entries.extend(
+                errors
+                    .into_iter()
+                    .map(|e| json!({"CheckName": CHECK_SYNTAX, "ErrorMessage": e})),
+            );
         }
         Ok(doc) if is_public(&doc) => {
             entries.push(json!({"CheckName": CHECK_PUBLIC, "ErrorMessage": PUBLIC_POLICY_MESSAGE}));

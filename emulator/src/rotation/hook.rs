@@ -37,19 +37,34 @@ pub struct RotationSettings {
 
 impl RotationSettings {
     /// Maps a rotation function ARN to an `http://host:port/path` endpoint (replacing any previous mapping).
-    pub fn set_hook(&self, lambda_arn: impl Into<String>, url: impl Into<String>) -> Result<(), String> {
+    pub fn set_hook(
+        &self,
+        lambda_arn: impl Into<String>,
+        url: impl Into<String>,
+    ) -> Result<(), String> {
         let url = url.into();
         parse_url(&url)?;
-        self.hooks.write().unwrap_or_else(|e| e.into_inner()).insert(lambda_arn.into(), url);
+        self.hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lambda_arn.into(), url);
         Ok(())
     }
     /// Removes a mapping; true if it existed.
     pub fn remove_hook(&self, lambda_arn: &str) -> bool {
-        self.hooks.write().unwrap_or_else(|e| e.into_inner()).remove(lambda_arn).is_some()
+        self.hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(lambda_arn)
+            .is_some()
     }
     /// The endpoint mapped to `lambda_arn`.
     pub fn hook(&self, lambda_arn: &str) -> Option<String> {
-        self.hooks.read().unwrap_or_else(|e| e.into_inner()).get(lambda_arn).cloned()
+        self.hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(lambda_arn)
+            .cloned()
     }
     /// Every mapping.
     pub fn hooks(&self) -> HashMap<String, String> {
@@ -69,16 +84,18 @@ impl RotationSettings {
 /// Parses `ARN=URL` (the `--rotation-hook` flag).
 pub fn parse_mapping(s: &str) -> Result<(String, String), String> {
     // The ARN contains ':' but never '='; split at the first '='.
-    let (arn, url) = s.split_once('=').ok_or_else(|| format!("expected ARN=URL, got '{s}'"))?;
+    let (arn, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ARN=URL, got '{s}'"))?;
     parse_url(url)?;
     Ok((arn.to_string(), url.to_string()))
 }
 
 /// (host:port, path) of an `http://` URL.
 fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("rotation hook URL '{url}' must start with http:// (local endpoints only)"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("rotation hook URL '{url}' must start with http:// (local endpoints only)")
+    })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -86,14 +103,24 @@ fn parse_url(url: &str) -> Result<(String, String), String> {
     if authority.is_empty() {
         return Err(format!("rotation hook URL '{url}' has no host"));
     }
-    let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     Ok((authority, path.to_string()))
 }
 
 /// Posts one step event `{"Step", "SecretId", "ClientRequestToken", "RotationToken"}` to `url`, as a Lambda
 /// invocation would deliver it. A 2xx answer is success; anything else (status, connection error,
 /// timeout) is the step's failure, described in the error.
-pub async fn invoke(url: &str, step: &str, secret_arn: &str, token: &str, rotation_token: &str) -> Result<(), String> {
+pub async fn invoke(
+    url: &str,
+    step: &str,
+    secret_arn: &str,
+    token: &str,
+    rotation_token: &str,
+) -> Result<(), String> {
     let (authority, path) = parse_url(url)?;
     let body = serde_json::to_vec(&json!({
         "Step": step,
@@ -103,15 +130,21 @@ pub async fn invoke(url: &str, step: &str, secret_arn: &str, token: &str, rotati
     }))
     .map_err(|e| e.to_string())?;
     let call = async {
-        let mut conn = TcpStream::connect(&authority).await.map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        let mut conn = TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Amz-Invocation-Type: RequestResponse\r\nConnection: close\r\n\r\n",
             body.len()
         );
-        conn.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+        conn.write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         conn.write_all(&body).await.map_err(|e| e.to_string())?;
         let mut answer = Vec::new();
-        conn.read_to_end(&mut answer).await.map_err(|e| format!("reading the answer of {url}: {e}"))?;
+        conn.read_to_end(&mut answer)
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?;
         let status_line = answer.split(|b| *b == b'\n').next().unwrap_or_default();
         let status: u16 = std::str::from_utf8(status_line)
             .ok()
@@ -126,7 +159,12 @@ pub async fn invoke(url: &str, step: &str, secret_arn: &str, token: &str, rotati
     };
     tokio::time::timeout(STEP_TIMEOUT, call)
         .await
-        .map_err(|_| format!("the {step} step at {url} took longer than {}s", STEP_TIMEOUT.as_secs()))?
+        .map_err(|_| {
+            format!(
+                "the {step} step at {url} took longer than {}s",
+                STEP_TIMEOUT.as_secs()
+            )
+        })?
 }
 
 #[cfg(test)]
@@ -135,12 +173,21 @@ mod tests {
 
     #[test]
     fn builtin_arn_and_mappings() {
-        assert!(is_builtin("arn:aws:lambda:eu-west-1:111122223333:function:emulator-builtin-rotation"));
-        assert!(!is_builtin("arn:aws:lambda:eu-west-1:111122223333:function:mine"));
+        assert!(is_builtin(
+            "arn:aws:lambda:eu-west-1:111122223333:function:emulator-builtin-rotation"
+        ));
+        assert!(!is_builtin(
+            "arn:aws:lambda:eu-west-1:111122223333:function:mine"
+        ));
         assert!(!is_builtin("emulator-builtin-rotation"));
-        let (arn, url) = parse_mapping("arn:aws:lambda:us-east-1:1:function:f=http://127.0.0.1:9/rotate").expect("ok");
+        let (arn, url) =
+            parse_mapping("arn:aws:lambda:us-east-1:1:function:f=http://127.0.0.1:9/rotate")
+                .expect("ok");
         assert_eq!(arn, "arn:aws:lambda:us-east-1:1:function:f");
-        assert_eq!(parse_url(&url).expect("url"), ("127.0.0.1:9".into(), "/rotate".into()));
+        assert_eq!(
+            parse_url(&url).expect("url"),
+            ("127.0.0.1:9".into(), "/rotate".into())
+        );
         assert!(parse_mapping("no-equals").is_err());
         assert!(parse_mapping("a=https://x").is_err());
         let s = RotationSettings::default();
@@ -155,7 +202,15 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         drop(l);
-        let e = invoke(&format!("http://127.0.0.1:{port}/"), "createSecret", "arn", "t", "r").await.unwrap_err();
+        let e = invoke(
+            &format!("http://127.0.0.1:{port}/"),
+            "createSecret",
+            "arn",
+            "t",
+            "r",
+        )
+        .await
+        .unwrap_err();
         assert!(e.contains("cannot connect"), "{e}");
     }
 }

@@ -19,6 +19,7 @@
 //! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
 //! version that is removed afterwards) and the next rotation follows the schedule.
 
+pub mod admin;
 pub mod hook;
 pub mod schedule;
 
@@ -46,7 +47,9 @@ pub const BUILTIN_EXCLUDED: &str = "/@\"'\\";
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 fn to_dt(t: f64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt((t * 1000.0) as i64).single().unwrap_or_default()
+    Utc.timestamp_millis_opt((t * 1000.0) as i64)
+        .single()
+        .unwrap_or_default()
 }
 
 fn from_dt(t: DateTime<Utc>) -> f64 {
@@ -65,7 +68,14 @@ enum Plan {
     /// Nothing to run (idempotent retry, moto-style promotion, or configuration only).
     Done(Value),
     /// Run `steps` of `function` for version `token` of secret `name`.
-    Run { name: String, arn: String, token: String, function: Function, test_only: bool, out: Value },
+    Run {
+        name: String,
+        arn: String,
+        token: String,
+        function: Function,
+        test_only: bool,
+        out: Value,
+    },
 }
 
 /// RotateSecret (asynchronous: it may call a rotation endpoint that calls back into the emulator).
@@ -85,7 +95,11 @@ async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
     let rules = match rules_raw {
         None => None,
         Some(v @ Value::Object(_)) => Some(Rules::parse(&v).map_err(ApiError::invalid_parameter)?),
-        Some(_) => return Err(ApiError::serialization("Member 'RotationRules' has the wrong type: expected an object")),
+        Some(_) => {
+            return Err(ApiError::serialization(
+                "Member 'RotationRules' has the wrong type: expected an object",
+            ))
+        }
     };
     let req = Request {
         token: token.unwrap_or_else(model::new_version_id),
@@ -109,9 +123,17 @@ struct Request {
     immediately: bool,
 }
 
-fn prepare(ctx: &Ctx, region: &mut Region, tx: &mut Tx, id: &str, req: Request) -> Result<Plan, ApiError> {
+fn prepare(
+    ctx: &Ctx,
+    region: &mut Region,
+    tx: &mut Tx,
+    id: &str,
+    req: Request,
+) -> Result<Plan, ApiError> {
     let name = live(ctx, region, id)?.name.clone();
-    let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
+    let s = region
+        .get_mut(&name)
+        .ok_or_else(ApiError::secret_not_found)?;
     if s.is_replica_in(&ctx.region) {
         return Err(ApiError::replica_read_only());
     }
@@ -145,7 +167,9 @@ fn prepare(ctx: &Ctx, region: &mut Region, tx: &mut Tx, id: &str, req: Request) 
     }
     if let Some(p) = s.holder(AWSPENDING) {
         if s.holder(AWSCURRENT) != Some(p) {
-            return Err(ApiError::invalid_request("Previous rotation request is still in progress."));
+            return Err(ApiError::invalid_request(
+                "Previous rotation request is still in progress.",
+            ));
         }
     }
     // Store the configuration.
@@ -183,7 +207,8 @@ fn prepare(ctx: &Ctx, region: &mut Region, tx: &mut Tx, id: &str, req: Request) 
     // The AWSPENDING version without a value; its VersionId is the token.
     let kms = s.kms_key_id.clone();
     let i = s.add_version(req.token.clone(), ctx.now, None, kms);
-    s.attach_label(AWSPENDING, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
+    s.attach_label(AWSPENDING, i)
+        .map_err(|_| ApiError::internal("label limit on a new version"))?;
     tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
     tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(Plan::Run {
@@ -221,7 +246,10 @@ fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(
         None => {
             let kms = s.kms_key_id.clone();
             let i = s.add_version(token.to_string(), ctx.now, None, kms);
-            for id in s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))? {
+            for id in s
+                .attach_label(AWSCURRENT, i)
+                .map_err(|_| ApiError::internal("label limit on a new version"))?
+            {
                 tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[id]);
             }
         }
@@ -234,7 +262,14 @@ fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(
 async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
     let (name, arn, token, function, test_only, out) = match plan {
         Plan::Done(v) => return Ok(v),
-        Plan::Run { name, arn, token, function, test_only, out } => (name, arn, token, function, test_only, out),
+        Plan::Run {
+            name,
+            arn,
+            token,
+            function,
+            test_only,
+            out,
+        } => (name, arn, token, function, test_only, out),
     };
     let steps: &[&str] = if test_only { &STEPS[2..3] } else { &STEPS };
     let rotation_token = model::new_version_id();
@@ -244,6 +279,11 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
             Function::Builtin => builtin_step(ctx, &name, &token, step),
         };
         if let Err(why) = result {
+            if test_only {
+                // The test version is removed whatever the outcome, as AWS does.
+                tracing::warn!(secret = %name, step, error = %why, "rotation test step failed");
+                break;
+            }
             tracing::warn!(secret = %name, step, error = %why, "rotation step failed; AWSPENDING is left on the new version");
             return Ok(out);
         }
@@ -277,18 +317,26 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
 /// One step of the built-in rotation function, run against the emulator's own state.
 fn builtin_step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String> {
     let res = ctx.write(|region, tx| {
-        let s = region.get_mut(name).ok_or_else(ApiError::secret_not_found)?;
+        let s = region
+            .get_mut(name)
+            .ok_or_else(ApiError::secret_not_found)?;
         match step {
             "createSecret" => {
                 if s.version(token).is_some_and(|v| v.has_value()) {
                     return Ok(());
                 }
                 let current = match s.holder(AWSCURRENT) {
-                    Some(i) if s.versions[i].has_value() => ctx.value(name, &s.versions[i].id.clone())?,
+                    Some(i) if s.versions[i].has_value() => {
+                        ctx.value(name, &s.versions[i].id.clone())?
+                    }
                     _ => None,
                 };
-                let opts = PasswordOptions { exclude_characters: BUILTIN_EXCLUDED.into(), ..Default::default() };
-                let pw = password::generate(&opts).map_err(|e| ApiError::internal(e.to_string()))?;
+                let opts = PasswordOptions {
+                    exclude_characters: BUILTIN_EXCLUDED.into(),
+                    ..Default::default()
+                };
+                let pw =
+                    password::generate(&opts).map_err(|e| ApiError::internal(e.to_string()))?;
                 let data = SecretData::String(new_value(current.as_ref(), pw));
                 put_version(ctx, s, tx, token, &data, Some(&[AWSPENDING.to_string()]))?;
                 Ok(())
@@ -296,11 +344,16 @@ fn builtin_step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), St
             "setSecret" => Ok(()),
             "testSecret" => Ok(()),
             "finishSecret" => {
-                let i = s.version_index(token).ok_or_else(|| ApiError::internal("the pending version vanished"))?;
+                let i = s
+                    .version_index(token)
+                    .ok_or_else(|| ApiError::internal("the pending version vanished"))?;
                 if !s.versions[i].has_value() {
                     return Err(ApiError::internal("the pending version has no value"));
                 }
-                for j in s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit"))? {
+                for j in s
+                    .attach_label(AWSCURRENT, i)
+                    .map_err(|_| ApiError::internal("label limit"))?
+                {
                     tx.put_version(&ctx.account, &ctx.region, name, &s.versions[j]);
                 }
                 tx.put_secret(&ctx.account, &ctx.region, s);
@@ -357,7 +410,11 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
 pub async fn run_due(shared: &Arc<Shared>) -> usize {
     let now = shared.clock.now();
     let due: Vec<(String, String, String)> = {
-        let g = shared.state.accounts.read().unwrap_or_else(|e| e.into_inner());
+        let g = shared
+            .state
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         g.iter()
             .flat_map(|(acct, regions)| {
                 regions.iter().flat_map(move |(region, secrets)| {
@@ -394,7 +451,8 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
                 tracing::warn!(secret = %name, error = %e, "scheduled rotation could not start; retrying at the next scheduled date");
                 let _ = ctx.write(|region, tx| {
                     if let Some(s) = region.get_mut(&name) {
-                        s.rotation.next_rotation = stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
+                        s.rotation.next_rotation =
+                            stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
                         tx.put_secret(&ctx.account, &ctx.region, s);
                     }
                     Ok(())
@@ -405,14 +463,20 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
     started
 }
 
-/// Background task: runs due rotations every `every` until `stop` turns true.
-pub async fn ticker(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>, every: std::time::Duration) {
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
+/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
+pub async fn ticker(
+    shared: std::sync::Weak<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    every: std::time::Duration,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = interval.tick() => {
+                let Some(shared) = shared.upgrade() else { break };
                 run_due(&shared).await;
             }
         }
@@ -425,8 +489,10 @@ mod tests {
 
     #[test]
     fn builtin_value_replaces_only_the_password_field() {
-        let json_value = SecretData::String(r#"{"username":"u","password":"old","port":5432}"#.into());
-        let v: Value = serde_json::from_str(&new_value(Some(&json_value), "NEW".into())).expect("json");
+        let json_value =
+            SecretData::String(r#"{"username":"u","password":"old","port":5432}"#.into());
+        let v: Value =
+            serde_json::from_str(&new_value(Some(&json_value), "NEW".into())).expect("json");
         assert_eq!(v, json!({"username":"u","password":"NEW","port":5432}));
         let plain = SecretData::String("just-a-token".into());
         assert_eq!(new_value(Some(&plain), "NEW".into()), "NEW");

@@ -36,9 +36,13 @@ impl Rules {
         let days = match v.get("AutomaticallyAfterDays") {
             None | Some(Value::Null) => None,
             Some(d) => {
-                let n = d.as_i64().ok_or("RotationRules.AutomaticallyAfterDays must be a number.")?;
+                let n = d
+                    .as_i64()
+                    .ok_or("RotationRules.AutomaticallyAfterDays must be a number.")?;
                 if !(1..=1000).contains(&n) {
-                    return Err("RotationRules.AutomaticallyAfterDays must be within 1-1000.".into());
+                    return Err(
+                        "RotationRules.AutomaticallyAfterDays must be within 1-1000.".into(),
+                    );
                 }
                 Some(n)
             }
@@ -77,7 +81,12 @@ impl Rules {
                 ));
             }
         }
-        Ok(Self { automatically_after_days: days, duration, schedule_expression: expr, schedule })
+        Ok(Self {
+            automatically_after_days: days,
+            duration,
+            schedule_expression: expr,
+            schedule,
+        })
     }
 
     /// The `RotationRules` JSON as DescribeSecret returns it.
@@ -107,11 +116,14 @@ impl Rules {
 }
 
 fn truncate_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    t - Duration::seconds(i64::from(t.minute()) * 60 + i64::from(t.second())) - Duration::nanoseconds(i64::from(t.nanosecond()))
+    t - Duration::seconds(i64::from(t.minute()) * 60 + i64::from(t.second()))
+        - Duration::nanoseconds(i64::from(t.nanosecond()))
 }
 
 fn midnight(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), 0, 0, 0).single().unwrap_or(t)
+    Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), 0, 0, 0)
+        .single()
+        .unwrap_or(t)
 }
 
 fn parse_expression(e: &str) -> Result<Schedule, String> {
@@ -121,7 +133,9 @@ fn parse_expression(e: &str) -> Result<Schedule, String> {
         let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("use rate(N hours) or rate(N days)."));
         };
-        let n: i64 = n.parse().map_err(|_| bad("the rate must be a whole number."))?;
+        let n: i64 = n
+            .parse()
+            .map_err(|_| bad("the rate must be a whole number."))?;
         return match unit {
             "hour" | "hours" if (4..=24 * 999).contains(&n) => Ok(Schedule::RateHours(n)),
             "hour" | "hours" => Err(bad("a rate in hours must be at least 4 hours.")),
@@ -131,7 +145,9 @@ fn parse_expression(e: &str) -> Result<Schedule, String> {
         };
     }
     if let Some(inner) = e.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
-        return Cron::parse(inner).map(|c| Schedule::Cron(Box::new(c))).map_err(|why| bad(&why));
+        return Cron::parse(inner)
+            .map(|c| Schedule::Cron(Box::new(c)))
+            .map_err(|why| bad(&why));
     }
     Err(bad("it must be a rate() or cron() expression."))
 }
@@ -150,10 +166,18 @@ pub struct Cron {
     dow_any: bool,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-fn field(spec: &str, lo: u32, hi: u32, names: &[&str], name_base: u32) -> Result<(Vec<bool>, bool), String> {
+fn field(
+    spec: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+    name_base: u32,
+) -> Result<(Vec<bool>, bool), String> {
     let mut set = vec![false; (hi + 1) as usize];
     if spec == "*" || spec == "?" {
         set.iter_mut().skip(lo as usize).for_each(|b| *b = true);
@@ -163,7 +187,9 @@ fn field(spec: &str, lo: u32, hi: u32, names: &[&str], name_base: u32) -> Result
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(i as u32 + name_base);
         }
-        let n: u32 = s.parse().map_err(|_| format!("'{s}' is not a valid value in '{spec}'."))?;
+        let n: u32 = s
+            .parse()
+            .map_err(|_| format!("'{s}' is not a valid value in '{spec}'."))?;
         if (lo..=hi).contains(&n) {
             Ok(n)
         } else {
@@ -172,7 +198,13 @@ fn field(spec: &str, lo: u32, hi: u32, names: &[&str], name_base: u32) -> Result
     };
     for part in spec.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0).ok_or(format!("bad step in '{part}'."))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or(format!("bad step in '{part}'."))?,
+            ),
             None => (part, 1),
         };
         let (a, b) = if range == "*" {
@@ -186,7 +218,9 @@ fn field(spec: &str, lo: u32, hi: u32, names: &[&str], name_base: u32) -> Result
         if a > b {
             return Err(format!("range {a}-{b} is reversed in '{spec}'."));
         }
-        (a..=b).step_by(step as usize).for_each(|i| set[i as usize] = true);
+        (a..=b)
+            .step_by(step as usize)
+            .for_each(|i| set[i as usize] = true);
     }
     Ok((set, false))
 }
@@ -207,7 +241,16 @@ impl Cron {
         if f[2] != "?" && f[4] != "?" {
             return Err("use '?' in either the day-of-month or the day-of-week field.".into());
         }
-        Ok(Self { minutes, hours, days, months, weekdays, years, dom_any, dow_any })
+        Ok(Self {
+            minutes,
+            hours,
+            days,
+            months,
+            weekdays,
+            years,
+            dom_any,
+            dow_any,
+        })
     }
 
     fn day_matches(&self, t: DateTime<Utc>) -> bool {
@@ -219,7 +262,8 @@ impl Cron {
             (false, true) => dom,
             (false, false) => dom && dow,
         };
-        day && self.months[t.month() as usize] && self.years.get(t.year() as usize).copied().unwrap_or(false)
+        day && self.months[t.month() as usize]
+            && self.years.get(t.year() as usize).copied().unwrap_or(false)
     }
 
     /// The first matching minute strictly after `t`, searching up to five years ahead.
@@ -248,25 +292,44 @@ mod tests {
     use super::*;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("valid date")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid date")
     }
 
     #[test]
     fn validation_messages() {
-        assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 0})).unwrap_err().contains("within 1-1000"));
-        assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 1001})).is_err());
-        assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 3, "ScheduleExpression": "rate(2 days)"}))
+        assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 0}))
             .unwrap_err()
-            .contains("both"));
+            .contains("within 1-1000"));
+        assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 1001})).is_err());
+        assert!(Rules::parse(
+            &json!({"AutomaticallyAfterDays": 3, "ScheduleExpression": "rate(2 days)"})
+        )
+        .unwrap_err()
+        .contains("both"));
         assert!(Rules::parse(&json!({})).is_err());
-        assert!(Rules::parse(&json!({"ScheduleExpression": "rate(2 hours)"})).unwrap_err().contains("4 hours"));
+        assert!(
+            Rules::parse(&json!({"ScheduleExpression": "rate(2 hours)"}))
+                .unwrap_err()
+                .contains("4 hours")
+        );
         assert!(Rules::parse(&json!({"ScheduleExpression": "every day"})).is_err());
         assert!(Rules::parse(&json!({"ScheduleExpression": "cron(0 * * * *)"})).is_err());
         assert!(Rules::parse(&json!({"ScheduleExpression": "cron(0 8 1 * MON *)"})).is_err());
-        assert!(Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "7h"})).is_err());
-        assert!(Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "x"})).is_err());
-        let r = Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "2h"})).expect("valid");
-        assert_eq!(r.to_json(), json!({"ScheduleExpression": "rate(6 hours)", "Duration": "2h"}));
+        assert!(
+            Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "7h"}))
+                .is_err()
+        );
+        assert!(
+            Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "x"})).is_err()
+        );
+        let r = Rules::parse(&json!({"ScheduleExpression": "rate(6 hours)", "Duration": "2h"}))
+            .expect("valid");
+        assert_eq!(
+            r.to_json(),
+            json!({"ScheduleExpression": "rate(6 hours)", "Duration": "2h"})
+        );
     }
 
     #[test]
@@ -278,13 +341,18 @@ mod tests {
         assert_eq!(rate_h.next_after(last), at(2026, 3, 10, 20, 0));
         let rate_d = Rules::parse(&json!({"ScheduleExpression": "rate(10 days)"})).expect("days");
         assert_eq!(rate_d.next_after(last), at(2026, 3, 20, 0, 0));
-        let cron = Rules::parse(&json!({"ScheduleExpression": "cron(0 8 ? * MON *)"})).expect("cron");
+        let cron =
+            Rules::parse(&json!({"ScheduleExpression": "cron(0 8 ? * MON *)"})).expect("cron");
         assert_eq!(cron.next_after(last), at(2026, 3, 16, 8, 0)); // 2026-03-10 is a Tuesday
-        let monthly = Rules::parse(&json!({"ScheduleExpression": "cron(30 4 1 JAN-JUN/2 ? 2026-2027)"})).expect("cron");
+        let monthly =
+            Rules::parse(&json!({"ScheduleExpression": "cron(30 4 1 JAN-JUN/2 ? 2026-2027)"}))
+                .expect("cron");
         assert_eq!(monthly.next_after(last), at(2026, 5, 1, 4, 30));
-        let every_15 = Rules::parse(&json!({"ScheduleExpression": "cron(0/15 * * * ? *)"})).expect("cron");
+        let every_15 =
+            Rules::parse(&json!({"ScheduleExpression": "cron(0/15 * * * ? *)"})).expect("cron");
         assert_eq!(every_15.next_after(last), at(2026, 3, 10, 14, 30));
-        let past = Rules::parse(&json!({"ScheduleExpression": "cron(0 0 1 1 ? 2020)"})).expect("cron");
+        let past =
+            Rules::parse(&json!({"ScheduleExpression": "cron(0 0 1 1 ? 2020)"})).expect("cron");
         assert!(past.next_after(last) > last + Duration::days(3650));
     }
 }
