@@ -6,9 +6,7 @@ mod legacy_support;
 
 use base64::Engine;
 use legacy_support::*;
-use secrets_broker::backends::legacy_sql::{
-    crypto, GrafanaIni, LegacySqlConfig, LegacySqlStore,
-};
+use secrets_broker::backends::legacy_sql::{crypto, GrafanaIni, LegacySqlConfig, LegacySqlStore};
 use secrets_broker::backends::{Error, SecretStore};
 use secrets_broker::domain::{SecretKey, SecretValue};
 
@@ -27,7 +25,9 @@ fn every_vector_decrypts_and_reencrypts_to_the_same_bytes() {
         let plain = if let Some(h) = v["ciphertext_hex"].as_str() {
             let blob = hex::decode(h).unwrap();
             if format.contains("decrypt as aes-gcm") {
-                crypto::decrypt_as(crypto::AES_GCM, &blob, sk).unwrap().to_vec()
+                crypto::decrypt_as(crypto::AES_GCM, &blob, sk)
+                    .unwrap()
+                    .to_vec()
             } else {
                 crypto::decrypt(&blob, sk).unwrap().to_vec()
             }
@@ -38,10 +38,9 @@ fn every_vector_decrypts_and_reencrypts_to_the_same_bytes() {
             match crypto::split_envelope(&blob).unwrap() {
                 crypto::Envelope::SecretKey(inner) => crypto::decrypt(inner, sk).unwrap().to_vec(),
                 crypto::Envelope::DataKey { id, payload } => {
-                    let dk = hex::decode(
-                        v["data_keys"][&id]["encrypted_data_hex"].as_str().unwrap(),
-                    )
-                    .unwrap();
+                    let dk =
+                        hex::decode(v["data_keys"][&id]["encrypted_data_hex"].as_str().unwrap())
+                            .unwrap();
                     let key = crypto::decrypt(&dk, sk).unwrap();
                     assert_eq!(key.len(), 16, "vector {i}: data key length");
                     crypto::decrypt(payload, &key).unwrap().to_vec()
@@ -83,16 +82,25 @@ async fn fixture_database_decrypts_completely() {
     let mut all = store.get_all().await.unwrap();
     all.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(all.len(), 2);
-    assert_eq!(all[1].key, SecretKey::new(1, TOKEN_NS, "extsvc-token").unwrap());
+    assert_eq!(
+        all[1].key,
+        SecretKey::new(1, TOKEN_NS, "extsvc-token").unwrap()
+    );
     let token = all[1].value.expose();
-    assert!(token.starts_with("glgrafana-appwithserviceaccount-app_"), "token prefix");
+    assert!(
+        token.starts_with("glgrafana-appwithserviceaccount-app_"),
+        "token prefix"
+    );
     // SHA-256 of the token as decrypted independently (Python `cryptography`, see the fixture
     // README); the digest keeps the token itself out of the test source.
     assert_eq!(
         all[1].value.digest(),
         "a72cef43e69215a9b0d71c160332d0bdf45dbf08c6df090d04d2ad54565544cb"
     );
-    assert_eq!(all[0].key, SecretKey::new(1, "gdev-testdata", "datasource").unwrap());
+    assert_eq!(
+        all[0].key,
+        SecretKey::new(1, "gdev-testdata", "datasource").unwrap()
+    );
     assert_eq!(all[0].value.expose(), "{}");
     // The independent decoder agrees on the raw row.
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&sqlite_url(&path))
@@ -157,12 +165,11 @@ async fn fixture_via_grafana_ini_read_write_round_trip() {
     let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&sqlite_url(&path))
         .await
         .unwrap();
-    let (value_text, created, updated): (String, String, String) = sqlx::query_as(
-        "SELECT value, created, updated FROM secrets WHERE namespace = 'new-ds'",
-    )
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
+    let (value_text, created, updated): (String, String, String) =
+        sqlx::query_as("SELECT value, created, updated FROM secrets WHERE namespace = 'new-ds'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     assert!(!value_text.ends_with('='));
     assert_eq!(created, updated);
     assert_eq!(created.len(), "2024-08-13 13:37:51".len());
@@ -178,9 +185,15 @@ async fn fixture_via_grafana_ini_read_write_round_trip() {
         .fetch_one(&mut c)
         .await
         .unwrap();
-    assert!(label.ends_with("/root@secretKey.v1") && label.len() == 28, "{label}");
+    assert!(
+        label.ends_with("/root@secretKey.v1") && label.len() == 28,
+        "{label}"
+    );
     assert!(active);
-    assert_eq!((scope.as_str(), provider.as_str()), ("root", "secretKey.v1"));
+    assert_eq!(
+        (scope.as_str(), provider.as_str()),
+        ("root", "secretKey.v1")
+    );
     let key = spec_decrypt_cfb(&dk, DEFAULT_KEY.as_bytes());
     assert_eq!(key.len(), 16);
     assert_eq!(spec_decrypt_cfb(&inner, &key), value.expose().as_bytes());
@@ -199,7 +212,10 @@ async fn wrong_secret_key_is_detected_at_open() {
     let err = LegacySqlStore::open(&cfg).await.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Crypto(_)), "{msg}");
-    assert!(msg.contains("the secret_key does not match this database"), "{msg}");
+    assert!(
+        msg.contains("the secret_key does not match this database"),
+        "{msg}"
+    );
     assert!(msg.contains("secrets row id"), "{msg}");
     assert!(!msg.contains("not-the-key"), "{msg}");
 }

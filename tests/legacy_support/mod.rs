@@ -42,7 +42,10 @@ pub fn fresh_sqlite(dir: &Path, key: &str) -> LegacySqlConfig {
 /// optional `*alg*` marker (aes-cfb only here).
 pub fn spec_decrypt_cfb(blob: &[u8], password: &[u8]) -> Vec<u8> {
     let body = if blob.first() == Some(&b'*') {
-        let end = 1 + blob[1..].iter().position(|&b| b == b'*').expect("marker end");
+        let end = 1 + blob[1..]
+            .iter()
+            .position(|&b| b == b'*')
+            .expect("marker end");
         let alg = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(&blob[1..end])
             .expect("marker b64");
@@ -76,11 +79,17 @@ pub fn spec_encrypt_cfb(plain: &[u8], password: &[u8], salt: &[u8], iv: &[u8]) -
 /// Splits `#b64(id)#rest`.
 pub fn spec_split_envelope(blob: &[u8]) -> (String, Vec<u8>) {
     assert_eq!(blob[0], b'#');
-    let end = 1 + blob[1..].iter().position(|&b| b == b'#').expect("envelope end");
+    let end = 1 + blob[1..]
+        .iter()
+        .position(|&b| b == b'#')
+        .expect("envelope end");
     let id = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(&blob[1..end])
         .expect("id b64");
-    (String::from_utf8(id).expect("id utf8"), blob[end + 1..].to_vec())
+    (
+        String::from_utf8(id).expect("id utf8"),
+        blob[end + 1..].to_vec(),
+    )
 }
 
 /// Which server a test runs on.
@@ -114,7 +123,11 @@ pub async fn server_db(server: Server) -> Option<ServerDb> {
     let name = format!(
         "gsb_legacy_{}_{}",
         std::process::id(),
-        uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x")
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..12)
+            .unwrap_or("x")
     );
     let base = admin_url
         .rsplit_once('/')
@@ -155,9 +168,12 @@ impl ServerDb {
         match self.server {
             Server::Postgres => {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
+                    .execute(&mut c)
+                    .await;
                 }
             }
             Server::MySql => {

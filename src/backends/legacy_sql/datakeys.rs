@@ -109,9 +109,13 @@ pub fn short_uid(now: DateTime<Utc>) -> String {
         (ms << 22) | (sf.node << 12) | sf.step
     };
     let mut out = String::with_capacity(16);
-    out.push(char::from(HEX_LETTERS[OsRng.gen_range(0..HEX_LETTERS.len())]));
+    out.push(char::from(
+        HEX_LETTERS[OsRng.gen_range(0..HEX_LETTERS.len())],
+    ));
     out.push_str(&base36(id));
-    out.push(char::from(HEX_LETTERS[OsRng.gen_range(0..HEX_LETTERS.len())]));
+    out.push(char::from(
+        HEX_LETTERS[OsRng.gen_range(0..HEX_LETTERS.len())],
+    ));
     out
 }
 

@@ -19,7 +19,9 @@ pub const DATASOURCE_TYPE: &str = "datasource";
 /// value the JSON object of its decrypted fields as Grafana's secrets plugin stores it.
 /// Data sources without any secret are left out.
 pub async fn read(store: &LegacySqlStore) -> Result<Vec<Item>> {
-    store.check_table("data_source", DATA_SOURCE_COLUMNS).await?;
+    store
+        .check_table("data_source", DATA_SOURCE_COLUMNS)
+        .await?;
     let sources = store
         .db
         .data_sources()
@@ -61,12 +63,19 @@ pub async fn read(store: &LegacySqlStore) -> Result<Vec<Item>> {
 }
 
 /// Decrypts `secure_json_data`; `None` when it holds no field.
-async fn legacy_fields(store: &LegacySqlStore, ds: &super::db::DataSourceRow) -> Result<Option<String>> {
+async fn legacy_fields(
+    store: &LegacySqlStore,
+    ds: &super::db::DataSourceRow,
+) -> Result<Option<String>> {
     let what = format!(
         "data_source id {} (org {}, name {:?})",
         ds.id, ds.org_id, ds.name
     );
-    let Some(raw) = ds.secure_json_data.as_deref().filter(|s| !s.trim().is_empty()) else {
+    let Some(raw) = ds
+        .secure_json_data
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    else {
         return Ok(None);
     };
     let fields: Option<BTreeMap<String, String>> = serde_json::from_str(raw).map_err(|_| {

@@ -107,7 +107,9 @@ pub enum Db {
 pub async fn connect(target: &DbTarget, read_only: bool, create: bool) -> Result<Db, DbError> {
     match target {
         DbTarget::Url(url) => match url.split(':').next().unwrap_or("") {
-            "sqlite" => connect_sqlite(SqliteConnectOptions::from_str(url)?, read_only, create).await,
+            "sqlite" => {
+                connect_sqlite(SqliteConnectOptions::from_str(url)?, read_only, create).await
+            }
             "postgres" | "postgresql" => {
                 connect_pg(PgConnectOptions::from_str(url)?, read_only).await
             }
@@ -117,7 +119,12 @@ pub async fn connect(target: &DbTarget, read_only: bool, create: bool) -> Result
             }
         },
         DbTarget::Sqlite(path) => {
-            connect_sqlite(SqliteConnectOptions::new().filename(path), read_only, create).await
+            connect_sqlite(
+                SqliteConnectOptions::new().filename(path),
+                read_only,
+                create,
+            )
+            .await
         }
         DbTarget::Server(s) if s.kind == ServerKind::Postgres => {
             let mut o = PgConnectOptions::new()
@@ -231,58 +238,150 @@ macro_rules! dialect_ops {
                 ($to_ts)(now)
             }
 
-            fn secret_row(r: &<<$conn as Connection>::Database as sqlx::Database>::Row) -> Result<SecretRow, sqlx::Error> {
-                Ok(SecretRow {
-                    id: r.try_get(0)?,
-                    org_id: r.try_get(1)?,
-                    namespace: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    value: r.try_get(4)?,
+            type DbRow = <<$conn as Connection>::Database as sqlx::Database>::Row;
+
+            /// A text column. MySQL reports columns with a binary collation (`utf8mb4_bin`) as
+            /// VARBINARY/BLOB, so fall back to bytes that must be UTF-8.
+            fn opt_text(r: &DbRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+                match r.try_get::<Option<String>, _>(i) {
+                    Ok(s) => Ok(s),
+                    Err(e) => match r.try_get::<Option<Vec<u8>>, _>(i) {
+                        Ok(b) => b
+                            .map(String::from_utf8)
+                            .transpose()
+                            .map_err(|u| sqlx::Error::Decode(Box::new(u))),
+                        Err(_) => Err(e),
+                    },
+                }
+            }
+
+            fn text(r: &DbRow, i: usize) -> Result<String, sqlx::Error> {
+                opt_text(r, i)?.ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: i.to_string(),
+                    source: "unexpected NULL".into(),
                 })
             }
 
-            fn data_key_row(r: &<<$conn as Connection>::Database as sqlx::Database>::Row) -> Result<DataKeyRow, sqlx::Error> {
-                Ok(DataKeyRow { name: r.try_get(0)?, provider: r.try_get(1)?, encrypted: r.try_get(2)? })
+            fn secret_row(r: &DbRow) -> Result<SecretRow, sqlx::Error> {
+                Ok(SecretRow {
+                    id: r.try_get(0)?,
+                    org_id: r.try_get(1)?,
+                    namespace: text(r, 2)?,
+                    kind: text(r, 3)?,
+                    value: opt_text(r, 4)?,
+                })
             }
 
-            pub async fn all_secrets(c: &mut $conn, q: &Queries) -> Result<Vec<SecretRow>, sqlx::Error> {
+            fn data_key_row(r: &DbRow) -> Result<DataKeyRow, sqlx::Error> {
+                Ok(DataKeyRow {
+                    name: text(r, 0)?,
+                    provider: text(r, 1)?,
+                    encrypted: r.try_get(2)?,
+                })
+            }
+
+            pub async fn all_secrets(
+                c: &mut $conn,
+                q: &Queries,
+            ) -> Result<Vec<SecretRow>, sqlx::Error> {
                 let rows = sqlx::query(&q.select_all).fetch_all(&mut *c).await?;
                 rows.iter().map(secret_row).collect()
             }
 
-            pub async fn one_secret(c: &mut $conn, q: &Queries, k: KeyParts<'_>) -> Result<Option<SecretRow>, sqlx::Error> {
-                let row = sqlx::query(&q.select_one).bind(k.0).bind(k.1).bind(k.2).fetch_optional(&mut *c).await?;
+            pub async fn one_secret(
+                c: &mut $conn,
+                q: &Queries,
+                k: KeyParts<'_>,
+            ) -> Result<Option<SecretRow>, sqlx::Error> {
+                let row = sqlx::query(&q.select_one)
+                    .bind(k.0)
+                    .bind(k.1)
+                    .bind(k.2)
+                    .fetch_optional(&mut *c)
+                    .await?;
                 row.as_ref().map(secret_row).transpose()
             }
 
-            pub async fn list(c: &mut $conn, q: &Queries, org: Option<i64>, ns: &str, kind: &str) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+            pub async fn list(
+                c: &mut $conn,
+                q: &Queries,
+                org: Option<i64>,
+                ns: &str,
+                kind: &str,
+            ) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
                 let rows = match org {
-                    Some(o) => sqlx::query(&q.list_org).bind(ns).bind(kind).bind(o).fetch_all(&mut *c).await?,
-                    None => sqlx::query(&q.list_all).bind(ns).bind(kind).fetch_all(&mut *c).await?,
+                    Some(o) => {
+                        sqlx::query(&q.list_org)
+                            .bind(ns)
+                            .bind(kind)
+                            .bind(o)
+                            .fetch_all(&mut *c)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query(&q.list_all)
+                            .bind(ns)
+                            .bind(kind)
+                            .fetch_all(&mut *c)
+                            .await?
+                    }
                 };
-                rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, text(r, 1)?, text(r, 2)?)))
+                    .collect()
             }
 
-            pub async fn data_key(c: &mut $conn, q: &Queries, id: &str) -> Result<Option<DataKeyRow>, sqlx::Error> {
-                let row = sqlx::query(&q.data_key_by_id).bind(id).fetch_optional(&mut *c).await?;
+            pub async fn data_key(
+                c: &mut $conn,
+                q: &Queries,
+                id: &str,
+            ) -> Result<Option<DataKeyRow>, sqlx::Error> {
+                let row = sqlx::query(&q.data_key_by_id)
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?;
                 row.as_ref().map(data_key_row).transpose()
             }
 
-            pub async fn current_data_key(c: &mut $conn, q: &Queries, label: &str) -> Result<Option<DataKeyRow>, sqlx::Error> {
-                let row = sqlx::query(&q.data_key_current).bind(label).fetch_optional(&mut *c).await?;
+            pub async fn current_data_key(
+                c: &mut $conn,
+                q: &Queries,
+                label: &str,
+            ) -> Result<Option<DataKeyRow>, sqlx::Error> {
+                let row = sqlx::query(&q.data_key_current)
+                    .bind(label)
+                    .fetch_optional(&mut *c)
+                    .await?;
                 row.as_ref().map(data_key_row).transpose()
             }
 
-            pub async fn data_sources(c: &mut $conn, q: &Queries) -> Result<Vec<DataSourceRow>, sqlx::Error> {
+            pub async fn data_sources(
+                c: &mut $conn,
+                q: &Queries,
+            ) -> Result<Vec<DataSourceRow>, sqlx::Error> {
                 let rows = sqlx::query(&q.data_sources).fetch_all(&mut *c).await?;
-                rows.iter().map(|r| Ok(DataSourceRow {
-                    id: r.try_get(0)?, org_id: r.try_get(1)?, name: r.try_get(2)?, secure_json_data: r.try_get(3)?,
-                })).collect()
+                rows.iter()
+                    .map(|r| {
+                        Ok(DataSourceRow {
+                            id: r.try_get(0)?,
+                            org_id: r.try_get(1)?,
+                            name: text(r, 2)?,
+                            secure_json_data: opt_text(r, 3)?,
+                        })
+                    })
+                    .collect()
             }
 
-            pub async fn columns(c: &mut $conn, q: &Queries, table: &str) -> Result<Vec<String>, sqlx::Error> {
-                let rows = sqlx::query(&q.columns).bind(table).fetch_all(&mut *c).await?;
-                rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+            pub async fn columns(
+                c: &mut $conn,
+                q: &Queries,
+                table: &str,
+            ) -> Result<Vec<String>, sqlx::Error> {
+                let rows = sqlx::query(&q.columns)
+                    .bind(table)
+                    .fetch_all(&mut *c)
+                    .await?;
+                rows.iter().map(|r| text(r, 0)).collect()
             }
 
             pub async fn create_tables(c: &mut $conn, q: &Queries) -> Result<(), sqlx::Error> {
@@ -293,47 +392,123 @@ macro_rules! dialect_ops {
             }
 
             /// Replaces the value of every row of `k`, or inserts one row.
-            pub async fn upsert(c: &mut $conn, q: &Queries, k: KeyParts<'_>, value: &str, now: NaiveDateTime) -> Result<(), sqlx::Error> {
-                let updated = sqlx::query(&q.update_value).bind(value).bind(ts(now)).bind(k.0).bind(k.1).bind(k.2).execute(&mut *c).await?;
+            pub async fn upsert(
+                c: &mut $conn,
+                q: &Queries,
+                k: KeyParts<'_>,
+                value: &str,
+                now: NaiveDateTime,
+            ) -> Result<(), sqlx::Error> {
+                let updated = sqlx::query(&q.update_value)
+                    .bind(value)
+                    .bind(ts(now))
+                    .bind(k.0)
+                    .bind(k.1)
+                    .bind(k.2)
+                    .execute(&mut *c)
+                    .await?;
                 if updated.rows_affected() == 0 {
-                    sqlx::query(&q.insert_secret).bind(k.0).bind(k.1).bind(k.2).bind(value).bind(ts(now)).bind(ts(now)).execute(&mut *c).await?;
+                    sqlx::query(&q.insert_secret)
+                        .bind(k.0)
+                        .bind(k.1)
+                        .bind(k.2)
+                        .bind(value)
+                        .bind(ts(now))
+                        .bind(ts(now))
+                        .execute(&mut *c)
+                        .await?;
                 }
                 Ok(())
             }
 
-            pub async fn delete(c: &mut $conn, q: &Queries, k: KeyParts<'_>) -> Result<u64, sqlx::Error> {
-                Ok(sqlx::query(&q.delete_secret).bind(k.0).bind(k.1).bind(k.2).execute(&mut *c).await?.rows_affected())
+            pub async fn delete(
+                c: &mut $conn,
+                q: &Queries,
+                k: KeyParts<'_>,
+            ) -> Result<u64, sqlx::Error> {
+                Ok(sqlx::query(&q.delete_secret)
+                    .bind(k.0)
+                    .bind(k.1)
+                    .bind(k.2)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
             }
 
             /// Moves `from` to namespace `to_ns`, replacing any row already there.
-            pub async fn rename(c: &mut $conn, q: &Queries, from: KeyParts<'_>, to_ns: &str, now: NaiveDateTime) -> Result<(), sqlx::Error> {
+            pub async fn rename(
+                c: &mut $conn,
+                q: &Queries,
+                from: KeyParts<'_>,
+                to_ns: &str,
+                now: NaiveDateTime,
+            ) -> Result<(), sqlx::Error> {
                 if one_secret(&mut *c, q, from).await?.is_none() {
                     return Ok(());
                 }
-                sqlx::query(&q.delete_secret).bind(from.0).bind(to_ns).bind(from.2).execute(&mut *c).await?;
-                sqlx::query(&q.rename_secret).bind(to_ns).bind(ts(now)).bind(from.0).bind(from.1).bind(from.2).execute(&mut *c).await?;
+                sqlx::query(&q.delete_secret)
+                    .bind(from.0)
+                    .bind(to_ns)
+                    .bind(from.2)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(&q.rename_secret)
+                    .bind(to_ns)
+                    .bind(ts(now))
+                    .bind(from.0)
+                    .bind(from.1)
+                    .bind(from.2)
+                    .execute(&mut *c)
+                    .await?;
                 Ok(())
             }
 
             /// Inserts `dk` unless an active key for its label appeared meanwhile; returns that
             /// key instead when one did.
-            pub async fn insert_data_key(c: &mut $conn, q: &Queries, dk: &DataKeyInsert<'_>, now: NaiveDateTime) -> Result<Option<DataKeyRow>, sqlx::Error> {
+            pub async fn insert_data_key(
+                c: &mut $conn,
+                q: &Queries,
+                dk: &DataKeyInsert<'_>,
+                now: NaiveDateTime,
+            ) -> Result<Option<DataKeyRow>, sqlx::Error> {
                 if let Some(existing) = current_data_key(&mut *c, q, dk.label).await? {
                     return Ok(Some(existing));
                 }
-                sqlx::query(&q.insert_data_key).bind(dk.name).bind(dk.label).bind(true).bind(dk.scope)
-                    .bind(dk.provider).bind(dk.encrypted).bind(ts(now)).bind(ts(now)).execute(&mut *c).await?;
+                sqlx::query(&q.insert_data_key)
+                    .bind(dk.name)
+                    .bind(dk.label)
+                    .bind(true)
+                    .bind(dk.scope)
+                    .bind(dk.provider)
+                    .bind(dk.encrypted)
+                    .bind(ts(now))
+                    .bind(ts(now))
+                    .execute(&mut *c)
+                    .await?;
                 Ok(None)
             }
         }
     };
 }
 
-dialect_ops!(sqlite_ops, sqlx::SqliteConnection, String, |t: NaiveDateTime| t
-    .format("%Y-%m-%d %H:%M:%S")
-    .to_string());
-dialect_ops!(pg_ops, sqlx::PgConnection, NaiveDateTime, |t: NaiveDateTime| t);
-dialect_ops!(mysql_ops, sqlx::MySqlConnection, NaiveDateTime, |t: NaiveDateTime| t);
+dialect_ops!(
+    sqlite_ops,
+    sqlx::SqliteConnection,
+    String,
+    |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string()
+);
+dialect_ops!(
+    pg_ops,
+    sqlx::PgConnection,
+    NaiveDateTime,
+    |t: NaiveDateTime| t
+);
+dialect_ops!(
+    mysql_ops,
+    sqlx::MySqlConnection,
+    NaiveDateTime,
+    |t: NaiveDateTime| t
+);
 
 /// Runs `$call` on a pooled connection (reads).
 macro_rules! read {
@@ -489,6 +664,10 @@ impl Db {
         dk: &DataKeyInsert<'_>,
         now: NaiveDateTime,
     ) -> Result<Option<DataKeyRow>, DbError> {
-        locked!(self, vec![data_key_lock(dk.label)], insert_data_key(dk, now))
+        locked!(
+            self,
+            vec![data_key_lock(dk.label)],
+            insert_data_key(dk, now)
+        )
     }
 }

@@ -255,9 +255,10 @@ impl LegacySqlStore {
             None => {
                 let sk = Arc::clone(&self.secret_key);
                 let l = label.clone();
-                let fresh = tokio::task::spawn_blocking(move || datakeys::new_data_key(&l, &sk, now))
-                    .await
-                    .map_err(|e| Error::Storage(format!("data key creation failed: {e}")))?;
+                let fresh =
+                    tokio::task::spawn_blocking(move || datakeys::new_data_key(&l, &sk, now))
+                        .await
+                        .map_err(|e| Error::Storage(format!("data key creation failed: {e}")))?;
                 let insert = db::DataKeyInsert {
                     name: &fresh.key.id,
                     label: &fresh.label,
@@ -312,14 +313,13 @@ impl LegacySqlStore {
     }
 
     fn item(row: &SecretRow, text: String) -> Result<Item> {
-        let key = SecretKey::new(row.org_id, row.namespace.clone(), row.kind.clone()).map_err(
-            |e| {
+        let key =
+            SecretKey::new(row.org_id, row.namespace.clone(), row.kind.clone()).map_err(|e| {
                 Error::Corrupt(format!(
                     "secrets row id {} has a key this broker cannot represent: {e}",
                     row.id
                 ))
-            },
-        )?;
+            })?;
         Ok(Item {
             key,
             value: SecretValue::new(text)?,
@@ -424,10 +424,15 @@ fn sql_error(what: &str, e: DbError) -> Error {
             sqlx::Error::Database(d) => {
                 let msg = d.message().to_ascii_lowercase();
                 let code = d.code().unwrap_or_default();
-                if msg.contains("locked") || msg.contains("busy") || code == "40P01" {
+                if code == "22001" || msg.contains("too long") {
+                    Error::Storage(format!(
+                        "{what}: the encrypted value is too long for this database's \
+                         secrets.value column (on MySQL, Grafana's TEXT column holds 65,535 \
+                         bytes, about 48 KB of secret)"
+                    ))
+                } else if msg.contains("locked") || msg.contains("busy") || code == "40P01" {
                     Error::Unavailable(format!("{what}: {e}"))
-                } else if msg.contains("read-only") || msg.contains("readonly") || code == "25006"
-                {
+                } else if msg.contains("read-only") || msg.contains("readonly") || code == "25006" {
                     Error::PermissionDenied(format!("{what}: {e}"))
                 } else {
                     Error::Storage(format!("{what}: {e}"))
@@ -486,9 +491,8 @@ impl SecretStore for LegacySqlStore {
             .map_err(|e| sql_error("listing secrets", e))?;
         rows.into_iter()
             .map(|(org, ns, kind)| {
-                SecretKey::new(org, ns, kind).map_err(|e| {
-                    Error::Corrupt(format!("a stored key cannot be represented: {e}"))
-                })
+                SecretKey::new(org, ns, kind)
+                    .map_err(|e| Error::Corrupt(format!("a stored key cannot be represented: {e}")))
             })
             .collect()
     }

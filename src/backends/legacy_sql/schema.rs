@@ -193,8 +193,13 @@ const POSTGRES_DDL: &[&str] = &[
      (\"org_id\",\"namespace\",\"type\")",
 ];
 
-// utf8mb4_bin: exact (case-sensitive) keys. The unique key is part of CREATE TABLE because
-// MySQL has no CREATE INDEX IF NOT EXISTS.
+// utf8mb4_bin: exact (case-sensitive) keys. MySQL/MariaDB `_bin` collations are PAD SPACE, so a
+// unique index would treat "a" and "a " as the same key; the index is therefore a plain one
+// (Grafana's own migration never creates the unique index either) and uniqueness comes from the
+// per-key GET_LOCK every write takes. It is part of CREATE TABLE because MySQL has no
+// CREATE INDEX IF NOT EXISTS. `value` is MEDIUMTEXT: a 64 KiB secret is about 88 KB once
+// encrypted and base64-encoded, more than MySQL's TEXT holds (Grafana's own TEXT column cannot
+// store it either; writing one there fails with a clear error).
 const MYSQL_DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS `data_keys` (`name` VARCHAR(100) PRIMARY KEY NOT NULL, `active` \
      TINYINT(1) NOT NULL, `scope` VARCHAR(30) NOT NULL, `provider` VARCHAR(50) NOT NULL, \
@@ -203,8 +208,8 @@ const MYSQL_DDL: &[&str] = &[
      utf8mb4_bin",
     "CREATE TABLE IF NOT EXISTS `secrets` (`id` BIGINT(20) PRIMARY KEY AUTO_INCREMENT NOT NULL, \
      `org_id` BIGINT(20) NOT NULL, `namespace` VARCHAR(255) NOT NULL, `type` VARCHAR(255) NOT \
-     NULL, `value` TEXT NULL, `created` DATETIME NOT NULL, `updated` DATETIME NOT NULL, UNIQUE \
-     KEY `UQE_secrets_org_id_namespace_type` (`org_id`,`namespace`,`type`)) ENGINE=InnoDB \
+     NULL, `value` MEDIUMTEXT NULL, `created` DATETIME NOT NULL, `updated` DATETIME NOT NULL, KEY \
+     `IDX_secrets_org_id_namespace_type` (`org_id`,`namespace`,`type`)) ENGINE=InnoDB \
      DEFAULT CHARSET utf8mb4 COLLATE utf8mb4_bin",
 ];
 
@@ -222,6 +227,8 @@ mod tests {
         );
         assert!(q.data_key_current.contains("active = true"));
         let m = Queries::new(Dialect::MySql);
-        assert!(m.select_one.contains("CAST(namespace AS BINARY) = CAST(? AS BINARY)"));
+        assert!(m
+            .select_one
+            .contains("CAST(namespace AS BINARY) = CAST(? AS BINARY)"));
     }
 }

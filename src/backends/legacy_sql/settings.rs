@@ -258,7 +258,11 @@ impl GrafanaIni {
                     } else {
                         ServerKind::MySql
                     };
-                    let default_port = if kind == ServerKind::Postgres { 5432 } else { 3306 };
+                    let default_port = if kind == ServerKind::Postgres {
+                        5432
+                    } else {
+                        3306
+                    };
                     let host_port =
                         get("database", "host")?.unwrap_or_else(|| "127.0.0.1".to_string());
                     let (host, port) = split_host_port(&host_port, default_port)
@@ -380,8 +384,11 @@ mod tests {
             ),
         )
         .unwrap();
-        let g = GrafanaIni::load(&ini, env(&[("MY_KEY", "k1"), ("GF_DATABASE_NAME", "other")]))
-            .unwrap();
+        let g = GrafanaIni::load(
+            &ini,
+            env(&[("MY_KEY", "k1"), ("GF_DATABASE_NAME", "other")]),
+        )
+        .unwrap();
         assert_eq!(g.secret_key.as_str(), "k1");
         let DbTarget::Server(s) = &g.target else {
             panic!("{:?}", g.target)
