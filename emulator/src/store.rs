@@ -56,6 +56,8 @@ pub struct Store {
 pub struct Tx {
     batch: sled::Batch,
     len: usize,
+    /// (region, name) of every secret record written (replication propagates these).
+    touched: Vec<(String, String)>,
 }
 
 fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> Vec<u8> {
@@ -81,6 +83,20 @@ impl Tx {
         self.batch
             .insert(key(b's', account, region, &s.name, None), rec);
         self.len += 1;
+        if !self
+            .touched
+            .iter()
+            .any(|(r, n)| r == region && *n == s.name)
+        {
+            self.touched.push((region.to_string(), s.name.clone()));
+        }
+    }
+    /// Names of the secrets of `region` whose records this transaction writes.
+    pub fn touched<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.touched
+            .iter()
+            .filter(move |(r, _)| r == region)
+            .map(|(_, n)| n.as_str())
     }
     /// Writes one version record.
     pub fn put_version(&mut self, account: &str, region: &str, name: &str, v: &Version) {

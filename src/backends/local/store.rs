@@ -1,9 +1,11 @@
 //! [`LocalStore`]: opening the data directory (lock, key, key check) and the six operations on
 //! sled, each run on tokio's blocking pool; every write is flushed (fsynced) before it returns.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError;
@@ -32,8 +34,67 @@ struct Inner {
     secrets: sled::Tree,
     cipher: Cipher,
     dir: PathBuf,
+    /// `Some` in fsync mode: sled's log file, fdatasynced after every sled flush, and the blob
+    /// files already synced.
+    fsync: Option<FsyncState>,
     /// Held (flock) for as long as the store is open; dropped last.
     _lock: fs::File,
+}
+
+/// What fsync mode needs: sled 0.34's flush on Linux only calls `sync_file_range` on its log
+/// (which neither flushes the device's write cache nor persists file metadata) and never syncs
+/// the separate files it writes for large pages (`blobs/`), so we sync those ourselves.
+struct FsyncState {
+    log: fs::File,
+    blobs_dir: PathBuf,
+    synced_blobs: Mutex<HashSet<OsString>>,
+}
+
+impl FsyncState {
+    fn open(db_dir: &Path) -> std::io::Result<Self> {
+        let state = Self {
+            log: fs::File::open(db_dir.join("db"))?,
+            blobs_dir: db_dir.join("blobs"),
+            synced_blobs: Mutex::new(HashSet::new()),
+        };
+        // sled creates its files without syncing the directories that name them.
+        fs::File::open(db_dir)?.sync_all()?;
+        if let Some(parent) = db_dir.parent() {
+            fs::File::open(parent)?.sync_all()?;
+        }
+        state.sync()?;
+        Ok(state)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.log.sync_data()?;
+        let entries = match fs::read_dir(&self.blobs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut present = HashSet::new();
+        let mut new_files = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                match fs::File::open(self.blobs_dir.join(&name)) {
+                    Ok(f) => f.sync_all()?,
+                    // Garbage-collected by sled between the listing and the open.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                new_files = true;
+            }
+            present.insert(name);
+        }
+        if new_files {
+            fs::File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -122,11 +183,23 @@ impl LocalStore {
         let secrets = db
             .open_tree(SECRETS_TREE)
             .map_err(|e| sled_error("cannot open the secrets tree", e))?;
+        let fsync = if config.fsync {
+            let db_dir = dir.join(DB_DIR_NAME);
+            Some(FsyncState::open(&db_dir).map_err(|e| {
+                Error::Storage(format!(
+                    "cannot sync the database files in {}: {e}",
+                    db_dir.display()
+                ))
+            })?)
+        } else {
+            None
+        };
         let inner = Inner {
             db,
             secrets,
             cipher,
             dir,
+            fsync,
             _lock: lock,
         };
         inner.check_key(generated)?;
@@ -156,8 +229,13 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         self.db
             .flush()
-            .map(drop)
-            .map_err(|e| sled_error("cannot flush the database to disk", e))
+            .map_err(|e| sled_error("cannot flush the database to disk", e))?;
+        match &self.fsync {
+            Some(state) => state
+                .sync()
+                .map_err(|e| Error::Storage(format!("cannot fsync the database to disk: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Verifies the key against the stored key check value, or stores one on first use (after
