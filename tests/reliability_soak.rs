@@ -1,0 +1,244 @@
+//! Reliability suite, fault soak (see RELIABILITY.md): the plugin binary with the `aws` backend
+//! against the emulator while the emulator throttles about 30% of calls (a token bucket steered to
+//! that share of the offered load), fails about 5% more with 500/503, and adds latency; a mixed
+//! workload (SetSecret, GetSecret, DeleteSecret, ListSecrets, GetAllSecrets) of bounded length
+//! (`RELIABILITY_SOAK_OPS`, default 400). Proves: no lost or wrong value (every read returns the
+//! acknowledged value or one whose write was reported failed), every failure the caller saw was
+//! in-band (`userFriendlyError`, gRPC OK: no RPC ever answered non-OK), and no value reached the
+//! plugin's trace-level log.
+
+#[path = "reliability_support/fuzz.rs"]
+mod fuzz;
+#[path = "plugin_support/mod.rs"]
+mod plugin_support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plugin_support::{grafana_command, key, launch};
+use secrets_broker::server::proto::secretsmanager as pb;
+use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
+
+const CANARY: &str = "SOAK-CANARY-7f3a";
+
+/// One key's state: acknowledged value (`None` = absent) and values (or deletes) whose outcome
+/// is unknown because the caller saw an in-band failure since the last acknowledgement.
+#[derive(Debug, Default, Clone)]
+struct Known {
+    acked: Option<String>,
+    uncertain: HashSet<Option<String>>,
+}
+
+impl Known {
+    fn allows(&self, v: &Option<String>) -> bool {
+        *v == self.acked || self.uncertain.contains(v)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    ops: usize,
+    in_band_failures: usize,
+    reads_checked: usize,
+    by_method: HashMap<&'static str, usize>,
+}
+
+fn faults(rate: f64, seed: u64) -> FaultSettings {
+    FaultSettings {
+        seed: Some(seed),
+        rules: vec![
+            FaultRule { rate_limit: Some(rate), burst: Some(1.0), ..FaultRule::default() },
+            // Applied to calls that were not throttled: 0.05 / 0.7 of them fail, 5% of all calls.
+            FaultRule {
+                error_rate: Some(0.036),
+                unavailable_rate: Some(0.036),
+                latency_ms: Some(3),
+                ..FaultRule::default()
+            },
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_workload_under_throttling_errors_and_latency() {
+    let total_ops: usize = std::env::var("RELIABILITY_SOAK_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    let seed = fuzz::seed();
+    let emu = Emulator::builder().in_memory().faults(faults(200.0, seed)).start().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let endpoint = emu.endpoint();
+    let plugin = launch(grafana_command(
+        data.path(),
+        sockets.path(),
+        &[
+            ("GF_PLUGIN_BACKEND", "aws"),
+            ("GF_PLUGIN_AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("GF_PLUGIN_AWS_REGION", "us-east-1"),
+            ("GF_PLUGIN_AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("GF_PLUGIN_AWS_SECRET_ACCESS_KEY", "soak-secret-access-key"),
+            ("GF_PLUGIN_AWS_RETRY_INITIAL_BACKOFF_MS", "5"),
+            ("GF_PLUGIN_AWS_RECOVERY_WINDOW_DAYS", "0"),
+            ("GF_PLUGIN_LOG_LEVEL", "trace"),
+        ],
+    ));
+    let known: Arc<Mutex<HashMap<(usize, usize), Known>>> = Arc::default();
+    let tally: Arc<Mutex<Tally>> = Arc::default();
+    let workers = 4;
+
+    // Steer the bucket so about 30% of the offered calls are throttled.
+    let steer = {
+        let shared = emu.shared().clone();
+        tokio::spawn(async move {
+            let mut last = (0u64, 0u64);
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let s = shared.faults.stats();
+                let (total, throttled) = (s["total"].as_u64().unwrap_or(0), s["throttled"].as_u64().unwrap_or(0));
+                let (dt, dthr) = (total - last.0, throttled - last.1);
+                last = (total, throttled);
+                if dt > 5 {
+                    let offered = dt as f64 / 0.2;
+                    let share = dthr as f64 / dt as f64;
+                    let mut f = shared.faults.settings();
+                    let rate = f.rules[0].rate_limit.unwrap_or(200.0);
+                    // Proportional correction towards a 30% share.
+                    let next = (rate * (1.0 + 1.5 * (share - 0.30))).clamp(2.0, 20.0 * offered.max(10.0));
+                    f.rules[0].rate_limit = Some(next);
+                    // A new seed each step: re-using one would replay the same error draws.
+                    f.seed = f.seed.map(|s| s.wrapping_add(1));
+                    shared.faults.set(f);
+                }
+            }
+        })
+    };
+
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut c = plugin.client().await;
+        let known = known.clone();
+        let tally = tally.clone();
+        let mut rng = fuzz::Rng::new(seed ^ (w as u64 + 1) * 0x9E37_79B9);
+        let ops = total_ops / workers;
+        tasks.push(tokio::spawn(async move {
+            for n in 0..ops {
+                let ns = rng.below(8);
+                let k = key(w as i64 + 1, &format!("soak-ds-{ns}"), "datasource");
+                let roll = rng.below(100);
+                let (method, err): (&'static str, String) = if roll < 40 {
+                    let v = format!("{{\"password\":\"{CANARY}-{w}-{n}-{}\"}}", rng.next_u64());
+                    let r = c
+                        .set_secret(pb::SetSecretRequest { key_descriptor: k, value: v.clone() })
+                        .await
+                        .expect("SetSecret answered a non-OK gRPC status")
+                        .into_inner();
+                    let mut g = known.lock().unwrap();
+                    let e = g.entry((w, ns)).or_default();
+                    if r.user_friendly_error.is_empty() {
+                        e.acked = Some(v);
+                        e.uncertain.clear();
+                    } else {
+                        e.uncertain.insert(Some(v));
+                    }
+                    ("SetSecret", r.user_friendly_error)
+                } else if roll < 47 {
+                    let r = c
+                        .delete_secret(pb::DeleteSecretRequest { key_descriptor: k })
+                        .await
+                        .expect("DeleteSecret answered a non-OK gRPC status")
+                        .into_inner();
+                    let mut g = known.lock().unwrap();
+                    let e = g.entry((w, ns)).or_default();
+                    if r.user_friendly_error.is_empty() {
+                        e.acked = None;
+                        e.uncertain.clear();
+                    } else {
+                        e.uncertain.insert(None);
+                    }
+                    ("DeleteSecret", r.user_friendly_error)
+                } else if roll < 90 {
+                    let r = c
+                        .get_secret(pb::GetSecretRequest { key_descriptor: k })
+                        .await
+                        .expect("GetSecret answered a non-OK gRPC status")
+                        .into_inner();
+                    if r.user_friendly_error.is_empty() {
+                        let found = r.exists.then_some(r.decrypted_value);
+                        let g = known.lock().unwrap();
+                        let e = g.get(&(w, ns)).cloned().unwrap_or_default();
+                        assert!(e.allows(&found), "GetSecret ({w},{ns}) returned a value never written or lost one");
+                        tally.lock().unwrap().reads_checked += 1;
+                    }
+                    ("GetSecret", r.user_friendly_error)
+                } else if roll < 98 {
+                    let r = c
+                        .list_secrets(pb::ListSecretsRequest { key_descriptor: k, all_organizations: false })
+                        .await
+                        .expect("ListSecrets answered a non-OK gRPC status")
+                        .into_inner();
+                    ("ListSecrets", r.user_friendly_error)
+                } else {
+                    let r = c
+                        .get_all_secrets(pb::GetAllSecretsRequest {})
+                        .await
+                        .expect("GetAllSecrets answered a non-OK gRPC status")
+                        .into_inner();
+                    ("GetAllSecrets", r.user_friendly_error)
+                };
+                let mut t = tally.lock().unwrap();
+                t.ops += 1;
+                *t.by_method.entry(method).or_default() += 1;
+                if !err.is_empty() {
+                    t.in_band_failures += 1;
+                    assert!(!err.contains(CANARY), "an error message holds a value: {err}");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    steer.abort();
+    let stats = emu.faults().stats();
+    emu.faults().set(FaultSettings::default());
+
+    // Faults off: every key holds its acknowledged value (or one of the uncertain ones).
+    let mut c = plugin.client().await;
+    let snapshot = known.lock().unwrap().clone();
+    for (&(w, ns), e) in &snapshot {
+        let r = c
+            .get_secret(pb::GetSecretRequest { key_descriptor: key(w as i64 + 1, &format!("soak-ds-{ns}"), "datasource") })
+            .await
+            .expect("GetSecret OK")
+            .into_inner();
+        assert_eq!(r.user_friendly_error, "");
+        let found = r.exists.then_some(r.decrypted_value);
+        assert!(e.allows(&found), "({w},{ns}): final value is neither acknowledged nor attempted");
+    }
+    drop(c);
+    let lines = plugin.stderr_lines();
+    let text = lines.join("\n");
+    assert!(!text.contains(CANARY), "a value reached the plugin's log");
+    assert!(!text.contains("soak-secret-access-key"), "the AWS secret key reached the log");
+
+    let t = tally.lock().unwrap();
+    let (total, throttled, injected) = (
+        stats["total"].as_u64().unwrap(),
+        stats["throttled"].as_u64().unwrap(),
+        stats["injected_errors"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "FIGURES fault_soak ops={} by_method={:?} emulator_calls={total} throttled={throttled} ({:.1}%) injected_5xx={injected} ({:.1}%) in_band_failures={} reads_checked={} keys_verified={} non_ok_grpc=0 lost=0 wrong=0 log_lines={}",
+        t.ops,
+        t.by_method,
+        100.0 * throttled as f64 / total as f64,
+        100.0 * injected as f64 / total as f64,
+        t.in_band_failures,
+        t.reads_checked,
+        snapshot.len(),
+        lines.len()
+    );
+    assert_eq!(t.ops, (total_ops / workers) * workers);
+    assert!(throttled > 0 && injected > 0, "no fault was injected: {stats}");
+    emu.shutdown().await;
+}
