@@ -10,6 +10,7 @@
 //!
 //! SigV4 refusals and the loopback default of the emulator are in
 //! `emulator/tests/reliability_emulator.rs`.
+#![allow(clippy::unwrap_used)]
 
 #[path = "plugin_support/mod.rs"]
 mod plugin_support;
@@ -33,7 +34,9 @@ fn files_with(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in rd.flatten() {
             let p = entry.path();
             if p.is_dir() {
@@ -53,44 +56,115 @@ fn emulator_binary() -> PathBuf {
     let path = Path::new(BIN).with_file_name("sm-emulator");
     if !path.exists() {
         let ok = Command::new(env!("CARGO"))
-            .args(["build", "-p", "secretsmanager-emulator", "--bin", "sm-emulator"])
+            .args([
+                "build",
+                "-p",
+                "secretsmanager-emulator",
+                "--bin",
+                "sm-emulator",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok && path.exists(), "could not build sm-emulator ({})", path.display());
+        assert!(
+            ok && path.exists(),
+            "could not build sm-emulator ({})",
+            path.display()
+        );
     }
     path
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Every RPC once, with values carrying the canary, plus the error paths that echo input.
 async fn six_rpc_session(c: &mut SecretsManagerClient<Channel>, tag: &str) -> usize {
     let value = format!("{{\"password\":\"{CANARY}-{tag}\"}}");
     let mut in_band = 0;
-    let r = c.set_secret(pb::SetSecretRequest { key_descriptor: key(1, "conf-ds", "datasource"), value: value.clone() }).await.unwrap().into_inner();
+    let r = c
+        .set_secret(pb::SetSecretRequest {
+            key_descriptor: key(1, "conf-ds", "datasource"),
+            value: value.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.user_friendly_error, "", "{tag}");
-    let g = c.get_secret(pb::GetSecretRequest { key_descriptor: key(1, "conf-ds", "datasource") }).await.unwrap().into_inner();
+    let g = c
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: key(1, "conf-ds", "datasource"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(g.decrypted_value, value, "{tag}");
     // Errors that could echo a value: too large, bad key with a value.
     let huge = CANARY.repeat(70_000 / CANARY.len() + 1);
-    for (k, v) in [(key(1, "conf-ds", "datasource"), huge), (key(-1, "", "datasource"), value.clone()), (None, value.clone())] {
-        let r = c.set_secret(pb::SetSecretRequest { key_descriptor: k, value: v }).await.unwrap().into_inner();
-        assert!(!r.user_friendly_error.is_empty(), "{tag}: bad input accepted");
-        assert!(!r.user_friendly_error.contains(CANARY), "{tag}: error echoes the value");
+    for (k, v) in [
+        (key(1, "conf-ds", "datasource"), huge),
+        (key(-1, "", "datasource"), value.clone()),
+        (None, value.clone()),
+    ] {
+        let r = c
+            .set_secret(pb::SetSecretRequest {
+                key_descriptor: k,
+                value: v,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !r.user_friendly_error.is_empty(),
+            "{tag}: bad input accepted"
+        );
+        assert!(
+            !r.user_friendly_error.contains(CANARY),
+            "{tag}: error echoes the value"
+        );
         in_band += 1;
     }
-    c.list_secrets(pb::ListSecretsRequest { key_descriptor: key(1, "conf-ds", "datasource"), all_organizations: true }).await.unwrap();
-    let r = c.rename_secret(pb::RenameSecretRequest { key_descriptor: key(1, "conf-ds", "datasource"), new_namespace: "conf-ds-2".into() }).await.unwrap().into_inner();
+    c.list_secrets(pb::ListSecretsRequest {
+        key_descriptor: key(1, "conf-ds", "datasource"),
+        all_organizations: true,
+    })
+    .await
+    .unwrap();
+    let r = c
+        .rename_secret(pb::RenameSecretRequest {
+            key_descriptor: key(1, "conf-ds", "datasource"),
+            new_namespace: "conf-ds-2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.user_friendly_error, "", "{tag}");
-    let all = c.get_all_secrets(pb::GetAllSecretsRequest {}).await.unwrap().into_inner();
+    let all = c
+        .get_all_secrets(pb::GetAllSecretsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert!(all.items.iter().any(|i| i.value == value), "{tag}");
-    let r = c.delete_secret(pb::DeleteSecretRequest { key_descriptor: key(1, "conf-ds-2", "datasource") }).await.unwrap().into_inner();
+    let r = c
+        .delete_secret(pb::DeleteSecretRequest {
+            key_descriptor: key(1, "conf-ds-2", "datasource"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.user_friendly_error, "", "{tag}");
     // Leave one value behind for the store-file check.
-    c.set_secret(pb::SetSecretRequest { key_descriptor: key(2, "kept", "datasource"), value }).await.unwrap();
+    c.set_secret(pb::SetSecretRequest {
+        key_descriptor: key(2, "kept", "datasource"),
+        value,
+    })
+    .await
+    .unwrap();
     in_band
 }
 
@@ -121,7 +195,11 @@ fn cli(args: &[&str], stdin: Option<&str>, cwd: &Path) -> (i32, String, String) 
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +213,12 @@ async fn trace_session_of_every_component_leaks_nothing() {
     let emu_dir = dir.path().join("emu-data");
     let emu_log = std::fs::File::create(dir.path().join("emu.log")).unwrap();
     let mut emu = Command::new(emulator_binary())
-        .args(["--data-dir", emu_dir.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--data-dir",
+            emu_dir.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("RUST_LOG", "trace")
         .stdout(emu_log.try_clone().unwrap())
         .stderr(emu_log)
@@ -152,7 +235,11 @@ async fn trace_session_of_every_component_leaks_nothing() {
     // 1. Plugin, local backend.
     let local_data = dir.path().join("plugin-local");
     std::fs::create_dir_all(&local_data).unwrap();
-    let plugin = launch(grafana_command(&local_data, sockets.path(), &[("GF_PLUGIN_LOG_LEVEL", "trace")]));
+    let plugin = launch(grafana_command(
+        &local_data,
+        sockets.path(),
+        &[("GF_PLUGIN_LOG_LEVEL", "trace")],
+    ));
     let mut c = plugin.client().await;
     let mut in_band = six_rpc_session(&mut c, "local").await;
     drop(c);
@@ -188,7 +275,11 @@ async fn trace_session_of_every_component_leaks_nothing() {
         (vec!["export"], None, false),
         (vec!["rename", "cli-ds", "cli-ds-2"], None, false),
         (vec!["get", "no-such"], None, false),
-        (vec!["set", "cli-ds-3", "--org", "-4"], Some(value.as_str()), false),
+        (
+            vec!["set", "cli-ds-3", "--org", "-4"],
+            Some(value.as_str()),
+            false,
+        ),
     ];
     for (args, stdin, stdout_may_hold_value) in steps {
         let mut a = args.clone();
@@ -210,15 +301,42 @@ async fn trace_session_of_every_component_leaks_nothing() {
     std::fs::write(&to, format!("backend = \"aws\"\naws_endpoint_url = {endpoint:?}\naws_region = \"us-east-1\"\naws_access_key_id = \"AKIDCONFIDENTIAL\"\naws_secret_access_key = {AWS_SECRET:?}\nsecret_name_prefix = \"migrated/\"\n")).unwrap();
     let report = dir.path().join("report.json");
     let (code, out, err) = cli(
-        &["migrate", "--from", from.to_str().unwrap(), "--to", to.to_str().unwrap(), "--progress", "plain", "--log-level", "trace", "--report", report.to_str().unwrap()],
+        &[
+            "migrate",
+            "--from",
+            from.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--progress",
+            "plain",
+            "--log-level",
+            "trace",
+            "--report",
+            report.to_str().unwrap(),
+        ],
         None,
         dir.path(),
     );
     assert_eq!(code, 0, "{err}");
     transcripts.push(("migrate stdout".into(), out));
     transcripts.push(("migrate stderr".into(), err));
-    transcripts.push(("migrate report".into(), std::fs::read_to_string(&report).unwrap()));
-    let (code, out, err) = cli(&["verify", "--from", from.to_str().unwrap(), "--to", to.to_str().unwrap(), "--log-level", "trace"], None, dir.path());
+    transcripts.push((
+        "migrate report".into(),
+        std::fs::read_to_string(&report).unwrap(),
+    ));
+    let (code, out, err) = cli(
+        &[
+            "verify",
+            "--from",
+            from.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+            "--log-level",
+            "trace",
+        ],
+        None,
+        dir.path(),
+    );
     assert_eq!(code, 0, "{out}{err}");
     transcripts.push(("verify".into(), out + &err));
 
@@ -226,7 +344,11 @@ async fn trace_session_of_every_component_leaks_nothing() {
     let stats = {
         use std::io::Read as _;
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(s, "GET /_emulator/stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET /_emulator/stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         text
@@ -235,25 +357,42 @@ async fn trace_session_of_every_component_leaks_nothing() {
     transcripts.push(("emulator stats".into(), stats));
     let _ = emu.kill();
     let _ = emu.wait();
-    transcripts.push(("emulator log".into(), std::fs::read_to_string(dir.path().join("emu.log")).unwrap()));
+    transcripts.push((
+        "emulator log".into(),
+        std::fs::read_to_string(dir.path().join("emu.log")).unwrap(),
+    ));
 
     let mut bytes = 0usize;
     for (what, text) in &transcripts {
         bytes += text.len();
         assert!(!text.contains(CANARY), "a secret value leaked into: {what}");
-        assert!(!text.contains(AWS_SECRET), "the AWS secret key leaked into: {what}");
+        assert!(
+            !text.contains(AWS_SECRET),
+            "the AWS secret key leaked into: {what}"
+        );
         assert!(!text.contains("panicked"), "a panic in: {what}: {text}");
     }
     // The logs are real: trace lines were written (else the test could not fail).
     let plugin_log = &transcripts[0].1;
-    assert!(plugin_log.contains("\"@level\":\"trace\""), "no trace lines from the plugin");
-    assert!(transcripts.iter().any(|(w, t)| w == "emulator log" && (t.contains("TRACE") || t.contains("DEBUG"))), "no debug/trace lines from the emulator");
+    assert!(
+        plugin_log.contains("\"@level\":\"trace\""),
+        "no trace lines from the plugin"
+    );
+    assert!(
+        transcripts
+            .iter()
+            .any(|(w, t)| w == "emulator log" && (t.contains("TRACE") || t.contains("DEBUG"))),
+        "no debug/trace lines from the emulator"
+    );
     // No plaintext value in the local stores' files.
     for d in [&local_data, &cli_data] {
         let hits = files_with(d, CANARY.as_bytes());
         assert!(hits.is_empty(), "plaintext value on disk: {hits:?}");
     }
-    assert!(!files_with(&cli_data, b"password").iter().any(|_| true), "plaintext JSON on disk");
+    assert!(
+        !files_with(&cli_data, b"password").iter().any(|_| true),
+        "plaintext JSON on disk"
+    );
     // The emulator stores AWS's model (plaintext, as AWS itself returns it): report, not assert.
     let emu_hits = files_with(&emu_dir, CANARY.as_bytes()).len();
     eprintln!(
@@ -275,9 +414,15 @@ async fn the_plugin_socket_is_not_reachable_by_other_users() {
     assert_eq!(mode(&sock) & 0o077, 0, "socket mode {:o}", mode(&sock));
     // Our user can connect.
     let mut c = plugin.client().await;
-    c.get_secret(pb::GetSecretRequest { key_descriptor: key(1, "x", "datasource") }).await.unwrap();
+    c.get_secret(pb::GetSecretRequest {
+        key_descriptor: key(1, "x", "datasource"),
+    })
+    .await
+    .unwrap();
 
-    let is_root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
     let probe = |path: &Path| -> Option<bool> {
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c"])
@@ -305,18 +450,31 @@ async fn the_plugin_socket_is_not_reachable_by_other_users() {
     let control = control_dir.join("open.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&control).unwrap();
     std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o777)).unwrap();
-    assert_eq!(probe(&control), Some(true), "the probe cannot connect even to an open socket");
-    assert_eq!(probe(&sock), Some(false), "user nobody connected to the plugin's socket");
+    assert_eq!(
+        probe(&control),
+        Some(true),
+        "the probe cannot connect even to an open socket"
+    );
+    assert_eq!(
+        probe(&sock),
+        Some(false),
+        "user nobody connected to the plugin's socket"
+    );
     eprintln!("FIGURES socket_isolation dir_mode=700 socket_mode={:o} nobody_connect=refused control=connected", mode(&sock));
 }
 
 /// A self-signed certificate like go-plugin's host certificate: (PEM, DER, PKCS#8 key DER).
 fn host_style_cert(org: &str) -> (String, Vec<u8>, Vec<u8>) {
     let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.distinguished_name.push(rcgen::DnType::OrganizationName, org);
-    p.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, org);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
     p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth, rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    ];
     let k = rcgen::KeyPair::generate().unwrap();
     let c = p.self_signed(&k).unwrap();
     (c.pem(), c.der().to_vec(), k.serialize_der())
@@ -330,7 +488,9 @@ async fn call(connector: TlsUnixConnector) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tokio::time::timeout(
         Duration::from_secs(10),
-        SecretsManagerClient::new(ch).get_secret(pb::GetSecretRequest { key_descriptor: key(1, "ds", "datasource") }),
+        SecretsManagerClient::new(ch).get_secret(pb::GetSecretRequest {
+            key_descriptor: key(1, "ds", "datasource"),
+        }),
     )
     .await
     .map_err(|_| "timeout".to_string())?
@@ -346,13 +506,31 @@ async fn automtls_refuses_a_client_with_the_wrong_certificate() {
     let mut cmd = grafana_command(data.path(), sockets.path(), &[]);
     cmd.env("PLUGIN_CLIENT_CERT", &host_pem);
     let plugin = launch(cmd);
-    let server_cert = plugin.handshake.server_cert.clone().expect("AutoMTLS certificate in the handshake");
+    let server_cert = plugin
+        .handshake
+        .server_cert
+        .clone()
+        .expect("AutoMTLS certificate in the handshake");
     let path = PathBuf::from(&plugin.handshake.address);
-    call(TlsUnixConnector::new(path.clone(), &server_cert, Some((host_der, host_key.clone())))).await.expect("the host's certificate works");
+    call(TlsUnixConnector::new(
+        path.clone(),
+        &server_cert,
+        Some((host_der, host_key.clone())),
+    ))
+    .await
+    .expect("the host's certificate works");
     // Same subject, different key: an impostor certificate.
     let (_, imp_der, imp_key) = host_style_cert("HashiCorp");
-    let e1 = call(TlsUnixConnector::new(path.clone(), &server_cert, Some((imp_der, imp_key)))).await.expect_err("impostor refused");
+    let e1 = call(TlsUnixConnector::new(
+        path.clone(),
+        &server_cert,
+        Some((imp_der, imp_key)),
+    ))
+    .await
+    .expect_err("impostor refused");
     // No certificate at all.
-    let e2 = call(TlsUnixConnector::new(path.clone(), &server_cert, None)).await.expect_err("no certificate refused");
+    let e2 = call(TlsUnixConnector::new(path.clone(), &server_cert, None))
+        .await
+        .expect_err("no certificate refused");
     eprintln!("FIGURES automtls refused=2 impostor=\"{e1}\" none=\"{e2}\"");
 }

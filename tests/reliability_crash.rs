@@ -7,11 +7,11 @@
 //!   destination secret has exactly one version in the emulator).
 //!
 //! `RELIABILITY_TRIALS` sets the trials per test (default 5; the long form runs 50).
+#![allow(clippy::unwrap_used)]
 
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
 #[path = "migrate_support/mod.rs"]
-#[allow(dead_code)]
 mod migrate_support;
 #[path = "plugin_support/mod.rs"]
 mod plugin_support;
@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use plugin_support::{grafana_command, key, launch};
-use secrets_broker::server::proto::secretsmanager as pb;
 use secrets_broker::backends::SecretStore;
 use secrets_broker::config::{backend_from_settings, Settings};
+use secrets_broker::server::proto::secretsmanager as pb;
 use secretsmanager_emulator::Emulator;
 
 /// The state of one key as the load generator knows it: the acknowledged value (`None` =
@@ -37,7 +37,10 @@ struct Known {
 }
 
 fn value_for(worker: usize, ns: usize, seq: usize) -> String {
-    format!("{{\"password\":\"w{worker}-n{ns}-q{seq}-{}\"}}", "p".repeat(100 + (seq * 53) % 4000))
+    format!(
+        "{{\"password\":\"w{worker}-n{ns}-q{seq}-{}\"}}",
+        "p".repeat(100 + (seq * 53) % 4000)
+    )
 }
 
 fn short(v: &Option<String>) -> Option<&str> {
@@ -67,10 +70,14 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
                     let ns = r.below(10);
                     let k = key(w as i64 + 1, &format!("crash-ds-{ns}"), "datasource");
                     let value = (!r.chance(0.15)).then(|| value_for(w, ns, trial * 1_000_000 + n));
-                    known.lock().unwrap().entry((w, ns)).or_default().in_flight = Some(value.clone());
+                    known.lock().unwrap().entry((w, ns)).or_default().in_flight =
+                        Some(value.clone());
                     let answer = match &value {
                         Some(v) => c
-                            .set_secret(pb::SetSecretRequest { key_descriptor: k, value: v.clone() })
+                            .set_secret(pb::SetSecretRequest {
+                                key_descriptor: k,
+                                value: v.clone(),
+                            })
                             .await
                             .map(|r| r.into_inner().user_friendly_error),
                         None => c
@@ -137,18 +144,32 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
         assert_eq!(all.user_friendly_error, "");
         let g = known.lock().unwrap();
         let present = g.values().filter(|k| k.acked.is_some()).count();
-        assert_eq!(all.items.len(), present, "trial {trial}: GetAllSecrets count");
+        assert_eq!(
+            all.items.len(),
+            present,
+            "trial {trial}: GetAllSecrets count"
+        );
         for item in &all.items {
             let kd = item.key.as_ref().unwrap();
-            let ns: usize = kd.namespace.trim_start_matches("crash-ds-").parse().unwrap();
+            let ns: usize = kd
+                .namespace
+                .trim_start_matches("crash-ds-")
+                .parse()
+                .unwrap();
             let w = (kd.org_id - 1) as usize;
-            assert_eq!(g[&(w, ns)].acked.as_deref(), Some(item.value.as_str()), "trial {trial}");
+            assert_eq!(
+                g[&(w, ns)].acked.as_deref(),
+                Some(item.value.as_str()),
+                "trial {trial}"
+            );
         }
         drop(g);
         drop(c);
         drop(plugin);
     }
-    eprintln!("FIGURES plugin_crash trials={trials} acknowledged_ops={acked_ops} checks={checks} lost=0");
+    eprintln!(
+        "FIGURES plugin_crash trials={trials} acknowledged_ops={acked_ops} checks={checks} lost=0"
+    );
     assert!(acked_ops > 0, "the load never ran");
 }
 
@@ -174,7 +195,13 @@ async fn versions_under(emu: &Emulator, prefix: &str) -> HashMap<String, usize> 
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(emu.endpoint())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "test-secret-key", None, None, "t"))
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "test-secret-key",
+            None,
+            None,
+            "t",
+        ))
         .build();
     let c = aws_sdk_secretsmanager::Client::from_conf(conf);
     let mut out = HashMap::new();
@@ -216,7 +243,10 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
     let src_toml = dir.path().join("src.toml");
     std::fs::write(
         &src_toml,
-        format!("backend = \"local\"\ndata_dir = {:?}\n", dir.path().join("src-data").display().to_string()),
+        format!(
+            "backend = \"local\"\ndata_dir = {:?}\n",
+            dir.path().join("src-data").display().to_string()
+        ),
     )
     .unwrap();
     {
@@ -241,10 +271,22 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         .unwrap();
         let cp = dir.path().join(format!("cp{trial}.json"));
         let args = |extra: &[&str]| -> Vec<String> {
-            let mut a: Vec<String> = ["migrate", "--from", src_toml.to_str().unwrap(), "--to", dst_toml.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap(), "--max-write-rate", "unlimited", "--lease-ttl-secs", "1"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let mut a: Vec<String> = [
+                "migrate",
+                "--from",
+                src_toml.to_str().unwrap(),
+                "--to",
+                dst_toml.to_str().unwrap(),
+                "--checkpoint",
+                cp.to_str().unwrap(),
+                "--max-write-rate",
+                "unlimited",
+                "--lease-ttl-secs",
+                "1",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
             a.extend(extra.iter().map(|s| s.to_string()));
             a
         };
@@ -270,24 +312,45 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         // Rerun until it completes (the dead holder's lease expires after 1 s).
         let deadline = Instant::now() + Duration::from_secs(20);
         let report = loop {
-            let out = Command::new(BIN).args(args(&["--progress", "none"])).current_dir(dir.path()).output().unwrap();
+            let out = Command::new(BIN)
+                .args(args(&["--progress", "none"]))
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
             if out.status.success() {
                 break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
             }
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("holds the lease"), "trial {trial}: rerun failed: {err}");
-            assert!(Instant::now() < deadline, "trial {trial}: the lease was never released");
+            assert!(
+                err.contains("holds the lease"),
+                "trial {trial}: rerun failed: {err}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: the lease was never released"
+            );
             std::thread::sleep(Duration::from_millis(200));
         };
         assert_eq!(report["failed"], 0, "trial {trial}: {report}");
         assert_eq!(report["total"], items.len() as u64, "trial {trial}");
         resumed_total += report["resumed"].as_u64().unwrap_or(0);
         let dst = open(&dst_toml).await;
-        assert_eq!(migrate_support::contents(dst.as_ref()).await, expected, "trial {trial}: destination differs");
+        assert_eq!(
+            migrate_support::contents(dst.as_ref()).await,
+            expected,
+            "trial {trial}: destination differs"
+        );
         let versions = versions_under(&emu, &prefix).await;
-        assert_eq!(versions.len(), items.len(), "trial {trial}: secret count in the emulator");
+        assert_eq!(
+            versions.len(),
+            items.len(),
+            "trial {trial}: secret count in the emulator"
+        );
         let dup: Vec<_> = versions.iter().filter(|(_, &n)| n != 1).collect();
-        assert!(dup.is_empty(), "trial {trial}: written more than once: {dup:?}");
+        assert!(
+            dup.is_empty(),
+            "trial {trial}: written more than once: {dup:?}"
+        );
     }
     eprintln!(
         "FIGURES migration_crash trials={trials} killed_mid_run={killed_mid_run} secrets_per_trial={} resumed_from_checkpoint={resumed_total} lost=0 duplicated=0",

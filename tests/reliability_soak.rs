@@ -6,6 +6,7 @@
 //! acknowledged value or one whose write was reported failed), every failure the caller saw was
 //! in-band (`userFriendlyError`, gRPC OK: no RPC ever answered non-OK), and no value reached the
 //! plugin's trace-level log.
+#![allow(clippy::unwrap_used)]
 
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
@@ -48,7 +49,11 @@ fn faults(rate: f64, seed: u64) -> FaultSettings {
     FaultSettings {
         seed: Some(seed),
         rules: vec![
-            FaultRule { rate_limit: Some(rate), burst: Some(1.0), ..FaultRule::default() },
+            FaultRule {
+                rate_limit: Some(rate),
+                burst: Some(1.0),
+                ..FaultRule::default()
+            },
             // Applied to calls that were not throttled: 0.05 / 0.7 of them fail, 5% of all calls.
             FaultRule {
                 error_rate: Some(0.036),
@@ -62,9 +67,17 @@ fn faults(rate: f64, seed: u64) -> FaultSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_workload_under_throttling_errors_and_latency() {
-    let total_ops: usize = std::env::var("RELIABILITY_SOAK_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    let total_ops: usize = std::env::var("RELIABILITY_SOAK_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
     let seed = fuzz::seed();
-    let emu = Emulator::builder().in_memory().faults(faults(200.0, seed)).start().await.unwrap();
+    let emu = Emulator::builder()
+        .in_memory()
+        .faults(faults(200.0, seed))
+        .start()
+        .await
+        .unwrap();
     let data = tempfile::tempdir().unwrap();
     let sockets = tempfile::tempdir().unwrap();
     let endpoint = emu.endpoint();
@@ -94,7 +107,10 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let s = shared.faults.stats();
-                let (total, throttled) = (s["total"].as_u64().unwrap_or(0), s["throttled"].as_u64().unwrap_or(0));
+                let (total, throttled) = (
+                    s["total"].as_u64().unwrap_or(0),
+                    s["throttled"].as_u64().unwrap_or(0),
+                );
                 let (dt, dthr) = (total - last.0, throttled - last.1);
                 last = (total, throttled);
                 if dt > 5 {
@@ -103,7 +119,8 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                     let mut f = shared.faults.settings();
                     let rate = f.rules[0].rate_limit.unwrap_or(200.0);
                     // Proportional correction towards a 30% share.
-                    let next = (rate * (1.0 + 1.5 * (share - 0.30))).clamp(2.0, 20.0 * offered.max(10.0));
+                    let next =
+                        (rate * (1.0 + 1.5 * (share - 0.30))).clamp(2.0, 20.0 * offered.max(10.0));
                     f.rules[0].rate_limit = Some(next);
                     // A new seed each step: re-using one would replay the same error draws.
                     f.seed = f.seed.map(|s| s.wrapping_add(1));
@@ -118,7 +135,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
         let mut c = plugin.client().await;
         let known = known.clone();
         let tally = tally.clone();
-        let mut rng = fuzz::Rng::new(seed ^ (w as u64 + 1) * 0x9E37_79B9);
+        let mut rng = fuzz::Rng::new(seed ^ ((w as u64 + 1) * 0x9E37_79B9));
         let ops = total_ops / workers;
         tasks.push(tokio::spawn(async move {
             for n in 0..ops {
@@ -128,7 +145,10 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                 let (method, err): (&'static str, String) = if roll < 40 {
                     let v = format!("{{\"password\":\"{CANARY}-{w}-{n}-{}\"}}", rng.next_u64());
                     let r = c
-                        .set_secret(pb::SetSecretRequest { key_descriptor: k, value: v.clone() })
+                        .set_secret(pb::SetSecretRequest {
+                            key_descriptor: k,
+                            value: v.clone(),
+                        })
                         .await
                         .expect("SetSecret answered a non-OK gRPC status")
                         .into_inner();
@@ -166,13 +186,19 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                         let found = r.exists.then_some(r.decrypted_value);
                         let g = known.lock().unwrap();
                         let e = g.get(&(w, ns)).cloned().unwrap_or_default();
-                        assert!(e.allows(&found), "GetSecret ({w},{ns}) returned a value never written or lost one");
+                        assert!(
+                            e.allows(&found),
+                            "GetSecret ({w},{ns}) returned a value never written or lost one"
+                        );
                         tally.lock().unwrap().reads_checked += 1;
                     }
                     ("GetSecret", r.user_friendly_error)
                 } else if roll < 98 {
                     let r = c
-                        .list_secrets(pb::ListSecretsRequest { key_descriptor: k, all_organizations: false })
+                        .list_secrets(pb::ListSecretsRequest {
+                            key_descriptor: k,
+                            all_organizations: false,
+                        })
                         .await
                         .expect("ListSecrets answered a non-OK gRPC status")
                         .into_inner();
@@ -190,7 +216,10 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                 *t.by_method.entry(method).or_default() += 1;
                 if !err.is_empty() {
                     t.in_band_failures += 1;
-                    assert!(!err.contains(CANARY), "an error message holds a value: {err}");
+                    assert!(
+                        !err.contains(CANARY),
+                        "an error message holds a value: {err}"
+                    );
                 }
             }
         }));
@@ -207,21 +236,29 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     let snapshot = known.lock().unwrap().clone();
     for (&(w, ns), e) in &snapshot {
         let r = c
-            .get_secret(pb::GetSecretRequest { key_descriptor: key(w as i64 + 1, &format!("soak-ds-{ns}"), "datasource") })
+            .get_secret(pb::GetSecretRequest {
+                key_descriptor: key(w as i64 + 1, &format!("soak-ds-{ns}"), "datasource"),
+            })
             .await
             .expect("GetSecret OK")
             .into_inner();
         assert_eq!(r.user_friendly_error, "");
         let found = r.exists.then_some(r.decrypted_value);
-        assert!(e.allows(&found), "({w},{ns}): final value is neither acknowledged nor attempted");
+        assert!(
+            e.allows(&found),
+            "({w},{ns}): final value is neither acknowledged nor attempted"
+        );
     }
     drop(c);
     let lines = plugin.stderr_lines();
     let text = lines.join("\n");
     assert!(!text.contains(CANARY), "a value reached the plugin's log");
-    assert!(!text.contains("soak-secret-access-key"), "the AWS secret key reached the log");
+    assert!(
+        !text.contains("soak-secret-access-key"),
+        "the AWS secret key reached the log"
+    );
 
-    let t = tally.lock().unwrap();
+    let t = std::mem::take(&mut *tally.lock().unwrap());
     let (total, throttled, injected) = (
         stats["total"].as_u64().unwrap(),
         stats["throttled"].as_u64().unwrap(),
@@ -239,6 +276,9 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
         lines.len()
     );
     assert_eq!(t.ops, (total_ops / workers) * workers);
-    assert!(throttled > 0 && injected > 0, "no fault was injected: {stats}");
+    assert!(
+        throttled > 0 && injected > 0,
+        "no fault was injected: {stats}"
+    );
     emu.shutdown().await;
 }

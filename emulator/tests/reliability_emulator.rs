@@ -58,7 +58,13 @@ async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child
 async fn try_call(addr: SocketAddr, target: &str, body: &str) -> Option<u16> {
     let host = addr.to_string();
     let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-        AKID, SECRET_KEY, "us-east-1", &host, target, body.as_bytes(), chrono::Utc::now(),
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+        &host,
+        target,
+        body.as_bytes(),
+        chrono::Utc::now(),
     );
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     let req = format!(
@@ -84,7 +90,10 @@ struct Known {
 
 fn value_of(worker: usize, secret: usize, seq: usize) -> String {
     // Long and patterned, so a torn or truncated write cannot pass for a valid one.
-    format!("w{worker}-s{secret}-q{seq}:{}", "v".repeat(200 + (seq * 37) % 3000))
+    format!(
+        "w{worker}-s{secret}-q{seq}:{}",
+        "v".repeat(200 + (seq * 37) % 3000)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,8 +162,14 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let snapshot = known.lock().unwrap().clone();
         for (name, k) in &snapshot {
-            let r = aws_call(addr, "secretsmanager.GetSecretValue", &serde_json::json!({"SecretId": name}).to_string()).await;
-            let found = (r.status == 200).then(|| r.json()["SecretString"].as_str().unwrap().to_string());
+            let r = aws_call(
+                addr,
+                "secretsmanager.GetSecretValue",
+                &serde_json::json!({"SecretId": name}).to_string(),
+            )
+            .await;
+            let found =
+                (r.status == 200).then(|| r.json()["SecretString"].as_str().unwrap().to_string());
             let ok = match (&found, &k.acked, &k.in_flight) {
                 (Some(v), Some(a), _) if v == a => true,
                 (Some(v), _, Some(f)) if v == f => true,
@@ -182,7 +197,10 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     eprintln!(
         "FIGURES emulator_crash trials={trials} acknowledged_writes={acked_total} checks={checked_total} lost=0"
     );
-    assert!(acked_total > 0, "no write was acknowledged: the load never ran");
+    assert!(
+        acked_total > 0,
+        "no write was acknowledged: the load never ran"
+    );
 }
 
 /// Checks an answer is AWS-shaped: 200 with a JSON body, or an error status with `__type`,
@@ -191,11 +209,24 @@ fn assert_aws_shaped(r: &common::RawResponse, what: &str) {
     let ct = r.header("content-type").unwrap_or("");
     assert!(ct.contains("json"), "{what}: content type {ct:?}");
     let v = r.json();
-    assert!(v.is_object(), "{what}: body is not a JSON object: {:?}", String::from_utf8_lossy(&r.body));
+    assert!(
+        v.is_object(),
+        "{what}: body is not a JSON object: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
     if r.status != 200 {
-        assert!(matches!(r.status, 400 | 413 | 500 | 503), "{what}: status {}", r.status);
-        let t = v["__type"].as_str().unwrap_or_else(|| panic!("{what}: no __type: {v}"));
-        assert!(v.get("Message").or(v.get("message")).is_some(), "{what}: no Message: {v}");
+        assert!(
+            matches!(r.status, 400 | 413 | 500 | 503),
+            "{what}: status {}",
+            r.status
+        );
+        let t = v["__type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no __type: {v}"));
+        assert!(
+            v.get("Message").or(v.get("message")).is_some(),
+            "{what}: no Message: {v}"
+        );
         assert_eq!(r.header("x-amzn-errortype"), Some(t), "{what}");
     }
 }
@@ -213,7 +244,10 @@ async fn hostile_requests_get_aws_shaped_answers() {
     for i in 0..iters {
         let input = fuzz::next_input(&mut rng, &seeds);
         let (op, body) = match input.iter().position(|&b| b == b'\n') {
-            Some(p) => (String::from_utf8_lossy(&input[..p]).trim().to_string(), input[p + 1..].to_vec()),
+            Some(p) => (
+                String::from_utf8_lossy(&input[..p]).trim().to_string(),
+                input[p + 1..].to_vec(),
+            ),
             None => ("CreateSecret".to_string(), input.clone()),
         };
         let target: String = format!("secretsmanager.{op}")
@@ -222,7 +256,13 @@ async fn hostile_requests_get_aws_shaped_answers() {
             .collect();
         let host = addr.to_string();
         let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-            AKID, SECRET_KEY, "us-east-1", &host, &target, &body, chrono::Utc::now(),
+            AKID,
+            SECRET_KEY,
+            "us-east-1",
+            &host,
+            &target,
+            &body,
+            chrono::Utc::now(),
         );
         let r = raw(
             addr,
@@ -243,10 +283,18 @@ async fn hostile_requests_get_aws_shaped_answers() {
     // The emulator still answers normally (the loop may have deleted app/db: use a new secret).
     let r = aws_call(addr, "secretsmanager.CreateSecret", r#"{"Name":"after/fuzz","SecretString":"still-works","ClientRequestToken":"00000000-0000-4000-8000-0000000000af"}"#).await;
     assert_eq!(r.status, 200, "{:?}", r.json());
-    let r = aws_call(addr, "secretsmanager.GetSecretValue", r#"{"SecretId":"after/fuzz"}"#).await;
+    let r = aws_call(
+        addr,
+        "secretsmanager.GetSecretValue",
+        r#"{"SecretId":"after/fuzz"}"#,
+    )
+    .await;
     assert_eq!(r.json()["SecretString"], "still-works");
     eprintln!("FIGURES emulator_request_fuzz executions={iters} statuses={statuses:?}");
-    assert!(statuses.len() > 1, "every input got the same status: the mutator is not biting");
+    assert!(
+        statuses.len() > 1,
+        "every input got the same status: the mutator is not biting"
+    );
     emu.shutdown().await;
 }
 
@@ -256,7 +304,10 @@ fn hostile_authorization_headers_parse_or_fail_cleanly() {
     let mut rng = fuzz::Rng::new(fuzz::seed());
     let iters = fuzz::iterations(1500) * 40;
     let (mut ok, mut err) = (0usize, 0usize);
-    let headers = vec![("host".to_string(), "h".to_string()), ("x-amz-date".to_string(), "20260101T000000Z".to_string())];
+    let headers = vec![
+        ("host".to_string(), "h".to_string()),
+        ("x-amz-date".to_string(), "20260101T000000Z".to_string()),
+    ];
     for _ in 0..iters {
         let input = fuzz::next_input(&mut rng, &seeds);
         let text = String::from_utf8_lossy(&input);
@@ -265,7 +316,11 @@ fn hostile_authorization_headers_parse_or_fail_cleanly() {
                 ok += 1;
                 // Verification of whatever parsed must fail cleanly, never panic.
                 let parts = secretsmanager_emulator::sigv4::RequestParts {
-                    method: "POST", path: "/", query: "", headers: &headers, body: b"{}",
+                    method: "POST",
+                    path: "/",
+                    query: "",
+                    headers: &headers,
+                    body: b"{}",
                 };
                 let _ = secretsmanager_emulator::sigv4::verify(&a, &parts, "k", chrono::Utc::now());
             }
@@ -301,7 +356,10 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("POST / HTTP/1.1\r\nhost: {addr}\r\nx-amz-target: secretsmanager.CreateSecret\r\ncontent-length: 10737418240\r\nconnection: close\r\n\r\n").as_bytes()).await.unwrap();
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await.expect("answered").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("RequestEntityTooLargeException"), "{text}");
@@ -330,7 +388,11 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
     }
     for t in tasks {
         let text = t.await.unwrap();
-        assert!(text.starts_with("HTTP/1.1 413"), "{}", &text[..text.len().min(300)]);
+        assert!(
+            text.starts_with("HTTP/1.1 413"),
+            "{}",
+            &text[..text.len().min(300)]
+        );
         assert!(text.contains("RequestEntityTooLargeException"));
     }
 
@@ -338,7 +400,9 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
     let mut slow = Vec::new();
     for _ in 0..200 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
         slow.push(s);
     }
     for round in 0..5 {
@@ -348,12 +412,24 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
         let started = Instant::now();
         let r = aws_call(addr, "secretsmanager.ListSecrets", "{}").await;
         assert_eq!(r.status, 200, "round {round}");
-        assert!(started.elapsed() < Duration::from_secs(2), "a normal call waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a normal call waited {:?}",
+            started.elapsed()
+        );
     }
     // 4. A slow client whose (small, valid) body arrives byte by byte still gets a normal answer.
     let body = br#"{"Name":"slow/one","SecretString":"s","ClientRequestToken":"00000000-0000-4000-8000-000000000009"}"#;
     let host = addr.to_string();
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(AKID, SECRET_KEY, "us-east-1", &host, "secretsmanager.CreateSecret", body, chrono::Utc::now());
+    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+        &host,
+        "secretsmanager.CreateSecret",
+        body,
+        chrono::Utc::now(),
+    );
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: secretsmanager.CreateSecret\r\nx-amz-date: {date}\r\nauthorization: {auth}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).as_bytes()).await.unwrap();
     for b in body.iter() {
@@ -368,27 +444,49 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
 
     let after = rss_kib(pid);
     eprintln!("FIGURES emulator_oversized peak_rss_kib_before={before} peak_rss_kib_after={after}");
-    assert!(after < 96 * 1024, "peak RSS {after} KiB after the oversized/slow barrage");
+    assert!(
+        after < 96 * 1024,
+        "peak RSS {after} KiB after the oversized/slow barrage"
+    );
     drop(child);
 }
 
 #[tokio::test]
 async fn sigv4_mode_refuses_wrong_key_tampering_replay_and_missing_signature() {
-    let emu = Emulator::builder().credentials(AKID, SECRET_KEY).start().await.unwrap();
+    let emu = Emulator::builder()
+        .credentials(AKID, SECRET_KEY)
+        .start()
+        .await
+        .unwrap();
     let a = emu.addr();
     let host = a.to_string();
     let body = br#"{"Name":"guarded","SecretString":"top-secret-value-123","ClientRequestToken":"00000000-0000-4000-8000-000000000007"}"#;
     let send = |auth: String, date: String, target: &'static str, body: Vec<u8>| async move {
-        raw(a, "POST", "/", &[
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-date", &date),
-            ("x-amz-target", target),
-            ("authorization", &auth),
-        ], &body).await
+        raw(
+            a,
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-date", &date),
+                ("x-amz-target", target),
+                ("authorization", &auth),
+            ],
+            &body,
+        )
+        .await
     };
     let now = chrono::Utc::now();
     let sign = |secret: &str, target: &str, body: &[u8], at| {
-        secretsmanager_emulator::sigv4::sign_post(AKID, secret, "us-east-1", &host, target, body, at)
+        secretsmanager_emulator::sigv4::sign_post(
+            AKID,
+            secret,
+            "us-east-1",
+            &host,
+            target,
+            body,
+            at,
+        )
     };
     let mut refusals = Vec::new();
     // wrong key
@@ -397,18 +495,34 @@ async fn sigv4_mode_refuses_wrong_key_tampering_replay_and_missing_signature() {
     refusals.push(("wrong key", r, "InvalidSignatureException"));
     // tampered body
     let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now);
-    let r = send(auth, date, "secretsmanager.CreateSecret", br#"{"Name":"guarded","SecretString":"evil"}"#.to_vec()).await;
+    let r = send(
+        auth,
+        date,
+        "secretsmanager.CreateSecret",
+        br#"{"Name":"guarded","SecretString":"evil"}"#.to_vec(),
+    )
+    .await;
     refusals.push(("tampered body", r, "InvalidSignatureException"));
     // tampered target (a signed header)
     let (auth, date) = sign(SECRET_KEY, "secretsmanager.ListSecrets", body, now);
     let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
     refusals.push(("tampered target", r, "InvalidSignatureException"));
     // a request captured 16 minutes ago, replayed now (outside the 15-minute window)
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now - chrono::Duration::minutes(16));
+    let (auth, date) = sign(
+        SECRET_KEY,
+        "secretsmanager.CreateSecret",
+        body,
+        now - chrono::Duration::minutes(16),
+    );
     let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
     refusals.push(("replay outside window", r, "InvalidSignatureException"));
     // a request dated 16 minutes in the future
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now + chrono::Duration::minutes(16));
+    let (auth, date) = sign(
+        SECRET_KEY,
+        "secretsmanager.CreateSecret",
+        body,
+        now + chrono::Duration::minutes(16),
+    );
     let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
     refusals.push(("future date", r, "InvalidSignatureException"));
     // signature part missing
@@ -417,22 +531,51 @@ async fn sigv4_mode_refuses_wrong_key_tampering_replay_and_missing_signature() {
     let r = send(cut, date, "secretsmanager.CreateSecret", body.to_vec()).await;
     refusals.push(("missing Signature=", r, "IncompleteSignatureException"));
     // no Authorization header at all
-    let r = raw(a, "POST", "/", &[("x-amz-target", "secretsmanager.CreateSecret"), ("content-type", "application/x-amz-json-1.1")], body).await;
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[
+            ("x-amz-target", "secretsmanager.CreateSecret"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ],
+        body,
+    )
+    .await;
     refusals.push(("no Authorization", r, "MissingAuthenticationTokenException"));
     for (what, r, code) in &refusals {
         assert_aws_shaped(r, what);
         assert_eq!(r.status, 400, "{what}");
         assert_eq!(r.json()["__type"], *code, "{what}: {:?}", r.json());
         let text = String::from_utf8_lossy(&r.body);
-        assert!(!text.contains(SECRET_KEY) && !text.contains("top-secret-value-123"), "{what} echoes a secret: {text}");
+        assert!(
+            !text.contains(SECRET_KEY) && !text.contains("top-secret-value-123"),
+            "{what} echoes a secret: {text}"
+        );
     }
     // None of them created anything; the properly signed request (inside the window) does.
-    let r = aws_call_as(a, "secretsmanager.DescribeSecret", r#"{"SecretId":"guarded"}"#, AKID, SECRET_KEY, "us-east-1").await;
+    let r = aws_call_as(
+        a,
+        "secretsmanager.DescribeSecret",
+        r#"{"SecretId":"guarded"}"#,
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+    )
+    .await;
     assert_eq!(r.json()["__type"], "ResourceNotFoundException");
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now - chrono::Duration::minutes(14));
+    let (auth, date) = sign(
+        SECRET_KEY,
+        "secretsmanager.CreateSecret",
+        body,
+        now - chrono::Duration::minutes(14),
+    );
     let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
     assert_eq!(r.status, 200, "{:?}", r.json());
-    eprintln!("FIGURES sigv4_refusals cases={} accepted_forgeries=0", refusals.len());
+    eprintln!(
+        "FIGURES sigv4_refusals cases={} accepted_forgeries=0",
+        refusals.len()
+    );
     emu.shutdown().await;
 }
 
@@ -446,6 +589,10 @@ async fn the_emulator_binds_loopback_by_default() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("[default: 127.0.0.1:4566]"), "{help}");
     let emu = Emulator::builder().in_memory().start().await.unwrap();
-    assert!(emu.addr().ip().is_loopback(), "library default {}", emu.addr());
+    assert!(
+        emu.addr().ip().is_loopback(),
+        "library default {}",
+        emu.addr()
+    );
     emu.shutdown().await;
 }

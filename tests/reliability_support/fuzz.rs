@@ -3,7 +3,7 @@
 //! truncation, splicing, duplication, interesting tokens). No fuzzer engine runs on this toolchain
 //! (cargo-fuzz needs nightly), so every hostile-input test is a bounded random-input loop whose
 //! iteration count comes from `RELIABILITY_FUZZ_ITERS` (CI default small, long form large).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
@@ -68,11 +68,16 @@ pub fn trials(default: usize) -> usize {
 /// The directory of a corpus area under the repository's `tests/fixtures/corpus/`.
 pub fn corpus_dir(area: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(if Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus").exists() {
-            "tests/fixtures/corpus"
-        } else {
-            "../tests/fixtures/corpus"
-        })
+        .join(
+            if Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/corpus")
+                .exists()
+            {
+                "tests/fixtures/corpus"
+            } else {
+                "../tests/fixtures/corpus"
+            },
+        )
         .join(area)
 }
 
@@ -93,11 +98,43 @@ pub fn corpus(area: &str) -> Vec<Vec<u8>> {
 
 /// Tokens that often break parsers.
 pub const TOKENS: &[&[u8]] = &[
-    b"\"", b"\\", b"{", b"}", b"[", b"]", b":", b",", b"null", b"true", b"-1",
-    b"1e309", b"18446744073709551616", b"\"\\u0000\"", b"\\ud800", b"\xff\xfe", b"\0",
-    b"#", b"*", b"/", b"=", b"%", b"%00", b"..", b"\r\n", b" ", b"\xf0\x9f\x94\x91",
-    b"AWS4-HMAC-SHA256", b"Credential=", b"SignedHeaders=", b"Signature=", b"aws4_request",
-    b"*YWVzLWdjbQ*", b"#AAAA#", b"arn:aws:secretsmanager:", b"grafana/", b"-AbCdEf",
+    b"\"",
+    b"\\",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"null",
+    b"true",
+    b"-1",
+    b"1e309",
+    b"18446744073709551616",
+    b"\"\\u0000\"",
+    b"\\ud800",
+    b"\xff\xfe",
+    b"\0",
+    b"#",
+    b"*",
+    b"/",
+    b"=",
+    b"%",
+    b"%00",
+    b"..",
+    b"\r\n",
+    b" ",
+    b"\xf0\x9f\x94\x91",
+    b"AWS4-HMAC-SHA256",
+    b"Credential=",
+    b"SignedHeaders=",
+    b"Signature=",
+    b"aws4_request",
+    b"*YWVzLWdjbQ*",
+    b"#AAAA#",
+    b"arn:aws:secretsmanager:",
+    b"grafana/",
+    b"-AbCdEf",
 ];
 
 /// One random mutation of `input`, possibly spliced with `other`.
