@@ -20,7 +20,7 @@ pub struct KeyArgs {
     /// Namespace (for data sources: the data source's name).
     namespace: String,
     /// Organization id.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     org: i64,
     /// Type (Grafana stores data-source secrets with type `datasource`).
     #[arg(long = "type", default_value = "datasource")]
@@ -53,7 +53,7 @@ pub struct ListArgs {
     /// Namespace to match exactly.
     namespace: String,
     /// Organization id (ignored with --all-orgs).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     org: i64,
     /// Type to match exactly.
     #[arg(long = "type", default_value = "datasource")]
