@@ -210,7 +210,7 @@ mod tests {
             "r",
         )
         .await
-        .unwrap_err();
+        .expect_err("should fail");
         assert!(e.contains("cannot connect"), "{e}");
     }
 }
