@@ -192,6 +192,7 @@ fn prepare(
         s.rotation.next_rotation = current_rules
             .as_ref()
             .map(|r| from_dt(r.next_after(to_dt(s.rotation.last_rotated.unwrap_or(ctx.now)))));
+        settings.note_scheduled();
     }
     let Some(function) = function else {
         if req.immediately {
@@ -227,6 +228,9 @@ fn stored_rules(s: &Secret) -> Option<Rules> {
 fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
     s.rotation.last_rotated = Some(ctx.now);
     s.rotation.next_rotation = stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
+    if s.rotation.next_rotation.is_some() {
+        ctx.shared.config.rotation.note_scheduled();
+    }
     s.last_changed = ctx.now;
 }
 
@@ -349,6 +353,17 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             .accounts
             .read()
             .unwrap_or_else(|e| e.into_inner());
+        let scheduled = g
+            .values()
+            .flat_map(|a| a.values())
+            .flat_map(|r| r.values())
+            .any(|s| {
+                s.rotation.enabled == Some(true)
+                    && s.rotation.next_rotation.is_some()
+                    && s.deleted.is_none()
+            });
+        // Under the read lock, so a schedule set by a concurrent write is never lost.
+        shared.config.rotation.set_idle(!scheduled);
         g.iter()
             .flat_map(|(acct, regions)| {
                 regions.iter().flat_map(move |(region, secrets)| {
@@ -411,7 +426,9 @@ pub async fn ticker(
             _ = stop.changed() => break,
             _ = interval.tick() => {
                 let Some(shared) = shared.upgrade() else { break };
-                run_due(&shared).await;
+                if !shared.config.rotation.idle() {
+                    run_due(&shared).await;
+                }
             }
         }
     }
