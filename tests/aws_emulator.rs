@@ -222,7 +222,7 @@ async fn thousand_secrets_under_throttling_and_5xx() {
     emu.faults().set(FaultSettings {
         seed: Some(7),
         rules: vec![FaultRule {
-            rate_limit: Some(600.0),
+            rate_limit: Some(800.0),
             burst: Some(20.0),
             error_rate: Some(0.04),
             unavailable_rate: Some(0.03),
