@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SortByType, SortOrderType, Tag};
+use aws_sdk_secretsmanager::types::Tag;
 use common::{client, code, emulator, message};
 
 const T1: &str = "11111111-1111-1111-1111-111111111111";
@@ -781,8 +781,8 @@ async fn update_secret_version_stage_rules() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ResourceNotFoundException");
-    // 20 labels max on a version
-    for i in 0..18 {
+    // 20 labels max on a version (T1 already carries AWSPREVIOUS)
+    for i in 0..19 {
         c.update_secret_version_stage()
             .secret_id("st")
             .version_stage(format!("L{i}"))
@@ -1148,4 +1148,22 @@ async fn version_pruning_with_the_clock() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidNextTokenException");
+}
+
+#[tokio::test]
+async fn expired_secrets_are_purged_in_the_background() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    c.create_secret().name("sweep").secret_string("x").send().await.unwrap();
+    c.delete_secret().secret_id("sweep").recovery_window_in_days(7).send().await.unwrap();
+    emu.clock().advance(Duration::from_secs(7 * 86_400 + 1));
+    let present = || {
+        let g = emu.shared().state.accounts.read().unwrap();
+        g.values().flat_map(|r| r.values()).any(|s| s.contains_key("sweep"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while present() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!present(), "the sweeper removed the expired secret");
 }
