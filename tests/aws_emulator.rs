@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::types::Tag;
+use secrets_broker::backends::aws::naming::{OWNER_VALUE, TAG_INSTANCE, TAG_OWNER};
 use secrets_broker::backends::aws::{AwsConfig, AwsStore};
 use secrets_broker::backends::{testing, Error, SecretStore};
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
@@ -97,21 +99,22 @@ async fn foreign_secret_is_refused_by_name() {
     assert!(store.get_all().await.expect("get_all").is_empty());
     assert_eq!(store.get(&key(1, "elsewhere")).await.expect("get"), None);
 
-    // Another broker instance (other prefix) is foreign too, even with our owner marker.
-    let other = AwsStore::connect(&config(&emu, "grafana/"))
+    // A secret with our owner marker but another instance's prefix tag is foreign too.
+    let k2 = key(2, "shared-name");
+    let name2 = store.naming().name(&k2);
+    sdk.create_secret()
+        .name(&name2)
+        .secret_string("other instance")
+        .tags(Tag::builder().key(TAG_OWNER).value(OWNER_VALUE).build())
+        .tags(Tag::builder().key(TAG_INSTANCE).value("staging/").build())
+        .send()
         .await
-        .expect("store");
-    other.set(&key(2, "x"), &value("v")).await.expect("set");
-    let spoof = AwsStore::connect(&AwsConfig {
-        prefix: "grafana/".into(),
-        ..cfg.clone()
-    })
-    .await
-    .expect("store");
-    spoof
-        .set(&key(2, "x"), &value("v2"))
+        .expect("other instance's create");
+    let err = store
+        .set(&k2, &value("ours"))
         .await
-        .expect("same instance may write");
+        .expect_err("set refused");
+    assert!(matches!(err, Error::NotOwned(_)), "{err:?}");
     emu.shutdown().await;
 }
 
@@ -222,7 +225,7 @@ async fn thousand_secrets_under_throttling_and_5xx() {
     emu.faults().set(FaultSettings {
         seed: Some(7),
         rules: vec![FaultRule {
-            rate_limit: Some(800.0),
+            rate_limit: Some(700.0),
             burst: Some(20.0),
             error_rate: Some(0.04),
             unavailable_rate: Some(0.03),
