@@ -295,3 +295,38 @@ async fn thousand_secrets_under_throttling_and_5xx() {
     assert!(injected > 0.0, "{stats}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn rename_retried_after_a_crash_at_each_step_completes() {
+    let emu = emulator().await;
+    let store = AwsStore::connect(&config(&emu, "r/")).await.expect("store");
+    let src = key(1, "old name");
+    let dst = src.with_namespace("new name").expect("key");
+    let v = value("the value");
+
+    // Crash after the copy, before the delete: both exist with the same value.
+    store.set(&src, &v).await.expect("set src");
+    store.set(&dst, &v).await.expect("copy");
+    store.rename(&src, "new name").await.expect("retry");
+    assert_eq!(store.get(&src).await.expect("get src"), None);
+    assert_eq!(store.get(&dst).await.expect("get dst").as_ref(), Some(&v));
+
+    // Crash after the delete: a retry is a no-op that keeps the target.
+    store.rename(&src, "new name").await.expect("retry again");
+    assert_eq!(store.get(&dst).await.expect("get dst").as_ref(), Some(&v));
+
+    // A stale target (interrupted earlier rename) is replaced by the source's value.
+    let fresh = AwsStore::connect(&config(&emu, "r/")).await.expect("store");
+    fresh
+        .set(&src, &value("newer"))
+        .await
+        .expect("set src again");
+    fresh
+        .rename(&src, "new name")
+        .await
+        .expect("rename over stale");
+    let got = fresh.get(&dst).await.expect("get");
+    assert_eq!(got.map(|v| v.expose().to_string()), Some("newer".into()));
+    assert_eq!(fresh.get(&src).await.expect("get src"), None);
+    emu.shutdown().await;
+}
