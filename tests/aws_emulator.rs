@@ -330,3 +330,55 @@ async fn rename_retried_after_a_crash_at_each_step_completes() {
     assert_eq!(fresh.get(&src).await.expect("get src"), None);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn built_from_gf_plugin_settings() {
+    let emu = emulator().await;
+    let env = [
+        ("GF_PLUGIN_BACKEND", "aws".to_string()),
+        ("GF_PLUGIN_AWS_REGION", "eu-west-1".to_string()),
+        ("GF_PLUGIN_AWS_ACCESS_KEY_ID", "AKIDSETTINGS".to_string()),
+        (
+            "GF_PLUGIN_AWS_SECRET_ACCESS_KEY",
+            "settings-secret".to_string(),
+        ),
+        ("GF_PLUGIN_AWS_ENDPOINT_URL", emu.endpoint()),
+        ("GF_PLUGIN_SECRET_NAME_PREFIX", "grafana-prod/".to_string()),
+        (
+            "GF_PLUGIN_SECRET_DESCRIPTION",
+            "Grafana data source secret".to_string(),
+        ),
+        ("GF_PLUGIN_AWS_TAGS", "team=observability".to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    let settings =
+        secrets_broker::config::Settings::load(None, env, std::iter::empty()).expect("settings");
+    let backend = secrets_broker::config::backend_from_settings(&settings).expect("config");
+    let store = secrets_broker::backends::build(&backend)
+        .await
+        .expect("store");
+    let k = key(3, "prometheus");
+    store.set(&k, &value("token")).await.expect("set");
+    let got = store.get(&k).await.expect("get");
+    assert_eq!(got.map(|v| v.expose().to_string()), Some("token".into()));
+    // The secret is where the naming scheme says, with the description and the extra tag.
+    let sdk = AwsConfig {
+        region: Some("eu-west-1".into()),
+        ..config(&emu, "grafana-prod/")
+    }
+    .client()
+    .await
+    .expect("client");
+    let d = sdk
+        .describe_secret()
+        .secret_id("grafana-prod/datasource/prometheus/000003")
+        .send()
+        .await
+        .expect("describe (region eu-west-1)");
+    assert_eq!(d.description(), Some("Grafana data source secret"));
+    assert!(d
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("team") && t.value() == Some("observability")));
+    emu.shutdown().await;
+}
