@@ -1,6 +1,7 @@
 //! Throughput of `get_all` on SQLite (ignored by default; run with
 //! `cargo test -p secrets-broker --test legacy_bench -- --ignored --nocapture`, count from
 //! `LEGACY_BENCH_N`, default 2,000). Every value costs one PBKDF2 of 10,000 rounds, as in Grafana.
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is a test failure
 
 mod legacy_support;
 

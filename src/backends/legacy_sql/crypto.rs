@@ -250,6 +250,7 @@ pub fn wrap_envelope(id: &str, inner: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
