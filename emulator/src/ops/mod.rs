@@ -1,0 +1,253 @@
+//! Operation dispatch: maps each `X-Amz-Target` operation name to its handler, plus helpers the
+//! operations share (SecretId / token / value parsing, tag rules, response pieces).
+//!
+//! Operations implemented in other modules are plugged in here too: GetRandomPassword
+//! (password.rs); PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy,
+//! ValidateResourcePolicy, ListResourcePolicies (policy/ops.rs); RotateSecret (async: it may call a
+//! rotation endpoint), CancelRotateSecret (rotation/); ReplicateSecretToRegions,
+//! RemoveRegionsFromReplication, StopReplicationToReplica, AssociateCrossAccountReplica,
+//! DisassociateCrossAccountReplica and CreateSecret's AddReplicaRegions (replication.rs).
+
+pub mod batch;
+pub mod create;
+pub mod delete;
+pub mod describe;
+pub mod list;
+pub mod paging;
+pub mod tags;
+pub mod value;
+pub mod versions;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::ctx::{Ctx, Region};
+use crate::error::ApiError;
+use crate::model::{Secret, SecretData, MAX_TAGS};
+use crate::protocol::Input;
+use crate::store::Tx;
+
+/// A synchronous operation.
+pub type SyncOp = fn(&Ctx, Input) -> Result<Value, ApiError>;
+/// Future returned by an asynchronous operation.
+pub type OpFuture = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send + 'static>>;
+/// An asynchronous operation (for operations that must await, e.g. calling a rotation hook).
+pub type AsyncOp = fn(Arc<Ctx>, Input) -> OpFuture;
+
+/// How an operation runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Runs on the request task (panics are caught).
+    Sync(SyncOp),
+    /// Spawned as its own task (panics are caught).
+    Async(AsyncOp),
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Sync(_) => "Handler::Sync",
+            Handler::Async(_) => "Handler::Async",
+        })
+    }
+}
+
+/// All 26 operations of the Secrets Manager model.
+pub const OPERATIONS: [&str; 26] = [
+    "AssociateCrossAccountReplica",
+    "BatchGetSecretValue",
+    "CancelRotateSecret",
+    "CreateSecret",
+    "DeleteResourcePolicy",
+    "DeleteSecret",
+    "DescribeSecret",
+    "DisassociateCrossAccountReplica",
+    "GetRandomPassword",
+    "GetResourcePolicy",
+    "GetSecretValue",
+    "ListResourcePolicies",
+    "ListSecretVersionIds",
+    "ListSecrets",
+    "PutResourcePolicy",
+    "PutSecretValue",
+    "RemoveRegionsFromReplication",
+    "ReplicateSecretToRegions",
+    "RestoreSecret",
+    "RotateSecret",
+    "StopReplicationToReplica",
+    "TagResource",
+    "UntagResource",
+    "UpdateSecret",
+    "UpdateSecretVersionStage",
+    "ValidateResourcePolicy",
+];
+
+/// The handler of an operation name (case as in the model), with the name as a static string.
+pub fn lookup(op: &str) -> Option<(&'static str, Handler)> {
+    let name = *OPERATIONS.iter().find(|o| **o == op)?;
+    let h = match name {
+        "CreateSecret" => Handler::Sync(create::create_secret),
+        "GetSecretValue" => Handler::Sync(value::get_secret_value),
+        "PutSecretValue" => Handler::Sync(value::put_secret_value),
+        "UpdateSecret" => Handler::Sync(value::update_secret),
+        "DescribeSecret" => Handler::Sync(describe::describe_secret),
+        "DeleteSecret" => Handler::Sync(delete::delete_secret),
+        "RestoreSecret" => Handler::Sync(delete::restore_secret),
+        "ListSecrets" => Handler::Sync(list::list_secrets),
+        "ListSecretVersionIds" => Handler::Sync(versions::list_secret_version_ids),
+        "UpdateSecretVersionStage" => Handler::Sync(versions::update_secret_version_stage),
+        "BatchGetSecretValue" => Handler::Sync(batch::batch_get_secret_value),
+        "TagResource" => Handler::Sync(tags::tag_resource),
+        "UntagResource" => Handler::Sync(tags::untag_resource),
+        "GetRandomPassword" => Handler::Sync(crate::password::get_random_password),
+        "PutResourcePolicy" => Handler::Sync(crate::policy::ops::put_resource_policy),
+        "GetResourcePolicy" => Handler::Sync(crate::policy::ops::get_resource_policy),
+        "DeleteResourcePolicy" => Handler::Sync(crate::policy::ops::delete_resource_policy),
+        "ListResourcePolicies" => Handler::Sync(crate::policy::ops::list_resource_policies),
+        "ValidateResourcePolicy" => Handler::Sync(crate::policy::ops::validate_resource_policy),
+        "RotateSecret" => Handler::Async(crate::rotation::rotate_secret),
+        "CancelRotateSecret" => Handler::Sync(crate::rotation::cancel_rotate_secret),
+        "ReplicateSecretToRegions" => {
+            Handler::Sync(crate::replication::replicate_secret_to_regions)
+        }
+        "RemoveRegionsFromReplication" => {
+            Handler::Sync(crate::replication::remove_regions_from_replication)
+        }
+        "StopReplicationToReplica" => {
+            Handler::Sync(crate::replication::stop_replication_to_replica)
+        }
+        "AssociateCrossAccountReplica" => {
+            Handler::Sync(crate::replication::associate_cross_account_replica)
+        }
+        "DisassociateCrossAccountReplica" => {
+            Handler::Sync(crate::replication::disassociate_cross_account_replica)
+        }
+        _ => Handler::Sync(not_yet_available),
+    };
+    Some((name, h))
+}
+
+fn not_yet_available(_ctx: &Ctx, _input: Input) -> Result<Value, ApiError> {
+    Err(ApiError::invalid_request(
+        "This operation is not available in this build of the emulator yet.",
+    ))
+}
+
+/// Seam for replication: called by CreateSecret inside its write lock when `AddReplicaRegions`
+/// is given, before the primary is inserted. It may create replicas in other regions of
+/// `regions` (adding their records to `tx`) and must fill `primary.replication` /
+/// `primary.primary_region` (replication.rs does).
+pub fn replicate_on_create(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    primary: &mut Secret,
+    add_replica_regions: &Value,
+    force_overwrite: bool,
+) -> Result<(), ApiError> {
+    crate::replication::add_replicas(
+        ctx,
+        regions,
+        tx,
+        primary,
+        add_replica_regions,
+        force_overwrite,
+    )
+}
+
+/// The required `SecretId` member (1-2048 characters).
+pub fn secret_id(inp: &mut Input) -> Result<String, ApiError> {
+    inp.required_string("SecretId", 1, 2048)
+}
+
+/// The optional `ClientRequestToken` (32-64 characters).
+pub fn request_token(inp: &mut Input) -> Result<Option<String>, ApiError> {
+    inp.string("ClientRequestToken", 32, 64)
+}
+
+/// `SecretString` / `SecretBinary` (1-65,536 each); call [`one_value`] after `finish`.
+pub fn read_value(inp: &mut Input) -> Result<(Option<String>, Option<Vec<u8>>), ApiError> {
+    let s = inp.secret_string("SecretString", 1, 65_536)?;
+    let b = inp.blob("SecretBinary", 1, 65_536)?;
+    Ok((s, b))
+}
+
+/// At most one of SecretString / SecretBinary.
+pub fn one_value(v: (Option<String>, Option<Vec<u8>>)) -> Result<Option<SecretData>, ApiError> {
+    match v {
+        (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
+            "You can't specify both a binary secret value and a string secret value in the same secret.",
+        )),
+        (Some(s), None) => Ok(Some(SecretData::String(s))),
+        (None, Some(b)) => Ok(Some(SecretData::Binary(b))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The error for a raw request that carries a value but no ClientRequestToken.
+pub fn token_required() -> ApiError {
+    ApiError::invalid_request(
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
+    )
+}
+
+/// Secret lookup for operations that refuse secrets scheduled for deletion.
+pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, ApiError> {
+    let name = ctx.find(region, id)?;
+    let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
+    if s.deleted.is_some() {
+        return Err(ApiError::marked_for_deletion());
+    }
+    Ok(s)
+}
+
+/// Checks tags to add: no `aws:` prefix, no duplicate keys, at most 50 after merging.
+pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Result<(), ApiError> {
+    for (i, (k, _)) in new.iter().enumerate() {
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(ApiError::invalid_parameter(format!(
+                "Invalid tag key {k}: tag keys starting with 'aws:' are reserved for AWS use."
+            )));
+        }
+        if new[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Duplicate tag key {k} in the request."
+            )));
+        }
+    }
+    let added = new
+        .iter()
+        .filter(|(k, _)| !existing.iter().any(|(e, _)| e == k))
+        .count();
+    if existing.len() + added > MAX_TAGS {
+        return Err(ApiError::invalid_parameter(format!(
+            "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
+        )));
+    }
+    Ok(())
+}
+
+/// `{ARN, Name}`.
+pub fn arn_name(s: &Secret) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("ARN".into(), json!(s.arn));
+    m.insert("Name".into(), json!(s.name));
+    m
+}
+
+/// Persists a secret's record and all its versions (for new secrets).
+pub fn persist_all(ctx: &Ctx, tx: &mut Tx, s: &Secret) {
+    tx.put_secret(&ctx.account, &ctx.region, s);
+    for v in &s.versions {
+        tx.put_version(&ctx.account, &ctx.region, &s.name, v);
+    }
+}
+
+/// A timestamp as AWS sends it (epoch seconds, millisecond precision).
+pub fn ts(t: f64) -> Value {
+    json!(crate::clock::millis(t))
+}
