@@ -67,7 +67,11 @@ pub fn purge_expired(shared: &Shared) {
     use crate::clock::Clock as _;
     let now = shared.clock.now();
     let any = {
-        let g = shared.state.accounts.read().unwrap_or_else(|e| e.into_inner());
+        let g = shared
+            .state
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         g.values()
             .flat_map(|r| r.values())
             .flat_map(|secrets| secrets.values())
@@ -79,7 +83,11 @@ pub fn purge_expired(shared: &Shared) {
     let mut tx = crate::store::Tx::default();
     let mut purged = 0usize;
     {
-        let mut g = shared.state.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = shared
+            .state
+            .accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         for (account, regions) in g.iter_mut() {
             for (region, secrets) in regions.iter_mut() {
                 let expired: Vec<String> = secrets
