@@ -94,13 +94,23 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run explicitly"]
 async fn throughput_smoke() {
+    // SM_EMULATOR_ADDR=127.0.0.1:4566 measures an already running (e.g. release) sm-emulator.
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::builder()
-        .data_dir(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let addr = emu.addr();
+    let external: Option<std::net::SocketAddr> = std::env::var("SM_EMULATOR_ADDR")
+        .ok()
+        .map(|a| a.parse().unwrap());
+    let emu = match external {
+        Some(_) => None,
+        None => Some(
+            Emulator::builder()
+                .data_dir(dir.path())
+                .start()
+                .await
+                .unwrap(),
+        ),
+    };
+    let addr = external.unwrap_or_else(|| emu.as_ref().unwrap().addr());
+    raw_reset(addr).await;
     let mut c = Conn::new(addr).await;
     for w in 0..16 {
         let body = format!(
@@ -124,5 +134,15 @@ async fn throughput_smoke() {
     .await;
     println!("GetSecretValue c=16: {reads:.0}/s; durable PutSecretValue c=16: {writes:.0}/s");
     assert!(reads > 1000.0 && writes > 200.0);
-    emu.shutdown().await;
+    if let Some(emu) = emu {
+        emu.shutdown().await;
+    }
+}
+
+async fn raw_reset(addr: std::net::SocketAddr) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("POST /_emulator/reset HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    assert!(buf.starts_with(b"HTTP/1.1 200"));
 }
