@@ -102,7 +102,10 @@ impl Ctx {
     ) -> Result<R, ApiError> {
         self.write_account(|regions, tx| {
             let region = regions.entry(self.region.clone()).or_default();
-            f(region, tx)
+            let r = f(region, tx)?;
+            // writes on a primary reach its replicas in the same transaction (replication.rs)
+            crate::replication::propagate(self, regions, tx);
+            Ok(r)
         })
     }
 
