@@ -258,7 +258,12 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         Ok(i) => i,
         Err(e) => return fail(e),
     };
-    let ctx = Arc::new(Ctx::new(shared.clone(), account, auth.region));
+    let ctx = Arc::new(Ctx::with_request_id(
+        shared.clone(),
+        account,
+        auth.region,
+        request_id.clone(),
+    ));
     let result = match handler {
         Handler::Sync(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, input))) {
             Ok(r) => r,
