@@ -225,10 +225,9 @@ async fn thousand_secrets_under_throttling_and_5xx() {
     emu.faults().set(FaultSettings {
         seed: Some(7),
         rules: vec![FaultRule {
-            rate_limit: Some(700.0),
-            burst: Some(20.0),
-            error_rate: Some(0.04),
-            unavailable_rate: Some(0.03),
+            throttle_rate: Some(0.30),
+            error_rate: Some(0.03),
+            unavailable_rate: Some(0.02),
             ..FaultRule::default()
         }],
     });
@@ -288,11 +287,12 @@ async fn thousand_secrets_under_throttling_and_5xx() {
         100.0 * throttled / total,
         100.0 * injected / total
     );
+    // 30% throttled and 5% 5xx, as the issue asks; the shares are of all calls, retries included.
     assert!(
-        throttled / total > 0.05,
-        "too little throttling to mean anything: {stats}"
+        (0.25..0.35).contains(&(throttled / total)),
+        "throttled share off: {stats}"
     );
-    assert!(injected > 0.0, "{stats}");
+    assert!((0.03..0.07).contains(&(injected / total)), "{stats}");
     emu.shutdown().await;
 }
 
