@@ -1,1 +1,116 @@
-fn main() {}
+//! `sm-emulator`: runs the offline AWS Secrets Manager emulator.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
+
+/// Offline AWS Secrets Manager (AWS JSON 1.1 on POST /, admin on /_emulator/).
+#[derive(Debug, Parser)]
+#[command(name = "sm-emulator", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566", env = "SM_EMULATOR_LISTEN")]
+    listen: SocketAddr,
+    /// Persist secrets in this directory (sled). Without it, or with --in-memory, nothing is kept.
+    #[arg(long, env = "SM_EMULATOR_DATA_DIR", conflicts_with = "in_memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory.
+    #[arg(long)]
+    in_memory: bool,
+    /// Account id used when the access key id is not a 12-digit account id.
+    #[arg(long, default_value = "123456789012", env = "SM_EMULATOR_ACCOUNT_ID")]
+    account_id: String,
+    /// Verify SigV4 signatures for ACCESS_KEY_ID:SECRET_ACCESS_KEY (repeatable). Without it, any
+    /// well-formed SigV4 request is accepted.
+    #[arg(long = "credentials", value_name = "AKID:SECRET")]
+    credentials: Vec<String>,
+    /// A KMS key id / key ARN / alias / alias ARN the emulator knows besides the default (repeatable).
+    #[arg(long = "kms-key")]
+    kms_keys: Vec<String>,
+    /// Throttle like AWS's request quotas.
+    #[arg(long)]
+    aws_quotas: bool,
+    /// Rate limit for all operations, requests per second.
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// Probability of an injected InternalServiceError (0..1).
+    #[arg(long)]
+    error_rate: Option<f64>,
+    /// Probability of an injected ServiceUnavailable (0..1).
+    #[arg(long)]
+    unavailable_rate: Option<f64>,
+    /// Added latency per request, in milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Seed for the injected-fault RNG (deterministic runs).
+    #[arg(long)]
+    fault_seed: Option<u64>,
+    /// sled cache size in MiB.
+    #[arg(long, default_value_t = 8)]
+    cache_mib: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let args = Args::parse();
+    let mut faults = if args.aws_quotas {
+        FaultSettings::aws_quotas()
+    } else {
+        FaultSettings::default()
+    };
+    faults.seed = args.fault_seed;
+    if args.rate_limit.is_some()
+        || args.error_rate.is_some()
+        || args.unavailable_rate.is_some()
+        || args.latency_ms.is_some()
+    {
+        faults.rules.push(FaultRule {
+            rate_limit: args.rate_limit,
+            error_rate: args.error_rate,
+            unavailable_rate: args.unavailable_rate,
+            latency_ms: args.latency_ms,
+            ..FaultRule::default()
+        });
+    }
+    faults
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("invalid fault flags")?;
+    let mut b = Emulator::builder()
+        .listen(args.listen)
+        .account_id(args.account_id)
+        .faults(faults)
+        .cache_bytes(args.cache_mib << 20);
+    if let Some(d) = args.data_dir.filter(|_| !args.in_memory) {
+        std::fs::create_dir_all(&d)
+            .with_context(|| format!("creating data dir {}", d.display()))?;
+        b = b.data_dir(d);
+    }
+    for c in &args.credentials {
+        let (k, s) = c
+            .split_once(':')
+            .context("--credentials must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")?;
+        b = b.credentials(k, s);
+    }
+    for k in args.kms_keys {
+        b = b.kms_key(k);
+    }
+    let emu = b.start().await.context("starting the emulator")?;
+    println!("sm-emulator listening on {}", emu.endpoint());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("shutting down");
+    emu.shutdown().await;
+    Ok(())
+}

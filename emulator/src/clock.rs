@@ -1,0 +1,67 @@
+//! The emulator's notion of "now": the system clock plus an offset tests can advance.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of the current time in epoch seconds.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in epoch seconds (with a fractional part).
+    fn now(&self) -> f64;
+}
+
+/// The system clock shifted by an adjustable offset; `advance` moves it forward (never backward).
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_micros: AtomicI64,
+}
+
+impl OffsetClock {
+    /// A clock equal to the system clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Moves this clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset_micros.fetch_add(micros, Ordering::SeqCst);
+    }
+    /// The total time this clock was advanced by.
+    pub fn offset(&self) -> Duration {
+        Duration::from_micros(self.offset_micros.load(Ordering::SeqCst).max(0) as u64)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> f64 {
+        let sys = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        sys.as_secs_f64() + self.offset_micros.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
+/// A cloneable handle to the emulator's clock, given to tests so they can move time.
+#[derive(Debug, Clone)]
+pub struct ClockHandle(pub(crate) Arc<OffsetClock>);
+
+impl ClockHandle {
+    /// Moves the emulator's clock forward by `by` (recovery windows, version pruning, rotation schedules).
+    pub fn advance(&self, by: Duration) {
+        self.0.advance(by)
+    }
+    /// The emulator's current time in epoch seconds.
+    pub fn now(&self) -> f64 {
+        self.0.now()
+    }
+}
+
+/// Rounds a timestamp down to midnight UTC (AWS keeps LastAccessedDate to the day).
+pub fn day_floor(t: f64) -> f64 {
+    (t / 86_400.0).floor() * 86_400.0
+}
+
+/// Rounds a timestamp to milliseconds, as AWS reports dates.
+pub fn millis(t: f64) -> f64 {
+    (t * 1000.0).round() / 1000.0
+}

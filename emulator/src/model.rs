@@ -1,0 +1,439 @@
+//! The data model: secrets, versions, staging labels, ARNs and names, with the label-moving rules of
+//! AWS Secrets Manager (AWSCURRENT / AWSPREVIOUS / AWSPENDING and custom labels).
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The label of the current version.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+/// The label of the previous current version.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+/// The label of a rotation candidate.
+pub const AWSPENDING: &str = "AWSPENDING";
+/// Maximum number of versions AWS keeps before pruning unlabelled ones (older than 24 h).
+pub const MAX_VERSIONS: usize = 100;
+/// Versions younger than this are never pruned.
+pub const PRUNE_MIN_AGE_SECS: f64 = 86_400.0;
+/// Maximum number of staging labels on one version.
+pub const MAX_LABELS_PER_VERSION: usize = 20;
+/// Maximum number of tags on a secret.
+pub const MAX_TAGS: usize = 50;
+/// The default KMS key alias of Secrets Manager.
+pub const DEFAULT_KMS_ALIAS: &str = "alias/aws/secretsmanager";
+
+/// A secret value: text or bytes. Its Debug output shows only the kind and length.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretData {
+    /// `SecretString`.
+    String(String),
+    /// `SecretBinary` (raw bytes; base64 only on the wire).
+    Binary(Vec<u8>),
+}
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretData::String(s) => write!(f, "SecretString(<{} bytes>)", s.len()),
+            SecretData::Binary(b) => write!(f, "SecretBinary(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+impl SecretData {
+    /// A digest identifying the value and its kind (string vs binary), for idempotency checks.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        match self {
+            SecretData::String(s) => {
+                h.update(b"S");
+                h.update(s.as_bytes());
+            }
+            SecretData::Binary(b) => {
+                h.update(b"B");
+                h.update(b);
+            }
+        }
+        hex::encode(h.finalize())
+    }
+    /// Storage encoding: one kind byte then the raw bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let (k, b) = match self {
+            SecretData::String(s) => (b'S', s.as_bytes()),
+            SecretData::Binary(b) => (b'B', b.as_slice()),
+        };
+        let mut out = Vec::with_capacity(b.len() + 1);
+        out.push(k);
+        out.extend_from_slice(b);
+        out
+    }
+    /// Inverse of [`SecretData::encode`].
+    pub fn decode(raw: &[u8]) -> Option<SecretData> {
+        let (k, rest) = raw.split_first()?;
+        match k {
+            b'S' => String::from_utf8(rest.to_vec())
+                .ok()
+                .map(SecretData::String),
+            b'B' => Some(SecretData::Binary(rest.to_vec())),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a secret (its value lives in the store, keyed by version id).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Version {
+    /// VersionId (the ClientRequestToken that created it, or a UUID).
+    pub id: String,
+    /// Per-secret creation order (for paging).
+    pub seq: u64,
+    /// Staging labels on this version.
+    pub stages: Vec<String>,
+    /// CreatedDate, epoch seconds.
+    pub created: f64,
+    /// LastAccessedDate (midnight UTC of the last GetSecretValue), epoch seconds.
+    #[serde(default)]
+    pub last_accessed: Option<f64>,
+    /// Digest of the value (None for a version without a value, e.g. an AWSPENDING placeholder).
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// KMS key the value was encrypted with (None = the default key).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+}
+
+impl Version {
+    /// Whether the version carries a value.
+    pub fn has_value(&self) -> bool {
+        self.digest.is_some()
+    }
+    /// Whether it carries `label`.
+    pub fn has(&self, label: &str) -> bool {
+        self.stages.iter().any(|s| s == label)
+    }
+}
+
+/// A secret's metadata and versions (values are stored separately).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Secret {
+    /// Friendly name (unique per account and region).
+    pub name: String,
+    /// Full ARN including the 6-character suffix.
+    pub arn: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// KmsKeyId as given (None = default key).
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// `Type` (managed external secrets).
+    #[serde(default)]
+    pub secret_type: Option<String>,
+    /// Tags in insertion order.
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// CreatedDate.
+    pub created: f64,
+    /// LastChangedDate.
+    pub last_changed: f64,
+    /// LastAccessedDate (day precision).
+    #[serde(default)]
+    pub last_accessed: Option<f64>,
+    /// DeletedDate: when DeleteSecret was called (None = not scheduled for deletion).
+    #[serde(default)]
+    pub deleted: Option<f64>,
+    /// When a secret scheduled for deletion is purged.
+    #[serde(default)]
+    pub purge_at: Option<f64>,
+    /// Versions in creation order (persisted as separate records, see store.rs).
+    #[serde(skip)]
+    pub versions: Vec<Version>,
+    /// Next version sequence number.
+    #[serde(default)]
+    pub next_seq: u64,
+    /// Rotation settings and state (owned by rotation.rs).
+    #[serde(default)]
+    pub rotation: Rotation,
+    /// PrimaryRegion: set on replicas (to the primary's region) and on primaries that have replicas.
+    #[serde(default)]
+    pub primary_region: Option<String>,
+    /// ReplicationStatus entries on a primary (owned by replication.rs).
+    #[serde(default)]
+    pub replication: Vec<Value>,
+    /// Named resource policies (owned by policy.rs); `default` is the classic one.
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+    /// OwningService (managed secrets).
+    #[serde(default)]
+    pub owning_service: Option<String>,
+    /// Anything else other modules need to persist (cross-account replicas, ...).
+    #[serde(default)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// Rotation configuration and state of a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Rotation {
+    /// RotationEnabled (None = never configured, left out of responses).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// RotationLambdaARN.
+    #[serde(default)]
+    pub lambda_arn: Option<String>,
+    /// RotationRules as given.
+    #[serde(default)]
+    pub rules: Option<Value>,
+    /// LastRotatedDate.
+    #[serde(default)]
+    pub last_rotated: Option<f64>,
+    /// NextRotationDate.
+    #[serde(default)]
+    pub next_rotation: Option<f64>,
+    /// ExternalSecretRotationMetadata.
+    #[serde(default)]
+    pub external_metadata: Option<Value>,
+    /// ExternalSecretRotationRoleArn.
+    #[serde(default)]
+    pub external_role_arn: Option<String>,
+}
+
+/// Error from a label operation (mapped to AWS errors by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelError {
+    /// A version would carry more than 20 labels.
+    TooManyLabels(String),
+}
+
+impl Secret {
+    /// Whether the secret is a replica when seen from `region`.
+    pub fn is_replica_in(&self, region: &str) -> bool {
+        self.primary_region.as_deref().is_some_and(|p| p != region)
+    }
+    /// Index of the version with this id.
+    pub fn version_index(&self, id: &str) -> Option<usize> {
+        self.versions.iter().position(|v| v.id == id)
+    }
+    /// The version with this id.
+    pub fn version(&self, id: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+    /// Index of the version carrying `label`.
+    pub fn holder(&self, label: &str) -> Option<usize> {
+        self.versions.iter().position(|v| v.has(label))
+    }
+    /// Appends a new version (without labels) and returns its index.
+    pub fn add_version(
+        &mut self,
+        id: String,
+        now: f64,
+        digest: Option<String>,
+        kms: Option<String>,
+    ) -> usize {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.versions.push(Version {
+            id,
+            seq,
+            stages: Vec::new(),
+            created: now,
+            last_accessed: None,
+            digest,
+            kms_key_id: kms,
+        });
+        self.versions.len() - 1
+    }
+
+    /// Moves `label` onto version `to`, removing it from any other version. Moving AWSCURRENT also
+    /// moves AWSPREVIOUS onto the version AWSCURRENT left. Returns the indices of versions changed.
+    pub fn attach_label(&mut self, label: &str, to: usize) -> Result<Vec<usize>, LabelError> {
+        let mut changed = Vec::new();
+        if self.versions[to].has(label) {
+            return Ok(changed);
+        }
+        if self.versions[to].stages.len() >= MAX_LABELS_PER_VERSION {
+            return Err(LabelError::TooManyLabels(self.versions[to].id.clone()));
+        }
+        let old = self.holder(label);
+        if let Some(old) = old {
+            self.versions[old].stages.retain(|s| s != label);
+            changed.push(old);
+        }
+        self.versions[to].stages.push(label.to_string());
+        changed.push(to);
+        if label == AWSCURRENT {
+            if let Some(old) = old {
+                if let Some(prev) = self.holder(AWSPREVIOUS) {
+                    self.versions[prev].stages.retain(|s| s != AWSPREVIOUS);
+                    changed.push(prev);
+                }
+                if !self.versions[old].has(AWSPREVIOUS) {
+                    self.versions[old].stages.push(AWSPREVIOUS.to_string());
+                }
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        Ok(changed)
+    }
+
+    /// Removes `label` from version `from`.
+    pub fn detach_label(&mut self, label: &str, from: usize) {
+        self.versions[from].stages.retain(|s| s != label);
+    }
+
+    /// Prunes unlabelled versions beyond [`MAX_VERSIONS`], oldest first, never those younger than
+    /// 24 hours. Returns the ids removed.
+    pub fn prune_versions(&mut self, now: f64) -> Vec<String> {
+        let mut removed = Vec::new();
+        let mut excess = self.versions.len().saturating_sub(MAX_VERSIONS);
+        if excess == 0 {
+            return removed;
+        }
+        self.versions.retain(|v| {
+            if excess > 0 && v.stages.is_empty() && now - v.created >= PRUNE_MIN_AGE_SECS {
+                excess -= 1;
+                removed.push(v.id.clone());
+                false
+            } else {
+                true
+            }
+        });
+        removed
+    }
+
+    /// VersionIdsToStages: every version with at least one label.
+    pub fn version_stages_map(&self) -> Option<Value> {
+        let mut m = serde_json::Map::new();
+        for v in &self.versions {
+            if !v.stages.is_empty() {
+                m.insert(v.id.clone(), Value::from(v.stages.clone()));
+            }
+        }
+        if m.is_empty() {
+            None
+        } else {
+            Some(Value::Object(m))
+        }
+    }
+
+    /// Tags as the wire's `[{Key, Value}]` list.
+    pub fn tags_json(&self) -> Value {
+        Value::Array(
+            self.tags
+                .iter()
+                .map(|(k, v)| serde_json::json!({"Key": k, "Value": v}))
+                .collect(),
+        )
+    }
+
+    /// Merges tags (overwriting existing keys, appending new ones).
+    pub fn merge_tags(&mut self, tags: &[(String, String)]) {
+        for (k, v) in tags {
+            match self.tags.iter_mut().find(|(ek, _)| ek == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => self.tags.push((k.clone(), v.clone())),
+            }
+        }
+    }
+}
+
+/// Checks a secret name: 1-512 characters from `A-Za-z0-9/_+=.@-`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+}
+
+/// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The ARN prefix for secrets in an account and region (`arn:aws:secretsmanager:r:a:secret:`).
+pub fn arn_prefix(region: &str, account: &str) -> String {
+    format!(
+        "arn:{}:secretsmanager:{region}:{account}:secret:",
+        partition(region)
+    )
+}
+
+/// A random 6-character alphanumeric ARN suffix.
+pub fn random_suffix() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..6)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// A new random version id (UUID v4).
+pub fn new_version_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn secret_with(n: usize) -> Secret {
+        let mut s = Secret::default();
+        for i in 0..n {
+            s.add_version(format!("v{i}"), i as f64, Some("d".into()), None);
+        }
+        s
+    }
+
+    #[test]
+    fn current_move_shifts_previous() {
+        let mut s = secret_with(3);
+        s.attach_label(AWSCURRENT, 0).unwrap();
+        s.attach_label(AWSCURRENT, 1).unwrap();
+        assert_eq!(s.versions[0].stages, vec![AWSPREVIOUS]);
+        s.attach_label(AWSCURRENT, 2).unwrap();
+        assert!(s.versions[0].stages.is_empty());
+        assert_eq!(s.versions[1].stages, vec![AWSPREVIOUS]);
+        assert_eq!(s.versions[2].stages, vec![AWSCURRENT]);
+    }
+
+    #[test]
+    fn worked_example_keeps_pending() {
+        let mut s = secret_with(2);
+        s.attach_label(AWSCURRENT, 0).unwrap();
+        s.attach_label(AWSPENDING, 1).unwrap();
+        s.attach_label(AWSCURRENT, 1).unwrap();
+        assert_eq!(s.versions[1].stages, vec![AWSPENDING, AWSCURRENT]);
+        assert_eq!(s.versions[0].stages, vec![AWSPREVIOUS]);
+    }
+
+    #[test]
+    fn prune_only_old_unlabelled() {
+        let mut s = secret_with(105);
+        s.attach_label(AWSCURRENT, 104).unwrap();
+        // versions 0..=2 are old, the rest young
+        let now = 2.0 + PRUNE_MIN_AGE_SECS;
+        let removed = s.prune_versions(now);
+        assert_eq!(removed, vec!["v0", "v1", "v2"]);
+        assert_eq!(s.versions.len(), 102);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("a/b_c+d=e.f@g-h"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name(""));
+        assert!(!valid_name(&"x".repeat(513)));
+        assert_eq!(random_suffix().len(), 6);
+    }
+}

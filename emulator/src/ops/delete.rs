@@ -1,0 +1,112 @@
+//! DeleteSecret (recovery window or ForceDeleteWithoutRecovery, on the emulator clock) and
+//! RestoreSecret. Expired secrets are purged lazily when next touched.
+
+use serde_json::{json, Value};
+
+use crate::ctx::{Ctx, Lookup};
+use crate::error::ApiError;
+use crate::ops::describe::arn_for_missing;
+use crate::ops::{arn_name, secret_id, ts};
+use crate::protocol::Input;
+
+const DAY: f64 = 86_400.0;
+
+/// DeleteSecret.
+pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    let window = match inp.raw("RecoveryWindowInDays") {
+        None => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
+            ApiError::serialization(
+                "Member 'RecoveryWindowInDays' has the wrong type: expected an integer",
+            )
+        })?),
+        Some(_) => {
+            return Err(ApiError::serialization(
+                "Member 'RecoveryWindowInDays' has the wrong type: expected an integer",
+            ))
+        }
+    };
+    let force = inp.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
+    inp.finish()?;
+    if force && window.is_some() {
+        return Err(ApiError::invalid_parameter(
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+        ));
+    }
+    if let Some(w) = window {
+        if !(7..=30).contains(&w) {
+            return Err(ApiError::invalid_parameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
+    }
+    ctx.write(|region, tx| {
+        let name = match ctx.resolve(region, &id)? {
+            Lookup::Found(n) => n,
+            Lookup::Missing if force => {
+                let mut v = arn_for_missing(ctx, &id);
+                v["DeletionDate"] = ts(ctx.now);
+                return Ok(v);
+            }
+            Lookup::Missing => return Err(ApiError::secret_not_found()),
+        };
+        let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
+        let replicas: Vec<String> = s
+            .replication
+            .iter()
+            .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
+            return Err(ApiError::invalid_parameter(format!(
+                "You can't delete secret {id} that still has replica regions [{}]",
+                replicas.join(",")
+            )));
+        }
+        if force || s.is_replica_in(&ctx.region) {
+            let mut out = arn_name(s);
+            out.insert("DeletionDate".into(), ts(ctx.now));
+            tx.del_secret(&ctx.account, &ctx.region, s);
+            region.remove(&name);
+            return Ok(Value::Object(out));
+        }
+        if s.deleted.is_some() {
+            return Err(ApiError::invalid_request(
+                "You tried to perform the operation on a secret that's currently marked deleted.",
+            ));
+        }
+        let s = region
+            .get_mut(&name)
+            .ok_or_else(ApiError::secret_not_found)?;
+        let days = window.unwrap_or(30) as f64;
+        let purge = ctx.now + days * DAY;
+        s.deleted = Some(ctx.now);
+        s.purge_at = Some(purge);
+        tx.put_secret(&ctx.account, &ctx.region, s);
+        let mut out = arn_name(s);
+        out.insert("DeletionDate".into(), ts(purge));
+        Ok(Value::Object(out))
+    })
+}
+
+/// RestoreSecret (a secret that is not scheduled for deletion is restored trivially).
+pub fn restore_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    inp.finish()?;
+    ctx.write(|region, tx| {
+        let name = ctx.find(region, &id)?;
+        let s = region
+            .get_mut(&name)
+            .ok_or_else(ApiError::secret_not_found)?;
+        if s.is_replica_in(&ctx.region) {
+            return Err(ApiError::replica_read_only());
+        }
+        if s.deleted.is_some() {
+            s.deleted = None;
+            s.purge_at = None;
+            s.last_changed = ctx.now;
+            tx.put_secret(&ctx.account, &ctx.region, s);
+        }
+        Ok(json!(arn_name(s)))
+    })
+}

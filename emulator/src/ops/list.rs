@@ -1,0 +1,421 @@
+//! ListSecrets: filters (name / tag-key / tag-value / primary-region / owning-service by prefix,
+//! description and `all` word-wise with AWS's word splitter, `!` negation, AND across filters and
+//! OR within one), IncludePlannedDeletion, SortBy/SortOrder and cursor-based NextToken paging.
+
+use std::cmp::Ordering;
+
+use serde_json::{json, Value};
+
+use crate::ctx::{Ctx, Region};
+use crate::error::ApiError;
+use crate::model::Secret;
+use crate::ops::describe::{metadata, Shape};
+use crate::ops::paging;
+use crate::protocol::{member_path, Input};
+
+/// Filter keys of the model.
+pub const FILTER_KEYS: [&str; 7] = [
+    "description",
+    "name",
+    "tag-key",
+    "tag-value",
+    "primary-region",
+    "owning-service",
+    "all",
+];
+
+/// One parsed filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// The key.
+    pub key: String,
+    /// The values (possibly `!`-prefixed).
+    pub values: Vec<String>,
+}
+
+/// Parses and validates the `Filters` member.
+pub fn parse_filters(inp: &mut Input) -> Result<Vec<Filter>, ApiError> {
+    let Some(items) = inp.list("Filters", 0, 10)? else {
+        return Ok(Vec::new());
+    };
+    let path = member_path("Filters");
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(m) = item else {
+            return Err(ApiError::serialization(
+                "Member 'Filters' must be a list of {Key, Values} objects",
+            ));
+        };
+        let key = match m.get("Key") {
+            Some(Value::String(k)) => k.clone(),
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_parameter("Invalid filter key"))
+            }
+            Some(_) => {
+                return Err(ApiError::serialization(
+                    "Filter member 'Key' must be a string",
+                ))
+            }
+        };
+        if !FILTER_KEYS.contains(&key.as_str()) {
+            inp.violation(
+                &format!("{path}.{}.member.key", i + 1),
+                Some(&key),
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    FILTER_KEYS.join(", ")
+                ),
+            );
+        }
+        let values: Vec<String> = match m.get("Values") {
+            Some(Value::Array(a)) if !a.is_empty() => {
+                let mut vs = Vec::new();
+                for v in a {
+                    let Value::String(s) = v else {
+                        return Err(ApiError::serialization(
+                            "Filter member 'Values' must be a list of strings",
+                        ));
+                    };
+                    vs.push(s.clone());
+                }
+                vs
+            }
+            Some(Value::Array(_)) | None | Some(Value::Null) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Invalid filter values for key: {key}"
+                )))
+            }
+            Some(_) => {
+                return Err(ApiError::serialization(
+                    "Filter member 'Values' must be a list of strings",
+                ))
+            }
+        };
+        if values.len() > 10 {
+            inp.violation(
+                &format!("{path}.{}.member.values", i + 1),
+                None,
+                "Member must have length less than or equal to 10",
+            );
+        }
+        for (j, v) in values.iter().enumerate() {
+            let vp = format!("{path}.{}.member.values.{}.member", i + 1, j + 1);
+            inp.check_len(&vp, v, 0, 512, false);
+            if !valid_filter_value(v) {
+                inp.violation(&vp, Some(v), "Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
+            }
+        }
+        out.push(Filter { key, values });
+    }
+    Ok(out)
+}
+
+fn valid_filter_value(v: &str) -> bool {
+    let body = v.strip_prefix('!').unwrap_or(v);
+    body.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " :_@/+=.-!".contains(c))
+}
+
+/// Splits a string into words the way AWS's `all`/`description` filters do: on the one special
+/// character `/ - _ + = . @` it contains (a string with two different ones is one word), then on
+/// case changes (a run of lower-case letters starts at the character before it).
+pub fn split_words(s: &str) -> Vec<String> {
+    const SPECIAL: [char; 7] = ['/', '-', '_', '+', '=', '.', '@'];
+    if s.chars().count() == 1 && SPECIAL.contains(&s.chars().next().unwrap_or(' ')) {
+        return Vec::new();
+    }
+    let present: Vec<char> = SPECIAL.iter().copied().filter(|c| s.contains(*c)).collect();
+    match present.len() {
+        0 => split_case(s),
+        1 => s.split(present[0]).flat_map(split_case).collect(),
+        _ => vec![s.to_string()],
+    }
+}
+
+fn split_case(s: &str) -> Vec<String> {
+    // Equivalent of splitting on the capturing pattern `([^a-z][a-z]+)` and dropping empty pieces.
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut piece = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_lowercase()
+            && i + 1 < chars.len()
+            && chars[i + 1].is_ascii_lowercase()
+        {
+            if !piece.is_empty() {
+                out.push(piece.trim().to_string());
+                piece.clear();
+            }
+            let mut word = String::new();
+            word.push(chars[i]);
+            i += 1;
+            while i < chars.len() && chars[i].is_ascii_lowercase() {
+                word.push(chars[i]);
+                i += 1;
+            }
+            out.push(word.trim().to_string());
+        } else {
+            piece.push(chars[i]);
+            i += 1;
+        }
+    }
+    if !piece.is_empty() {
+        out.push(piece.trim().to_string());
+    }
+    out
+}
+
+fn match_one(pattern: &str, value: &str, prefix: bool, case_sensitive: bool) -> bool {
+    if prefix {
+        return if case_sensitive {
+            value.starts_with(pattern)
+        } else {
+            value.to_lowercase().starts_with(&pattern.to_lowercase())
+        };
+    }
+    let pw: Vec<String> = split_words(pattern)
+        .into_iter()
+        .map(|w| w.to_lowercase())
+        .collect();
+    if pw.is_empty() {
+        return false;
+    }
+    let vw: Vec<String> = split_words(value)
+        .into_iter()
+        .map(|w| w.to_lowercase())
+        .collect();
+    pw.iter()
+        .all(|p| vw.iter().any(|v| v.starts_with(p.as_str())))
+}
+
+/// One filter's values against a secret's attribute strings: a negated value matches when some
+/// attribute does not match it; otherwise some value must match some attribute.
+fn matcher(values: &[String], strings: &[&str], prefix: bool, case_sensitive: bool) -> bool {
+    for v in values.iter().filter(|v| v.starts_with('!')) {
+        if strings
+            .iter()
+            .any(|s| !match_one(&v[1..], s, prefix, case_sensitive))
+        {
+            return true;
+        }
+    }
+    values.iter().filter(|v| !v.starts_with('!')).any(|v| {
+        strings
+            .iter()
+            .any(|s| match_one(v, s, prefix, case_sensitive))
+    })
+}
+
+/// Whether a secret passes every filter.
+pub fn matches(s: &Secret, filters: &[Filter]) -> bool {
+    filters.iter().all(|f| {
+        let vals = &f.values;
+        match f.key.as_str() {
+            "name" => matcher(vals, &[&s.name], true, true),
+            "description" => s
+                .description
+                .as_deref()
+                .is_some_and(|d| matcher(vals, &[d], false, false)),
+            "tag-key" => {
+                let ks: Vec<&str> = s.tags.iter().map(|(k, _)| k.as_str()).collect();
+                !ks.is_empty() && matcher(vals, &ks, true, true)
+            }
+            "tag-value" => {
+                let vs: Vec<&str> = s.tags.iter().map(|(_, v)| v.as_str()).collect();
+                !vs.is_empty() && matcher(vals, &vs, true, true)
+            }
+            "primary-region" => s
+                .primary_region
+                .as_deref()
+                .is_some_and(|r| matcher(vals, &[r], true, true)),
+            "owning-service" => s
+                .owning_service
+                .as_deref()
+                .is_some_and(|o| matcher(vals, &[o], true, true)),
+            "all" => {
+                let mut attrs: Vec<&str> = vec![&s.name];
+                if let Some(d) = &s.description {
+                    attrs.push(d);
+                }
+                attrs.extend(s.tags.iter().map(|(k, _)| k.as_str()));
+                attrs.extend(s.tags.iter().map(|(_, v)| v.as_str()));
+                matcher(vals, &attrs, false, false)
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The sort key of a secret for `sort_by`.
+fn sort_key(s: &Secret, sort_by: &str) -> f64 {
+    match sort_by {
+        "last-accessed-date" => s.last_accessed.unwrap_or(0.0),
+        "last-changed-date" => s.last_changed,
+        "name" => 0.0,
+        _ => s.created,
+    }
+}
+
+fn cmp_keys(a: (f64, &str), b: (f64, &str)) -> Ordering {
+    a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1))
+}
+
+/// Selects one page of secrets in `region`: matching `filters`, hidden if scheduled for deletion
+/// unless `include_deleted`, ordered by `sort_by`/`desc`, after the cursor. Returns the secrets
+/// and the cursor of the last one if more remain.
+#[allow(clippy::too_many_arguments)]
+pub fn page<'a>(
+    ctx: &Ctx,
+    region: &'a Region,
+    filters: &[Filter],
+    include_deleted: bool,
+    sort_by: &str,
+    desc: bool,
+    after: Option<(f64, String)>,
+    max: usize,
+) -> (Vec<&'a Secret>, Option<Value>) {
+    let mut items: Vec<(f64, &Secret)> = region
+        .values()
+        .filter(|s| !ctx.expired(s))
+        .filter(|s| include_deleted || s.deleted.is_none())
+        .filter(|s| matches(s, filters))
+        .map(|s| (sort_key(s, sort_by), s))
+        .collect();
+    items.sort_by(|a, b| cmp_keys((a.0, &a.1.name), (b.0, &b.1.name)));
+    if desc {
+        items.reverse();
+    }
+    if let Some((ck, cn)) = &after {
+        items.retain(|(k, s)| {
+            let o = cmp_keys((*k, &s.name), (*ck, cn));
+            if desc {
+                o == Ordering::Less
+            } else {
+                o == Ordering::Greater
+            }
+        });
+    }
+    let more = items.len() > max;
+    items.truncate(max);
+    let cursor = if more {
+        items.last().map(|(k, s)| json!([k, s.name]))
+    } else {
+        None
+    };
+    (items.into_iter().map(|(_, s)| s).collect(), cursor)
+}
+
+/// Parses a cursor `[key, name]`.
+pub fn parse_cursor(v: &Value) -> Result<(f64, String), ApiError> {
+    match v.as_array().map(|a| a.as_slice()) {
+        Some([Value::Number(k), Value::String(n)]) => Ok((k.as_f64().unwrap_or(0.0), n.clone())),
+        _ => Err(ApiError::invalid_next_token()),
+    }
+}
+
+/// ListSecrets.
+pub fn list_secrets(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let include_deleted = inp.bool("IncludePlannedDeletion")?.unwrap_or(false);
+    let max = inp.int("MaxResults", Some(1), Some(100))?;
+    let token = inp.string("NextToken", 1, 4096)?;
+    let filters = parse_filters(&mut inp)?;
+    let order = inp.enum_string("SortOrder", &["asc", "desc"])?;
+    let sort_by = inp.enum_string(
+        "SortBy",
+        &[
+            "created-date",
+            "last-accessed-date",
+            "last-changed-date",
+            "name",
+        ],
+    )?;
+    inp.finish()?;
+    let sort_by = sort_by.unwrap_or_else(|| "created-date".into());
+    let desc = order.as_deref() == Some("desc");
+    let query = paging::query_digest(&json!([
+        "ListSecrets",
+        include_deleted,
+        filters
+            .iter()
+            .map(|f| json!([f.key, f.values]))
+            .collect::<Vec<_>>(),
+        sort_by,
+        desc
+    ]));
+    let after = match &token {
+        Some(t) => Some(parse_cursor(&paging::decode(t, &query)?)?),
+        None => None,
+    };
+    let max = max.unwrap_or(100) as usize;
+    ctx.read(|region| {
+        let mut out = serde_json::Map::new();
+        let Some(region) = region else {
+            out.insert("SecretList".into(), json!([]));
+            return Ok(Value::Object(out));
+        };
+        let (items, cursor) = page(
+            ctx,
+            region,
+            &filters,
+            include_deleted,
+            &sort_by,
+            desc,
+            after,
+            max,
+        );
+        let list: Vec<Value> = items
+            .iter()
+            .map(|s| Value::Object(metadata(s, Shape::ListEntry)))
+            .collect();
+        out.insert("SecretList".into(), Value::Array(list));
+        if let Some(c) = cursor {
+            out.insert("NextToken".into(), json!(paging::encode(&c, &query)));
+        }
+        Ok(Value::Object(out))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_splitter() {
+        assert_eq!(split_words("MyTest"), vec!["My", "Test"]);
+        assert_eq!(split_words("test"), vec!["test"]);
+        assert_eq!(
+            split_words("my-secret-Value"),
+            vec!["my", "secret", "Value"]
+        );
+        assert_eq!(split_words("my/secret+value"), vec!["my/secret+value"]);
+        assert_eq!(split_words("/"), Vec::<String>::new());
+        assert_eq!(split_words("ABCdef"), vec!["AB", "Cdef"]);
+        assert_eq!(split_words("hello world"), vec!["hello", "world"]);
+    }
+
+    #[test]
+    fn negation_and_words() {
+        let s = Secret {
+            name: "prod/db-Password".into(),
+            description: Some("Main DB".into()),
+            ..Default::default()
+        };
+        let f = |k: &str, v: &[&str]| Filter {
+            key: k.into(),
+            values: v.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(matches(&s, &[f("name", &["prod/"])]));
+        assert!(!matches(&s, &[f("name", &["Prod"])]));
+        assert!(matches(&s, &[f("name", &["!dev"])]));
+        assert!(!matches(&s, &[f("name", &["!prod"])]));
+        assert!(matches(&s, &[f("description", &["main"])]));
+        assert!(matches(&s, &[f("all", &["db"])]));
+        assert!(!matches(&s, &[f("all", &["xyz"])]));
+        assert!(!matches(
+            &s,
+            &[f("name", &["prod"]), f("description", &["other"])]
+        ));
+    }
+}

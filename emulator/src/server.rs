@@ -1,0 +1,244 @@
+//! The HTTP server (hyper 1, HTTP/1.1 keep-alive): routes `/_emulator/*` to admin.rs and every other
+//! request to the AWS JSON 1.1 API: body limit, X-Amz-Target, SigV4, faults, dispatch with panic
+//! isolation, durability wait, and AWS-shaped responses.
+
+use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::ctx::Ctx;
+use crate::error::ApiError;
+use crate::ops::{self, Handler};
+use crate::protocol::Input;
+use crate::{admin, sigv4, Shared};
+
+/// Response type of the server.
+pub type Resp = Response<Full<Bytes>>;
+
+/// Accepts connections until `stop` turns true, then closes every connection.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            acc = listener.accept() => match acc {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    conns.spawn(async move {
+                        let svc = service_fn(move |req| handle(shared.clone(), req));
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), svc);
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+/// Builds a JSON response.
+pub fn json_response(status: u16, body: Vec<u8>, content_type: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+const AMZ_JSON: &str = "application/x-amz-json-1.1";
+
+fn with_request_id(mut r: Resp, request_id: &str) -> Resp {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    r
+}
+
+/// The AWS error response for `e`.
+pub fn error_response(e: &ApiError, request_id: &str) -> Resp {
+    let mut r = json_response(e.status, e.body(), AMZ_JSON);
+    if let Ok(v) = HeaderValue::from_str(e.code) {
+        r.headers_mut().insert("X-Amzn-ErrorType", v);
+    }
+    with_request_id(r, request_id)
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    if req.uri().path().starts_with("/_emulator/") {
+        return Ok(admin::handle(shared, req).await);
+    }
+    let started = Instant::now();
+    let resp = aws(shared, req).await;
+    tracing::debug!(
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "RequestEntityTooLargeException",
+        format!("The request body is larger than the limit of {max} bytes."),
+    )
+}
+
+async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let fail = |e: ApiError| error_response(&e, &request_id);
+    let max = shared.config.max_body;
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return fail(too_large(max));
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return fail(too_large(max));
+            }
+            return fail(ApiError::serialization(
+                "The request body could not be read.",
+            ));
+        }
+    };
+    if parts.method != hyper::Method::POST {
+        return fail(ApiError::unknown_operation());
+    }
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((op_name, handler)) = target.strip_prefix("secretsmanager.").and_then(ops::lookup)
+    else {
+        return fail(ApiError::unknown_operation());
+    };
+
+    // Authentication: region and account from the credential scope.
+    let Some(auth_header) = parts.headers.get(hyper::header::AUTHORIZATION) else {
+        return fail(sigv4::missing_token());
+    };
+    let auth = match auth_header
+        .to_str()
+        .map_err(|_| sigv4::missing_token())
+        .and_then(sigv4::parse_authorization)
+    {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    if !shared.config.credentials.is_empty() {
+        let Some(secret) = shared.config.credentials.get(&auth.access_key) else {
+            return fail(sigv4::unknown_key());
+        };
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let rp = sigv4::RequestParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
+        if let Err(e) = sigv4::verify(&auth, &rp, secret, chrono::Utc::now()) {
+            return fail(e);
+        }
+    }
+    let account =
+        if auth.access_key.len() == 12 && auth.access_key.bytes().all(|b| b.is_ascii_digit()) {
+            auth.access_key.clone()
+        } else {
+            shared.config.account_id.clone()
+        };
+
+    let decision = shared.faults.on_request(op_name);
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    if let Some(e) = decision.error {
+        return fail(e);
+    }
+
+    let input = match Input::parse(&body) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let ctx = Arc::new(Ctx::new(shared.clone(), account, auth.region));
+    let result = match handler {
+        Handler::Sync(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, input))) {
+            Ok(r) => r,
+            Err(_) => Err(panic_error(op_name)),
+        },
+        Handler::Async(f) => match tokio::spawn(f(ctx.clone(), input)).await {
+            Ok(r) => r,
+            Err(_) => Err(panic_error(op_name)),
+        },
+    };
+    let seq = ctx.durable_seq();
+    if seq > 0 {
+        if let Err(e) = shared.store.wait_durable(seq).await {
+            tracing::error!(error = %e, op = op_name, "write not durable");
+            return fail(ApiError::internal(
+                "The service failed to persist the change.",
+            ));
+        }
+    }
+    match result {
+        Ok(v) => {
+            let body = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
+            with_request_id(json_response(200, body, AMZ_JSON), &ctx.request_id)
+        }
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::warn!(op = op_name, code = e.code, "request failed");
+            } else {
+                tracing::debug!(op = op_name, code = e.code, "client error");
+            }
+            error_response(&e, &ctx.request_id)
+        }
+    }
+}
+
+fn panic_error(op: &str) -> ApiError {
+    tracing::error!(op, "operation panicked");
+    ApiError::internal("An internal error occurred while processing the request.")
+}
