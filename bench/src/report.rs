@@ -121,7 +121,7 @@ fn fmt_ratio(r: Option<f64>) -> String {
 fn verdict(checks: &[Option<bool>]) -> &'static str {
     if checks.is_empty() {
         "—"
-    } else if checks.iter().any(|c| *c == Some(false)) {
+    } else if checks.contains(&Some(false)) {
         "**no**"
     } else if checks.iter().any(Option::is_none) {
         "n/a"
@@ -301,7 +301,7 @@ pub const HEADLINES: &[Headline] = &[
         bound: Some(1000.0),
     },
     Headline {
-        label: "migration legacy SQLite → emulator, 50/s write quota",
+        label: "migration legacy SQLite → emulator, AWS quotas (50 writes/s)",
         key: ("migrate", "quota50", 0),
         metric: Metric::Rps,
         bound: Some(45.0),
@@ -314,7 +314,7 @@ pub const HEADLINES: &[Headline] = &[
     },
     Headline {
         label: "legacy get_all decrypt, PostgreSQL",
-        key: ("legacy", "decrypt_postgres", 0),
+        key: ("legacy-pg", "decrypt_postgres", 0),
         metric: Metric::Rps,
         bound: Some(1000.0),
     },

@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
     let rounds = agg.values().map(|a| a.rounds).max().unwrap_or(0);
     println!("### AWS JSON 1.1: emulator vs peers (median of {rounds} round(s))\n");
     println!("{}", report::emulator_table(&agg, &args.concurrency));
-    println!("### Peak RSS (whole run, max over rounds)\n");
+    println!("### Peak RSS (per server lifetime, median over rounds)\n");
     println!("{}", report::rss_table(&agg));
     println!("### Plugin, migration and legacy figures\n");
     println!("{}", report::headline_table(&agg, &pending));

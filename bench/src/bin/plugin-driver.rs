@@ -180,6 +180,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 let mut r = rec.summary(&args.target, phase, 1, t.elapsed());
                 r.extra.insert("items".into(), items as f64);
+                // For GetAllSecrets the rate of interest is items per second (e.g. decryptions).
+                if r.ok > 0 && r.seconds > 0.0 {
+                    r.rps = items as f64 / r.seconds;
+                }
                 emit(r, &plugin);
             }
             "set_conc" | "get_conc" => {
