@@ -296,7 +296,7 @@ impl Emulator {
         if let Err(e) = self.shared.store.flush() {
             tracing::error!(error = %e, "flush at shutdown failed");
         }
-        self.shared.store.stop();
+        self.shared.store.shutdown().await;
     }
 }
 

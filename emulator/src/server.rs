@@ -29,9 +29,12 @@ pub type Resp = Response<Full<Bytes>>;
 /// Accepts connections until `stop` turns true, then closes every connection.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
+    let mut sweep = tokio::time::interval(std::time::Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            _ = sweep.tick() => purge_expired(&shared),
             acc = listener.accept() => match acc {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
@@ -56,6 +59,51 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
     }
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+}
+
+/// Removes secrets whose recovery window has ended on the emulator clock (memory and store).
+/// Lookups already treat them as gone; this reclaims their space.
+pub fn purge_expired(shared: &Shared) {
+    use crate::clock::Clock as _;
+    let now = shared.clock.now();
+    let any = {
+        let g = shared.state.accounts.read().unwrap_or_else(|e| e.into_inner());
+        g.values()
+            .flat_map(|r| r.values())
+            .flat_map(|secrets| secrets.values())
+            .any(|s| s.purge_at.is_some_and(|t| t <= now))
+    };
+    if !any {
+        return;
+    }
+    let mut tx = crate::store::Tx::default();
+    let mut purged = 0usize;
+    {
+        let mut g = shared.state.accounts.write().unwrap_or_else(|e| e.into_inner());
+        for (account, regions) in g.iter_mut() {
+            for (region, secrets) in regions.iter_mut() {
+                let expired: Vec<String> = secrets
+                    .values()
+                    .filter(|s| s.purge_at.is_some_and(|t| t <= now))
+                    .map(|s| s.name.clone())
+                    .collect();
+                for name in expired {
+                    if let Some(s) = secrets.remove(&name) {
+                        tx.del_secret(account, region, &s);
+                        purged += 1;
+                    }
+                }
+            }
+        }
+        if purged > 0 {
+            if let Err(e) = shared.store.commit(tx) {
+                tracing::warn!(error = %e, "purging expired secrets failed");
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "secrets past their recovery window removed");
+    }
 }
 
 /// Builds a JSON response.

@@ -133,7 +133,20 @@ impl Store {
             Some(d) => cfg.path(d),
             None => cfg.temporary(true),
         };
-        let db = cfg.open()?;
+        // A previous instance in this process may still be releasing the directory lock.
+        let mut attempt = 0;
+        let db = loop {
+            match cfg.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && attempt < 100 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let (tx, _) = watch::channel((0u64, false));
         let dur = Arc::new(Durability {
             written: AtomicU64::new(0),
@@ -255,6 +268,15 @@ impl Store {
             self.db.flush()?;
         }
         Ok(())
+    }
+
+    /// Stops the background flusher and waits until it has released the database.
+    pub async fn shutdown(&self) {
+        let handle = self.flusher.lock().ok().and_then(|mut g| g.take());
+        if let Some(h) = handle {
+            h.abort();
+            let _ = h.await;
+        }
     }
 
     /// Stops the background flusher.

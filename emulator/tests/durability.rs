@@ -16,45 +16,168 @@ async fn state_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let arn;
     {
-        let emu = Emulator::builder().data_dir(dir.path()).start().await.unwrap();
+        let emu = Emulator::builder()
+            .data_dir(dir.path())
+            .start()
+            .await
+            .unwrap();
         let c = client(&emu);
-        arn = c.create_secret().name("keep/me").description("d").tags(Tag::builder().key("k").value("v").build()).secret_string("one").send().await.unwrap().arn().unwrap().to_string();
-        c.put_secret_value().secret_id("keep/me").secret_string("two").send().await.unwrap();
-        c.put_secret_value().secret_id("keep/me").secret_string("pending").version_stages("AWSPENDING").send().await.unwrap();
-        c.create_secret().name("bin").secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![0, 1, 2])).send().await.unwrap();
-        c.create_secret().name("doomed").secret_string("x").send().await.unwrap();
-        c.delete_secret().secret_id("doomed").recovery_window_in_days(7).send().await.unwrap();
-        c.create_secret().name("gone").secret_string("x").send().await.unwrap();
-        c.delete_secret().secret_id("gone").force_delete_without_recovery(true).send().await.unwrap();
+        arn = c
+            .create_secret()
+            .name("keep/me")
+            .description("d")
+            .tags(Tag::builder().key("k").value("v").build())
+            .secret_string("one")
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+        c.put_secret_value()
+            .secret_id("keep/me")
+            .secret_string("two")
+            .send()
+            .await
+            .unwrap();
+        c.put_secret_value()
+            .secret_id("keep/me")
+            .secret_string("pending")
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .unwrap();
+        c.create_secret()
+            .name("bin")
+            .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![0, 1, 2]))
+            .send()
+            .await
+            .unwrap();
+        c.create_secret()
+            .name("doomed")
+            .secret_string("x")
+            .send()
+            .await
+            .unwrap();
+        c.delete_secret()
+            .secret_id("doomed")
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+        c.create_secret()
+            .name("gone")
+            .secret_string("x")
+            .send()
+            .await
+            .unwrap();
+        c.delete_secret()
+            .secret_id("gone")
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .unwrap();
         let west = client_for(&emu.endpoint(), "eu-west-1", AKID, SECRET_KEY);
-        west.create_secret().name("keep/me").secret_string("west").send().await.unwrap();
+        west.create_secret()
+            .name("keep/me")
+            .secret_string("west")
+            .send()
+            .await
+            .unwrap();
         emu.shutdown().await;
     }
-    let emu = Emulator::builder().data_dir(dir.path()).start().await.unwrap();
+    let emu = Emulator::builder()
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap();
     let c = client(&emu);
     let g = c.get_secret_value().secret_id(&arn).send().await.unwrap();
     assert_eq!(g.secret_string(), Some("two"));
-    assert_eq!(c.get_secret_value().secret_id("keep/me").version_stage("AWSPREVIOUS").send().await.unwrap().secret_string(), Some("one"));
-    assert_eq!(c.get_secret_value().secret_id("keep/me").version_stage("AWSPENDING").send().await.unwrap().secret_string(), Some("pending"));
-    let d = c.describe_secret().secret_id("keep/me").send().await.unwrap();
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id("keep/me")
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+            .unwrap()
+            .secret_string(),
+        Some("one")
+    );
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id("keep/me")
+            .version_stage("AWSPENDING")
+            .send()
+            .await
+            .unwrap()
+            .secret_string(),
+        Some("pending")
+    );
+    let d = c
+        .describe_secret()
+        .secret_id("keep/me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.description(), Some("d"));
     assert_eq!(d.tags().len(), 1);
     assert_eq!(d.version_ids_to_stages().unwrap().len(), 3);
-    assert_eq!(c.get_secret_value().secret_id("bin").send().await.unwrap().secret_binary().unwrap().as_ref(), &[0, 1, 2]);
-    assert!(c.describe_secret().secret_id("doomed").send().await.unwrap().deleted_date().is_some());
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id("bin")
+            .send()
+            .await
+            .unwrap()
+            .secret_binary()
+            .unwrap()
+            .as_ref(),
+        &[0, 1, 2]
+    );
+    assert!(c
+        .describe_secret()
+        .secret_id("doomed")
+        .send()
+        .await
+        .unwrap()
+        .deleted_date()
+        .is_some());
     assert!(c.describe_secret().secret_id("gone").send().await.is_err());
     let west = client_for(&emu.endpoint(), "eu-west-1", AKID, SECRET_KEY);
-    assert_eq!(west.get_secret_value().secret_id("keep/me").send().await.unwrap().secret_string(), Some("west"));
+    assert_eq!(
+        west.get_secret_value()
+            .secret_id("keep/me")
+            .send()
+            .await
+            .unwrap()
+            .secret_string(),
+        Some("west")
+    );
     // writes keep working after the restart (version sequence continues)
-    c.put_secret_value().secret_id("keep/me").secret_string("three").send().await.unwrap();
-    let v = c.list_secret_version_ids().secret_id("keep/me").include_deprecated(true).send().await.unwrap();
+    c.put_secret_value()
+        .secret_id("keep/me")
+        .secret_string("three")
+        .send()
+        .await
+        .unwrap();
+    let v = c
+        .list_secret_version_ids()
+        .secret_id("keep/me")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.versions().len(), 4);
     assert_eq!(v.versions()[0].version_stages(), ["AWSCURRENT"]);
     emu.shutdown().await;
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
@@ -99,12 +222,25 @@ async fn acknowledged_writes_survive_kill_9() {
         let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
         tasks.push(tokio::spawn(async move {
             let name = format!("load/{w}");
-            if c.create_secret().name(&name).secret_string("0").client_request_token(token(w, 0)).send().await.is_err() {
+            if c.create_secret()
+                .name(&name)
+                .secret_string("0")
+                .client_request_token(token(w, 0))
+                .send()
+                .await
+                .is_err()
+            {
                 return;
             }
             acked.lock().unwrap()[w] = Some(0);
             for i in 1.. {
-                let r = c.put_secret_value().secret_id(&name).secret_string(i.to_string()).client_request_token(token(w, i)).send().await;
+                let r = c
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(i.to_string())
+                    .client_request_token(token(w, i))
+                    .send()
+                    .await;
                 if r.is_err() {
                     return;
                 }
@@ -120,7 +256,10 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     let acked = acked.lock().unwrap().clone();
     let total: usize = acked.iter().map(|a| a.map_or(0, |i| i + 1)).sum();
-    assert!(total > 8, "the load made progress before the kill ({total} writes)");
+    assert!(
+        total > 8,
+        "the load made progress before the kill ({total} writes)"
+    );
 
     let mut child = spawn_binary(dir.path(), port).await;
     let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
@@ -128,12 +267,34 @@ async fn acknowledged_writes_survive_kill_9() {
         let Some(last) = *last else { continue };
         let name = format!("load/{w}");
         for i in 0..=last {
-            let g = c.get_secret_value().secret_id(&name).version_id(token(w, i)).send().await.unwrap();
-            assert_eq!(g.secret_string(), Some(i.to_string().as_str()), "worker {w} write {i}");
+            let g = c
+                .get_secret_value()
+                .secret_id(&name)
+                .version_id(token(w, i))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                g.secret_string(),
+                Some(i.to_string().as_str()),
+                "worker {w} write {i}"
+            );
         }
         // AWSCURRENT is the last acknowledged write or the one in flight at the kill
-        let cur: usize = c.get_secret_value().secret_id(&name).send().await.unwrap().secret_string().unwrap().parse().unwrap();
-        assert!(cur == last || cur == last + 1, "worker {w}: current {cur}, last acknowledged {last}");
+        let cur: usize = c
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            cur == last || cur == last + 1,
+            "worker {w}: current {cur}, last acknowledged {last}"
+        );
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();

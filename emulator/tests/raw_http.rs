@@ -18,7 +18,10 @@ async fn protocol_errors_are_aws_shaped() {
     let r = aws_call(a, "secretsmanager.NoSuchOperation", "{}").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["__type"], "UnknownOperationException");
-    assert_eq!(r.header("x-amzn-errortype"), Some("UnknownOperationException"));
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("UnknownOperationException")
+    );
     let r = aws_call(a, "kms.CreateSecret", "{}").await;
     assert_eq!(r.json()["__type"], "UnknownOperationException");
     // malformed JSON / not an object / wrong member types
@@ -35,28 +38,60 @@ async fn protocol_errors_are_aws_shaped() {
         "1 validation error detected: Value null at 'secretId' failed to satisfy constraint: Member must not be null"
     );
     let long = "n".repeat(513);
-    let r = aws_call(a, "secretsmanager.CreateSecret", &format!(r#"{{"Name":"{long}","Description":"{}"}}"#, "d".repeat(2049))).await;
+    let r = aws_call(
+        a,
+        "secretsmanager.CreateSecret",
+        &format!(
+            r#"{{"Name":"{long}","Description":"{}"}}"#,
+            "d".repeat(2049)
+        ),
+    )
+    .await;
     let m = r.json()["Message"].as_str().unwrap().to_string();
     assert!(m.starts_with("2 validation errors detected: "), "{m}");
     assert!(m.contains(&format!("Value '{long}' at 'name' failed to satisfy constraint: Member must have length less than or equal to 512")), "{m}");
     // raw CreateSecret with a value but no token
-    let r = aws_call(a, "secretsmanager.CreateSecret", r#"{"Name":"raw","SecretString":"x"}"#).await;
+    let r = aws_call(
+        a,
+        "secretsmanager.CreateSecret",
+        r#"{"Name":"raw","SecretString":"x"}"#,
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["__type"], "InvalidRequestException");
-    assert_eq!(r.json()["Message"], "You must provide a ClientRequestToken value. We recommend a UUID-type value.");
+    assert_eq!(
+        r.json()["Message"],
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+    );
     assert_eq!(r.json()["message"], r.json()["Message"]);
     // success: JSON 1.1 content type, request id, epoch-number timestamps
     let r = aws_call(a, "secretsmanager.CreateSecret", r#"{"Name":"raw","SecretString":"x","ClientRequestToken":"aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}"#).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.1"));
     assert!(r.header("x-amzn-requestid").is_some_and(|v| v.len() == 36));
-    let d = aws_call(a, "secretsmanager.DescribeSecret", r#"{"SecretId":"raw","Unknown":"ignored"}"#).await;
+    let d = aws_call(
+        a,
+        "secretsmanager.DescribeSecret",
+        r#"{"SecretId":"raw","Unknown":"ignored"}"#,
+    )
+    .await;
     assert!(d.json()["CreatedDate"].is_number());
-    assert!(d.json().get("Tags").is_none(), "members without a value are left out");
+    assert!(
+        d.json().get("Tags").is_none(),
+        "members without a value are left out"
+    );
     // not found is 400, never 404
-    let r = aws_call(a, "secretsmanager.GetSecretValue", r#"{"SecretId":"missing"}"#).await;
+    let r = aws_call(
+        a,
+        "secretsmanager.GetSecretValue",
+        r#"{"SecretId":"missing"}"#,
+    )
+    .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.header("x-amzn-errortype"), Some("ResourceNotFoundException"));
+    assert_eq!(
+        r.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
     // binary is base64 on the wire, decoded exactly once
     let r = aws_call(a, "secretsmanager.CreateSecret", r#"{"Name":"bin","SecretBinary":"AAEC/w==","ClientRequestToken":"bbbbbbbb-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}"#).await;
     assert_eq!(r.status, 200);
@@ -73,7 +108,14 @@ async fn protocol_errors_are_aws_shaped() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["__type"], "UnknownOperationException");
     let huge = vec![b' '; 3 * 1024 * 1024];
-    let r = raw(a, "POST", "/", &[("x-amz-target", "secretsmanager.ListSecrets")], &huge).await;
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[("x-amz-target", "secretsmanager.ListSecrets")],
+        &huge,
+    )
+    .await;
     assert_eq!(r.status, 413);
     assert!(r.json()["__type"].is_string());
 }
@@ -82,10 +124,30 @@ async fn protocol_errors_are_aws_shaped() {
 async fn missing_or_malformed_authorization() {
     let emu = emulator().await;
     let a = emu.addr();
-    let r = raw(a, "POST", "/", &[("x-amz-target", "secretsmanager.ListSecrets"), ("content-type", "application/x-amz-json-1.1")], b"{}").await;
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[
+            ("x-amz-target", "secretsmanager.ListSecrets"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ],
+        b"{}",
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["__type"], "MissingAuthenticationTokenException");
-    let r = raw(a, "POST", "/", &[("x-amz-target", "secretsmanager.ListSecrets"), ("authorization", "AWS4-HMAC-SHA256 Signature=abc")], b"{}").await;
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[
+            ("x-amz-target", "secretsmanager.ListSecrets"),
+            ("authorization", "AWS4-HMAC-SHA256 Signature=abc"),
+        ],
+        b"{}",
+    )
+    .await;
     assert_eq!(r.json()["__type"], "IncompleteSignatureException");
     // without configured credentials, any well-formed signature is accepted
     let c = client_for(&emu.endpoint(), "us-east-1", "anything", "whatever");
@@ -94,18 +156,52 @@ async fn missing_or_malformed_authorization() {
 
 #[tokio::test]
 async fn sigv4_verification_with_configured_credentials() {
-    let emu = Emulator::builder().credentials(AKID, SECRET_KEY).start().await.unwrap();
+    let emu = Emulator::builder()
+        .credentials(AKID, SECRET_KEY)
+        .start()
+        .await
+        .unwrap();
     let a = emu.addr();
-    client(&emu).create_secret().name("signed").secret_string("x").send().await.unwrap();
-    let e = client_for(&emu.endpoint(), "us-east-1", AKID, "wrong-secret").list_secrets().send().await.unwrap_err();
+    client(&emu)
+        .create_secret()
+        .name("signed")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    let e = client_for(&emu.endpoint(), "us-east-1", AKID, "wrong-secret")
+        .list_secrets()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "InvalidSignatureException");
-    let e = client_for(&emu.endpoint(), "us-east-1", "AKIDUNKNOWN", SECRET_KEY).list_secrets().send().await.unwrap_err();
+    let e = client_for(&emu.endpoint(), "us-east-1", "AKIDUNKNOWN", SECRET_KEY)
+        .list_secrets()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "UnrecognizedClientException");
-    let r = aws_call_as(a, "secretsmanager.ListSecrets", "{}", AKID, SECRET_KEY, "us-east-1").await;
+    let r = aws_call_as(
+        a,
+        "secretsmanager.ListSecrets",
+        "{}",
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+    )
+    .await;
     assert_eq!(r.status, 200);
     // tampered body: sign one body, send another
     let host = a.to_string();
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(AKID, SECRET_KEY, "us-east-1", &host, "secretsmanager.GetSecretValue", br#"{"SecretId":"signed"}"#, chrono::Utc::now());
+    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+        &host,
+        "secretsmanager.GetSecretValue",
+        br#"{"SecretId":"signed"}"#,
+        chrono::Utc::now(),
+    );
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-date", date.as_str()),
@@ -118,12 +214,42 @@ async fn sigv4_verification_with_configured_credentials() {
     assert_eq!(bad.json()["__type"], "InvalidSignatureException");
     // an X-Amz-Date older than 15 minutes
     let old = chrono::Utc::now() - chrono::Duration::minutes(20);
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(AKID, SECRET_KEY, "us-east-1", &host, "secretsmanager.ListSecrets", b"{}", old);
-    let r = raw(a, "POST", "/", &[("x-amz-date", &date), ("x-amz-target", "secretsmanager.ListSecrets"), ("content-type", "application/x-amz-json-1.1"), ("authorization", &auth)], b"{}").await;
+    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
+        AKID,
+        SECRET_KEY,
+        "us-east-1",
+        &host,
+        "secretsmanager.ListSecrets",
+        b"{}",
+        old,
+    );
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[
+            ("x-amz-date", &date),
+            ("x-amz-target", "secretsmanager.ListSecrets"),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("authorization", &auth),
+        ],
+        b"{}",
+    )
+    .await;
     assert_eq!(r.json()["__type"], "InvalidSignatureException");
-    assert!(r.json()["Message"].as_str().unwrap().starts_with("Signature expired: "));
+    assert!(r.json()["Message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Signature expired: "));
     // missing header
-    let r = raw(a, "POST", "/", &[("x-amz-target", "secretsmanager.ListSecrets")], b"{}").await;
+    let r = raw(
+        a,
+        "POST",
+        "/",
+        &[("x-amz-target", "secretsmanager.ListSecrets")],
+        b"{}",
+    )
+    .await;
     assert_eq!(r.json()["__type"], "MissingAuthenticationTokenException");
 }
 
@@ -131,57 +257,123 @@ async fn sigv4_verification_with_configured_credentials() {
 async fn fault_injection_throttling_errors_latency_and_stats() {
     let emu = emulator().await;
     let c = client(&emu);
-    c.create_secret().name("f").secret_string("x").send().await.unwrap();
+    c.create_secret()
+        .name("f")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
     // throttle GetSecretValue: burst 3, negligible refill
     emu.faults().set(FaultSettings {
         seed: Some(42),
-        rules: vec![FaultRule { operations: vec!["GetSecretValue".into()], rate_limit: Some(0.01), burst: Some(3.0), ..Default::default() }],
+        rules: vec![FaultRule {
+            operations: vec!["GetSecretValue".into()],
+            rate_limit: Some(0.01),
+            burst: Some(3.0),
+            ..Default::default()
+        }],
     });
     for _ in 0..3 {
         c.get_secret_value().secret_id("f").send().await.unwrap();
     }
-    let e = c.get_secret_value().secret_id("f").send().await.unwrap_err();
+    let e = c
+        .get_secret_value()
+        .secret_id("f")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "ThrottlingException");
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
     c.describe_secret().secret_id("f").send().await.unwrap();
     // error rates through the admin endpoint
     let body = r#"{"seed":1,"rules":[{"operations":["DescribeSecret"],"error_rate":1.0}]}"#;
-    let r = raw(emu.addr(), "POST", "/_emulator/faults", &[("content-type", "application/json")], body.as_bytes()).await;
+    let r = raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/faults",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let e = c.describe_secret().secret_id("f").send().await.unwrap_err();
     assert_eq!(code(&e), "InternalServiceError");
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 500);
     let body = r#"{"rules":[{"unavailable_rate":1.0}]}"#;
-    raw(emu.addr(), "POST", "/_emulator/faults", &[], body.as_bytes()).await;
+    raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/faults",
+        &[],
+        body.as_bytes(),
+    )
+    .await;
     let e = c.list_secrets().send().await.unwrap_err();
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 503);
     // latency
-    raw(emu.addr(), "POST", "/_emulator/faults", &[], br#"{"rules":[{"latency_ms":150}]}"#).await;
+    raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/faults",
+        &[],
+        br#"{"rules":[{"latency_ms":150}]}"#,
+    )
+    .await;
     let t = Instant::now();
     c.list_secrets().send().await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(150));
     // bad settings are refused
-    let r = raw(emu.addr(), "POST", "/_emulator/faults", &[], br#"{"rules":[{"error_rate":2}]}"#).await;
+    let r = raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/faults",
+        &[],
+        br#"{"rules":[{"error_rate":2}]}"#,
+    )
+    .await;
     assert_eq!(r.status, 400);
     raw(emu.addr(), "POST", "/_emulator/faults", &[], b"{}").await;
     // stats count calls per operation
-    let s = raw(emu.addr(), "GET", "/_emulator/stats", &[], b"").await.json();
+    let s = raw(emu.addr(), "GET", "/_emulator/stats", &[], b"")
+        .await
+        .json();
     assert_eq!(s["calls"]["GetSecretValue"], 4);
     assert!(s["throttled"].as_u64().unwrap() >= 1);
     // clock and reset
-    let r = raw(emu.addr(), "POST", "/_emulator/clock/advance", &[], br#"{"seconds": 86400}"#).await;
+    let r = raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/clock/advance",
+        &[],
+        br#"{"seconds": 86400}"#,
+    )
+    .await;
     assert!(r.json()["offset_seconds"].as_f64().unwrap() >= 86_400.0);
     let r = raw(emu.addr(), "POST", "/_emulator/reset", &[], b"").await;
     assert_eq!(r.status, 200);
-    assert_eq!(code(&c.describe_secret().secret_id("f").send().await.unwrap_err()), "ResourceNotFoundException");
-    assert_eq!(raw(emu.addr(), "GET", "/_emulator/nope", &[], b"").await.status, 404);
+    assert_eq!(
+        code(&c.describe_secret().secret_id("f").send().await.unwrap_err()),
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        raw(emu.addr(), "GET", "/_emulator/nope", &[], b"")
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
 async fn seeded_error_rate_is_deterministic_through_the_api() {
     let run = || async {
         let emu = Emulator::builder()
-            .faults(FaultSettings { seed: Some(9), rules: vec![FaultRule { error_rate: Some(0.5), ..Default::default() }] })
+            .faults(FaultSettings {
+                seed: Some(9),
+                rules: vec![FaultRule {
+                    error_rate: Some(0.5),
+                    ..Default::default()
+                }],
+            })
             .start()
             .await
             .unwrap();

@@ -21,6 +21,8 @@ use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
 
 mod cases;
 mod names;
+#[cfg(test)]
+mod selftest;
 
 pub use cases::*;
 pub use names::*;

@@ -76,7 +76,7 @@ pub fn list_prefix(namespace: &str, kind: &str) -> Vec<u8> {
     out
 }
 
-fn take_str<'a>(bytes: &'a [u8]) -> Result<(String, &'a [u8]), DecodeError> {
+fn take_str(bytes: &[u8]) -> Result<(String, &[u8]), DecodeError> {
     let mut raw = Vec::new();
     let mut i = 0;
     loop {
