@@ -20,6 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+/// Access key id the load generator signs with (servers that verify SigV4 must know this pair).
+pub const ACCESS_KEY_ID: &str = "AKIDBENCHMARK";
+/// Secret access key the load generator signs with.
+pub const SECRET_ACCESS_KEY: &str = "benchmark-secret-key";
+
 /// What a run sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
