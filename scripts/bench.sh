@@ -247,6 +247,8 @@ if command -v psql > /dev/null && psql -h 127.0.0.1 -U postgres -d test -c 'sele
   if plugin_run plugin-legacy-pg "$LEGACY_N" "$LOGS/plugin-legacy-pg.stderr" --phases set_seq,get_all \
       $(legacy_settings "postgres://postgres@127.0.0.1:5432/$PGDB"); then
     as_line plugin-legacy-pg legacy-pg decrypt_postgres
+  else
+    PENDING+=("legacy-pg=pending: the legacy_sql plugin run on PostgreSQL failed")
   fi
   psql -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE $PGDB" > /dev/null || true
 else
