@@ -6,7 +6,8 @@
 #
 # Environment overrides: BENCH_ROUNDS, BENCH_DURATION (s per run), BENCH_N (seeded keyspace),
 # BENCH_PLUGIN_N (secrets written through the plugin), BENCH_LEGACY_N, BENCH_CONCURRENCY ("1 16 64"),
-# BENCH_PROFILE (release|debug), BENCH_OUT (result directory), BENCH_VENV (python venv for the peers).
+# BENCH_PROFILE (release|debug), BENCH_OUT (result directory), BENCH_VENV (python venv for the peers),
+# BENCH_PLUGIN (the plugin binary to measure; default: the one this build makes).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -176,7 +177,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # ---------------------------------------------------------------- plugin
-PLUGIN=$BIN/secrets-broker
+PLUGIN=${BENCH_PLUGIN:-$BIN/secrets-broker}
 plugin_run() { # label n stderr-log [plugin-driver args...]
   local label=$1 n=$2 errlog=$3
   shift 3
@@ -218,9 +219,11 @@ as_line() {
       -e 's/"concurrency":1,/"concurrency":0,/' >> "$RESULTS"
 }
 legacy_settings() { # database-url
-  echo --setting backend=legacy_sql --setting "legacy_database_url=$1" --setting legacy_create_tables=true
+  echo --setting backend=legacy_sql --setting "legacy_database_url=$1" --setting legacy_create_tables=true \
+    --setting "legacy_secret_key=$GRAFANA_SECRET_KEY"
 }
 
+GRAFANA_SECRET_KEY=SW2YcwTIb9zpOOhoPsMm   # Grafana's default [security] secret_key
 LEGACY_DB=$OUT/legacy.db
 QUOTA_DB=$OUT/legacy-quota.db
 QUOTA_N=$([[ $SMOKE == 1 ]] && echo 20 || echo 1000)
@@ -266,8 +269,8 @@ if [[ $LEGACY_OK == 1 ]] && "$PLUGIN" migrate --help > /dev/null 2>&1; then
     if ! wait_port "$port" "$SERVER_PID"; then
       PENDING+=("migrate=pending: emulator did not start"); stop_server "$SERVER_PID"; continue
     fi
-    printf 'backend = "legacy_sql"\nlegacy_database_url = "sqlite://%s"\nlegacy_read_only = true\n' \
-      "$src" > "$OUT/from-$mode.toml"
+    printf 'backend = "legacy_sql"\nlegacy_database_url = "sqlite://%s"\nlegacy_secret_key = "%s"\nlegacy_read_only = true\n' \
+      "$src" "$GRAFANA_SECRET_KEY" > "$OUT/from-$mode.toml"
     printf 'backend = "aws"\naws_endpoint_url = "http://127.0.0.1:%s"\naws_region = "us-east-1"\naws_access_key_id = "AKIDBENCH"\naws_secret_access_key = "bench"\nsecret_name_prefix = "bench-migrate/"\n' \
       "$port" > "$OUT/to-$mode.toml"
     log "migration legacy SQLite -> emulator ($mode, $count secrets)"
