@@ -112,6 +112,14 @@ async fn no_plaintext_value_in_any_file() {
         let store = open(dir.path());
         store.set(&key(1, "a"), &value(&marker)).await.expect("set");
         store.set(&key(1, "big"), &value(&big)).await.expect("set");
+        // Enough large values that sled moves pages into separate blob files.
+        let large = format!("{marker}{}", "q".repeat(60_000));
+        for i in 0..20 {
+            store
+                .set(&key(1, &format!("large-{i}")), &value(&large))
+                .await
+                .expect("set");
+        }
         store.set(&key(1, "b"), &value(&marker)).await.expect("set");
         store.rename(&key(1, "b"), "c").await.expect("rename");
         store.set(&key(1, "d"), &value(&marker)).await.expect("set");
@@ -128,6 +136,34 @@ async fn no_plaintext_value_in_any_file() {
     );
     // Sanity check of the scan itself: namespaces are stored in clear, so one must be found.
     assert!(!files_containing(dir.path(), b"big\0\x01datasource").is_empty());
+}
+
+#[tokio::test]
+async fn many_large_values_survive_reopen_in_both_durability_modes() {
+    for fsync in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = LocalConfig::new(dir.path());
+        config.fsync = fsync;
+        let big = |i: usize| format!("{i}-{}", "é".repeat(30_000));
+        {
+            let store = LocalStore::open(&config).expect("open");
+            for i in 0..24 {
+                store
+                    .set(&key(1, &format!("n{i}")), &value(&big(i)))
+                    .await
+                    .expect("set");
+            }
+        }
+        let store = LocalStore::open(&config).expect("reopen");
+        for i in 0..24 {
+            let got = store.get(&key(1, &format!("n{i}"))).await.expect("get");
+            assert_eq!(
+                got.as_ref().map(SecretValue::expose),
+                Some(big(i).as_str()),
+                "fsync={fsync}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

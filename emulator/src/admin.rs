@@ -8,6 +8,7 @@
 //! - `POST /_emulator/reset` wipes every secret (all accounts and regions) and the counters
 //! - `GET  /_emulator/clock` -> `{"now": epoch_seconds, "offset_seconds": n}`;
 //!   `POST /_emulator/clock/advance` with `{"seconds": n}` moves the clock forward
+//! - `/_emulator/rotation/*`: rotation hooks, strict mode, due rotations (see `rotation::admin`)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             }
             Err(e) => err(500, format!("reset failed: {e}")),
         },
+        (m, p) if p.starts_with("/_emulator/rotation/") => {
+            crate::rotation::admin::handle(&shared, &m, p, json_body()).await
+        }
         (Method::GET, "/_emulator/clock") => ok(json!({
             "now": shared.clock.now(),
             "offset_seconds": shared.clock.offset().as_secs_f64(),

@@ -51,12 +51,22 @@ pub enum Lookup {
 impl Ctx {
     /// A context for `account`/`region` at the current emulator time.
     pub fn new(shared: Arc<Shared>, account: String, region: String) -> Ctx {
+        Ctx::with_request_id(shared, account, region, uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A context answering with an existing request id.
+    pub fn with_request_id(
+        shared: Arc<Shared>,
+        account: String,
+        region: String,
+        request_id: String,
+    ) -> Ctx {
         let now = shared.clock.now();
         Ctx {
             shared,
             account,
             region,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id,
             now,
             durable_seq: AtomicU64::new(0),
         }
@@ -92,7 +102,10 @@ impl Ctx {
     ) -> Result<R, ApiError> {
         self.write_account(|regions, tx| {
             let region = regions.entry(self.region.clone()).or_default();
-            f(region, tx)
+            let r = f(region, tx)?;
+            // writes on a primary reach its replicas in the same transaction (replication.rs)
+            crate::replication::propagate(self, regions, tx);
+            Ok(r)
         })
     }
 

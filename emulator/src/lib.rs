@@ -42,7 +42,11 @@ pub mod faults;
 pub mod kms;
 pub mod model;
 pub mod ops;
+pub mod password;
+pub mod policy;
 pub mod protocol;
+pub mod replication;
+pub mod rotation;
 pub mod server;
 pub mod sigv4;
 pub mod store;
@@ -84,6 +88,8 @@ pub struct Config {
     pub kms_keys: Vec<String>,
     /// Maximum request body size in bytes.
     pub max_body: usize,
+    /// Rotation hooks (Lambda ARN -> local HTTP endpoint) and strict mode (rotation.rs).
+    pub rotation: rotation::RotationSettings,
 }
 
 impl Default for Config {
@@ -93,6 +99,7 @@ impl Default for Config {
             credentials: HashMap::new(),
             kms_keys: Vec::new(),
             max_body: 2 * 1024 * 1024,
+            rotation: rotation::RotationSettings::default(),
         }
     }
 }
@@ -215,6 +222,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Rotation settings: Lambda ARN -> local endpoint mappings and strict mode (shared, changeable later).
+    pub fn rotation(mut self, settings: rotation::RotationSettings) -> Self {
+        self.config.rotation = settings;
+        self
+    }
+
     /// Opens the store, loads it and starts serving.
     pub async fn start(self) -> Result<Emulator, StartError> {
         let store = store::Store::open(
@@ -241,6 +254,12 @@ impl EmulatorBuilder {
             .map_err(|source| StartError::Bind { addr, source })?;
         tracing::info!(%local, secrets = n, durable = shared.store.is_durable(), "secrets manager emulator listening");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Scheduled rotations (rotation.rs) run when the emulator clock passes NextRotationDate.
+        tokio::spawn(rotation::ticker(
+            Arc::downgrade(&shared),
+            stop_rx.clone(),
+            std::time::Duration::from_millis(200),
+        ));
         let task = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
         Ok(Emulator {
             addr: local,
@@ -282,6 +301,10 @@ impl Emulator {
     /// Fault injection control (same as the admin endpoint).
     pub fn faults(&self) -> &faults::Faults {
         &self.shared.faults
+    }
+    /// Rotation settings (map rotation function ARNs to local endpoints, strict mode).
+    pub fn rotation(&self) -> &rotation::RotationSettings {
+        &self.shared.config.rotation
     }
     /// Shared state (for in-process inspection).
     pub fn shared(&self) -> &Arc<Shared> {

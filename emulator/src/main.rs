@@ -48,6 +48,14 @@ struct Args {
     /// Seed for the injected-fault RNG (deterministic runs).
     #[arg(long)]
     fault_seed: Option<u64>,
+    /// Map a rotation Lambda ARN to a local HTTP endpoint that receives the four rotation steps:
+    /// ARN=http://host:port/path (repeatable).
+    #[arg(long = "rotation-hook", value_name = "ARN=URL")]
+    rotation_hooks: Vec<String>,
+    /// Strict AWS rotation: RotateSecret without a usable rotation function fails as in AWS (default:
+    /// moto-compatible promotion of a copy of the current value).
+    #[arg(long)]
+    strict_rotation: bool,
     /// sled cache size in MiB.
     #[arg(long, default_value_t = 8)]
     cache_mib: u64,
@@ -102,6 +110,15 @@ async fn main() -> anyhow::Result<()> {
             .context("--credentials must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")?;
         b = b.credentials(k, s);
     }
+    let rotation = secretsmanager_emulator::rotation::RotationSettings::default();
+    for h in &args.rotation_hooks {
+        let (arn, url) = secretsmanager_emulator::rotation::hook::parse_mapping(h)
+            .map_err(anyhow::Error::msg)
+            .context("invalid --rotation-hook")?;
+        rotation.set_hook(arn, url).map_err(anyhow::Error::msg)?;
+    }
+    rotation.set_strict(args.strict_rotation);
+    b = b.rotation(rotation);
     for k in args.kms_keys {
         b = b.kms_key(k);
     }

@@ -56,6 +56,10 @@ pub struct Store {
 pub struct Tx {
     batch: sled::Batch,
     len: usize,
+    /// (region, name) of every secret record written (replication propagates these).
+    touched: Vec<(String, String)>,
+    /// (region, name) of every secret removed (replication forgets removed replicas).
+    removed: Vec<(String, String)>,
 }
 
 fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> Vec<u8> {
@@ -81,6 +85,20 @@ impl Tx {
         self.batch
             .insert(key(b's', account, region, &s.name, None), rec);
         self.len += 1;
+        if !self
+            .touched
+            .iter()
+            .any(|(r, n)| r == region && *n == s.name)
+        {
+            self.touched.push((region.to_string(), s.name.clone()));
+        }
+    }
+    /// Names of the secrets of `region` whose records this transaction writes.
+    pub fn touched<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.touched
+            .iter()
+            .filter(move |(r, _)| r == region)
+            .map(|(_, n)| n.as_str())
     }
     /// Writes one version record.
     pub fn put_version(&mut self, account: &str, region: &str, name: &str, v: &Version) {
@@ -117,6 +135,14 @@ impl Tx {
             self.del_version(account, region, &s.name, &v.id);
         }
         self.len += 1;
+        self.removed.push((region.to_string(), s.name.clone()));
+    }
+    /// Names of the secrets of `region` this transaction removes.
+    pub fn removed<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.removed
+            .iter()
+            .filter(move |(r, _)| r == region)
+            .map(|(_, n)| n.as_str())
     }
     /// Whether the transaction holds no change.
     pub fn is_empty(&self) -> bool {

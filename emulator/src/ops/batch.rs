@@ -17,7 +17,13 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
         .ok_or_else(|| {
             ApiError::not_found("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
         })?;
-    let data = ctx.value(&s.name, &v.id)?.ok_or_else(|| {
+    // a replica reads its values from the primary's region (replication.rs)
+    let src = s
+        .primary_region
+        .as_deref()
+        .filter(|_| s.is_replica_in(&ctx.region))
+        .unwrap_or(&ctx.region);
+    let data = ctx.value_in(src, &s.name, &v.id)?.ok_or_else(|| {
         ApiError::not_found(
             "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
         )

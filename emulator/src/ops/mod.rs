@@ -1,13 +1,12 @@
 //! Operation dispatch: maps each `X-Amz-Target` operation name to its handler, plus helpers the
 //! operations share (SecretId / token / value parsing, tag rules, response pieces).
 //!
-//! Operations owned by other modules and not yet plugged in answer an InvalidRequestException
-//! naming the missing module: GetRandomPassword (password.rs); PutResourcePolicy,
-//! GetResourcePolicy, DeleteResourcePolicy, ValidateResourcePolicy, ListResourcePolicies
-//! (policy.rs); RotateSecret, CancelRotateSecret (rotation.rs); ReplicateSecretToRegions,
+//! Operations implemented in other modules are plugged in here too: GetRandomPassword
+//! (password.rs); PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy,
+//! ValidateResourcePolicy, ListResourcePolicies (policy/ops.rs); RotateSecret (async: it may call a
+//! rotation endpoint), CancelRotateSecret (rotation/); ReplicateSecretToRegions,
 //! RemoveRegionsFromReplication, StopReplicationToReplica, AssociateCrossAccountReplica,
-//! DisassociateCrossAccountReplica (replication.rs). To plug one in, replace its entry in
-//! [`lookup`] with `Handler::Sync(module::function)` (or `Handler::Async`).
+//! DisassociateCrossAccountReplica and CreateSecret's AddReplicaRegions (replication.rs).
 
 pub mod batch;
 pub mod create;
@@ -104,6 +103,29 @@ pub fn lookup(op: &str) -> Option<(&'static str, Handler)> {
         "BatchGetSecretValue" => Handler::Sync(batch::batch_get_secret_value),
         "TagResource" => Handler::Sync(tags::tag_resource),
         "UntagResource" => Handler::Sync(tags::untag_resource),
+        "GetRandomPassword" => Handler::Sync(crate::password::get_random_password),
+        "PutResourcePolicy" => Handler::Sync(crate::policy::ops::put_resource_policy),
+        "GetResourcePolicy" => Handler::Sync(crate::policy::ops::get_resource_policy),
+        "DeleteResourcePolicy" => Handler::Sync(crate::policy::ops::delete_resource_policy),
+        "ListResourcePolicies" => Handler::Sync(crate::policy::ops::list_resource_policies),
+        "ValidateResourcePolicy" => Handler::Sync(crate::policy::ops::validate_resource_policy),
+        "RotateSecret" => Handler::Async(crate::rotation::rotate_secret),
+        "CancelRotateSecret" => Handler::Sync(crate::rotation::cancel_rotate_secret),
+        "ReplicateSecretToRegions" => {
+            Handler::Sync(crate::replication::replicate_secret_to_regions)
+        }
+        "RemoveRegionsFromReplication" => {
+            Handler::Sync(crate::replication::remove_regions_from_replication)
+        }
+        "StopReplicationToReplica" => {
+            Handler::Sync(crate::replication::stop_replication_to_replica)
+        }
+        "AssociateCrossAccountReplica" => {
+            Handler::Sync(crate::replication::associate_cross_account_replica)
+        }
+        "DisassociateCrossAccountReplica" => {
+            Handler::Sync(crate::replication::disassociate_cross_account_replica)
+        }
         _ => Handler::Sync(not_yet_available),
     };
     Some((name, h))
@@ -118,18 +140,23 @@ fn not_yet_available(_ctx: &Ctx, _input: Input) -> Result<Value, ApiError> {
 /// Seam for replication: called by CreateSecret inside its write lock when `AddReplicaRegions`
 /// is given, before the primary is inserted. It may create replicas in other regions of
 /// `regions` (adding their records to `tx`) and must fill `primary.replication` /
-/// `primary.primary_region`. Until replication.rs lands it refuses the request.
+/// `primary.primary_region` (replication.rs does).
 pub fn replicate_on_create(
-    _ctx: &Ctx,
-    _regions: &mut HashMap<String, Region>,
-    _tx: &mut Tx,
-    _primary: &mut Secret,
-    _add_replica_regions: &Value,
-    _force_overwrite: bool,
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    primary: &mut Secret,
+    add_replica_regions: &Value,
+    force_overwrite: bool,
 ) -> Result<(), ApiError> {
-    Err(ApiError::invalid_request(
-        "AddReplicaRegions is not available in this build of the emulator yet.",
-    ))
+    crate::replication::add_replicas(
+        ctx,
+        regions,
+        tx,
+        primary,
+        add_replica_regions,
+        force_overwrite,
+    )
 }
 
 /// The required `SecretId` member (1-2048 characters).

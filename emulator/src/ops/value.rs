@@ -102,7 +102,7 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let stage = inp.string("VersionStage", 1, 256)?;
     inp.finish()?;
     let today = day_floor(ctx.now);
-    let (name, vid, mut out, touch) = ctx.read(|region| {
+    let (name, vid, mut out, touch, src) = ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
         let s = live(ctx, region, &id)?;
         let v = match (&version_id, &stage) {
@@ -147,13 +147,17 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         out.insert("VersionStages".into(), json!(v.stages));
         out.insert("CreatedDate".into(), ts(v.created));
         let touch = s.last_accessed != Some(today) || v.last_accessed != Some(today);
-        Ok((s.name.clone(), v.id.clone(), out, touch))
+        // a replica reads its values from the primary's region (replication.rs)
+        let src = s.primary_region.clone().filter(|_| s.is_replica_in(&ctx.region));
+        Ok((s.name.clone(), v.id.clone(), out, touch, src))
     })?;
-    let data = ctx.value(&name, &vid)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Secrets Manager can't find the specified secret value for VersionId: {vid}"
-        ))
-    })?;
+    let data = ctx
+        .value_in(src.as_deref().unwrap_or(&ctx.region), &name, &vid)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Secrets Manager can't find the specified secret value for VersionId: {vid}"
+            ))
+        })?;
     match data {
         SecretData::String(s) => out.insert("SecretString".into(), json!(s)),
         SecretData::Binary(b) => out.insert("SecretBinary".into(), json!(b64(&b))),

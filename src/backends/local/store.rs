@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError;
 
 use super::cipher::{Cipher, OpenError};
+use super::durability::FsyncState;
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
@@ -32,6 +33,9 @@ struct Inner {
     secrets: sled::Tree,
     cipher: Cipher,
     dir: PathBuf,
+    /// `Some` in fsync mode: sled's log file, fdatasynced after every sled flush, and the blob
+    /// files already synced.
+    fsync: Option<FsyncState>,
     /// Held (flock) for as long as the store is open; dropped last.
     _lock: fs::File,
 }
@@ -122,11 +126,23 @@ impl LocalStore {
         let secrets = db
             .open_tree(SECRETS_TREE)
             .map_err(|e| sled_error("cannot open the secrets tree", e))?;
+        let fsync = if config.fsync {
+            let db_dir = dir.join(DB_DIR_NAME);
+            Some(FsyncState::open(&db_dir).map_err(|e| {
+                Error::Storage(format!(
+                    "cannot sync the database files in {}: {e}",
+                    db_dir.display()
+                ))
+            })?)
+        } else {
+            None
+        };
         let inner = Inner {
             db,
             secrets,
             cipher,
             dir,
+            fsync,
             _lock: lock,
         };
         inner.check_key(generated)?;
@@ -156,8 +172,13 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         self.db
             .flush()
-            .map(drop)
-            .map_err(|e| sled_error("cannot flush the database to disk", e))
+            .map_err(|e| sled_error("cannot flush the database to disk", e))?;
+        match &self.fsync {
+            Some(state) => state
+                .sync()
+                .map_err(|e| Error::Storage(format!("cannot fsync the database to disk: {e}"))),
+            None => Ok(()),
+        }
     }
 
     /// Verifies the key against the stored key check value, or stores one on first use (after

@@ -1,0 +1,447 @@
+//! Replication: read-only replicas of a secret in other regions of the same emulator (AddReplicaRegions on
+//! CreateSecret, ReplicateSecretToRegions, RemoveRegionsFromReplication, StopReplicationToReplica), the
+//! propagation of every write on a primary to its replicas, and cross-account replica association.
+//!
+//! A replica is a copy of the primary's record (same name and ARN suffix, its own region in the ARN,
+//! `PrimaryRegion` set, its own KmsKeyId) with the primary's versions and labels; its values are read from the
+//! primary's region, so a replica is always in sync. StopReplicationToReplica copies the values into the
+//! replica's region and makes it a standalone secret.
+//!
+//! Cross-account (Associate/DisassociateCrossAccountReplica): the emulator keeps every account it has seen
+//! (the account comes from the SigV4 access key), so an association records the replica on the primary
+//! (`CrossAccountReplicas`) and, when the replica secret exists in the emulator, marks it
+//! (`CrossAccountPrimary`, status InSync). Values are not copied across accounts: the replica keeps the
+//! value it was created with. A replica that the emulator does not hold is recorded with status Failed.
+//! Those two operations live in [`cross_account`].
+
+pub mod cross_account;
+
+pub use cross_account::{associate_cross_account_replica, disassociate_cross_account_replica};
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::ctx::{Ctx, Region};
+use crate::error::ApiError;
+use crate::kms;
+use crate::model::{arn_prefix, Secret};
+use crate::ops::{live, secret_id};
+use crate::protocol::Input;
+use crate::store::Tx;
+
+/// Checks a region name against the model's pattern `^([a-z]+-)+\d+$` (1–128 characters).
+pub fn valid_region(r: &str) -> bool {
+    if r.is_empty() || r.len() > 128 {
+        return false;
+    }
+    let Some((head, digits)) = r.rsplit_once('-') else {
+        return false;
+    };
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && head
+            .split('-')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+fn replica_arn(primary_arn: &str, primary_region: &str, region: &str) -> String {
+    primary_arn.replacen(
+        &format!(":secretsmanager:{primary_region}:"),
+        &format!(":secretsmanager:{region}:"),
+        1,
+    )
+}
+
+/// The replica record for `region`, built from the primary.
+fn build_replica(ctx: &Ctx, primary: &Secret, region: &str, kms_key: Option<String>) -> Secret {
+    let mut r = primary.clone();
+    r.arn = replica_arn(&primary.arn, &ctx.region, region);
+    r.primary_region = Some(ctx.region.clone());
+    r.replication = Vec::new();
+    r.kms_key_id = kms_key;
+    r.deleted = None;
+    r.purge_at = None;
+    r
+}
+
+fn entry_region(e: &Value) -> Option<&str> {
+    e.get("Region").and_then(Value::as_str)
+}
+
+fn is_our_replica(ctx: &Ctx, primary: &Secret, candidate: &Secret, region: &str) -> bool {
+    candidate.primary_region.as_deref() == Some(ctx.region.as_str())
+        && candidate.arn == replica_arn(&primary.arn, &ctx.region, region)
+}
+
+/// Writes the replica of `primary` into `region` (records only; values stay in the primary's region).
+fn write_replica(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    replica: Secret,
+    region: &str,
+) {
+    let target = regions.entry(region.to_string()).or_default();
+    if let Some(old) = target.get(&replica.name) {
+        for v in old
+            .versions
+            .iter()
+            .filter(|v| replica.version(&v.id).is_none())
+        {
+            tx.del_version(&ctx.account, region, &old.name, &v.id);
+        }
+    }
+    tx.put_secret(&ctx.account, region, &replica);
+    for v in &replica.versions {
+        tx.put_version(&ctx.account, region, &replica.name, v);
+    }
+    target.insert(replica.name.clone(), replica);
+}
+
+/// Adds replicas of `primary` (not yet necessarily inserted in its region) for the `AddReplicaRegions`
+/// list, filling `primary.replication` and `primary.primary_region`. Everything is validated first.
+pub fn add_replicas(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    primary: &mut Secret,
+    list: &Value,
+    force_overwrite: bool,
+) -> Result<(), ApiError> {
+    let items = list
+        .as_array()
+        .ok_or_else(|| ApiError::serialization("AddReplicaRegions must be a list"))?;
+    if items.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value '[]' at 'addReplicaRegions' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    let mut wanted: Vec<(String, Option<String>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let region = item
+            .get("Region")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !valid_region(&region) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{region}' at 'addReplicaRegions.{}.member.region' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$",
+                i + 1
+            )));
+        }
+        if region == ctx.region {
+            return Err(ApiError::invalid_parameter("Invalid replica region."));
+        }
+        if wanted.iter().any(|(r, _)| *r == region) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Duplicate replica region {region} in AddReplicaRegions."
+            )));
+        }
+        if primary
+            .replication
+            .iter()
+            .any(|e| entry_region(e) == Some(region.as_str()))
+        {
+            return Err(ApiError::invalid_parameter(format!(
+                "The secret is already replicated to {region}."
+            )));
+        }
+        let key = item
+            .get("KmsKeyId")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        if let Some(k) = &key {
+            kms::check_key(&ctx.shared.config.kms_keys, &region, &ctx.account, k)?;
+        }
+        wanted.push((region, key));
+    }
+    for (region, key) in wanted {
+        let clash = regions
+            .get(&region)
+            .and_then(|r| r.get(&primary.name))
+            .map(|existing| {
+                (
+                    existing.clone(),
+                    is_our_replica(ctx, primary, existing, &region),
+                )
+            });
+        let mut status = json!({"Region": region, "Status": "InSync"});
+        if let Some(k) = &key {
+            status["KmsKeyId"] = json!(k);
+        }
+        match clash {
+            Some((existing, false)) if !force_overwrite => {
+                status["Status"] = json!("Failed");
+                status["StatusMessage"] = json!(format!(
+                    "Replication failed: a secret named {} already exists in {region}. Use ForceOverwriteReplicaSecret to overwrite it.",
+                    existing.name
+                ));
+                primary.replication.push(status);
+                continue;
+            }
+            Some((existing, _)) => {
+                tx.del_secret(&ctx.account, &region, &existing);
+                if let Some(r) = regions.get_mut(&region) {
+                    r.remove(&existing.name);
+                }
+            }
+            None => {}
+        }
+        let replica = build_replica(ctx, primary, &region, key);
+        write_replica(ctx, regions, tx, replica, &region);
+        primary.replication.push(status);
+    }
+    primary.primary_region = Some(ctx.region.clone());
+    Ok(())
+}
+
+/// A replica deleted in its own region (DeleteSecret on a replica) leaves its primary's ReplicationStatus.
+fn forget_removed_replicas(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) {
+    let removed: Vec<String> = tx.removed(&ctx.region).map(str::to_string).collect();
+    for name in removed {
+        if regions
+            .get(&ctx.region)
+            .is_some_and(|r| r.contains_key(&name))
+        {
+            continue;
+        }
+        for (other, secrets) in regions.iter_mut().filter(|(r, _)| **r != ctx.region) {
+            let Some(p) = secrets.get_mut(&name) else {
+                continue;
+            };
+            let listed = p
+                .replication
+                .iter()
+                .any(|e| entry_region(e) == Some(ctx.region.as_str()));
+            if p.primary_region.as_deref() == Some(other.as_str()) && listed {
+                p.replication
+                    .retain(|e| entry_region(e) != Some(ctx.region.as_str()));
+                if p.replication.is_empty() {
+                    p.primary_region = None;
+                }
+                p.last_changed = ctx.now;
+                tx.put_secret(&ctx.account, other, p);
+            }
+        }
+    }
+}
+
+/// Called after every successful [`Ctx::write`]: mirrors the secrets of the caller's region that were
+/// written in `tx` and have replicas into their replica regions.
+pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) {
+    forget_removed_replicas(ctx, regions, tx);
+    let names: Vec<String> = tx.touched(&ctx.region).map(str::to_string).collect();
+    for name in names {
+        let Some(primary) = regions.get(&ctx.region).and_then(|r| r.get(&name)) else {
+            continue;
+        };
+        if primary.replication.is_empty() || primary.is_replica_in(&ctx.region) {
+            continue;
+        }
+        let primary = primary.clone();
+        for entry in &primary.replication {
+            let (Some(region), Some("InSync")) = (
+                entry_region(entry),
+                entry.get("Status").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let existing = regions.get(region).and_then(|r| r.get(&name));
+            if !existing.is_some_and(|e| is_our_replica(ctx, &primary, e, region)) {
+                continue;
+            }
+            let key = existing.and_then(|e| e.kms_key_id.clone());
+            let replica = build_replica(ctx, &primary, region, key);
+            write_replica(ctx, regions, tx, replica, region);
+        }
+    }
+}
+
+fn region_list(inp: &mut Input, key: &str) -> Result<Vec<String>, ApiError> {
+    let list = inp
+        .string_list(key, 1, usize::MAX, 1, 128)?
+        .unwrap_or_default();
+    if inp.raw(key).is_none() {
+        inp.missing(key);
+    }
+    Ok(list)
+}
+
+/// ReplicateSecretToRegions.
+pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    let add = inp.list("AddReplicaRegions", 1, usize::MAX)?;
+    if add.is_none() {
+        inp.missing("AddReplicaRegions");
+    }
+    let force = inp.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
+    inp.finish()?;
+    let add = Value::Array(add.unwrap_or_default());
+    ctx.write_account(|regions, tx| {
+        let region = regions.entry(ctx.region.clone()).or_default();
+        let mut primary = live(ctx, region, &id)?.clone();
+        if primary.is_replica_in(&ctx.region) {
+            return Err(ApiError::replica_read_only());
+        }
+        add_replicas(ctx, regions, tx, &mut primary, &add, force)?;
+        primary.last_changed = ctx.now;
+        tx.put_secret(&ctx.account, &ctx.region, &primary);
+        let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(primary.name.clone(), primary);
+        Ok(out)
+    })
+}
+
+/// RemoveRegionsFromReplication: deletes the replicas in the given regions.
+pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    let remove = region_list(&mut inp, "RemoveReplicaRegions")?;
+    inp.finish()?;
+    for r in &remove {
+        if !valid_region(r) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{r}' at 'removeReplicaRegions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$"
+            )));
+        }
+    }
+    ctx.write_account(|regions, tx| {
+        let region = regions.entry(ctx.region.clone()).or_default();
+        let mut primary = live(ctx, region, &id)?.clone();
+        if primary.is_replica_in(&ctx.region) {
+            return Err(ApiError::replica_read_only());
+        }
+        for r in &remove {
+            if !primary
+                .replication
+                .iter()
+                .any(|e| entry_region(e) == Some(r.as_str()))
+            {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The secret is not replicated to region {r}."
+                )));
+            }
+        }
+        for r in &remove {
+            primary
+                .replication
+                .retain(|e| entry_region(e) != Some(r.as_str()));
+            let ours = regions
+                .get(r)
+                .and_then(|reg| reg.get(&primary.name))
+                .filter(|rep| is_our_replica(ctx, &primary, rep, r))
+                .cloned();
+            if let Some(rep) = ours {
+                tx.del_secret(&ctx.account, r, &rep);
+                if let Some(reg) = regions.get_mut(r) {
+                    reg.remove(&rep.name);
+                }
+            }
+        }
+        if primary.replication.is_empty() {
+            primary.primary_region = None;
+        }
+        primary.last_changed = ctx.now;
+        tx.put_secret(&ctx.account, &ctx.region, &primary);
+        let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(primary.name.clone(), primary);
+        Ok(out)
+    })
+}
+
+/// StopReplicationToReplica (called in the replica's region): promotes the replica to a standalone secret.
+pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    inp.finish()?;
+    ctx.write_account(|regions, tx| {
+        let region = regions.entry(ctx.region.clone()).or_default();
+        let mut replica = live(ctx, region, &id)?.clone();
+        let Some(primary_region) = replica.primary_region.clone().filter(|p| *p != ctx.region)
+        else {
+            if let Some(cap) = replica.extra.get_mut("CrossAccountPrimary") {
+                cap["ReplicationStatus"] = json!("Detached");
+                let out = json!({"ARN": replica.arn});
+                replica.extra.remove("CrossAccountPrimary");
+                tx.put_secret(&ctx.account, &ctx.region, &replica);
+                regions
+                    .entry(ctx.region.clone())
+                    .or_default()
+                    .insert(replica.name.clone(), replica);
+                return Ok(out);
+            }
+            return Err(ApiError::invalid_request(format!(
+                "The secret {id} is not a replica secret."
+            )));
+        };
+        // Copy the values from the primary's region: the promoted secret stands alone.
+        let mut values = Vec::new();
+        for v in replica.versions.iter().filter(|v| v.has_value()) {
+            if let Some(data) = ctx.value_in(&primary_region, &replica.name, &v.id)? {
+                values.push((v.id.clone(), data));
+            }
+        }
+        for (vid, data) in &values {
+            tx.put_value(&ctx.account, &ctx.region, &replica.name, vid, data);
+        }
+        replica.primary_region = None;
+        replica.last_changed = ctx.now;
+        tx.put_secret(&ctx.account, &ctx.region, &replica);
+        let prefix = arn_prefix(&primary_region, &ctx.account);
+        if let Some(primary) = regions
+            .get_mut(&primary_region)
+            .and_then(|r| r.get_mut(&replica.name))
+        {
+            if primary.arn.starts_with(&prefix) {
+                primary
+                    .replication
+                    .retain(|e| entry_region(e) != Some(ctx.region.as_str()));
+                if primary.replication.is_empty() {
+                    primary.primary_region = None;
+                }
+                primary.last_changed = ctx.now;
+                tx.put_secret(&ctx.account, &primary_region, primary);
+            }
+        }
+        let out = json!({"ARN": replica.arn});
+        regions
+            .entry(ctx.region.clone())
+            .or_default()
+            .insert(replica.name.clone(), replica);
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_pattern_and_arns() {
+        assert!(
+            valid_region("us-east-1")
+                && valid_region("eu-central-2")
+                && valid_region("us-gov-west-1")
+        );
+        assert!(
+            !valid_region("")
+                && !valid_region("us-east")
+                && !valid_region("US-east-1")
+                && !valid_region("-1")
+        );
+        assert_eq!(
+            replica_arn(
+                "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf",
+                "us-east-1",
+                "eu-west-1"
+            ),
+            "arn:aws:secretsmanager:eu-west-1:1:secret:a-AbCdEf"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Rotation functions offline: the settings that map rotation Lambda ARNs to local HTTP endpoints (each
+//! receives the four step events a rotation Lambda gets, as a JSON POST), the HTTP/1.1 call itself, and the
+//! reserved ARN of the built-in rotation function.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Function name of the built-in rotation function: `arn:aws:lambda:<region>:<account>:function:` + this
+/// (any region and account) sets a new random password and finishes the rotation with nothing else running.
+pub const BUILTIN_FUNCTION_NAME: &str = "emulator-builtin-rotation";
+
+/// How long one rotation step may take before the rotation counts as failed.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `arn` names the built-in rotation function.
+pub fn is_builtin(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "function"
+        && parts[6] == BUILTIN_FUNCTION_NAME
+}
+
+/// Rotation settings shared by all requests (changeable at run time through the admin endpoint).
+#[derive(Debug, Clone, Default)]
+pub struct RotationSettings {
+    hooks: Arc<RwLock<HashMap<String, String>>>,
+    strict: Arc<AtomicBool>,
+    /// Set after a scan found no scheduled rotation; cleared whenever a NextRotationDate is set. The ticker
+    /// skips its scan while this is set, so an emulator without schedules never walks its secrets.
+    idle: Arc<AtomicBool>,
+}
+
+impl RotationSettings {
+    /// Maps a rotation function ARN to an `http://host:port/path` endpoint (replacing any previous mapping).
+    pub fn set_hook(
+        &self,
+        lambda_arn: impl Into<String>,
+        url: impl Into<String>,
+    ) -> Result<(), String> {
+        let url = url.into();
+        parse_url(&url)?;
+        self.hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lambda_arn.into(), url);
+        Ok(())
+    }
+    /// Removes a mapping; true if it existed.
+    pub fn remove_hook(&self, lambda_arn: &str) -> bool {
+        self.hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(lambda_arn)
+            .is_some()
+    }
+    /// The endpoint mapped to `lambda_arn`.
+    pub fn hook(&self, lambda_arn: &str) -> Option<String> {
+        self.hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(lambda_arn)
+            .cloned()
+    }
+    /// Every mapping.
+    pub fn hooks(&self) -> HashMap<String, String> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Strict AWS mode: RotateSecret without any Lambda ARN answers AWS's InvalidRequestException (the default
+    /// is moto-compatible: the current value is copied into a new version that becomes AWSCURRENT).
+    pub fn set_strict(&self, strict: bool) {
+        self.strict.store(strict, Ordering::SeqCst);
+    }
+    /// Records that some secret now has a NextRotationDate (the ticker scans again).
+    pub fn note_scheduled(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+    }
+    /// Records whether the last scan found no scheduled rotation at all.
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::SeqCst);
+    }
+    /// Whether the ticker may skip its scan.
+    pub fn idle(&self) -> bool {
+        self.idle.load(Ordering::SeqCst)
+    }
+    /// Whether strict AWS mode is on.
+    pub fn strict(&self) -> bool {
+        self.strict.load(Ordering::SeqCst)
+    }
+}
+
+/// Parses `ARN=URL` (the `--rotation-hook` flag).
+pub fn parse_mapping(s: &str) -> Result<(String, String), String> {
+    // The ARN contains ':' but never '='; split at the first '='.
+    let (arn, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ARN=URL, got '{s}'"))?;
+    parse_url(url)?;
+    Ok((arn.to_string(), url.to_string()))
+}
+
+/// (host:port, path) of an `http://` URL.
+fn parse_url(url: &str) -> Result<(String, String), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("rotation hook URL '{url}' must start with http:// (local endpoints only)")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(format!("rotation hook URL '{url}' has no host"));
+    }
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, path.to_string()))
+}
+
+/// Posts one step event `{"Step", "SecretId", "ClientRequestToken", "RotationToken"}` to `url`, as a Lambda
+/// invocation would deliver it. A 2xx answer is success; anything else (status, connection error,
+/// timeout) is the step's failure, described in the error.
+pub async fn invoke(
+    url: &str,
+    step: &str,
+    secret_arn: &str,
+    token: &str,
+    rotation_token: &str,
+) -> Result<(), String> {
+    let (authority, path) = parse_url(url)?;
+    let body = serde_json::to_vec(&json!({
+        "Step": step,
+        "SecretId": secret_arn,
+        "ClientRequestToken": token,
+        "RotationToken": rotation_token,
+    }))
+    .map_err(|e| e.to_string())?;
+    let call = async {
+        let mut conn = TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Amz-Invocation-Type: RequestResponse\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.write_all(&body).await.map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer)
+            .await
+            .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+        let status_line = answer.split(|b| *b == b'\n').next().unwrap_or_default();
+        let status: u16 = std::str::from_utf8(status_line)
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{url} did not answer HTTP"))?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("{url} answered HTTP {status} to the {step} step"))
+        }
+    };
+    tokio::time::timeout(STEP_TIMEOUT, call)
+        .await
+        .map_err(|_| {
+            format!(
+                "the {step} step at {url} took longer than {}s",
+                STEP_TIMEOUT.as_secs()
+            )
+        })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_arn_and_mappings() {
+        assert!(is_builtin(
+            "arn:aws:lambda:eu-west-1:111122223333:function:emulator-builtin-rotation"
+        ));
+        assert!(!is_builtin(
+            "arn:aws:lambda:eu-west-1:111122223333:function:mine"
+        ));
+        assert!(!is_builtin("emulator-builtin-rotation"));
+        let (arn, url) =
+            parse_mapping("arn:aws:lambda:us-east-1:1:function:f=http://127.0.0.1:9/rotate")
+                .expect("ok");
+        assert_eq!(arn, "arn:aws:lambda:us-east-1:1:function:f");
+        assert_eq!(
+            parse_url(&url).expect("url"),
+            ("127.0.0.1:9".into(), "/rotate".into())
+        );
+        assert!(parse_mapping("no-equals").is_err());
+        assert!(parse_mapping("a=https://x").is_err());
+        let s = RotationSettings::default();
+        assert!(s.set_hook("a", "ftp://x").is_err());
+        s.set_hook("a", "http://localhost").expect("set");
+        assert_eq!(s.hook("a").as_deref(), Some("http://localhost"));
+        assert!(s.remove_hook("a") && s.hook("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn invoke_reports_connection_failures() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        let e = invoke(
+            &format!("http://127.0.0.1:{port}/"),
+            "createSecret",
+            "arn",
+            "t",
+            "r",
+        )
+        .await
+        .expect_err("should fail");
+        assert!(e.contains("cannot connect"), "{e}");
+    }
+}

@@ -1,0 +1,435 @@
+//! Rotation: RotateSecret and CancelRotateSecret, the rotation run (mapped HTTP rotation function, the
+//! built-in function, or the moto-compatible promotion when no function is configured) and scheduled
+//! rotations on the emulator's clock (a ticker plus [`run_due`]).
+//!
+//! How a rotation runs, by the function configured for the secret:
+//! - a Lambda ARN mapped to a local HTTP endpoint ([`hook::RotationSettings::set_hook`], `--rotation-hook`,
+//!   `POST /_emulator/rotation/hooks`): the AWSPENDING version (no value, VersionId = the token) is created,
+//!   then the endpoint receives `createSecret`, `setSecret`, `testSecret`, `finishSecret` in order, and the
+//!   user's code calls back into the emulator's API itself; a failed step stops the rotation and leaves
+//!   AWSPENDING behind, as in AWS (RotateSecret itself still succeeds: in AWS it answers before the Lambda runs).
+//! - the built-in function (`arn:aws:lambda:<region>:<account>:function:emulator-builtin-rotation`): the
+//!   same four steps run inside the emulator; createSecret puts a new random password (in the `password`
+//!   field when the value is a JSON object with one, else as the whole value).
+//! - no Lambda ARN (or an ARN that is neither mapped nor built-in): moto-compatible by default (the current
+//!   value is copied into a new version that becomes AWSCURRENT); in strict mode AWS's errors
+//!   ("No Lambda rotation function ARN is associated with this secret." / AccessDeniedException).
+//!
+//! After a successful finishSecret the emulator removes AWSPENDING and sets LastRotatedDate and
+//! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
+//! version that is removed afterwards) and the next rotation follows the schedule.
+
+pub mod admin;
+pub mod builtin;
+pub mod hook;
+pub mod schedule;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::clock::Clock as _;
+use crate::ctx::{Ctx, Region};
+use crate::error::ApiError;
+use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
+use crate::ops::value::put_version;
+use crate::ops::{arn_name, live, request_token, secret_id, OpFuture};
+use crate::protocol::Input;
+use crate::store::Tx;
+use crate::Shared;
+
+pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
+use schedule::Rules;
+
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+fn to_dt(t: f64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt((t * 1000.0) as i64)
+        .single()
+        .unwrap_or_default()
+}
+
+fn from_dt(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+/// The function that performs a rotation.
+#[derive(Debug, Clone)]
+enum Function {
+    Builtin,
+    Hook(String),
+}
+
+/// What RotateSecret decided under the write lock.
+enum Plan {
+    /// Nothing to run (idempotent retry, moto-style promotion, or configuration only).
+    Done(Value),
+    /// Run `steps` of `function` for version `token` of secret `name`.
+    Run {
+        name: String,
+        arn: String,
+        token: String,
+        function: Function,
+        test_only: bool,
+        out: Value,
+    },
+}
+
+/// RotateSecret (asynchronous: it may call a rotation endpoint that calls back into the emulator).
+pub fn rotate_secret(ctx: Arc<Ctx>, inp: Input) -> OpFuture {
+    Box::pin(async move { rotate(ctx, inp).await })
+}
+
+async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    let token = request_token(&mut inp)?;
+    let lambda = inp.string("RotationLambdaARN", 0, 2048)?;
+    let rules_raw = inp.raw("RotationRules").cloned();
+    let ext_meta = inp.list("ExternalSecretRotationMetadata", 0, usize::MAX)?;
+    let ext_role = inp.string("ExternalSecretRotationRoleArn", 20, 2048)?;
+    let immediately = inp.bool("RotateImmediately")?.unwrap_or(true);
+    inp.finish()?;
+    let rules = match rules_raw {
+        None => None,
+        Some(v @ Value::Object(_)) => Some(Rules::parse(&v).map_err(ApiError::invalid_parameter)?),
+        Some(_) => {
+            return Err(ApiError::serialization(
+                "Member 'RotationRules' has the wrong type: expected an object",
+            ))
+        }
+    };
+    let req = Request {
+        token: token.unwrap_or_else(model::new_version_id),
+        lambda: lambda.filter(|l| !l.is_empty()),
+        rules,
+        ext_meta: ext_meta.map(Value::Array),
+        ext_role,
+        immediately,
+    };
+    let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &id, req))?;
+    execute(&ctx, plan).await
+}
+
+/// The members of one RotateSecret call (or of a scheduled rotation).
+struct Request {
+    token: String,
+    lambda: Option<String>,
+    rules: Option<Rules>,
+    ext_meta: Option<Value>,
+    ext_role: Option<String>,
+    immediately: bool,
+}
+
+fn prepare(
+    ctx: &Ctx,
+    region: &mut Region,
+    tx: &mut Tx,
+    id: &str,
+    req: Request,
+) -> Result<Plan, ApiError> {
+    let name = live(ctx, region, id)?.name.clone();
+    let s = region
+        .get_mut(&name)
+        .ok_or_else(ApiError::secret_not_found)?;
+    if s.is_replica_in(&ctx.region) {
+        return Err(ApiError::replica_read_only());
+    }
+    let mut out = arn_name(s);
+    out.insert("VersionId".into(), json!(req.token));
+    if s.version(&req.token).is_some() {
+        // Same ClientRequestToken again: the rotation it started is the answer.
+        return Ok(Plan::Done(Value::Object(out)));
+    }
+    let settings = &ctx.shared.config.rotation;
+    let lambda = req.lambda.clone().or_else(|| s.rotation.lambda_arn.clone());
+    let function = match &lambda {
+        Some(arn) if hook::is_builtin(arn) => Some(Function::Builtin),
+        Some(arn) => settings.hook(arn).map(Function::Hook),
+        None => None,
+    };
+    if settings.strict() {
+        match (&lambda, &function) {
+            (None, _) => {
+                return Err(ApiError::invalid_request("No Lambda rotation function ARN is associated with this secret."))
+            }
+            (Some(arn), None) => {
+                return Err(ApiError::new(
+                    400,
+                    "AccessDeniedException",
+                    format!("Secrets Manager cannot invoke the specified Lambda function {arn}. No local endpoint is mapped to it (see the emulator's --rotation-hook)."),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = s.holder(AWSPENDING) {
+        if s.holder(AWSCURRENT) != Some(p) {
+            return Err(ApiError::invalid_request(
+                "Previous rotation request is still in progress.",
+            ));
+        }
+    }
+    // Store the configuration.
+    if let Some(l) = &req.lambda {
+        s.rotation.lambda_arn = Some(l.clone());
+    }
+    if let Some(r) = &req.rules {
+        s.rotation.rules = Some(r.to_json());
+    }
+    if let Some(m) = req.ext_meta {
+        s.rotation.external_metadata = Some(m);
+    }
+    if let Some(r) = req.ext_role {
+        s.rotation.external_role_arn = Some(r);
+    }
+    if lambda.is_some() || s.rotation.rules.is_some() {
+        s.rotation.enabled = Some(true);
+    }
+    s.last_changed = ctx.now;
+    let current_rules = stored_rules(s);
+    if !req.immediately {
+        s.rotation.next_rotation = current_rules
+            .as_ref()
+            .map(|r| from_dt(r.next_after(to_dt(s.rotation.last_rotated.unwrap_or(ctx.now)))));
+        settings.note_scheduled();
+    }
+    let Some(function) = function else {
+        if req.immediately {
+            promote_copy(ctx, s, tx, &req.token)?;
+        } else {
+            out.remove("VersionId");
+        }
+        tx.put_secret(&ctx.account, &ctx.region, s);
+        return Ok(Plan::Done(Value::Object(out)));
+    };
+    // The AWSPENDING version without a value; its VersionId is the token.
+    let kms = s.kms_key_id.clone();
+    let i = s.add_version(req.token.clone(), ctx.now, None, kms);
+    s.attach_label(AWSPENDING, i)
+        .map_err(|_| ApiError::internal("label limit on a new version"))?;
+    tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+    tx.put_secret(&ctx.account, &ctx.region, s);
+    Ok(Plan::Run {
+        name,
+        arn: s.arn.clone(),
+        token: req.token,
+        function,
+        test_only: !req.immediately,
+        out: Value::Object(out),
+    })
+}
+
+fn stored_rules(s: &Secret) -> Option<Rules> {
+    s.rotation.rules.as_ref().and_then(|r| Rules::parse(r).ok())
+}
+
+/// Marks a finished rotation: LastRotatedDate, NextRotationDate from the schedule.
+fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
+    s.rotation.last_rotated = Some(ctx.now);
+    s.rotation.next_rotation = stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
+    if s.rotation.next_rotation.is_some() {
+        ctx.shared.config.rotation.note_scheduled();
+    }
+    s.last_changed = ctx.now;
+}
+
+/// moto-compatible rotation without a function: the current value is copied into version `token`, which
+/// becomes AWSCURRENT (the old one AWSPREVIOUS).
+fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(), ApiError> {
+    let current = match s.holder(AWSCURRENT) {
+        Some(i) if s.versions[i].has_value() => ctx.value(&s.name, &s.versions[i].id.clone())?,
+        _ => None,
+    };
+    match current {
+        Some(data) => {
+            put_version(ctx, s, tx, token, &data, None)?;
+        }
+        None => {
+            let kms = s.kms_key_id.clone();
+            let i = s.add_version(token.to_string(), ctx.now, None, kms);
+            for id in s
+                .attach_label(AWSCURRENT, i)
+                .map_err(|_| ApiError::internal("label limit on a new version"))?
+            {
+                tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[id]);
+            }
+        }
+    }
+    mark_rotated(ctx, s);
+    tx.put_secret(&ctx.account, &ctx.region, s);
+    Ok(())
+}
+
+async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
+    let (name, arn, token, function, test_only, out) = match plan {
+        Plan::Done(v) => return Ok(v),
+        Plan::Run {
+            name,
+            arn,
+            token,
+            function,
+            test_only,
+            out,
+        } => (name, arn, token, function, test_only, out),
+    };
+    let steps: &[&str] = if test_only { &STEPS[2..3] } else { &STEPS };
+    let rotation_token = model::new_version_id();
+    for step in steps {
+        let result = match &function {
+            Function::Hook(url) => hook::invoke(url, step, &arn, &token, &rotation_token).await,
+            Function::Builtin => builtin::step(ctx, &name, &token, step),
+        };
+        if let Err(why) = result {
+            if test_only {
+                // The test version is removed whatever the outcome, as AWS does.
+                tracing::warn!(secret = %name, step, error = %why, "rotation test step failed");
+                break;
+            }
+            tracing::warn!(secret = %name, step, error = %why, "rotation step failed; AWSPENDING is left on the new version");
+            return Ok(out);
+        }
+    }
+    ctx.write(|region, tx| {
+        let Some(s) = region.get_mut(&name) else { return Ok(()) };
+        let Some(i) = s.version_index(&token) else { return Ok(()) };
+        if test_only {
+            // The test version is temporary: drop its label (and the version, if it stayed empty).
+            s.detach_label(AWSPENDING, i);
+            if s.versions[i].stages.is_empty() && !s.versions[i].has_value() {
+                s.versions.remove(i);
+                tx.del_version(&ctx.account, &ctx.region, &name, &token);
+            } else {
+                tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+            }
+        } else if s.versions[i].has(AWSCURRENT) {
+            s.detach_label(AWSPENDING, i);
+            tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+            mark_rotated(ctx, s);
+        } else {
+            tracing::warn!(secret = %name, "finishSecret did not move AWSCURRENT to the new version; rotation incomplete");
+            return Ok(());
+        }
+        tx.put_secret(&ctx.account, &ctx.region, s);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// CancelRotateSecret: turns automatic rotation off (keeps the Lambda ARN and the labels).
+pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
+    let id = secret_id(&mut inp)?;
+    inp.finish()?;
+    ctx.write(|region, tx| {
+        let name = live(ctx, region, &id)?.name.clone();
+        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
+        if s.is_replica_in(&ctx.region) {
+            return Err(ApiError::replica_read_only());
+        }
+        if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
+            return Err(ApiError::invalid_request(
+                "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
+            ));
+        }
+        s.rotation.enabled = Some(false);
+        s.rotation.next_rotation = None;
+        s.last_changed = ctx.now;
+        tx.put_secret(&ctx.account, &ctx.region, s);
+        let mut out: Map<String, Value> = arn_name(s);
+        if let Some(p) = s.holder(AWSPENDING) {
+            out.insert("VersionId".into(), json!(s.versions[p].id));
+        }
+        Ok(Value::Object(out))
+    })
+}
+
+/// Runs every scheduled rotation that is due on the emulator's clock (all accounts and regions); returns
+/// how many were started. Called by the ticker, by `POST /_emulator/rotation/run-due`, and by tests.
+pub async fn run_due(shared: &Arc<Shared>) -> usize {
+    let now = shared.clock.now();
+    let due: Vec<(String, String, String)> = {
+        let g = shared
+            .state
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let scheduled = g
+            .values()
+            .flat_map(|a| a.values())
+            .flat_map(|r| r.values())
+            .any(|s| {
+                s.rotation.enabled == Some(true)
+                    && s.rotation.next_rotation.is_some()
+                    && s.deleted.is_none()
+            });
+        // Under the read lock, so a schedule set by a concurrent write is never lost.
+        shared.config.rotation.set_idle(!scheduled);
+        g.iter()
+            .flat_map(|(acct, regions)| {
+                regions.iter().flat_map(move |(region, secrets)| {
+                    secrets.values().filter_map(move |s| {
+                        let due = s.rotation.enabled == Some(true)
+                            && s.rotation.next_rotation.is_some_and(|t| t <= now)
+                            && s.deleted.is_none()
+                            && !s.is_replica_in(region);
+                        due.then(|| (acct.clone(), region.clone(), s.name.clone()))
+                    })
+                })
+            })
+            .collect()
+    };
+    let mut started = 0;
+    for (account, region, name) in due {
+        let ctx = Ctx::new(shared.clone(), account, region);
+        let req = Request {
+            token: model::new_version_id(),
+            lambda: None,
+            rules: None,
+            ext_meta: None,
+            ext_role: None,
+            immediately: true,
+        };
+        let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &name, req));
+        let result = match plan {
+            Ok(plan) => execute(&ctx, plan).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => started += 1,
+            Err(e) => {
+                tracing::warn!(secret = %name, error = %e, "scheduled rotation could not start; retrying at the next scheduled date");
+                let _ = ctx.write(|region, tx| {
+                    if let Some(s) = region.get_mut(&name) {
+                        s.rotation.next_rotation =
+                            stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
+                        tx.put_secret(&ctx.account, &ctx.region, s);
+                    }
+                    Ok(())
+                });
+            }
+        }
+    }
+    started
+}
+
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
+/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
+pub async fn ticker(
+    shared: std::sync::Weak<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    every: std::time::Duration,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = interval.tick() => {
+                let Some(shared) = shared.upgrade() else { break };
+                if !shared.config.rotation.idle() {
+                    run_due(&shared).await;
+                }
+            }
+        }
+    }
+}
