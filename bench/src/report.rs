@@ -295,6 +295,12 @@ pub const HEADLINES: &[Headline] = &[
         bound: None,
     },
     Headline {
+        label: "plugin SetSecret sequential, legacy_sql (PostgreSQL)",
+        key: ("plugin-legacy-pg", "set_seq", 1),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
         label: "migration legacy SQLite → emulator, unthrottled",
         key: ("migrate", "unthrottled", 0),
         metric: Metric::Rps,
