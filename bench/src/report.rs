@@ -114,7 +114,16 @@ fn ratio(ours: Option<&Agg>, peer: Option<&Agg>) -> Option<f64> {
 }
 
 fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or_else(|| "n/a".into(), |r| format!("{r:.1}×"))
+    r.map_or_else(
+        || "n/a".into(),
+        |r| {
+            if r < 10.0 {
+                format!("{r:.2}×")
+            } else {
+                format!("{r:.1}×")
+            }
+        },
+    )
 }
 
 /// The verdict for a list of (condition known?, condition met?) checks.
@@ -422,7 +431,7 @@ mod tests {
             .find(|l| l.starts_with("| read | 64"))
             .expect("read row");
         assert!(line.contains("120.0×"), "{line}"); // against the faster moto
-        assert!(line.contains("0.8×"), "{line}");
+        assert!(line.contains("0.75×"), "{line}");
         assert!(line.ends_with("| yes |"), "{line}");
         let slow = [
             r(OURS, "read", 64, 30000.0, 6.0),
