@@ -1,3 +1,8 @@
 //! The `secrets-broker` binary: Grafana plugin mode, standalone server and admin commands.
+//! Thin: the CLI lives in [`cli`], everything else in the library.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,271 @@
+//! Admin commands on the configured backend: get, set (value from stdin or a file, never from the
+//! command line), delete, list, rename and export (JSON; values only with --include-values).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use secrets_broker::backends::{self, SecretStore};
+use secrets_broker::config::LogLevel;
+use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
+
+use super::{start, GlobalOpts};
+
+/// Which secret: namespace, org and type.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Namespace (for data sources: the data source's name).
+    namespace: String,
+    /// Organization id.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    org: i64,
+    /// Type (Grafana stores data-source secrets with type `datasource`).
+    #[arg(long = "type", default_value = "datasource")]
+    kind: String,
+}
+
+impl KeyArgs {
+    fn key(&self) -> anyhow::Result<SecretKey> {
+        SecretKey::new(self.org, self.namespace.clone(), self.kind.clone())
+            .map_err(|e| anyhow!("invalid key: {e}"))
+    }
+}
+
+/// Options of `set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Read the value from this file instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    value_file: Option<PathBuf>,
+    /// Keep one trailing newline of the input (by default one trailing "\n" or "\r\n" is removed).
+    #[arg(long)]
+    keep_newline: bool,
+}
+
+/// Options of `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Namespace to match exactly.
+    namespace: String,
+    /// Organization id (ignored with --all-orgs).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    org: i64,
+    /// Type to match exactly.
+    #[arg(long = "type", default_value = "datasource")]
+    kind: String,
+    /// Match in every organization.
+    #[arg(long)]
+    all_orgs: bool,
+}
+
+/// Options of `rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The new namespace.
+    new_namespace: String,
+}
+
+/// Options of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Include the plaintext values (otherwise only keys, sizes and SHA-256 digests).
+    #[arg(long)]
+    include_values: bool,
+    /// Write to this file (created with mode 0600) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// One admin command.
+#[derive(Debug)]
+pub enum Admin {
+    /// get
+    Get(KeyArgs),
+    /// set
+    Set(SetArgs),
+    /// delete
+    Delete(KeyArgs),
+    /// list
+    List(ListArgs),
+    /// rename
+    Rename(RenameArgs),
+    /// export
+    Export(ExportArgs),
+}
+
+/// Runs an admin command; errors are printed as `error: ...` on stderr with exit code 1.
+pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
+    let Some(config) = start(global, LogLevel::Warn) else {
+        return ExitCode::FAILURE;
+    };
+    let store = match backends::build(&config.backend).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the {} backend: {e}",
+                backend_name(&config)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match execute(store, cmd).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backend_name(config: &secrets_broker::config::Config) -> &'static str {
+    match config.backend {
+        backends::BackendConfig::Local(_) => "local",
+        backends::BackendConfig::Aws(_) => "aws",
+        backends::BackendConfig::LegacySql(_) => "legacy_sql",
+        backends::BackendConfig::Mirror(_) => "mirror",
+        _ => "configured",
+    }
+}
+
+async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Admin::Get(k) => {
+            let key = k.key()?;
+            let value = store
+                .get(&key)
+                .await
+                .with_context(|| format!("cannot read ({key})"))?
+                .ok_or_else(|| anyhow!("no secret stored at ({key})"))?;
+            out.write_all(value.expose().as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        Admin::Set(a) => {
+            let key = a.key.key()?;
+            let raw = read_value(&a)?;
+            let value = SecretValue::new(raw).map_err(|e| anyhow!("invalid value: {e}"))?;
+            store
+                .set(&key, &value)
+                .await
+                .with_context(|| format!("cannot store ({key})"))?;
+            eprintln!("stored {} bytes at ({key})", value.len());
+        }
+        Admin::Delete(k) => {
+            let key = k.key()?;
+            store
+                .delete(&key)
+                .await
+                .with_context(|| format!("cannot delete ({key})"))?;
+            eprintln!("deleted ({key})");
+        }
+        Admin::List(a) => {
+            // Validate namespace and type like a key (the org is irrelevant with --all-orgs).
+            let org = if a.all_orgs { 0 } else { a.org };
+            SecretKey::new(org, a.namespace.clone(), a.kind.clone())
+                .map_err(|e| anyhow!("invalid filter: {e}"))?;
+            let filter = ListFilter {
+                org_id: (!a.all_orgs).then_some(a.org),
+                namespace: a.namespace,
+                kind: a.kind,
+            };
+            let mut keys = store.list(&filter).await.context("cannot list")?;
+            keys.sort();
+            for k in keys {
+                writeln!(out, "{}\t{}\t{}", k.org_id(), k.namespace(), k.kind())?;
+            }
+        }
+        Admin::Rename(a) => {
+            let key = a.key.key()?;
+            key.with_namespace(a.new_namespace.clone())
+                .map_err(|e| anyhow!("invalid new namespace: {e}"))?;
+            store
+                .rename(&key, &a.new_namespace)
+                .await
+                .with_context(|| format!("cannot rename ({key})"))?;
+            eprintln!("renamed ({key}) to namespace {:?}", a.new_namespace);
+        }
+        Admin::Export(a) => {
+            let mut items = store.get_all().await.context("cannot read all secrets")?;
+            items.sort_by(|x, y| x.key.cmp(&y.key));
+            let doc = export_json(&items, a.include_values);
+            let mut text = serde_json::to_string_pretty(&doc)?;
+            text.push('\n');
+            match a.output {
+                None => out.write_all(text.as_bytes())?,
+                Some(path) => {
+                    write_private(&path, text.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported {} secrets to {}", items.len(), path.display());
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn read_value(a: &SetArgs) -> anyhow::Result<String> {
+    let mut raw = match &a.value_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the value from {}", path.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the value from stdin (it must be UTF-8 text)")?;
+            s
+        }
+    };
+    if !a.keep_newline {
+        if raw.ends_with("\r\n") {
+            raw.truncate(raw.len() - 2);
+        } else if raw.ends_with('\n') {
+            raw.truncate(raw.len() - 1);
+        }
+    }
+    Ok(raw)
+}
+
+/// The export document: a JSON array, one object per secret.
+pub fn export_json(
+    items: &[secrets_broker::domain::Item],
+    include_values: bool,
+) -> serde_json::Value {
+    let rows = items
+        .iter()
+        .map(|i| {
+            let mut row = serde_json::json!({
+                "orgId": i.key.org_id(),
+                "namespace": i.key.namespace(),
+                "type": i.key.kind(),
+                "bytes": i.value.len(),
+                "sha256": i.value.digest(),
+            });
+            if include_values {
+                row["value"] = serde_json::Value::from(i.value.expose());
+            }
+            row
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

@@ -1,0 +1,216 @@
+//! Plugin mode (what Grafana runs: go-plugin handshake, then the gRPC API until Shutdown or
+//! SIGTERM) and `serve` (the same API on a TCP address, until SIGINT or SIGTERM).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use secrets_broker::backends::{self, SecretStore};
+use secrets_broker::config::LogLevel;
+use secrets_broker::server::{self, handshake, tls::AutoMtls};
+
+use super::{start, GlobalOpts};
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (plain gRPC, no TLS: keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Allow a non-loopback --listen address (anyone who can connect can read every secret).
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
+    match backends::build(&config.backend).await {
+        Ok(store) => {
+            tracing::info!(backend = store.name(), "backend ready");
+            Some(store)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the backend");
+            None
+        }
+    }
+}
+
+/// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
+/// host's terminal reaches the whole process group, and the host stops its plugins itself
+/// (GRPCController/Shutdown) once it has finished with them.
+async fn plugin_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot install signal handlers");
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM received; stopping");
+                    return;
+                }
+                _ = int.recv() => tracing::debug!("SIGINT received; ignored (the host stops plugins)"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn serve_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stop signal received; stopping");
+}
+
+/// Writes the handshake line on stdout and flushes it: the only thing we ever write there.
+fn announce(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Plugin mode: the cookie was checked by the caller.
+pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
+    let Some(config) = start(global, LogLevel::Info) else {
+        return ExitCode::FAILURE;
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    if let Err(e) = handshake::negotiate_version(env("PLUGIN_PROTOCOL_VERSIONS").as_deref()) {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let mtls = match env("PLUGIN_CLIENT_CERT").filter(|c| !c.trim().is_empty()) {
+        None => None,
+        Some(pem) => match AutoMtls::new(&pem) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let Some(store) = open_store(&config).await else {
+        return ExitCode::FAILURE;
+    };
+    let result = serve_plugin(store, mtls, &env).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn serve_plugin(
+    store: Arc<dyn SecretStore>,
+    mtls: Option<AutoMtls>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
+    let (listener, socket) = handshake::PrivateSocket::bind(&handshake::socket_parent(env))?;
+    let address = socket.path.display().to_string();
+    let line = handshake::handshake_line(
+        "unix",
+        &address,
+        mtls.as_ref().map(|m| m.server_cert.as_ref()),
+    );
+    announce(&line)?;
+    tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
+    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    match mtls {
+        Some(m) => server::run(m.incoming(accepted), store, plugin_stop_signal()).await?,
+        None => server::run(accepted, store, plugin_stop_signal()).await?,
+    }
+    drop(socket);
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn serve_plugin(
+    store: Arc<dyn SecretStore>,
+    mtls: Option<AutoMtls>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
+    let (min, max) = handshake::port_range(env)?;
+    let listener = handshake::bind_tcp_in_range(min, max).await?;
+    let address = listener.local_addr()?.to_string();
+    let line = handshake::handshake_line(
+        "tcp",
+        &address,
+        mtls.as_ref().map(|m| m.server_cert.as_ref()),
+    );
+    announce(&line)?;
+    tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
+    let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    match mtls {
+        Some(m) => server::run(m.incoming(accepted), store, plugin_stop_signal()).await?,
+        None => server::run(accepted, store, plugin_stop_signal()).await?,
+    }
+    Ok(())
+}
+
+/// `serve`: the plugin API over plain gRPC on a TCP address.
+pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
+    let Some(config) = start(global, LogLevel::Info) else {
+        return ExitCode::FAILURE;
+    };
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        tracing::error!(
+            listen = %args.listen,
+            "refusing to serve secrets without TLS on a non-loopback address; pass --allow-remote to do it anyway"
+        );
+        return ExitCode::FAILURE;
+    }
+    let Some(store) = open_store(&config).await else {
+        return ExitCode::FAILURE;
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %args.listen, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    tracing::info!(address, "serving the plugin API over plain gRPC");
+    // Scripts read the bound address (useful with port 0) from stdout.
+    let _ = writeln!(std::io::stdout(), "listening on {address}");
+    let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    match server::run(accepted, store, serve_stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The admin commands and `serve` through the real binary, on the local backend in a temp dir.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use secrets_broker::server::proto::secretsmanager as pb;
+use secrets_broker::server::proto::secretsmanager::secrets_manager_client::SecretsManagerClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secrets-broker");
+
+fn broker(data: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GF_") || k.starts_with("PLUGIN_") || k == "grafana_plugin_type" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.arg("--data-dir").arg(data);
+    cmd
+}
+
+fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(cmd: Command, stdin: Option<&str>) -> String {
+    let out = run(cmd, stdin);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn with(data: &Path, args: &[&str]) -> Command {
+    let mut c = broker(data);
+    c.args(args);
+    c
+}
+
+#[test]
+fn admin_commands_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.as_path();
+    // set from stdin (one trailing newline dropped), from a file, in another org.
+    ok(
+        with(d, &["set", "prod db"]),
+        Some("{\"password\":\"s3cr3t-value\"}\n"),
+    );
+    let file = dir.path().join("v.json");
+    std::fs::write(&file, "from-file").unwrap();
+    ok(
+        with(
+            d,
+            &[
+                "set",
+                "team/ds",
+                "--org",
+                "2",
+                "--value-file",
+                file.to_str().unwrap(),
+            ],
+        ),
+        None,
+    );
+    ok(with(d, &["set", "prod db", "--org", "3"]), Some("org3"));
+    assert_eq!(
+        ok(with(d, &["get", "prod db"]), None),
+        "{\"password\":\"s3cr3t-value\"}\n"
+    );
+    assert_eq!(
+        ok(with(d, &["get", "team/ds", "--org", "2"]), None),
+        "from-file\n"
+    );
+    // list: one org, then all orgs.
+    assert_eq!(
+        ok(with(d, &["list", "prod db"]), None),
+        "1\tprod db\tdatasource\n"
+    );
+    assert_eq!(
+        ok(with(d, &["list", "prod db", "--all-orgs"]), None),
+        "1\tprod db\tdatasource\n3\tprod db\tdatasource\n"
+    );
+    // export: no values unless asked.
+    let plain: serde_json::Value = serde_json::from_str(&ok(with(d, &["export"]), None)).unwrap();
+    let rows = plain.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows
+        .iter()
+        .all(|r| r.get("value").is_none() && r["sha256"].is_string()));
+    assert!(!plain.to_string().contains("s3cr3t"));
+    let full: serde_json::Value =
+        serde_json::from_str(&ok(with(d, &["export", "--include-values"]), None)).unwrap();
+    assert!(full
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["value"] == "{\"password\":\"s3cr3t-value\"}" && r["orgId"] == 1));
+    // rename, delete, get of a missing key fails with exit 1.
+    ok(with(d, &["rename", "prod db", "renamed db"]), None);
+    assert_eq!(
+        ok(with(d, &["get", "renamed db"]), None),
+        "{\"password\":\"s3cr3t-value\"}\n"
+    );
+    ok(with(d, &["delete", "renamed db"]), None);
+    ok(with(d, &["delete", "renamed db"]), None);
+    let out = run(with(d, &["get", "renamed db"]), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret stored"));
+}
+
+#[test]
+fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(with(d, &["set", "ds", "--org", "-1"]), Some("v"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("negative"));
+    let out = run(with(d, &["set", "ds"]), Some(&"x".repeat(70_000)));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("65536"));
+    let out = run(with(d, &["--set", "log_level=loud", "get", "ds"]), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log_level"));
+    // A settings file is read; a bad value in it names the key and the file.
+    let cfg = d.join("broker.toml");
+    std::fs::write(&cfg, "backend = \"nope\"\n").unwrap();
+    let out = run(
+        with(d, &["--config", cfg.to_str().unwrap(), "list", "x"]),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("backend") && err.contains("broker.toml"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = with(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_string();
+    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let k = Some(pb::Key {
+        org_id: 1,
+        namespace: "ds".into(),
+        r#type: "datasource".into(),
+    });
+    let r = c
+        .set_secret(pb::SetSecretRequest {
+            key_descriptor: k.clone(),
+            value: "v".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.user_friendly_error, "");
+    let r = c
+        .get_secret(pb::GetSecretRequest { key_descriptor: k })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.exists, r.decrypted_value.as_str()), (true, "v"));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_address_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(with(dir.path(), &["serve", "--listen", "0.0.0.0:0"]), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
