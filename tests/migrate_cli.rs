@@ -98,6 +98,7 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
         std::thread::sleep(Duration::from_millis(250));
     };
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    eprintln!("local -> local rerun: {} copied/s unthrottled", report["copied_per_sec"]);
     assert_eq!(report["failed"], 0, "{stdout}");
     assert_eq!(report["total"], 2000);
     let (copied, skipped) = (report["copied"].as_u64().unwrap(), report["skipped"].as_u64().unwrap());
