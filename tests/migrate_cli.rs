@@ -2,6 +2,8 @@
 //! mid-run and rerun (complete, nothing lost or duplicated, the guard stolen after expiry);
 //! `--dry-run`; `verify` exit statuses; `reconcile` of a mirror (local → legacy SQLite).
 
+#![allow(clippy::unwrap_used)]
+
 mod migrate_support;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,8 @@
 //! quota; the real grafana.db fixture → emulator → back into a copy of it; and rotation in the
 //! emulator reaching a mirror's secondary through a read and through `reconcile`.
 
+#![allow(clippy::unwrap_used)]
+
 mod migrate_support;
 
 use std::path::Path;

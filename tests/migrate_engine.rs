@@ -2,6 +2,8 @@
 //! idempotence, dry run, throttling, per-secret failures, verification, delete-source,
 //! checkpoint resume and the lease guard.
 
+#![allow(clippy::unwrap_used)]
+
 mod migrate_support;
 
 use std::sync::atomic::Ordering;

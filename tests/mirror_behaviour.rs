@@ -1,6 +1,8 @@
 //! The mirror backend over real local stores (and a fault-injecting decorator): conformance,
 //! dual writes with rollback, bounded read fallback, reconciliation on read and by `reconcile`.
 
+#![allow(clippy::unwrap_used)]
+
 mod migrate_support;
 
 use std::sync::atomic::Ordering;

@@ -1,6 +1,6 @@
 //! Test support for the migration and mirror tests: an in-memory store and a fault-injecting
 //! decorator (quota throttling, permanent failures, unavailability, corrupted read-back).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
