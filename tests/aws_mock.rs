@@ -6,7 +6,9 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use aws_sdk_secretsmanager::operation::create_secret::{CreateSecretError, CreateSecretOutput};
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretOutput;
-use aws_sdk_secretsmanager::operation::describe_secret::{DescribeSecretError, DescribeSecretOutput};
+use aws_sdk_secretsmanager::operation::describe_secret::{
+    DescribeSecretError, DescribeSecretOutput,
+};
 use aws_sdk_secretsmanager::operation::get_secret_value::{
     GetSecretValueError, GetSecretValueOutput,
 };
@@ -74,11 +76,14 @@ fn generic(code: &str, msg: &str) -> ErrorMetadata {
 async fn throttling_then_success_is_retried_by_the_sdk() {
     let get = mock!(Client::get_secret_value)
         .sequence()
-        .error(|| {
-            GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded"))
-        })
+        .error(|| GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded")))
         .times(2)
-        .output(|| GetSecretValueOutput::builder().name(NAME).secret_string("s3cret").build())
+        .output(|| {
+            GetSecretValueOutput::builder()
+                .name(NAME)
+                .secret_string("s3cret")
+                .build()
+        })
         .build();
     let s = store(&[&get]);
     let got = s.get(&key()).await.expect("get after retries");
@@ -88,8 +93,9 @@ async fn throttling_then_success_is_retried_by_the_sdk() {
 
 #[tokio::test]
 async fn throttling_beyond_max_attempts_is_transient() {
-    let get = mock!(Client::get_secret_value)
-        .then_error(|| GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded")));
+    let get = mock!(Client::get_secret_value).then_error(|| {
+        GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded"))
+    });
     let err = store(&[&get]).get(&key()).await.expect_err("throttled");
     assert!(matches!(err, Error::Throttled(_)), "{err:?}");
     assert!(err.is_transient());
@@ -101,7 +107,9 @@ async fn throttling_beyond_max_attempts_is_transient() {
 async fn not_found_is_absent_not_an_error() {
     let get = mock!(Client::get_secret_value).then_error(|| {
         GetSecretValueError::ResourceNotFoundException(
-            ResourceNotFoundException::builder().message("Secrets Manager can't find the specified secret.").build(),
+            ResourceNotFoundException::builder()
+                .message("Secrets Manager can't find the specified secret.")
+                .build(),
         )
     });
     assert_eq!(store(&[&get]).get(&key()).await.expect("get"), None);
@@ -146,14 +154,19 @@ async fn kms_key_disabled_or_missing_is_a_crypto_error() {
     let err = s.set(&key(), &value("v")).await.expect_err("kms");
     assert!(matches!(err, Error::Crypto(_)), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("alias/grafana") && text.contains("enabled"), "{text}");
+    assert!(
+        text.contains("alias/grafana") && text.contains("enabled"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn decryption_failure_is_a_crypto_error() {
     let get = mock!(Client::get_secret_value).then_error(|| {
         GetSecretValueError::DecryptionFailure(
-            DecryptionFailure::builder().message("KMS key not found").build(),
+            DecryptionFailure::builder()
+                .message("KMS key not found")
+                .build(),
         )
     });
     let err = store(&[&get]).get(&key()).await.expect_err("decrypt");
@@ -181,7 +194,12 @@ async fn recovery_window_conflict_restores_then_puts() {
     let s = store(&[&create, &describe, &restore, &put]);
     s.set(&key(), &value("new value")).await.expect("set");
     assert_eq!(
-        (create.num_calls(), describe.num_calls(), restore.num_calls(), put.num_calls()),
+        (
+            create.num_calls(),
+            describe.num_calls(),
+            restore.num_calls(),
+            put.num_calls()
+        ),
         (1, 1, 1, 1)
     );
     // The name is now known to be ours: the next set is one PutSecretValue.
@@ -213,7 +231,9 @@ async fn recovery_window_conflict_with_recreate_policy_force_deletes() {
 async fn foreign_secret_without_our_tag_is_never_changed() {
     let create = mock!(Client::create_secret).then_error(|| {
         CreateSecretError::ResourceExistsException(
-            ResourceExistsException::builder().message("already exists").build(),
+            ResourceExistsException::builder()
+                .message("already exists")
+                .build(),
         )
     });
     let describe = mock!(Client::describe_secret).then_output(|| {
@@ -222,8 +242,8 @@ async fn foreign_secret_without_our_tag_is_never_changed() {
             .tags(Tag::builder().key("team").value("payments").build())
             .build()
     });
-    let put = mock!(Client::put_secret_value)
-        .then_output(|| PutSecretValueOutput::builder().build());
+    let put =
+        mock!(Client::put_secret_value).then_output(|| PutSecretValueOutput::builder().build());
     let delete = mock!(Client::delete_secret).then_output(|| DeleteSecretOutput::builder().build());
     let s = store(&[&create, &describe, &put, &delete]);
     let err = s.set(&key(), &value("v")).await.expect_err("foreign");

@@ -9,6 +9,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use aws_sdk_secretsmanager::config::retry::{RetryPartition, TokenBucket};
 
 use super::naming::{self, RESERVED_TAG_PREFIX};
 use crate::backends::{Error, Result};
@@ -333,7 +334,17 @@ impl AwsConfig {
                     .build()
             }
         };
-        Ok(aws_sdk_secretsmanager::Client::new(&conf))
+        // The SDK's default retry quota (a token bucket shared by every client of the process)
+        // stops *all* retries once a burst of throttling has drained it, turning a throttled
+        // minute into errors on every Grafana call. Retries here are bounded by max_attempts and
+        // exponential backoff instead.
+        let partition = RetryPartition::custom("grafana-secrets-broker")
+            .token_bucket(TokenBucket::unlimited())
+            .build();
+        let sm = aws_sdk_secretsmanager::config::Builder::from(&conf)
+            .retry_partition(partition)
+            .build();
+        Ok(aws_sdk_secretsmanager::Client::from_conf(sm))
     }
 }
 

@@ -7,6 +7,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::errors::{classify, Failure, Op};
+use super::write::EMPTY_MARKER;
 use super::AwsStore;
 use crate::backends::{Error, Result};
 use crate::domain::{Item, SecretKey, SecretValue};
@@ -16,10 +17,11 @@ const BATCH: usize = 20;
 /// BatchGetSecretValue calls in flight at once in get_all.
 const BATCH_CONCURRENCY: usize = 4;
 
-fn value_of(name: &str, s: Option<&str>, binary: bool) -> Result<SecretValue> {
+fn value_of(name: &str, s: Option<&str>, binary: Option<&[u8]>) -> Result<SecretValue> {
     match s {
         Some(s) => SecretValue::new(s).map_err(|e| Error::Corrupt(format!("secret {name:?}: {e}"))),
-        None if binary => Err(Error::Corrupt(format!(
+        None if binary == Some(EMPTY_MARKER) => Ok(SecretValue::new("")?),
+        None if binary.is_some() => Err(Error::Corrupt(format!(
             "secret {name:?} holds a binary value; this broker stores text only"
         ))),
         None => Err(Error::Corrupt(format!("secret {name:?} has no value"))),
@@ -30,7 +32,12 @@ impl AwsStore {
     /// GetSecretValue of AWSCURRENT; absent or scheduled for deletion is `None`.
     pub(super) async fn get_named(&self, name: &str) -> Result<Option<SecretValue>> {
         match self.client.get_secret_value().secret_id(name).send().await {
-            Ok(out) => value_of(name, out.secret_string(), out.secret_binary().is_some()).map(Some),
+            Ok(out) => value_of(
+                name,
+                out.secret_string(),
+                out.secret_binary().map(|b| b.as_ref()),
+            )
+            .map(Some),
             Err(e) => match classify(Op::Get, self.ctx(name), e) {
                 Failure::NotFound | Failure::InvalidRequest(_) => Ok(None),
                 f => Err(f.into_error(Op::Get, name)),
@@ -115,7 +122,11 @@ impl AwsStore {
                 let name = v.name().unwrap_or_default();
                 out.push((
                     name.to_string(),
-                    value_of(name, v.secret_string(), v.secret_binary().is_some())?,
+                    value_of(
+                        name,
+                        v.secret_string(),
+                        v.secret_binary().map(|b| b.as_ref()),
+                    )?,
                 ));
             }
             for e in page.errors() {

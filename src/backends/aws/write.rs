@@ -25,6 +25,21 @@ pub(super) enum State {
 /// How often set retries when other writers keep changing the same name under it.
 const RACE_ROUNDS: usize = 4;
 
+/// AWS rejects an empty SecretString (and an empty SecretBinary), but Grafana may store an empty
+/// value. The empty value is stored as the one-byte SecretBinary [`EMPTY_MARKER`]; every other
+/// value is a plain SecretString, readable by any other AWS client.
+pub(super) const EMPTY_MARKER: &[u8] = &[0];
+
+fn stored_string(value: &SecretValue) -> Option<String> {
+    (!value.is_empty()).then(|| value.expose().to_string())
+}
+
+fn stored_binary(value: &SecretValue) -> Option<aws_smithy_types::Blob> {
+    value
+        .is_empty()
+        .then(|| aws_smithy_types::Blob::new(EMPTY_MARKER.to_vec()))
+}
+
 fn token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -68,7 +83,8 @@ impl AwsStore {
         self.client
             .put_secret_value()
             .secret_id(name)
-            .secret_string(value.expose())
+            .set_secret_string(stored_string(value))
+            .set_secret_binary(stored_binary(value))
             .client_request_token(token())
             .send()
             .await
@@ -92,7 +108,8 @@ impl AwsStore {
             .client
             .create_secret()
             .name(name)
-            .secret_string(value.expose())
+            .set_secret_string(stored_string(value))
+            .set_secret_binary(stored_binary(value))
             .client_request_token(token())
             .set_kms_key_id(self.config.kms_key_id.clone())
             .set_description(self.config.description.clone());
