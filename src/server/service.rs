@@ -299,3 +299,8 @@ impl SecretsManager for SecretsService {
         Ok(Response::new(reply))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -1,0 +1,193 @@
+//! Unit tests of the service: one store call per valid request, none for an invalid one, and
+//! store failures reported in `userFriendlyError` with status OK.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tonic::Request;
+
+use super::pb;
+use super::SecretsManager;
+use super::SecretsService;
+use crate::backends::local::{LocalConfig, LocalStore};
+use crate::backends::{Error, Result, SecretStore};
+use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+
+/// Counts calls and either forwards them to a real store or fails them all.
+#[derive(Debug)]
+struct Probe {
+    inner: Option<LocalStore>,
+    calls: AtomicUsize,
+}
+
+impl Probe {
+    fn count(&self) -> Result<&LocalStore> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("backend unreachable".into()))
+    }
+}
+
+#[async_trait]
+impl SecretStore for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
+        self.count()?.get(key).await
+    }
+    async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
+        self.count()?.set(key, value).await
+    }
+    async fn delete(&self, key: &SecretKey) -> Result<()> {
+        self.count()?.delete(key).await
+    }
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
+        self.count()?.list(filter).await
+    }
+    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+        self.count()?.rename(key, new_namespace).await
+    }
+    async fn get_all(&self) -> Result<Vec<Item>> {
+        self.count()?.get_all().await
+    }
+}
+
+fn key(org: i64, ns: &str) -> Option<pb::Key> {
+    Some(pb::Key {
+        org_id: org,
+        namespace: ns.into(),
+        r#type: "datasource".into(),
+    })
+}
+
+#[tokio::test]
+async fn one_store_call_per_valid_request_none_for_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Arc::new(Probe {
+        inner: Some(LocalStore::open(&LocalConfig::new(dir.path())).unwrap()),
+        calls: AtomicUsize::new(0),
+    });
+    let svc = SecretsService::new(probe.clone());
+    let calls = || probe.calls.load(Ordering::SeqCst);
+
+    let r = svc
+        .set_secret(Request::new(pb::SetSecretRequest {
+            key_descriptor: key(1, "a"),
+            value: "v".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.user_friendly_error.as_str(), calls()), ("", 1));
+    let r = svc
+        .get_secret(Request::new(pb::GetSecretRequest {
+            key_descriptor: key(1, "a"),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.exists, r.decrypted_value.as_str(), calls()),
+        (true, "v", 2)
+    );
+    svc.list_secrets(Request::new(pb::ListSecretsRequest {
+        key_descriptor: key(1, "a"),
+        all_organizations: false,
+    }))
+    .await
+    .unwrap();
+    svc.rename_secret(Request::new(pb::RenameSecretRequest {
+        key_descriptor: key(1, "a"),
+        new_namespace: "b".into(),
+    }))
+    .await
+    .unwrap();
+    svc.get_all_secrets(Request::new(pb::GetAllSecretsRequest {}))
+        .await
+        .unwrap();
+    svc.delete_secret(Request::new(pb::DeleteSecretRequest {
+        key_descriptor: key(1, "b"),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(calls(), 6);
+
+    // Invalid requests never reach the store.
+    let r = svc
+        .set_secret(Request::new(pb::SetSecretRequest {
+            key_descriptor: key(-1, "a"),
+            value: "v".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.user_friendly_error.contains("negative"), "{r:?}");
+    let r = svc
+        .set_secret(Request::new(pb::SetSecretRequest {
+            key_descriptor: key(1, "a"),
+            value: "x".repeat(65_537),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.user_friendly_error.contains("65537 bytes"), "{r:?}");
+    let r = svc
+        .rename_secret(Request::new(pb::RenameSecretRequest {
+            key_descriptor: key(1, "a"),
+            new_namespace: "x\u{7}".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.user_friendly_error.contains("control character"), "{r:?}");
+    assert_eq!(calls(), 6);
+}
+
+#[tokio::test]
+async fn store_failures_are_ok_status_with_a_named_key() {
+    let svc = SecretsService::new(Arc::new(Probe {
+        inner: None,
+        calls: AtomicUsize::new(0),
+    }));
+    let r = svc
+        .get_secret(Request::new(pb::GetSecretRequest {
+            key_descriptor: key(4, "prod"),
+        }))
+        .await
+        .expect("GetSecret never answers a non-OK status")
+        .into_inner();
+    assert!(!r.exists && r.decrypted_value.is_empty());
+    let e = r.user_friendly_error;
+    assert!(
+        e.contains("org 4") && e.contains("\"prod\"") && e.contains("try again"),
+        "{e}"
+    );
+    let r = svc
+        .set_secret(Request::new(pb::SetSecretRequest {
+            key_descriptor: key(4, "prod"),
+            value: "hunter2".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.user_friendly_error.contains("could not store"), "{r:?}");
+    assert!(!r.user_friendly_error.contains("hunter2"));
+    let r = svc
+        .get_all_secrets(Request::new(pb::GetAllSecretsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.user_friendly_error.contains("could not read all") && r.items.is_empty());
+    let r = svc
+        .list_secrets(Request::new(pb::ListSecretsRequest {
+            key_descriptor: key(4, "prod"),
+            all_organizations: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.user_friendly_error.is_empty() && r.keys.is_empty());
+}
