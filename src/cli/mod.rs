@@ -12,6 +12,7 @@ use secrets_broker::config::{Config, ConfigError, LogLevel, Settings};
 use secrets_broker::server::{handshake, logging};
 
 mod admin;
+mod migrate;
 mod plugin;
 
 const ABOUT: &str = "Grafana secrets-manager plugin and secrets broker";
@@ -84,7 +85,12 @@ enum Command {
     Rename(admin::RenameArgs),
     /// Write every secret's key (and, only with --include-values, its value) as JSON.
     Export(admin::ExportArgs),
-    // `migrate`, `verify` and `reconcile` are added here from src/cli/migrate.rs.
+    /// Copy every secret from one backend to another (see src/cli/migrate.rs).
+    Migrate(migrate::MigrateArgs),
+    /// Compare two backends: missing / extra / different (exit 0 = no drift, 1 = drift, 2 = error).
+    Verify(migrate::VerifyArgs),
+    /// Make the mirror backend's secondary match its primary (the configured backend must be mirror).
+    Reconcile(migrate::ReconcileArgs),
 }
 
 impl GlobalOpts {
@@ -177,6 +183,9 @@ pub fn main() -> ExitCode {
             Some(Command::List(a)) => admin::run(&cli.global, admin::Admin::List(a)).await,
             Some(Command::Rename(a)) => admin::run(&cli.global, admin::Admin::Rename(a)).await,
             Some(Command::Export(a)) => admin::run(&cli.global, admin::Admin::Export(a)).await,
+            Some(Command::Migrate(a)) => migrate::run_migrate(&cli.global, a).await,
+            Some(Command::Verify(a)) => migrate::run_verify(&cli.global, a).await,
+            Some(Command::Reconcile(a)) => migrate::run_reconcile(&cli.global, a).await,
         }
     });
     // Do not wait for stray blocking tasks (a backend call stuck on the network) at exit.

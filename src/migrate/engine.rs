@@ -1,0 +1,460 @@
+//! One migration run: take the destination's lease, read both stores, plan by digest, copy with
+//! a bounded number of workers through the AIMD pacer (retrying transient failures), read every
+//! copy back and compare digests, checkpoint what is verified, delete verified secrets from the
+//! source only when asked, release the lease and report.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::checkpoint::{write_atomically, Checkpoint};
+use super::guard::Lease;
+use super::pacing::{Pacer, PacerConfig};
+use super::plan::{record, CopyReason, Plan};
+use super::progress::{Mode, Progress};
+use super::report::{Failure, PlannedStep, Report, Stage};
+use super::{dst_err, src_err, Clock, Error};
+use crate::backends::{self, SecretStore};
+use crate::domain::{Item, SecretKey};
+
+/// How to run a migration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Concurrent copy workers (at least 1).
+    pub workers: usize,
+    /// Pacing of writes to the destination.
+    pub destination_pacing: PacerConfig,
+    /// Pacing of deletes in the source (`--delete-source`).
+    pub source_pacing: PacerConfig,
+    /// Only plan; write nothing (no lease, no checkpoint).
+    pub dry_run: bool,
+    /// Delete each verified secret from the source.
+    pub delete_source: bool,
+    /// Checkpoint file; `None` = no checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    /// Lease time to live (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// Attempts per call on transient errors before a secret counts as failed.
+    pub max_attempts: u32,
+    /// Description of the source (report, checkpoint identity).
+    pub source_id: String,
+    /// Description of the destination.
+    pub destination_id: String,
+    /// Progress display.
+    pub progress: Mode,
+    /// Clock for the lease.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Options {
+    /// Defaults: 8 workers, no pacing ceiling, 30 s lease, 12 attempts, no checkpoint.
+    pub fn new(source_id: impl Into<String>, destination_id: impl Into<String>) -> Self {
+        Self {
+            workers: 8,
+            destination_pacing: PacerConfig::default(),
+            source_pacing: PacerConfig::default(),
+            dry_run: false,
+            delete_source: false,
+            checkpoint: None,
+            lease_ttl: Duration::from_secs(30),
+            max_attempts: 12,
+            source_id: source_id.into(),
+            destination_id: destination_id.into(),
+            progress: Mode::Quiet,
+            clock: Arc::new(super::SystemClock),
+        }
+    }
+}
+
+/// Shared state of the copy workers.
+struct Ctx {
+    dst: Arc<dyn SecretStore>,
+    pacer: Pacer,
+    checkpoint: Option<Mutex<Checkpoint>>,
+    lost: Mutex<Option<String>>,
+    stop: AtomicBool,
+    retries: AtomicU64,
+    max_attempts: u32,
+}
+
+impl Ctx {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn mark_verified(&self, key: &SecretKey, digest: &str) {
+        if let Some(cp) = &self.checkpoint {
+            lock(cp).mark_verified(key, digest.to_string());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exponential backoff with jitter: 50 ms · 2^attempt, at most 5 s.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
+    let jitter = rand::random::<f64>() * 0.5 + 0.5;
+    tokio::time::sleep(Duration::from_millis((base as f64 * jitter) as u64)).await;
+}
+
+/// Retries `op` on transient errors (up to `attempts` tries).
+pub(crate) async fn with_retries<T, F, Fut>(attempts: u32, mut op: F) -> backends::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = backends::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && attempt + 1 < attempts => {
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+enum Outcome {
+    Verified,
+    Failed(Failure),
+    Stopped,
+}
+
+fn failure(key: &SecretKey, stage: Stage, reason: impl Into<String>) -> Outcome {
+    Outcome::Failed(Failure {
+        key: record(key),
+        stage,
+        reason: reason.into(),
+    })
+}
+
+async fn copy_one(ctx: &Ctx, item: &Item, digest: &str) -> Outcome {
+    let mut attempt = 0;
+    loop {
+        if ctx.stopped() {
+            return Outcome::Stopped;
+        }
+        ctx.pacer.acquire().await;
+        match ctx.dst.set(&item.key, &item.value).await {
+            Ok(()) => {
+                ctx.pacer.on_success();
+                break;
+            }
+            Err(e) if e.is_transient() && attempt + 1 < ctx.max_attempts => {
+                ctx.pacer.on_throttle();
+                ctx.retries.fetch_add(1, Ordering::Relaxed);
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            Err(e) => return failure(&item.key, Stage::Copy, e.to_string()),
+        }
+    }
+    match with_retries(ctx.max_attempts, || ctx.dst.get(&item.key)).await {
+        Ok(Some(v)) if v.digest() == digest => {
+            ctx.mark_verified(&item.key, digest);
+            Outcome::Verified
+        }
+        Ok(Some(_)) => failure(
+            &item.key,
+            Stage::Verify,
+            "read back a different value than was written (SHA-256 digests differ)",
+        ),
+        Ok(None) => failure(
+            &item.key,
+            Stage::Verify,
+            "not found when read back after writing",
+        ),
+        Err(e) => failure(&item.key, Stage::Verify, e.to_string()),
+    }
+}
+
+/// Runs the migration from `source` to `destination`.
+pub async fn migrate(
+    source: Arc<dyn SecretStore>,
+    destination: Arc<dyn SecretStore>,
+    opts: &Options,
+) -> Result<Report, Error> {
+    if opts.workers == 0 {
+        return Err(Error::Options("workers must be at least 1".into()));
+    }
+    if opts.max_attempts == 0 {
+        return Err(Error::Options("max attempts must be at least 1".into()));
+    }
+    let started = Instant::now();
+    let lease = if opts.dry_run {
+        None
+    } else {
+        Some(Arc::new(
+            Lease::acquire(destination.clone(), opts.clock.clone(), opts.lease_ttl).await?,
+        ))
+    };
+    let result = run(source, destination, opts, lease.clone(), started).await;
+    if let Some(lease) = lease {
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not release the migration lease; it expires by itself");
+        }
+    }
+    result
+}
+
+async fn run(
+    source: Arc<dyn SecretStore>,
+    destination: Arc<dyn SecretStore>,
+    opts: &Options,
+    lease: Option<Arc<Lease>>,
+    started: Instant,
+) -> Result<Report, Error> {
+    let src_items = with_retries(opts.max_attempts, || source.get_all())
+        .await
+        .map_err(src_err(source.as_ref()))?;
+    let dst_items = with_retries(opts.max_attempts, || destination.get_all())
+        .await
+        .map_err(dst_err(destination.as_ref()))?;
+    let checkpoint = match (&opts.checkpoint, opts.dry_run) {
+        (Some(path), false) => Some(Checkpoint::load_or_new(
+            path,
+            &opts.source_id,
+            &opts.destination_id,
+        )?),
+        _ => None,
+    };
+    let plan = Plan::build(src_items, dst_items, checkpoint.as_ref());
+    let mut report = Report {
+        source: opts.source_id.clone(),
+        destination: opts.destination_id.clone(),
+        dry_run: opts.dry_run,
+        total: plan.copy.len() + plan.skip.len(),
+        skipped: plan.skip.len(),
+        resumed: plan.skip.iter().filter(|s| s.from_checkpoint).count(),
+        extra_in_destination: plan.extra_in_destination.len(),
+        ..Report::default()
+    };
+    if opts.dry_run {
+        report.plan = planned_steps(&plan);
+        report.elapsed_secs = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    let ctx = Arc::new(Ctx {
+        dst: destination.clone(),
+        pacer: Pacer::new(opts.destination_pacing),
+        checkpoint: checkpoint.map(Mutex::new),
+        lost: Mutex::new(None),
+        stop: AtomicBool::new(false),
+        retries: AtomicU64::new(0),
+        max_attempts: opts.max_attempts,
+    });
+    for s in &plan.skip {
+        ctx.mark_verified(&s.item.key, &s.digest);
+    }
+    let background = spawn_background(ctx.clone(), lease);
+
+    // Copy phase: `workers` tasks pull steps from one queue.
+    let progress = Arc::new(Progress::start(
+        opts.progress,
+        "copy",
+        plan.copy.len() as u64,
+    ));
+    let queue = Arc::new(Mutex::new(plan.copy.into_iter().collect::<VecDeque<_>>()));
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.workers {
+        let (ctx, queue, outcomes, progress) = (
+            ctx.clone(),
+            queue.clone(),
+            outcomes.clone(),
+            progress.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let Some(step) = lock(&queue).pop_front() else {
+                    break;
+                };
+                let outcome = copy_one(&ctx, &step.item, &step.digest).await;
+                progress.inc();
+                lock(&outcomes).push((step.item, step.digest, outcome));
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    progress.finish();
+    let mut verified_items: Vec<(Item, String)> =
+        plan.skip.into_iter().map(|s| (s.item, s.digest)).collect();
+    let outcomes = std::mem::take(&mut *lock(&outcomes));
+    for (item, digest, outcome) in outcomes {
+        match outcome {
+            Outcome::Verified => {
+                report.copied += 1;
+                verified_items.push((item, digest));
+            }
+            Outcome::Failed(f) => report.failures.push(f),
+            Outcome::Stopped => {}
+        }
+    }
+    report.verified = verified_items.len();
+
+    if opts.delete_source && !ctx.stopped() {
+        delete_verified(&source, &ctx, opts, verified_items, &mut report).await;
+    }
+    background.abort();
+    let lost = lock(&ctx.lost).clone();
+    report.failed = report.failures.len();
+    report.failures.sort_by(|a, b| a.key.cmp(&b.key));
+    report.retries = ctx.retries.load(Ordering::Relaxed);
+    report.final_write_rate = ctx.pacer.rate();
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    report.copied_per_sec = report.copied as f64 / report.elapsed_secs.max(1e-9);
+    if let Some(cp) = &ctx.checkpoint {
+        let mut cp = lock(cp);
+        if lost.is_none() && report.failed == 0 {
+            // Complete: nothing to resume. A rerun is still idempotent (digests are compared).
+            match std::fs::remove_file(cp.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove the finished checkpoint"),
+            }
+        } else {
+            cp.save()?;
+        }
+    }
+    match lost {
+        Some(holder) => Err(Error::GuardLost { holder }),
+        None => Ok(report),
+    }
+}
+
+fn planned_steps(plan: &Plan) -> Vec<PlannedStep> {
+    let copy = plan.copy.iter().map(|c| PlannedStep {
+        key: record(&c.item.key),
+        action: match c.reason {
+            CopyReason::New => "copy_new",
+            CopyReason::Changed => "copy_changed",
+        },
+    });
+    let skip = plan.skip.iter().map(|s| PlannedStep {
+        key: record(&s.item.key),
+        action: "skip_unchanged",
+    });
+    let extra = plan.extra_in_destination.iter().map(|k| PlannedStep {
+        key: record(k),
+        action: "leave_only_in_destination",
+    });
+    copy.chain(skip).chain(extra).collect()
+}
+
+/// Renews the lease every third of its ttl and saves the checkpoint every 500 ms when it changed.
+fn spawn_background(ctx: Arc<Ctx>, lease: Option<Arc<Lease>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let renew_every = lease
+            .as_ref()
+            .map(|l| l.ttl() / 3)
+            .unwrap_or(Duration::from_secs(3600))
+            .max(Duration::from_millis(10));
+        let mut last_renew = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(500).min(renew_every));
+        loop {
+            tick.tick().await;
+            if let Some(cp) = &ctx.checkpoint {
+                let snapshot = {
+                    let mut cp = lock(cp);
+                    cp.is_dirty()
+                        .then(|| cp.snapshot().map(|b| (cp.path().to_path_buf(), b)))
+                };
+                if let Some(Ok((path, bytes))) = snapshot {
+                    let res =
+                        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
+                    if let Ok(Err(e)) = res {
+                        tracing::warn!(error = %e, "could not save the checkpoint");
+                    }
+                }
+            }
+            if let Some(lease) = &lease {
+                if last_renew.elapsed() >= renew_every {
+                    last_renew = tokio::time::Instant::now();
+                    match lease.renew().await {
+                        Ok(()) => {}
+                        Err(Error::GuardLost { holder }) => {
+                            tracing::error!(%holder, "the migration lease was taken over; stopping");
+                            *lock(&ctx.lost) = Some(holder);
+                            ctx.stop.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not renew the migration lease"),
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Deletes verified secrets from the source, each only if its value there is still the one that
+/// was verified in the destination.
+async fn delete_verified(
+    source: &Arc<dyn SecretStore>,
+    ctx: &Arc<Ctx>,
+    opts: &Options,
+    items: Vec<(Item, String)>,
+    report: &mut Report,
+) {
+    let pacer = Pacer::new(opts.source_pacing);
+    let progress = Progress::start(opts.progress, "delete", items.len() as u64);
+    for (item, digest) in items {
+        if ctx.stopped() {
+            break;
+        }
+        let key = &item.key;
+        let current = with_retries(opts.max_attempts, || source.get(key)).await;
+        let fail = |reason: String| Failure {
+            key: record(key),
+            stage: Stage::DeleteSource,
+            reason,
+        };
+        match current {
+            Ok(Some(v)) if v.digest() == digest => {}
+            Ok(Some(_)) => {
+                report.failures.push(fail(
+                    "the source value changed during the migration; not deleted (rerun to copy it)"
+                        .into(),
+                ));
+                continue;
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                report.failures.push(fail(e.to_string()));
+                continue;
+            }
+        }
+        let mut attempt = 0;
+        let res = loop {
+            pacer.acquire().await;
+            match source.delete(key).await {
+                Err(e) if e.is_transient() && attempt + 1 < opts.max_attempts => {
+                    pacer.on_throttle();
+                    ctx.retries.fetch_add(1, Ordering::Relaxed);
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                other => break other,
+            }
+        };
+        match res {
+            Ok(()) => {
+                pacer.on_success();
+                report.deleted += 1;
+                if let Some(cp) = &ctx.checkpoint {
+                    lock(cp).mark_deleted(key);
+                }
+            }
+            Err(e) => report.failures.push(fail(e.to_string())),
+        }
+        progress.inc();
+    }
+    progress.finish();
+}

@@ -1,0 +1,251 @@
+//! Test support for the migration and mirror tests: an in-memory store and a fault-injecting
+//! decorator (quota throttling, permanent failures, unavailability, corrupted read-back).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use secrets_broker::backends::{Error, Result, SecretStore};
+use secrets_broker::domain::{Item, ListFilter, SecretKey, SecretValue};
+use tokio::time::Instant;
+
+/// A plain in-memory store (the engine's own tests need a store that is fast and has no files).
+#[derive(Debug, Default)]
+pub struct MemStore {
+    map: Mutex<HashMap<SecretKey, SecretValue>>,
+}
+
+impl MemStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap().len()
+    }
+    pub fn snapshot(&self) -> HashMap<SecretKey, String> {
+        self.map
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+    async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+    async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
+        self.map.lock().unwrap().insert(key.clone(), value.clone());
+        Ok(())
+    }
+    async fn delete(&self, key: &SecretKey) -> Result<()> {
+        self.map.lock().unwrap().remove(key);
+        Ok(())
+    }
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
+        Ok(self
+            .map
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| filter.matches(k))
+            .cloned()
+            .collect())
+    }
+    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+        let target = key.with_namespace(new_namespace)?;
+        let mut m = self.map.lock().unwrap();
+        if let Some(v) = m.remove(key) {
+            m.insert(target, v);
+        }
+        Ok(())
+    }
+    async fn get_all(&self) -> Result<Vec<Item>> {
+        Ok(self
+            .map
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| Item {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect())
+    }
+}
+
+/// A decorator that injects faults into another store.
+#[derive(Debug)]
+pub struct Faulty {
+    pub inner: Arc<dyn SecretStore>,
+    /// Writes (set/delete) allowed per second; beyond it `Throttled` (token bucket, burst = rate).
+    pub write_quota: Option<f64>,
+    bucket: Mutex<(f64, Option<Instant>)>,
+    /// Writes to keys in these namespaces fail permanently.
+    pub fail_namespaces: Mutex<HashSet<String>>,
+    /// Reads of keys in these namespaces return a different value.
+    pub corrupt_namespaces: Mutex<HashSet<String>>,
+    /// Every call fails with `Unavailable`.
+    pub unavailable: AtomicBool,
+    /// Every write fails permanently.
+    pub writes_broken: AtomicBool,
+    /// After this many successful writes, every write fails permanently (0 = never).
+    pub break_after_writes: AtomicU64,
+    pub writes: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+impl Faulty {
+    pub fn new(inner: Arc<dyn SecretStore>) -> Self {
+        Self {
+            inner,
+            write_quota: None,
+            bucket: Mutex::new((0.0, None)),
+            fail_namespaces: Mutex::default(),
+            corrupt_namespaces: Mutex::default(),
+            unavailable: AtomicBool::new(false),
+            writes_broken: AtomicBool::new(false),
+            break_after_writes: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    pub fn with_quota(mut self, per_sec: f64) -> Self {
+        self.write_quota = Some(per_sec);
+        self
+    }
+
+    fn check_available(&self) -> Result<()> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("injected: store unavailable".into()));
+        }
+        Ok(())
+    }
+
+    fn check_write(&self, key: &SecretKey) -> Result<()> {
+        self.check_available()?;
+        if self.writes_broken.load(Ordering::SeqCst) {
+            return Err(Error::Storage("injected: writes broken".into()));
+        }
+        let limit = self.break_after_writes.load(Ordering::SeqCst);
+        if limit > 0 && self.writes.load(Ordering::SeqCst) >= limit {
+            return Err(Error::Storage("injected: store broke".into()));
+        }
+        if self
+            .fail_namespaces
+            .lock()
+            .unwrap()
+            .contains(key.namespace())
+        {
+            return Err(Error::PermissionDenied(format!(
+                "injected: no write access to {key}"
+            )));
+        }
+        if let Some(rate) = self.write_quota {
+            let mut b = self.bucket.lock().unwrap();
+            let now = Instant::now();
+            let tokens = match b.1 {
+                None => rate,
+                Some(t) => (b.0 + now.duration_since(t).as_secs_f64() * rate).min(rate),
+            };
+            if tokens < 1.0 {
+                *b = (tokens, Some(now));
+                self.throttled.fetch_add(1, Ordering::SeqCst);
+                return Err(Error::Throttled("injected: rate exceeded".into()));
+            }
+            *b = (tokens - 1.0, Some(now));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SecretStore for Faulty {
+    fn name(&self) -> &'static str {
+        "faulty"
+    }
+    async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
+        self.check_available()?;
+        let v = self.inner.get(key).await?;
+        if self
+            .corrupt_namespaces
+            .lock()
+            .unwrap()
+            .contains(key.namespace())
+        {
+            return Ok(Some(SecretValue::new("corrupted").unwrap()));
+        }
+        Ok(v)
+    }
+    async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
+        self.check_write(key)?;
+        self.inner.set(key, value).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn delete(&self, key: &SecretKey) -> Result<()> {
+        self.check_write(key)?;
+        self.inner.delete(key).await?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
+        self.check_available()?;
+        self.inner.list(filter).await
+    }
+    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+        self.check_write(key)?;
+        self.inner.rename(key, new_namespace).await
+    }
+    async fn get_all(&self) -> Result<Vec<Item>> {
+        self.check_available()?;
+        self.inner.get_all().await
+    }
+}
+
+/// `n` secrets in a few orgs and namespaces, with distinct values (some unicode, some large).
+pub fn sample(n: usize) -> Vec<(SecretKey, String)> {
+    (0..n)
+        .map(|i| {
+            let key = SecretKey::new((i % 3) as i64 + 1, format!("ds-{i:05} é/🔑"), "datasource")
+                .unwrap();
+            let value = if i % 97 == 0 {
+                format!("{{\"password\":\"{}\"}}", "x".repeat(4000 + i))
+            } else {
+                format!("{{\"password\":\"secret-{i}-ü\"}}")
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+pub async fn fill(store: &dyn SecretStore, items: &[(SecretKey, String)]) {
+    for (k, v) in items {
+        store
+            .set(k, &SecretValue::new(v.clone()).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// Every (key, value) of a store, sorted.
+pub async fn contents(store: &dyn SecretStore) -> Vec<(SecretKey, String)> {
+    let mut v: Vec<_> = store
+        .get_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.key, i.value.expose().to_string()))
+        .collect();
+    v.sort();
+    v
+}
