@@ -311,7 +311,9 @@ pub fn backend_named(
         "local" => Ok(BackendConfig::Local(local::LocalConfig::from_settings(
             settings,
         )?)),
-        "aws" => Ok(BackendConfig::Aws(aws::AwsConfig::from_settings(settings)?)),
+        "aws" => Ok(BackendConfig::Aws(Box::new(aws::AwsConfig::from_settings(
+            settings,
+        )?))),
         "legacy_sql" => Ok(BackendConfig::LegacySql(
             legacy_sql::LegacySqlConfig::from_settings(settings)?,
         )),

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::types::Tag;
+use secrets_broker::backends::aws::naming::{OWNER_VALUE, TAG_INSTANCE, TAG_OWNER};
 use secrets_broker::backends::aws::{AwsConfig, AwsStore};
 use secrets_broker::backends::{testing, Error, SecretStore};
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
@@ -97,21 +99,22 @@ async fn foreign_secret_is_refused_by_name() {
     assert!(store.get_all().await.expect("get_all").is_empty());
     assert_eq!(store.get(&key(1, "elsewhere")).await.expect("get"), None);
 
-    // Another broker instance (other prefix) is foreign too, even with our owner marker.
-    let other = AwsStore::connect(&config(&emu, "grafana/"))
+    // A secret with our owner marker but another instance's prefix tag is foreign too.
+    let k2 = key(2, "shared-name");
+    let name2 = store.naming().name(&k2);
+    sdk.create_secret()
+        .name(&name2)
+        .secret_string("other instance")
+        .tags(Tag::builder().key(TAG_OWNER).value(OWNER_VALUE).build())
+        .tags(Tag::builder().key(TAG_INSTANCE).value("staging/").build())
+        .send()
         .await
-        .expect("store");
-    other.set(&key(2, "x"), &value("v")).await.expect("set");
-    let spoof = AwsStore::connect(&AwsConfig {
-        prefix: "grafana/".into(),
-        ..cfg.clone()
-    })
-    .await
-    .expect("store");
-    spoof
-        .set(&key(2, "x"), &value("v2"))
+        .expect("other instance's create");
+    let err = store
+        .set(&k2, &value("ours"))
         .await
-        .expect("same instance may write");
+        .expect_err("set refused");
+    assert!(matches!(err, Error::NotOwned(_)), "{err:?}");
     emu.shutdown().await;
 }
 
@@ -222,10 +225,9 @@ async fn thousand_secrets_under_throttling_and_5xx() {
     emu.faults().set(FaultSettings {
         seed: Some(7),
         rules: vec![FaultRule {
-            rate_limit: Some(600.0),
-            burst: Some(20.0),
-            error_rate: Some(0.04),
-            unavailable_rate: Some(0.03),
+            throttle_rate: Some(0.30),
+            error_rate: Some(0.03),
+            unavailable_rate: Some(0.02),
             ..FaultRule::default()
         }],
     });
@@ -285,10 +287,98 @@ async fn thousand_secrets_under_throttling_and_5xx() {
         100.0 * throttled / total,
         100.0 * injected / total
     );
+    // 30% throttled and 5% 5xx, as the issue asks; the shares are of all calls, retries included.
     assert!(
-        throttled / total > 0.05,
-        "too little throttling to mean anything: {stats}"
+        (0.25..0.35).contains(&(throttled / total)),
+        "throttled share off: {stats}"
     );
-    assert!(injected > 0.0, "{stats}");
+    assert!((0.03..0.07).contains(&(injected / total)), "{stats}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn rename_retried_after_a_crash_at_each_step_completes() {
+    let emu = emulator().await;
+    let store = AwsStore::connect(&config(&emu, "r/")).await.expect("store");
+    let src = key(1, "old name");
+    let dst = src.with_namespace("new name").expect("key");
+    let v = value("the value");
+
+    // Crash after the copy, before the delete: both exist with the same value.
+    store.set(&src, &v).await.expect("set src");
+    store.set(&dst, &v).await.expect("copy");
+    store.rename(&src, "new name").await.expect("retry");
+    assert_eq!(store.get(&src).await.expect("get src"), None);
+    assert_eq!(store.get(&dst).await.expect("get dst").as_ref(), Some(&v));
+
+    // Crash after the delete: a retry is a no-op that keeps the target.
+    store.rename(&src, "new name").await.expect("retry again");
+    assert_eq!(store.get(&dst).await.expect("get dst").as_ref(), Some(&v));
+
+    // A stale target (interrupted earlier rename) is replaced by the source's value.
+    let fresh = AwsStore::connect(&config(&emu, "r/")).await.expect("store");
+    fresh
+        .set(&src, &value("newer"))
+        .await
+        .expect("set src again");
+    fresh
+        .rename(&src, "new name")
+        .await
+        .expect("rename over stale");
+    let got = fresh.get(&dst).await.expect("get");
+    assert_eq!(got.map(|v| v.expose().to_string()), Some("newer".into()));
+    assert_eq!(fresh.get(&src).await.expect("get src"), None);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn built_from_gf_plugin_settings() {
+    let emu = emulator().await;
+    let env = [
+        ("GF_PLUGIN_BACKEND", "aws".to_string()),
+        ("GF_PLUGIN_AWS_REGION", "eu-west-1".to_string()),
+        ("GF_PLUGIN_AWS_ACCESS_KEY_ID", "AKIDSETTINGS".to_string()),
+        (
+            "GF_PLUGIN_AWS_SECRET_ACCESS_KEY",
+            "settings-secret".to_string(),
+        ),
+        ("GF_PLUGIN_AWS_ENDPOINT_URL", emu.endpoint()),
+        ("GF_PLUGIN_SECRET_NAME_PREFIX", "grafana-prod/".to_string()),
+        (
+            "GF_PLUGIN_SECRET_DESCRIPTION",
+            "Grafana data source secret".to_string(),
+        ),
+        ("GF_PLUGIN_AWS_TAGS", "team=observability".to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    let settings =
+        secrets_broker::config::Settings::load(None, env, std::iter::empty()).expect("settings");
+    let backend = secrets_broker::config::backend_from_settings(&settings).expect("config");
+    let store = secrets_broker::backends::build(&backend)
+        .await
+        .expect("store");
+    let k = key(3, "prometheus");
+    store.set(&k, &value("token")).await.expect("set");
+    let got = store.get(&k).await.expect("get");
+    assert_eq!(got.map(|v| v.expose().to_string()), Some("token".into()));
+    // The secret is where the naming scheme says, with the description and the extra tag.
+    let sdk = AwsConfig {
+        region: Some("eu-west-1".into()),
+        ..config(&emu, "grafana-prod/")
+    }
+    .client()
+    .await
+    .expect("client");
+    let d = sdk
+        .describe_secret()
+        .secret_id("grafana-prod/datasource/prometheus/000003")
+        .send()
+        .await
+        .expect("describe (region eu-west-1)");
+    assert_eq!(d.description(), Some("Grafana data source secret"));
+    assert!(d
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("team") && t.value() == Some("observability")));
     emu.shutdown().await;
 }

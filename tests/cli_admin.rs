@@ -1,4 +1,5 @@
 //! The admin commands and `serve` through the real binary, on the local backend in a temp dir.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -22,7 +23,9 @@ fn broker(data: &Path) -> Command {
 }
 
 fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(s) = stdin {
@@ -55,11 +58,24 @@ fn admin_commands_round_trip() {
     let data = dir.path().join("data");
     let d = data.as_path();
     // set from stdin (one trailing newline dropped), from a file, in another org.
-    ok(with(d, &["set", "prod db"]), Some("{\"password\":\"s3cr3t-value\"}\n"));
+    ok(
+        with(d, &["set", "prod db"]),
+        Some("{\"password\":\"s3cr3t-value\"}\n"),
+    );
     let file = dir.path().join("v.json");
     std::fs::write(&file, "from-file").unwrap();
     ok(
-        with(d, &["set", "team/ds", "--org", "2", "--value-file", file.to_str().unwrap()]),
+        with(
+            d,
+            &[
+                "set",
+                "team/ds",
+                "--org",
+                "2",
+                "--value-file",
+                file.to_str().unwrap(),
+            ],
+        ),
         None,
     );
     ok(with(d, &["set", "prod db", "--org", "3"]), Some("org3"));
@@ -67,19 +83,26 @@ fn admin_commands_round_trip() {
         ok(with(d, &["get", "prod db"]), None),
         "{\"password\":\"s3cr3t-value\"}\n"
     );
-    assert_eq!(ok(with(d, &["get", "team/ds", "--org", "2"]), None), "from-file\n");
+    assert_eq!(
+        ok(with(d, &["get", "team/ds", "--org", "2"]), None),
+        "from-file\n"
+    );
     // list: one org, then all orgs.
-    assert_eq!(ok(with(d, &["list", "prod db"]), None), "1\tprod db\tdatasource\n");
+    assert_eq!(
+        ok(with(d, &["list", "prod db"]), None),
+        "1\tprod db\tdatasource\n"
+    );
     assert_eq!(
         ok(with(d, &["list", "prod db", "--all-orgs"]), None),
         "1\tprod db\tdatasource\n3\tprod db\tdatasource\n"
     );
     // export: no values unless asked.
-    let plain: serde_json::Value =
-        serde_json::from_str(&ok(with(d, &["export"]), None)).unwrap();
+    let plain: serde_json::Value = serde_json::from_str(&ok(with(d, &["export"]), None)).unwrap();
     let rows = plain.as_array().unwrap();
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r.get("value").is_none() && r["sha256"].is_string()));
+    assert!(rows
+        .iter()
+        .all(|r| r.get("value").is_none() && r["sha256"].is_string()));
     assert!(!plain.to_string().contains("s3cr3t"));
     let full: serde_json::Value =
         serde_json::from_str(&ok(with(d, &["export", "--include-values"]), None)).unwrap();
@@ -90,7 +113,10 @@ fn admin_commands_round_trip() {
         .any(|r| r["value"] == "{\"password\":\"s3cr3t-value\"}" && r["orgId"] == 1));
     // rename, delete, get of a missing key fails with exit 1.
     ok(with(d, &["rename", "prod db", "renamed db"]), None);
-    assert_eq!(ok(with(d, &["get", "renamed db"]), None), "{\"password\":\"s3cr3t-value\"}\n");
+    assert_eq!(
+        ok(with(d, &["get", "renamed db"]), None),
+        "{\"password\":\"s3cr3t-value\"}\n"
+    );
     ok(with(d, &["delete", "renamed db"]), None);
     ok(with(d, &["delete", "renamed db"]), None);
     let out = run(with(d, &["get", "renamed db"]), None);
@@ -114,17 +140,25 @@ fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
     // A settings file is read; a bad value in it names the key and the file.
     let cfg = d.join("broker.toml");
     std::fs::write(&cfg, "backend = \"nope\"\n").unwrap();
-    let out = run(with(d, &["--config", cfg.to_str().unwrap(), "list", "x"]), None);
+    let out = run(
+        with(d, &["--config", cfg.to_str().unwrap(), "list", "x"]),
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(err.contains("backend") && err.contains("broker.toml"), "{err}");
+    assert!(
+        err.contains("backend") && err.contains("broker.toml"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = with(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())

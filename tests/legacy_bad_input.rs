@@ -1,6 +1,7 @@
 //! Bad input gives a clear error naming the row and writes nothing: wrong secret_key, unknown
 //! data key id, truncated and non-base64 values, a damaged data key, missing tables and an
 //! unexpected schema.
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is a test failure
 
 mod legacy_support;
 

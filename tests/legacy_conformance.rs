@@ -1,6 +1,7 @@
 //! The backend conformance suite and the two-writer test on SQLite (temp file with
 //! `legacy_create_tables`), PostgreSQL and MariaDB (fresh database per run from
 //! `BROKER_TEST_POSTGRES_URL` / `BROKER_TEST_MYSQL_URL`; skipped with a reason when unset).
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is a test failure
 
 mod legacy_support;
 

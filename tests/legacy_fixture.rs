@@ -1,6 +1,7 @@
 //! The real Grafana 11.1 database and Grafana-produced vectors: every secret decrypts, a copy
 //! opened through a generated grafana.ini reads both secrets and takes a new one in Grafana's
 //! format, and the store refuses wrong keys and writes in read-only mode.
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is a test failure
 
 mod legacy_support;
 

@@ -1,6 +1,8 @@
 //! The mirror backend over real local stores (and a fault-injecting decorator): conformance,
 //! dual writes with rollback, bounded read fallback, reconciliation on read and by `reconcile`.
 
+#![allow(clippy::unwrap_used)]
+
 mod migrate_support;
 
 use std::sync::atomic::Ordering;
@@ -40,7 +42,12 @@ fn fixture() -> Fixture {
     let primary = Arc::new(Faulty::new(local(a.path())));
     let secondary = Arc::new(Faulty::new(local(b.path())));
     let mirror = MirrorStore::new(primary.clone(), secondary.clone(), Duration::from_secs(2));
-    Fixture { _dirs: (a, b), primary, secondary, mirror }
+    Fixture {
+        _dirs: (a, b),
+        primary,
+        secondary,
+        mirror,
+    }
 }
 
 #[tokio::test]
@@ -49,7 +56,10 @@ async fn passes_the_conformance_suite_and_keeps_both_sides_equal() {
     secrets_broker::backends::testing::run_all(&f.mirror).await;
     f.mirror.set(&key("a"), &v("1")).await.unwrap();
     f.mirror.rename(&key("a"), "b").await.unwrap();
-    assert_eq!(contents(f.primary.as_ref()).await, contents(f.secondary.as_ref()).await);
+    assert_eq!(
+        contents(f.primary.as_ref()).await,
+        contents(f.secondary.as_ref()).await
+    );
     assert_eq!(contents(f.secondary.as_ref()).await.len(), 1);
 }
 
@@ -57,7 +67,11 @@ async fn passes_the_conformance_suite_and_keeps_both_sides_equal() {
 async fn a_failed_secondary_write_is_rolled_back_on_the_primary() {
     let f = fixture();
     f.mirror.set(&key("db"), &v("old")).await.unwrap();
-    f.secondary.fail_namespaces.lock().unwrap().extend(["db".to_string(), "new".to_string()]);
+    f.secondary
+        .fail_namespaces
+        .lock()
+        .unwrap()
+        .extend(["db".to_string(), "new".to_string()]);
     let e = f.mirror.set(&key("db"), &v("new")).await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e}");
     assert!(e.to_string().contains("undone on the primary"), "{e}");
@@ -75,20 +89,43 @@ async fn a_failed_secondary_write_is_rolled_back_on_the_primary() {
     // A transient secondary failure stays transient for the caller.
     f.secondary.fail_namespaces.lock().unwrap().clear();
     f.secondary.unavailable.store(true, Ordering::SeqCst);
-    assert!(f.mirror.set(&key("db"), &v("n2")).await.unwrap_err().is_transient());
+    assert!(f
+        .mirror
+        .set(&key("db"), &v("n2"))
+        .await
+        .unwrap_err()
+        .is_transient());
     f.secondary.unavailable.store(false, Ordering::SeqCst);
-    assert_eq!(contents(f.primary.as_ref()).await, contents(f.secondary.as_ref()).await);
+    assert_eq!(
+        contents(f.primary.as_ref()).await,
+        contents(f.secondary.as_ref()).await
+    );
 }
 
 #[tokio::test]
 async fn a_failed_rollback_is_reported_and_reconciled() {
     let f = fixture();
     f.mirror.set(&key("db"), &v("old")).await.unwrap();
-    f.secondary.fail_namespaces.lock().unwrap().insert("db".into());
+    f.secondary
+        .fail_namespaces
+        .lock()
+        .unwrap()
+        .insert("db".into());
     // The primary accepts exactly one more write (the new value), then breaks: no rollback.
-    f.primary.break_after_writes.store(f.primary.writes.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
-    let e = f.mirror.set(&key("db"), &v("new")).await.unwrap_err().to_string();
-    assert!(e.contains("reconcile") && e.contains("undoing it on the primary failed"), "{e}");
+    f.primary.break_after_writes.store(
+        f.primary.writes.load(Ordering::SeqCst) + 1,
+        Ordering::SeqCst,
+    );
+    let e = f
+        .mirror
+        .set(&key("db"), &v("new"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("reconcile") && e.contains("undoing it on the primary failed"),
+        "{e}"
+    );
     assert_eq!(f.mirror.diverged(), vec![key("db")]);
     f.primary.break_after_writes.store(0, Ordering::SeqCst);
     f.secondary.fail_namespaces.lock().unwrap().clear();
@@ -110,7 +147,12 @@ async fn reads_fall_back_to_the_secondary_only_on_transient_errors() {
     assert_eq!(f.mirror.get_all().await.unwrap().len(), 1);
     assert_eq!(f.mirror.fallbacks(), 2);
     // Writes never fall back: with the primary down they fail and change nothing.
-    assert!(f.mirror.set(&key("db"), &v("other")).await.unwrap_err().is_transient());
+    assert!(f
+        .mirror
+        .set(&key("db"), &v("other"))
+        .await
+        .unwrap_err()
+        .is_transient());
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("val")));
     // Both down: the primary's error, naming the failed fallback.
     f.secondary.unavailable.store(true, Ordering::SeqCst);
@@ -125,18 +167,31 @@ async fn an_out_of_band_change_on_the_primary_reaches_the_secondary_on_read() {
     f.mirror.set(&key("other"), &v("o1")).await.unwrap();
     // Rotation behind the mirror's back.
     f.primary.set(&key("db"), &v("v2-rotated")).await.unwrap();
-    assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("v2-rotated")));
-    assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("v2-rotated")));
+    assert_eq!(
+        f.mirror.get(&key("db")).await.unwrap(),
+        Some(v("v2-rotated"))
+    );
+    assert_eq!(
+        f.secondary.get(&key("db")).await.unwrap(),
+        Some(v("v2-rotated"))
+    );
     assert_eq!(f.mirror.repairs_on_read(), 1);
     // A cached, unchanged key costs no repair; get_all repairs cached keys that changed.
-    assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("v2-rotated")));
+    assert_eq!(
+        f.mirror.get(&key("db")).await.unwrap(),
+        Some(v("v2-rotated"))
+    );
     f.primary.set(&key("other"), &v("o2")).await.unwrap();
     f.mirror.get_all().await.unwrap();
     assert_eq!(f.secondary.get(&key("other")).await.unwrap(), Some(v("o2")));
     assert_eq!(f.mirror.repairs_on_read(), 2);
     // A fresh mirror (empty cache) still notices: it compares both sides on first read.
     f.primary.set(&key("db"), &v("v3")).await.unwrap();
-    let fresh = MirrorStore::new(f.primary.clone(), f.secondary.clone(), Duration::from_secs(1));
+    let fresh = MirrorStore::new(
+        f.primary.clone(),
+        f.secondary.clone(),
+        Duration::from_secs(1),
+    );
     assert_eq!(fresh.get(&key("db")).await.unwrap(), Some(v("v3")));
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("v3")));
 }
@@ -148,16 +203,26 @@ fn settings_are_validated() {
         for (k, val) in pairs {
             s.insert(*k, *val, Source::Flag);
         }
-        MirrorConfig::from_settings(&s).map(|_| ()).map_err(|e| e.to_string())
+        MirrorConfig::from_settings(&s)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
     assert!(with(&[]).unwrap_err().contains("mirror_primary"));
-    assert!(with(&[("mirror_primary", "local"), ("mirror_secondary", "local")])
-        .unwrap_err()
-        .contains("another backend"));
-    assert!(with(&[("mirror_primary", "local"), ("mirror_secondary", "mirror")])
-        .unwrap_err()
-        .contains("mirror_secondary"));
-    assert!(with(&[("mirror_primary", "local"), ("mirror_secondary", "aws"), ("mirror_fallback_timeout_ms", "soon")])
-        .unwrap_err()
-        .contains("mirror_fallback_timeout_ms"));
+    assert!(
+        with(&[("mirror_primary", "local"), ("mirror_secondary", "local")])
+            .unwrap_err()
+            .contains("another backend")
+    );
+    assert!(
+        with(&[("mirror_primary", "local"), ("mirror_secondary", "mirror")])
+            .unwrap_err()
+            .contains("mirror_secondary")
+    );
+    assert!(with(&[
+        ("mirror_primary", "local"),
+        ("mirror_secondary", "aws"),
+        ("mirror_fallback_timeout_ms", "soon")
+    ])
+    .unwrap_err()
+    .contains("mirror_fallback_timeout_ms"));
 }

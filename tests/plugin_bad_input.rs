@@ -1,5 +1,6 @@
 //! Bad input through gRPC: each case is a clear userFriendlyError (status OK) or a correct round
 //! trip; never a crash, never a partial write (a rejected set leaves the previous value).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -42,7 +43,10 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
             .await
             .expect("GetSecret is never a non-OK status")
             .into_inner();
-        assert!(r.user_friendly_error.contains(expected) && !r.exists, "get {k:?}: {r:?}");
+        assert!(
+            r.user_friendly_error.contains(expected) && !r.exists,
+            "get {k:?}: {r:?}"
+        );
         let r = c
             .delete_secret(pb::DeleteSecretRequest {
                 key_descriptor: k.clone(),
@@ -50,7 +54,10 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
             .await
             .unwrap()
             .into_inner();
-        assert!(r.user_friendly_error.contains(expected), "delete {k:?}: {r:?}");
+        assert!(
+            r.user_friendly_error.contains(expected),
+            "delete {k:?}: {r:?}"
+        );
     }
 
     // Value limit: exactly 65,536 bytes round-trips, one byte more is refused and the previous
@@ -89,7 +96,11 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(listed.keys, vec![key(1, ns, "datasource").unwrap()], "{ns:?}");
+        assert_eq!(
+            listed.keys,
+            vec![key(1, ns, "datasource").unwrap()],
+            "{ns:?}"
+        );
     }
     // Namespaces sharing a prefix stay apart.
     assert!(!get(&mut c, 1, "team/prod").await.exists);
@@ -108,7 +119,11 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
         .await
         .unwrap()
         .into_inner();
-    assert!(r.user_friendly_error.contains("namespace must not be empty"), "{r:?}");
+    assert!(
+        r.user_friendly_error
+            .contains("namespace must not be empty"),
+        "{r:?}"
+    );
     assert!(get(&mut c, 1, "team/prod/postgres").await.exists);
     // Rename to an emoji namespace works.
     let r = c
@@ -120,7 +135,10 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
         .unwrap()
         .into_inner();
     assert_eq!(r.user_friendly_error, "");
-    assert_eq!(get(&mut c, 1, "🐘 prod").await.decrypted_value, "{\"password\":\"p1\"}");
+    assert_eq!(
+        get(&mut c, 1, "🐘 prod").await.decrypted_value,
+        "{\"password\":\"p1\"}"
+    );
 
     // List with an empty namespace: a clear error, not an empty success.
     let r = c
@@ -144,5 +162,8 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
     let (_, status) = plugin.shutdown(plugin.channel().await).await;
     assert!(status.success());
     let lines = assert_hclog(&plugin.stderr_lines());
-    assert!(lines.iter().any(|l| l["@level"] == "warn"), "rejections are logged");
+    assert!(
+        lines.iter().any(|l| l["@level"] == "warn"),
+        "rejections are logged"
+    );
 }

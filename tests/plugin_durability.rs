@@ -1,4 +1,5 @@
 //! A value acknowledged by SetSecret survives `kill -9` of the plugin and a restart.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -11,7 +12,10 @@ async fn acknowledged_set_survives_kill_9() {
     let mut plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
     let mut c = plugin.client().await;
     for i in 0..20 {
-        assert_eq!(set(&mut c, 1, &format!("ds-{i}"), &format!("value-{i}")).await, "");
+        assert_eq!(
+            set(&mut c, 1, &format!("ds-{i}"), &format!("value-{i}")).await,
+            ""
+        );
     }
     assert_eq!(set(&mut c, 1, "ds-0", "overwritten").await, "");
     // SIGKILL: no shutdown path runs, nothing is flushed at exit.

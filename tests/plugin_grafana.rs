@@ -1,5 +1,6 @@
 //! The built plugin launched as Grafana launches it: handshake line, the six RPCs over the
 //! announced Unix socket, health, hclog JSON on stderr, Shutdown ends the process within 2 s.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -23,7 +24,12 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     let mut plugin = launch(cmd);
     let hs = plugin.handshake.clone();
     assert_eq!(
-        (hs.core.as_str(), hs.app.as_str(), hs.network.as_str(), hs.protocol.as_str()),
+        (
+            hs.core.as_str(),
+            hs.app.as_str(),
+            hs.network.as_str(),
+            hs.protocol.as_str()
+        ),
         ("1", "2", "unix", "grpc")
     );
     assert!(hs.server_cert.is_none(), "no 6th field without AutoMTLS");
@@ -47,7 +53,10 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     let mut c = plugin.client().await;
     // Absent: exists=false, no error.
@@ -70,7 +79,12 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     let one = c.list_secrets(list(1, false)).await.unwrap().into_inner();
     assert_eq!(one.user_friendly_error, "");
     assert_eq!(one.keys, vec![key(1, "prometheus", "datasource").unwrap()]);
-    let mut all = c.list_secrets(list(1, true)).await.unwrap().into_inner().keys;
+    let mut all = c
+        .list_secrets(list(1, true))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
     all.sort_by_key(|k| k.org_id);
     assert_eq!(
         all,
@@ -84,11 +98,19 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
         key_descriptor: key(1, ns, "datasource"),
         new_namespace: new.into(),
     };
-    let r = c.rename_secret(rename("prometheus", "prom-2")).await.unwrap().into_inner();
+    let r = c
+        .rename_secret(rename("prometheus", "prom-2"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.user_friendly_error, "");
     assert!(!get(&mut c, 1, "prometheus").await.exists);
     assert_eq!(get(&mut c, 1, "prom-2").await.decrypted_value, "v2");
-    let r = c.rename_secret(rename("missing", "x")).await.unwrap().into_inner();
+    let r = c
+        .rename_secret(rename("missing", "x"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.user_friendly_error, "");
     // GetAllSecrets: everything, every org, in one answer.
     let all = c
@@ -131,17 +153,24 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(2), "exit took {took:?}");
     assert!(!socket.exists());
-    assert!(plugin.extra_stdout.lock().unwrap().is_empty(), "stdout carried more than the handshake");
+    assert!(
+        plugin.extra_stdout.lock().unwrap().is_empty(),
+        "stdout carried more than the handshake"
+    );
 
     let lines = assert_hclog(&plugin.stderr_lines());
     assert!(
-        lines.iter().any(|l| l["@level"] == "warn"
-            && l["key"] == "something_for_grafana"),
+        lines
+            .iter()
+            .any(|l| l["@level"] == "warn" && l["key"] == "something_for_grafana"),
         "unknown GF_PLUGIN_ key warned: {lines:?}"
     );
     assert!(lines.iter().any(|l| l["@level"] == "info"), "{lines:?}");
     assert!(lines.iter().any(|l| l["@level"] == "debug"), "{lines:?}");
-    assert!(lines.iter().all(|l| l["@level"] != "trace"), "trace off at debug");
+    assert!(
+        lines.iter().all(|l| l["@level"] != "trace"),
+        "trace off at debug"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +211,10 @@ fn sigterm_stops_the_plugin_cleanly_and_sigint_is_ignored() {
     };
     kill("-INT");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(plugin.child.try_wait().unwrap().is_none(), "SIGINT must not stop a plugin");
+    assert!(
+        plugin.child.try_wait().unwrap().is_none(),
+        "SIGINT must not stop a plugin"
+    );
     kill("-TERM");
     let status = plugin.wait_exit(Duration::from_secs(2));
     assert!(status.success(), "{status:?}");

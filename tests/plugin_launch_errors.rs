@@ -1,5 +1,6 @@
 //! Launches that must fail cleanly: no magic cookie (go-plugin's hint, exit 1, nothing on
 //! stdout), a protocol version we do not speak, an invalid setting (exit 1, message names it).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -67,7 +68,10 @@ fn an_invalid_setting_stops_start_up_naming_the_key() {
         .find(|l| l["@level"] == "error")
         .unwrap_or_else(|| panic!("an error line: {stderr}"));
     let msg = err["@message"].as_str().unwrap();
-    assert!(msg.contains("log_level") && msg.contains("GF_PLUGIN_LOG_LEVEL"), "{msg}");
+    assert!(
+        msg.contains("log_level") && msg.contains("GF_PLUGIN_LOG_LEVEL"),
+        "{msg}"
+    );
 
     let cmd = &mut grafana_command(data.path(), data.path(), &[("GF_PLUGIN_BACKEND", "redis")]);
     let (code, stdout, stderr) = run(cmd);

@@ -1,6 +1,7 @@
 //! AutoMTLS as go-plugin hosts use it: the host passes its client certificate in
 //! `PLUGIN_CLIENT_CERT`, the plugin announces its own certificate in the handshake line's 6th
 //! field, and only a client presenting the host's certificate gets an answer.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -87,13 +88,17 @@ async fn mutual_tls_accepts_the_host_certificate_only() {
 
     // No client certificate: refused.
     let none = TlsUnixConnector::new(path.clone(), &server_cert, None);
-    let err = try_get(none).await.expect_err("client without certificate refused");
+    let err = try_get(none)
+        .await
+        .expect_err("client without certificate refused");
     eprintln!("without certificate: {err}");
 
     // Another self-signed certificate: refused.
     let (_, other_der, other_key) = go_plugin_style_cert();
     let other = TlsUnixConnector::new(path.clone(), &server_cert, Some((other_der, other_key)));
-    let err = try_get(other).await.expect_err("client with another certificate refused");
+    let err = try_get(other)
+        .await
+        .expect_err("client with another certificate refused");
     eprintln!("with another certificate: {err}");
 
     // Plain gRPC without TLS: refused.
@@ -118,6 +123,9 @@ async fn mutual_tls_accepts_the_host_certificate_only() {
         .await
         .unwrap();
     let (took, status) = plugin.shutdown(channel).await;
-    assert!(status.success() && took < Duration::from_secs(2), "{took:?} {status:?}");
+    assert!(
+        status.success() && took < Duration::from_secs(2),
+        "{took:?} {status:?}"
+    );
     assert_hclog(&plugin.stderr_lines());
 }

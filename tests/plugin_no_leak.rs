@@ -1,5 +1,6 @@
 //! A whole session at trace level leaves no secret value in stderr or in the data directory's
 //! files, while trace lines do record each call (method, key, duration, outcome).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
 
@@ -54,7 +55,10 @@ async fn trace_session_leaks_no_value() {
     })
     .await
     .unwrap();
-    let all = c.get_all_secrets(pb::GetAllSecretsRequest {}).await.unwrap();
+    let all = c
+        .get_all_secrets(pb::GetAllSecretsRequest {})
+        .await
+        .unwrap();
     assert_eq!(all.into_inner().items[0].value, value);
     let (_, status) = plugin.shutdown(plugin.channel().await).await;
     assert!(status.success());
@@ -65,7 +69,13 @@ async fn trace_session_leaks_no_value() {
         .iter()
         .filter(|l| l["@level"] == "trace" && l["method"].is_string())
         .collect();
-    for method in ["SetSecret", "GetSecret", "RenameSecret", "ListSecrets", "GetAllSecrets"] {
+    for method in [
+        "SetSecret",
+        "GetSecret",
+        "RenameSecret",
+        "ListSecrets",
+        "GetAllSecrets",
+    ] {
         let t = traces
             .iter()
             .find(|l| l["method"] == method)
@@ -75,6 +85,9 @@ async fn trace_session_leaks_no_value() {
     let all_text = stderr.join("\n");
     assert!(all_text.contains("leaky-ds"), "keys are logged");
     assert!(!all_text.contains(MARKER), "value leaked into stderr");
-    assert!(files_contain(data.path(), MARKER.as_bytes()).is_empty(), "value on disk in plaintext");
+    assert!(
+        files_contain(data.path(), MARKER.as_bytes()).is_empty(),
+        "value on disk in plaintext"
+    );
     assert!(plugin.extra_stdout.lock().unwrap().is_empty());
 }

@@ -51,12 +51,22 @@ pub enum Lookup {
 impl Ctx {
     /// A context for `account`/`region` at the current emulator time.
     pub fn new(shared: Arc<Shared>, account: String, region: String) -> Ctx {
+        Ctx::with_request_id(shared, account, region, uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A context answering with an existing request id.
+    pub fn with_request_id(
+        shared: Arc<Shared>,
+        account: String,
+        region: String,
+        request_id: String,
+    ) -> Ctx {
         let now = shared.clock.now();
         Ctx {
             shared,
             account,
             region,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id,
             now,
             durable_seq: AtomicU64::new(0),
         }

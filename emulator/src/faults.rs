@@ -24,6 +24,9 @@ pub struct FaultRule {
     pub rate_limit: Option<f64>,
     /// Bucket size (default: `rate_limit`, at least 1).
     pub burst: Option<f64>,
+    /// Probability (0..=1) of answering ThrottlingException regardless of load: a fixed share
+    /// of throttled calls, independent of how fast the machine is (unlike `rate_limit`).
+    pub throttle_rate: Option<f64>,
     /// Probability (0..=1) of answering InternalServiceError (500).
     pub error_rate: Option<f64>,
     /// Probability (0..=1) of answering ServiceUnavailable (503).
@@ -91,6 +94,7 @@ impl FaultSettings {
     pub fn validate(&self) -> Result<(), String> {
         for (i, r) in self.rules.iter().enumerate() {
             for (name, p) in [
+                ("throttle_rate", r.throttle_rate),
                 ("error_rate", r.error_rate),
                 ("unavailable_rate", r.unavailable_rate),
             ] {
@@ -240,6 +244,13 @@ impl Faults {
                     continue;
                 }
             }
+            if let Some(p) = rule.throttle_rate {
+                if p > 0.0 && inner.rng.gen_bool(p) {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                    d.error = Some(ApiError::throttled());
+                    continue;
+                }
+            }
             if let Some(p) = rule.error_rate {
                 if p > 0.0 && inner.rng.gen_bool(p) {
                     self.injected.fetch_add(1, Ordering::Relaxed);
@@ -310,6 +321,23 @@ mod tests {
             Some("ThrottlingException")
         );
         assert!(f.on_request("B").error.is_none());
+    }
+
+    #[test]
+    fn throttle_rate_throttles_a_fixed_share() {
+        let f = Faults::new(FaultSettings {
+            seed: Some(3),
+            rules: vec![FaultRule {
+                throttle_rate: Some(0.3),
+                ..Default::default()
+            }],
+        });
+        let throttled = (0..10_000)
+            .filter(|_| {
+                f.on_request("GetSecretValue").error.map(|e| e.code) == Some("ThrottlingException")
+            })
+            .count();
+        assert!((2_700..3_300).contains(&throttled), "{throttled}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ struct Args {
     /// Rate limit for all operations, requests per second.
     #[arg(long)]
     rate_limit: Option<f64>,
+    /// Probability of an injected ThrottlingException (0..1), independent of load.
+    #[arg(long)]
+    throttle_rate: Option<f64>,
     /// Probability of an injected InternalServiceError (0..1).
     #[arg(long)]
     error_rate: Option<f64>,
@@ -78,12 +81,14 @@ async fn main() -> anyhow::Result<()> {
     };
     faults.seed = args.fault_seed;
     if args.rate_limit.is_some()
+        || args.throttle_rate.is_some()
         || args.error_rate.is_some()
         || args.unavailable_rate.is_some()
         || args.latency_ms.is_some()
     {
         faults.rules.push(FaultRule {
             rate_limit: args.rate_limit,
+            throttle_rate: args.throttle_rate,
             error_rate: args.error_rate,
             unavailable_rate: args.unavailable_rate,
             latency_ms: args.latency_ms,

@@ -306,7 +306,7 @@ mod tests {
         };
         assert_eq!(generate(&all), Err(PasswordError::NothingToChooseFrom));
         assert_eq!(
-            generate(&all).unwrap_err().code(),
+            generate(&all).expect_err("should fail").code(),
             "InvalidParameterException"
         );
         let excluded_by_chars = PasswordOptions {
@@ -317,7 +317,10 @@ mod tests {
             generate(&excluded_by_chars),
             Err(PasswordError::NothingToChooseFrom)
         );
-        assert_eq!(check_length(0).unwrap_err().code(), "ValidationException");
+        assert_eq!(
+            check_length(0).expect_err("should fail").code(),
+            "ValidationException"
+        );
         assert!(check_length(4097).is_err());
         assert_eq!(check_length(4096), Ok(4096));
         assert_eq!(

@@ -7,10 +7,20 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 
 /// The JSON object of one request, with the constraint violations found so far.
-#[derive(Debug, Default)]
+/// Its Debug output lists member names only (requests carry secret values).
+#[derive(Default)]
 pub struct Input {
     map: Map<String, Value>,
     errors: Vec<String>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("members", &self.map.keys().collect::<Vec<_>>())
+            .field("errors", &self.errors.len())
+            .finish()
+    }
 }
 
 /// The lowerCamelCase member path AWS uses in validation messages (`SecretId` -> `secretId`).
@@ -338,4 +348,29 @@ pub fn parse_tags(input: &mut Input, key: &str) -> Result<Option<Vec<(String, St
 /// Base64 text of a binary secret value, as JSON carries blobs.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_values() {
+        let i = Input::parse(br#"{"SecretString":"hunter2","Name":"n"}"#).unwrap();
+        let d = format!("{i:?}");
+        assert!(d.contains("SecretString") && !d.contains("hunter2"), "{d}");
+    }
+
+    #[test]
+    fn validation_message_shape() {
+        let mut i = Input::parse(br#"{"Name":""}"#).unwrap();
+        i.required_string("Name", 1, 512).unwrap();
+        i.missing("SecretId");
+        let e = i.finish().unwrap_err();
+        assert_eq!(
+            e.message,
+            "2 validation errors detected: Value '' at 'name' failed to satisfy constraint: Member must have length greater than or equal to 1; Value null at 'secretId' failed to satisfy constraint: Member must not be null"
+        );
+    }
 }

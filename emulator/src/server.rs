@@ -67,7 +67,11 @@ pub fn purge_expired(shared: &Shared) {
     use crate::clock::Clock as _;
     let now = shared.clock.now();
     let any = {
-        let g = shared.state.accounts.read().unwrap_or_else(|e| e.into_inner());
+        let g = shared
+            .state
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         g.values()
             .flat_map(|r| r.values())
             .flat_map(|secrets| secrets.values())
@@ -79,7 +83,11 @@ pub fn purge_expired(shared: &Shared) {
     let mut tx = crate::store::Tx::default();
     let mut purged = 0usize;
     {
-        let mut g = shared.state.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = shared
+            .state
+            .accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         for (account, regions) in g.iter_mut() {
             for (region, secrets) in regions.iter_mut() {
                 let expired: Vec<String> = secrets
@@ -250,7 +258,12 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         Ok(i) => i,
         Err(e) => return fail(e),
     };
-    let ctx = Arc::new(Ctx::new(shared.clone(), account, auth.region));
+    let ctx = Arc::new(Ctx::with_request_id(
+        shared.clone(),
+        account,
+        auth.region,
+        request_id.clone(),
+    ));
     let result = match handler {
         Handler::Sync(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx, input))) {
             Ok(r) => r,

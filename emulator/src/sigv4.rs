@@ -40,7 +40,7 @@ pub fn missing_token() -> ApiError {
     ApiError::new(
         400,
         "MissingAuthenticationTokenException",
-        "Missing Authentication Token",
+        "Request is missing Authentication Token",
     )
 }
 

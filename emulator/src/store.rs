@@ -58,6 +58,8 @@ pub struct Tx {
     len: usize,
     /// (region, name) of every secret record written (replication propagates these).
     touched: Vec<(String, String)>,
+    /// (region, name) of every secret removed (replication forgets removed replicas).
+    removed: Vec<(String, String)>,
 }
 
 fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> Vec<u8> {
@@ -133,6 +135,14 @@ impl Tx {
             self.del_version(account, region, &s.name, &v.id);
         }
         self.len += 1;
+        self.removed.push((region.to_string(), s.name.clone()));
+    }
+    /// Names of the secrets of `region` this transaction removes.
+    pub fn removed<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.removed
+            .iter()
+            .filter(move |(r, _)| r == region)
+            .map(|(_, n)| n.as_str())
     }
     /// Whether the transaction holds no change.
     pub fn is_empty(&self) -> bool {

@@ -303,6 +303,59 @@ async fn replicas_are_read_only_copies_kept_in_sync() {
 }
 
 #[tokio::test]
+async fn deleting_a_replica_removes_it_from_the_primary() {
+    let (emu, c) = start().await;
+    let eu = client(&emu.endpoint(), "eu-west-1");
+    c.create_secret()
+        .name("rep/del")
+        .secret_string("v")
+        .add_replica_regions(region("eu-west-1"))
+        .send()
+        .await
+        .expect("create");
+    eu.delete_secret()
+        .secret_id("rep/del")
+        .send()
+        .await
+        .expect("delete the replica");
+    assert_err(
+        eu.describe_secret().secret_id("rep/del").send().await,
+        "ResourceNotFoundException",
+        "",
+    );
+    let d = c
+        .describe_secret()
+        .secret_id("rep/del")
+        .send()
+        .await
+        .expect("primary");
+    assert!(
+        d.replication_status().is_empty(),
+        "{:?}",
+        d.replication_status()
+    );
+    assert_eq!(d.primary_region(), None);
+    c.put_secret_value()
+        .secret_id("rep/del")
+        .secret_string("v2")
+        .send()
+        .await
+        .expect("put");
+    assert_err(
+        eu.describe_secret().secret_id("rep/del").send().await,
+        "ResourceNotFoundException",
+        "",
+    );
+    c.delete_secret()
+        .secret_id("rep/del")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("primary deletable");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn name_clash_fails_unless_forced() {
     let (emu, c) = start().await;
     let eu = client(&emu.endpoint(), "eu-west-1");

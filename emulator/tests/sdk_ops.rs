@@ -1154,12 +1154,24 @@ async fn version_pruning_with_the_clock() {
 async fn expired_secrets_are_purged_in_the_background() {
     let emu = emulator().await;
     let c = client(&emu);
-    c.create_secret().name("sweep").secret_string("x").send().await.unwrap();
-    c.delete_secret().secret_id("sweep").recovery_window_in_days(7).send().await.unwrap();
+    c.create_secret()
+        .name("sweep")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    c.delete_secret()
+        .secret_id("sweep")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
     emu.clock().advance(Duration::from_secs(7 * 86_400 + 1));
     let present = || {
         let g = emu.shared().state.accounts.read().unwrap();
-        g.values().flat_map(|r| r.values()).any(|s| s.contains_key("sweep"))
+        g.values()
+            .flat_map(|r| r.values())
+            .any(|s| s.contains_key("sweep"))
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while present() && std::time::Instant::now() < deadline {

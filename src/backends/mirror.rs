@@ -47,7 +47,11 @@ use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
 use crate::migrate::drift::{self, Reconciled};
 
 /// Settings keys this backend reads.
-pub const KEYS: &[&str] = &["mirror_primary", "mirror_secondary", "mirror_fallback_timeout_ms"];
+pub const KEYS: &[&str] = &[
+    "mirror_primary",
+    "mirror_secondary",
+    "mirror_fallback_timeout_ms",
+];
 
 const STRIPES: usize = 64;
 const CACHE_LIMIT: usize = 100_000;
@@ -69,7 +73,10 @@ impl MirrorConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let why = "when backend = mirror (one of local, aws, legacy_sql)";
         let p = settings.require("mirror_primary", why)?.trim().to_string();
-        let s = settings.require("mirror_secondary", why)?.trim().to_string();
+        let s = settings
+            .require("mirror_secondary", why)?
+            .trim()
+            .to_string();
         if p == s {
             return Err(settings.error(
                 "mirror_secondary",
@@ -179,8 +186,18 @@ impl MirrorStore {
 
     /// Compares both sides and (unless `dry_run`) writes the primary's missing and different
     /// secrets into the secondary; with `prune`, deletes secrets only in the secondary.
-    pub async fn reconcile(&self, dry_run: bool, prune: bool) -> Result<Reconciled, crate::migrate::Error> {
-        let out = drift::reconcile(self.primary.as_ref(), self.secondary.as_ref(), dry_run, prune).await?;
+    pub async fn reconcile(
+        &self,
+        dry_run: bool,
+        prune: bool,
+    ) -> Result<Reconciled, crate::migrate::Error> {
+        let out = drift::reconcile(
+            self.primary.as_ref(),
+            self.secondary.as_ref(),
+            dry_run,
+            prune,
+        )
+        .await?;
         if !dry_run {
             lock(&self.synced).clear();
             if out.failures.is_empty() {
@@ -257,14 +274,22 @@ impl MirrorStore {
             )),
             Err(_) => Err(context(
                 primary_err,
-                format_args!("mirror: primary failed and the secondary did not answer within {:?}", self.fallback_timeout),
+                format_args!(
+                    "mirror: primary failed and the secondary did not answer within {:?}",
+                    self.fallback_timeout
+                ),
             )),
         }
     }
 
     /// Restores the primary to `before` (key → previous value or absent) after the secondary
     /// failed with `err`; returns the error to give the caller.
-    async fn undo(&self, before: Vec<(SecretKey, Option<SecretValue>)>, err: Error, op: &str) -> Error {
+    async fn undo(
+        &self,
+        before: Vec<(SecretKey, Option<SecretValue>)>,
+        err: Error,
+        op: &str,
+    ) -> Error {
         let mut undo_err = None;
         for (key, prev) in &before {
             let r = match prev {
@@ -279,7 +304,9 @@ impl MirrorStore {
         match undo_err {
             None => context(
                 err,
-                format_args!("mirror: {op} failed on the secondary ({side}) and was undone on the primary"),
+                format_args!(
+                    "mirror: {op} failed on the secondary ({side}) and was undone on the primary"
+                ),
             ),
             Some(e2) => {
                 for (key, _) in &before {
@@ -321,7 +348,11 @@ impl SecretStore for MirrorStore {
 
     async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
         let _g = self.locks[self.stripe(key)].lock().await;
-        let prev = self.primary.get(key).await.map_err(|e| context(e, "mirror: reading the primary before writing"))?;
+        let prev = self
+            .primary
+            .get(key)
+            .await
+            .map_err(|e| context(e, "mirror: reading the primary before writing"))?;
         self.primary.set(key, value).await?;
         match self.secondary.set(key, value).await {
             Ok(()) => {
@@ -334,7 +365,11 @@ impl SecretStore for MirrorStore {
 
     async fn delete(&self, key: &SecretKey) -> Result<()> {
         let _g = self.locks[self.stripe(key)].lock().await;
-        let prev = self.primary.get(key).await.map_err(|e| context(e, "mirror: reading the primary before deleting"))?;
+        let prev = self
+            .primary
+            .get(key)
+            .await
+            .map_err(|e| context(e, "mirror: reading the primary before deleting"))?;
         self.primary.delete(key).await?;
         match self.secondary.delete(key).await {
             Ok(()) => {
@@ -348,7 +383,10 @@ impl SecretStore for MirrorStore {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         match self.primary.list(filter).await {
             Ok(v) => Ok(v),
-            Err(e) => self.fallback("list", e, || self.secondary.list(filter)).await,
+            Err(e) => {
+                self.fallback("list", e, || self.secondary.list(filter))
+                    .await
+            }
         }
     }
 
@@ -359,7 +397,11 @@ impl SecretStore for MirrorStore {
         let target = key.with_namespace(new_namespace)?;
         let (a, b) = (self.stripe(key), self.stripe(&target));
         let _g1 = self.locks[a.min(b)].lock().await;
-        let _g2 = if a != b { Some(self.locks[a.max(b)].lock().await) } else { None };
+        let _g2 = if a != b {
+            Some(self.locks[a.max(b)].lock().await)
+        } else {
+            None
+        };
         let ctx = |e| context(e, "mirror: reading the primary before renaming");
         let prev_src = self.primary.get(key).await.map_err(ctx)?;
         let prev_dst = self.primary.get(&target).await.map_err(ctx)?;
@@ -383,7 +425,11 @@ impl SecretStore for MirrorStore {
     async fn get_all(&self) -> Result<Vec<Item>> {
         let items = match self.primary.get_all().await {
             Ok(v) => v,
-            Err(e) => return self.fallback("get_all", e, || self.secondary.get_all()).await,
+            Err(e) => {
+                return self
+                    .fallback("get_all", e, || self.secondary.get_all())
+                    .await
+            }
         };
         let stale: Vec<SecretKey> = {
             let c = lock(&self.synced);

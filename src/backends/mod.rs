@@ -113,7 +113,7 @@ pub enum BackendConfig {
     /// Embedded sled store (the default).
     Local(local::LocalConfig),
     /// AWS Secrets Manager (or anything speaking its protocol, such as the emulator).
-    Aws(aws::AwsConfig),
+    Aws(Box<aws::AwsConfig>),
     /// Grafana's legacy SQL `secrets` table.
     LegacySql(legacy_sql::LegacySqlConfig),
     /// Dual-write decorator over two other backends.

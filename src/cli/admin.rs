@@ -20,7 +20,7 @@ pub struct KeyArgs {
     /// Namespace (for data sources: the data source's name).
     namespace: String,
     /// Organization id.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     org: i64,
     /// Type (Grafana stores data-source secrets with type `datasource`).
     #[arg(long = "type", default_value = "datasource")]
@@ -53,7 +53,7 @@ pub struct ListArgs {
     /// Namespace to match exactly.
     namespace: String,
     /// Organization id (ignored with --all-orgs).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     org: i64,
     /// Type to match exactly.
     #[arg(long = "type", default_value = "datasource")]
@@ -108,7 +108,10 @@ pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
     let store = match backends::build(&config.backend).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: cannot open the {} backend: {e}", backend_name(&config));
+            eprintln!(
+                "error: cannot open the {} backend: {e}",
+                backend_name(&config)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -231,7 +234,10 @@ fn read_value(a: &SetArgs) -> anyhow::Result<String> {
 }
 
 /// The export document: a JSON array, one object per secret.
-pub fn export_json(items: &[secrets_broker::domain::Item], include_values: bool) -> serde_json::Value {
+pub fn export_json(
+    items: &[secrets_broker::domain::Item],
+    include_values: bool,
+) -> serde_json::Value {
     let rows = items
         .iter()
         .map(|i| {

@@ -13,8 +13,8 @@ use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 
 use secrets_broker::backends::{self, mirror::MirrorStore, BackendConfig, SecretStore};
-use secrets_broker::config::{backend_from_settings, Settings};
 use secrets_broker::config::LogLevel;
+use secrets_broker::config::{backend_from_settings, Settings};
 use secrets_broker::migrate::{self, drift, pacing::PacerConfig, progress::Mode, Options};
 use secrets_broker::server::logging;
 
@@ -27,13 +27,23 @@ pub const AWS_WRITES_PER_SEC: f64 = 50.0;
 #[derive(Debug, Args, Clone)]
 pub struct Endpoints {
     /// Source: a settings TOML file (`backend = "..."` plus that backend's keys).
-    #[arg(long, value_name = "FILE.toml", required_unless_present = "from_grafana", conflicts_with = "from_grafana")]
+    #[arg(
+        long,
+        value_name = "FILE.toml",
+        required_unless_present = "from_grafana",
+        conflicts_with = "from_grafana"
+    )]
     pub from: Option<PathBuf>,
     /// Source: a Grafana instance, by its ini file (database and secret_key read from it).
     #[arg(long, value_name = "grafana.ini")]
     pub from_grafana: Option<PathBuf>,
     /// Destination: a settings TOML file.
-    #[arg(long, value_name = "FILE.toml", required_unless_present = "to_grafana", conflicts_with = "to_grafana")]
+    #[arg(
+        long,
+        value_name = "FILE.toml",
+        required_unless_present = "to_grafana",
+        conflicts_with = "to_grafana"
+    )]
     pub to: Option<PathBuf>,
     /// Destination: a Grafana instance, by its ini file (writes Grafana's `secrets` table).
     #[arg(long, value_name = "grafana.ini")]
@@ -168,14 +178,19 @@ fn rate(arg: &str, backend: &str) -> Result<Option<f64>, String> {
         "unlimited" | "0" => Ok(None),
         n => match n.parse::<f64>() {
             Ok(r) if r > 0.0 && r.is_finite() => Ok(Some(r)),
-            _ => Err(format!("--max-write-rate: expected a positive number, `auto` or `unlimited`, got {n:?}")),
+            _ => Err(format!(
+                "--max-write-rate: expected a positive number, `auto` or `unlimited`, got {n:?}"
+            )),
         },
     }
 }
 
 fn default_checkpoint(source: &str, destination: &str) -> PathBuf {
     let h = Sha256::digest(format!("{source}\n{destination}").as_bytes());
-    PathBuf::from(format!("secrets-broker-migrate-{}.json", &hex::encode(h)[..16]))
+    PathBuf::from(format!(
+        "secrets-broker-migrate-{}.json",
+        &hex::encode(h)[..16]
+    ))
 }
 
 /// Starts logging (JSON lines on stderr) at the level of the global settings.
@@ -208,7 +223,9 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
         return Err("--lease-ttl-secs must be at least 1".into());
     }
     let same = |a: &Option<PathBuf>, b: &Option<PathBuf>| match (a, b) {
-        (Some(a), Some(b)) => std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok()),
+        (Some(a), Some(b)) => std::fs::canonicalize(a)
+            .ok()
+            .is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok()),
         _ => false,
     };
     let e = &args.endpoints;
@@ -229,7 +246,11 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
     };
     opts.dry_run = args.dry_run;
     opts.delete_source = args.delete_source;
-    opts.checkpoint = Some(args.checkpoint.clone().unwrap_or_else(|| default_checkpoint(&src.id, &dst.id)));
+    opts.checkpoint = Some(
+        args.checkpoint
+            .clone()
+            .unwrap_or_else(|| default_checkpoint(&src.id, &dst.id)),
+    );
     opts.lease_ttl = Duration::from_secs(args.lease_ttl_secs);
     opts.progress = match args.progress {
         ProgressArg::Auto => Mode::Auto,
@@ -241,7 +262,9 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
         .map_err(|e| e.to_string())?;
     if !args.dry_run {
         if let Some(g) = &dst.grafana {
-            g.clear_plugin_startup_failure_flag().await.map_err(|e| e.to_string())?;
+            g.clear_plugin_startup_failure_flag()
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     let json = report.to_json();
@@ -264,7 +287,9 @@ pub async fn run_verify(global: &GlobalOpts, args: VerifyArgs) -> ExitCode {
     let result: Result<drift::Drift, String> = async {
         let a = open(&args.endpoints, Role::Source).await?;
         let b = open(&args.endpoints, Role::Destination).await?;
-        drift::compare(a.store.as_ref(), b.store.as_ref()).await.map_err(|e| e.to_string())
+        drift::compare(a.store.as_ref(), b.store.as_ref())
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     match result {
@@ -288,18 +313,32 @@ pub async fn run_reconcile(global: &GlobalOpts, args: ReconcileArgs) -> ExitCode
     init_logging(global);
     let result: Result<drift::Reconciled, String> = async {
         let settings = global.settings().map_err(|e| e.to_string())?;
-        let BackendConfig::Mirror(config) = backend_from_settings(&settings).map_err(|e| e.to_string())? else {
-            return Err("reconcile needs `backend = \"mirror\"` with mirror_primary and mirror_secondary".into());
+        let BackendConfig::Mirror(config) =
+            backend_from_settings(&settings).map_err(|e| e.to_string())?
+        else {
+            return Err(
+                "reconcile needs `backend = \"mirror\"` with mirror_primary and mirror_secondary"
+                    .into(),
+            );
         };
-        let mirror = MirrorStore::open(&config).await.map_err(|e| e.to_string())?;
-        mirror.reconcile(args.dry_run, args.prune).await.map_err(|e| e.to_string())
+        let mirror = MirrorStore::open(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        mirror
+            .reconcile(args.dry_run, args.prune)
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     match result {
         Ok(r) => {
             eprint!("{}", r.drift.describe());
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            let left = if r.dry_run { !r.drift.is_clean() } else { !r.failures.is_empty() };
+            let left = if r.dry_run {
+                !r.drift.is_clean()
+            } else {
+                !r.failures.is_empty()
+            };
             ExitCode::from(if left { 1 } else { 0 })
         }
         Err(e) => {

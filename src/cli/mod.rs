@@ -118,13 +118,17 @@ pub fn start(global: &GlobalOpts, default_level: LogLevel) -> Option<Config> {
         Ok(s) => s,
         Err(e) => return fail_early(default_level, &e),
     };
-    let level = match settings.parse::<LogLevel>("log_level", "one of trace, debug, info, warn, error") {
-        Ok(l) => l.unwrap_or(default_level),
-        Err(e) => return fail_early(default_level, &e),
-    };
+    let level =
+        match settings.parse::<LogLevel>("log_level", "one of trace, debug, info, warn, error") {
+            Ok(l) => l.unwrap_or(default_level),
+            Err(e) => return fail_early(default_level, &e),
+        };
     logging::init(level);
     for key in settings.unknown_keys() {
-        let source = settings.source(&key).map(ToString::to_string).unwrap_or_default();
+        let source = settings
+            .source(&key)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         tracing::warn!(key, source, "unknown setting; ignored");
     }
     match Config::from_settings(&settings) {
@@ -190,6 +194,7 @@ pub fn main() -> ExitCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::CommandFactory;

@@ -89,10 +89,16 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cp),
             Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
-        let file: FileFormat = serde_json::from_str(&text)
-            .map_err(|e| err(format!("not a checkpoint of this tool ({e}); delete it to start over")))?;
+        let file: FileFormat = serde_json::from_str(&text).map_err(|e| {
+            err(format!(
+                "not a checkpoint of this tool ({e}); delete it to start over"
+            ))
+        })?;
         if file.version != VERSION {
-            return Err(err(format!("unsupported checkpoint version {}", file.version)));
+            return Err(err(format!(
+                "unsupported checkpoint version {}",
+                file.version
+            )));
         }
         if file.source != source || file.destination != destination {
             return Err(err(format!(
@@ -205,6 +211,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -225,7 +232,9 @@ mod tests {
                 deleted_from_source: true
             })
         );
-        let e = Checkpoint::load_or_new(&path, "a", "c").unwrap_err().to_string();
+        let e = Checkpoint::load_or_new(&path, "a", "c")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("belongs to a migration from a to b"), "{e}");
         fs::write(&path, "{garbage").unwrap();
         assert!(Checkpoint::load_or_new(&path, "a", "b").is_err());

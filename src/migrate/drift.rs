@@ -67,8 +67,12 @@ pub async fn compare(a: &dyn SecretStore, b: &dyn SecretStore) -> Result<Drift, 
 type Values = HashMap<SecretKey, SecretValue>;
 
 async fn compare_items(a: &dyn SecretStore, b: &dyn SecretStore) -> Result<(Drift, Values), Error> {
-    let a_items = with_retries(ATTEMPTS, || a.get_all()).await.map_err(src_err(a))?;
-    let b_items = with_retries(ATTEMPTS, || b.get_all()).await.map_err(dst_err(b))?;
+    let a_items = with_retries(ATTEMPTS, || a.get_all())
+        .await
+        .map_err(src_err(a))?;
+    let b_items = with_retries(ATTEMPTS, || b.get_all())
+        .await
+        .map_err(dst_err(b))?;
     let mut b_digests: HashMap<SecretKey, String> = b_items
         .into_iter()
         .filter(|i| !is_reserved(&i.key))
@@ -134,7 +138,8 @@ pub async fn reconcile(
         }
         if prune {
             for rec in &drift.extra {
-                let key = match SecretKey::new(rec.org_id, rec.namespace.clone(), rec.kind.clone()) {
+                let key = match SecretKey::new(rec.org_id, rec.namespace.clone(), rec.kind.clone())
+                {
                     Ok(k) => k,
                     Err(e) => {
                         out.failures.push((rec.clone(), e.to_string()));

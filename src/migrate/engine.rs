@@ -167,7 +167,11 @@ async fn copy_one(ctx: &Ctx, item: &Item, digest: &str) -> Outcome {
             Stage::Verify,
             "read back a different value than was written (SHA-256 digests differ)",
         ),
-        Ok(None) => failure(&item.key, Stage::Verify, "not found when read back after writing"),
+        Ok(None) => failure(
+            &item.key,
+            Stage::Verify,
+            "not found when read back after writing",
+        ),
         Err(e) => failure(&item.key, Stage::Verify, e.to_string()),
     }
 }
@@ -253,16 +257,26 @@ async fn run(
     let background = spawn_background(ctx.clone(), lease);
 
     // Copy phase: `workers` tasks pull steps from one queue.
-    let progress = Arc::new(Progress::start(opts.progress, "copy", plan.copy.len() as u64));
+    let progress = Arc::new(Progress::start(
+        opts.progress,
+        "copy",
+        plan.copy.len() as u64,
+    ));
     let queue = Arc::new(Mutex::new(plan.copy.into_iter().collect::<VecDeque<_>>()));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.workers {
-        let (ctx, queue, outcomes, progress) =
-            (ctx.clone(), queue.clone(), outcomes.clone(), progress.clone());
+        let (ctx, queue, outcomes, progress) = (
+            ctx.clone(),
+            queue.clone(),
+            outcomes.clone(),
+            progress.clone(),
+        );
         workers.spawn(async move {
             loop {
-                let Some(step) = lock(&queue).pop_front() else { break };
+                let Some(step) = lock(&queue).pop_front() else {
+                    break;
+                };
                 let outcome = copy_one(&ctx, &step.item, &step.digest).await;
                 progress.inc();
                 lock(&outcomes).push((step.item, step.digest, outcome));
@@ -350,10 +364,12 @@ fn spawn_background(ctx: Arc<Ctx>, lease: Option<Arc<Lease>>) -> tokio::task::Jo
             if let Some(cp) = &ctx.checkpoint {
                 let snapshot = {
                     let mut cp = lock(cp);
-                    cp.is_dirty().then(|| cp.snapshot().map(|b| (cp.path().to_path_buf(), b)))
+                    cp.is_dirty()
+                        .then(|| cp.snapshot().map(|b| (cp.path().to_path_buf(), b)))
                 };
                 if let Some(Ok((path, bytes))) = snapshot {
-                    let res = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
+                    let res =
+                        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
                     if let Ok(Err(e)) = res {
                         tracing::warn!(error = %e, "could not save the checkpoint");
                     }
@@ -404,7 +420,8 @@ async fn delete_verified(
             Ok(Some(v)) if v.digest() == digest => {}
             Ok(Some(_)) => {
                 report.failures.push(fail(
-                    "the source value changed during the migration; not deleted (rerun to copy it)".into(),
+                    "the source value changed during the migration; not deleted (rerun to copy it)"
+                        .into(),
                 ));
                 continue;
             }

@@ -60,7 +60,9 @@ impl GrafanaDb {
     pub async fn clear_plugin_startup_failure_flag(&self) -> Result<()> {
         let conn = db::connect(&self.config.target, false, false)
             .await
-            .map_err(|e| Error::Storage(format!("connecting to clear Grafana's kv_store flag: {e}")))?;
+            .map_err(|e| {
+                Error::Storage(format!("connecting to clear Grafana's kv_store flag: {e}"))
+            })?;
         let err = |e: sqlx::Error| {
             Error::Storage(format!(
                 "deleting kv_store row ({FLAG_NAMESPACE}, {FLAG_KEY}): {e}"
@@ -68,27 +70,35 @@ impl GrafanaDb {
         };
         let missing_table = |e: &sqlx::Error| {
             let text = e.to_string().to_ascii_lowercase();
-            text.contains("no such table") || text.contains("does not exist") || text.contains("doesn't exist")
+            text.contains("no such table")
+                || text.contains("does not exist")
+                || text.contains("doesn't exist")
         };
         let res = match &conn {
-            db::Db::Sqlite(pool, _) => sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND key = ?")
-                .bind(FLAG_NAMESPACE)
-                .bind(FLAG_KEY)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            db::Db::Postgres(pool, _) => sqlx::query("DELETE FROM kv_store WHERE namespace = $1 AND key = $2")
-                .bind(FLAG_NAMESPACE)
-                .bind(FLAG_KEY)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            db::Db::MySql(pool, _) => sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND `key` = ?")
-                .bind(FLAG_NAMESPACE)
-                .bind(FLAG_KEY)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
+            db::Db::Sqlite(pool, _) => {
+                sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND key = ?")
+                    .bind(FLAG_NAMESPACE)
+                    .bind(FLAG_KEY)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            db::Db::Postgres(pool, _) => {
+                sqlx::query("DELETE FROM kv_store WHERE namespace = $1 AND key = $2")
+                    .bind(FLAG_NAMESPACE)
+                    .bind(FLAG_KEY)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            db::Db::MySql(pool, _) => {
+                sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND `key` = ?")
+                    .bind(FLAG_NAMESPACE)
+                    .bind(FLAG_KEY)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
         };
         match res {
             Ok(n) => {
@@ -154,6 +164,9 @@ impl SecretStore for GrafanaSource {
         for item in self.inner.get_all().await? {
             all.insert(item.key, item.value);
         }
-        Ok(all.into_iter().map(|(key, value)| Item { key, value }).collect())
+        Ok(all
+            .into_iter()
+            .map(|(key, value)| Item { key, value })
+            .collect())
     }
 }

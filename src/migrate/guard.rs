@@ -24,7 +24,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::engine::with_retries;
 use super::{dst_err, lease_key, Clock, Error};
+
+/// Attempts per lease call on transient errors (throttling must not strand the lease).
+const ATTEMPTS: u32 = 8;
 use crate::backends::SecretStore;
 use crate::domain::SecretValue;
 
@@ -104,11 +108,12 @@ impl Lease {
     /// Deletes the lease if it is still ours.
     pub async fn release(&self) -> Result<(), Error> {
         match self.read().await? {
-            Some(r) if r.holder == self.holder => self
-                .store
-                .delete(&lease_key())
-                .await
-                .map_err(dst_err(self.store.as_ref())),
+            Some(r) if r.holder == self.holder => {
+                let key = lease_key();
+                with_retries(ATTEMPTS, || self.store.delete(&key))
+                    .await
+                    .map_err(dst_err(self.store.as_ref()))
+            }
             _ => Ok(()),
         }
     }
@@ -121,9 +126,8 @@ impl Lease {
     }
 
     async fn read(&self) -> Result<Option<LeaseRecord>, Error> {
-        let v = self
-            .store
-            .get(&lease_key())
+        let key = lease_key();
+        let v = with_retries(ATTEMPTS, || self.store.get(&key))
             .await
             .map_err(dst_err(self.store.as_ref()))?;
         Ok(v.and_then(|v| match serde_json::from_str(v.expose()) {
@@ -144,8 +148,8 @@ impl Lease {
         };
         let json = serde_json::to_string(&rec).map_err(|e| Error::Options(e.to_string()))?;
         let value = SecretValue::new(json).map_err(|e| Error::Options(e.to_string()))?;
-        self.store
-            .set(&lease_key(), &value)
+        let key = lease_key();
+        with_retries(ATTEMPTS, || self.store.set(&key, &value))
             .await
             .map_err(dst_err(self.store.as_ref()))
     }

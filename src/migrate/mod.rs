@@ -100,7 +100,9 @@ pub fn lease_key() -> SecretKey {
 
 /// Whether `key` is one of the broker's reserved keys (the lease), never migrated.
 pub fn is_reserved(key: &SecretKey) -> bool {
-    key.org_id() == 0 && key.namespace() == guard::LEASE_NAMESPACE && key.kind() == guard::LEASE_TYPE
+    key.org_id() == 0
+        && key.namespace() == guard::LEASE_NAMESPACE
+        && key.kind() == guard::LEASE_TYPE
 }
 
 /// Wall-clock milliseconds since the Unix epoch, behind a trait so that lease expiry is tested on

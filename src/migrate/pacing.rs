@@ -128,8 +128,7 @@ impl Pacer {
         s.throttle_events += 1;
         let current = match s.rate {
             Some(r) => {
-                if s
-                    .last_decrease
+                if s.last_decrease
                     .is_some_and(|t| now.duration_since(t) < self.config.decrease_cooldown)
                 {
                     return;
@@ -146,7 +145,9 @@ impl Pacer {
         s.rate = Some((current * self.config.decrease_factor).max(self.config.min_rate));
         s.last_decrease = Some(now);
         // Leave a gap after a rejection so the destination's bucket can refill.
-        s.next_slot = s.next_slot.max(now + Duration::from_secs_f64(1.0 / current));
+        s.next_slot = s
+            .next_slot
+            .max(now + Duration::from_secs_f64(1.0 / current));
     }
 
     /// The current rate in writes per second (`None` = unpaced).
@@ -161,6 +162,7 @@ impl Pacer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

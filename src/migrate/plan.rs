@@ -54,7 +54,11 @@ pub struct Plan {
 
 impl Plan {
     /// Compares the source's items with the destination's; reserved keys are ignored.
-    pub fn build(source: Vec<Item>, destination: Vec<Item>, checkpoint: Option<&Checkpoint>) -> Plan {
+    pub fn build(
+        source: Vec<Item>,
+        destination: Vec<Item>,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Plan {
         let mut dest: HashMap<SecretKey, String> = destination
             .into_iter()
             .filter(|i| !is_reserved(&i.key))
@@ -114,8 +118,14 @@ impl Plan {
         out.push_str(&format!(
             "plan: {} to copy ({} new, {} changed), {} unchanged, {} only in the destination\n",
             self.copy.len(),
-            self.copy.iter().filter(|c| c.reason == CopyReason::New).count(),
-            self.copy.iter().filter(|c| c.reason == CopyReason::Changed).count(),
+            self.copy
+                .iter()
+                .filter(|c| c.reason == CopyReason::New)
+                .count(),
+            self.copy
+                .iter()
+                .filter(|c| c.reason == CopyReason::Changed)
+                .count(),
             self.skip.len(),
             self.extra_in_destination.len()
         ));

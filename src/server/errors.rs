@@ -111,6 +111,7 @@ pub fn report(op: Operation, key: Option<&SecretKey>, err: &Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -184,6 +184,7 @@ pub fn socket_parent(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
 

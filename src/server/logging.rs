@@ -141,6 +141,7 @@ pub fn init(level: LogLevel) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::{Arc, Mutex};
 

@@ -301,5 +301,6 @@ impl SecretsManager for SecretsService {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 #[path = "service_tests.rs"]
 mod tests;

@@ -89,7 +89,10 @@ async fn one_store_call_per_valid_request_none_for_invalid() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((r.exists, r.decrypted_value.as_str(), calls()), (true, "v", 2));
+    assert_eq!(
+        (r.exists, r.decrypted_value.as_str(), calls()),
+        (true, "v", 2)
+    );
     svc.list_secrets(Request::new(pb::ListSecretsRequest {
         key_descriptor: key(1, "a"),
         all_organizations: false,
@@ -158,7 +161,10 @@ async fn store_failures_are_ok_status_with_a_named_key() {
         .into_inner();
     assert!(!r.exists && r.decrypted_value.is_empty());
     let e = r.user_friendly_error;
-    assert!(e.contains("org 4") && e.contains("\"prod\"") && e.contains("try again"), "{e}");
+    assert!(
+        e.contains("org 4") && e.contains("\"prod\"") && e.contains("try again"),
+        "{e}"
+    );
     let r = svc
         .set_secret(Request::new(pb::SetSecretRequest {
             key_descriptor: key(4, "prod"),

@@ -189,6 +189,7 @@ impl AutoMtls {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

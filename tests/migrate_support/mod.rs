@@ -1,6 +1,6 @@
 //! Test support for the migration and mirror tests: an in-memory store and a fault-injecting
 //! decorator (quota throttling, permanent failures, unavailability, corrupted read-back).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,7 +51,14 @@ impl SecretStore for MemStore {
         Ok(())
     }
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        Ok(self.map.lock().unwrap().keys().filter(|k| filter.matches(k)).cloned().collect())
+        Ok(self
+            .map
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| filter.matches(k))
+            .cloned()
+            .collect())
     }
     async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
         let target = key.with_namespace(new_namespace)?;
@@ -67,7 +74,10 @@ impl SecretStore for MemStore {
             .lock()
             .unwrap()
             .iter()
-            .map(|(k, v)| Item { key: k.clone(), value: v.clone() })
+            .map(|(k, v)| Item {
+                key: k.clone(),
+                value: v.clone(),
+            })
             .collect())
     }
 }
@@ -130,8 +140,15 @@ impl Faulty {
         if limit > 0 && self.writes.load(Ordering::SeqCst) >= limit {
             return Err(Error::Storage("injected: store broke".into()));
         }
-        if self.fail_namespaces.lock().unwrap().contains(key.namespace()) {
-            return Err(Error::PermissionDenied(format!("injected: no write access to {key}")));
+        if self
+            .fail_namespaces
+            .lock()
+            .unwrap()
+            .contains(key.namespace())
+        {
+            return Err(Error::PermissionDenied(format!(
+                "injected: no write access to {key}"
+            )));
         }
         if let Some(rate) = self.write_quota {
             let mut b = self.bucket.lock().unwrap();
@@ -159,7 +176,12 @@ impl SecretStore for Faulty {
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
         self.check_available()?;
         let v = self.inner.get(key).await?;
-        if self.corrupt_namespaces.lock().unwrap().contains(key.namespace()) {
+        if self
+            .corrupt_namespaces
+            .lock()
+            .unwrap()
+            .contains(key.namespace())
+        {
             return Ok(Some(SecretValue::new("corrupted").unwrap()));
         }
         Ok(v)
@@ -194,7 +216,8 @@ impl SecretStore for Faulty {
 pub fn sample(n: usize) -> Vec<(SecretKey, String)> {
     (0..n)
         .map(|i| {
-            let key = SecretKey::new((i % 3) as i64 + 1, format!("ds-{i:05} é/🔑"), "datasource").unwrap();
+            let key = SecretKey::new((i % 3) as i64 + 1, format!("ds-{i:05} é/🔑"), "datasource")
+                .unwrap();
             let value = if i % 97 == 0 {
                 format!("{{\"password\":\"{}\"}}", "x".repeat(4000 + i))
             } else {
@@ -207,7 +230,10 @@ pub fn sample(n: usize) -> Vec<(SecretKey, String)> {
 
 pub async fn fill(store: &dyn SecretStore, items: &[(SecretKey, String)]) {
     for (k, v) in items {
-        store.set(k, &SecretValue::new(v.clone()).unwrap()).await.unwrap();
+        store
+            .set(k, &SecretValue::new(v.clone()).unwrap())
+            .await
+            .unwrap();
     }
 }
 

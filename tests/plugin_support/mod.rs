@@ -37,7 +37,9 @@ pub fn grafana_command(data_dir: &Path, socket_dir: &Path, settings: &[(&str, &s
     for (k, v) in settings {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -161,11 +163,7 @@ pub struct TlsUnixConnector {
 }
 
 impl TlsUnixConnector {
-    pub fn new(
-        path: PathBuf,
-        server_cert: &[u8],
-        client: Option<(Vec<u8>, Vec<u8>)>,
-    ) -> Self {
+    pub fn new(path: PathBuf, server_cert: &[u8], client: Option<(Vec<u8>, Vec<u8>)>) -> Self {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -300,7 +298,11 @@ pub async fn set(c: &mut SecretsManagerClient<Channel>, org: i64, ns: &str, valu
     .user_friendly_error
 }
 
-pub async fn get(c: &mut SecretsManagerClient<Channel>, org: i64, ns: &str) -> pb::GetSecretResponse {
+pub async fn get(
+    c: &mut SecretsManagerClient<Channel>,
+    org: i64,
+    ns: &str,
+) -> pb::GetSecretResponse {
     c.get_secret(pb::GetSecretRequest {
         key_descriptor: key(org, ns, "datasource"),
     })
@@ -317,14 +319,18 @@ pub fn assert_hclog(lines: &[String]) -> Vec<serde_json::Value> {
         .map(|l| {
             let v: serde_json::Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
-            let level = v["@level"].as_str().unwrap_or_else(|| panic!("no @level: {l}"));
+            let level = v["@level"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no @level: {l}"));
             assert!(
                 ["trace", "debug", "info", "warn", "error"].contains(&level),
                 "bad level: {l}"
             );
             assert!(v["@message"].is_string(), "no @message: {l}");
             assert!(v["@module"].is_string(), "no @module: {l}");
-            let ts = v["@timestamp"].as_str().unwrap_or_else(|| panic!("no @timestamp: {l}"));
+            let ts = v["@timestamp"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no @timestamp: {l}"));
             assert!(is_hclog_timestamp(ts), "bad timestamp {ts}");
             v
         })
@@ -334,7 +340,8 @@ pub fn assert_hclog(lines: &[String]) -> Vec<serde_json::Value> {
 /// `2021-10-08T08:15:56.112151+00:00`: six fractional digits, then `Z` or `±hh:mm`.
 pub fn is_hclog_timestamp(ts: &str) -> bool {
     let b = ts.as_bytes();
-    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     if b.len() < 26 {
         return false;
     }

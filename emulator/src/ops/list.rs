@@ -298,8 +298,9 @@ pub fn page<'a>(
     }
     let more = items.len() > max;
     items.truncate(max);
+    // the key travels as its exact bit pattern (a decimal float may not parse back identically)
     let cursor = if more {
-        items.last().map(|(k, s)| json!([k, s.name]))
+        items.last().map(|(k, s)| json!([k.to_bits(), s.name]))
     } else {
         None
     };
@@ -309,7 +310,10 @@ pub fn page<'a>(
 /// Parses a cursor `[key, name]`.
 pub fn parse_cursor(v: &Value) -> Result<(f64, String), ApiError> {
     match v.as_array().map(|a| a.as_slice()) {
-        Some([Value::Number(k), Value::String(n)]) => Ok((k.as_f64().unwrap_or(0.0), n.clone())),
+        Some([Value::Number(k), Value::String(n)]) => {
+            let bits = k.as_u64().ok_or_else(ApiError::invalid_next_token)?;
+            Ok((f64::from_bits(bits), n.clone()))
+        }
         _ => Err(ApiError::invalid_next_token()),
     }
 }

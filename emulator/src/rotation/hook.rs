@@ -33,6 +33,9 @@ pub fn is_builtin(arn: &str) -> bool {
 pub struct RotationSettings {
     hooks: Arc<RwLock<HashMap<String, String>>>,
     strict: Arc<AtomicBool>,
+    /// Set after a scan found no scheduled rotation; cleared whenever a NextRotationDate is set. The ticker
+    /// skips its scan while this is set, so an emulator without schedules never walks its secrets.
+    idle: Arc<AtomicBool>,
 }
 
 impl RotationSettings {
@@ -74,6 +77,18 @@ impl RotationSettings {
     /// is moto-compatible: the current value is copied into a new version that becomes AWSCURRENT).
     pub fn set_strict(&self, strict: bool) {
         self.strict.store(strict, Ordering::SeqCst);
+    }
+    /// Records that some secret now has a NextRotationDate (the ticker scans again).
+    pub fn note_scheduled(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+    }
+    /// Records whether the last scan found no scheduled rotation at all.
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::SeqCst);
+    }
+    /// Whether the ticker may skip its scan.
+    pub fn idle(&self) -> bool {
+        self.idle.load(Ordering::SeqCst)
     }
     /// Whether strict AWS mode is on.
     pub fn strict(&self) -> bool {
@@ -210,7 +225,7 @@ mod tests {
             "r",
         )
         .await
-        .unwrap_err();
+        .expect_err("should fail");
         assert!(e.contains("cannot connect"), "{e}");
     }
 }

@@ -20,6 +20,7 @@
 //! version that is removed afterwards) and the next rotation follows the schedule.
 
 pub mod admin;
+pub mod builtin;
 pub mod hook;
 pub mod schedule;
 
@@ -31,10 +32,9 @@ use serde_json::{json, Map, Value};
 use crate::clock::Clock as _;
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
-use crate::model::{self, Secret, SecretData, AWSCURRENT, AWSPENDING};
+use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
 use crate::ops::value::put_version;
 use crate::ops::{arn_name, live, request_token, secret_id, OpFuture};
-use crate::password::{self, PasswordOptions};
 use crate::protocol::Input;
 use crate::store::Tx;
 use crate::Shared;
@@ -42,8 +42,6 @@ use crate::Shared;
 pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
 use schedule::Rules;
 
-/// Characters the built-in function leaves out of passwords (as AWS's rotation templates do).
-pub const BUILTIN_EXCLUDED: &str = "/@\"'\\";
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 fn to_dt(t: f64) -> DateTime<Utc> {
@@ -194,6 +192,7 @@ fn prepare(
         s.rotation.next_rotation = current_rules
             .as_ref()
             .map(|r| from_dt(r.next_after(to_dt(s.rotation.last_rotated.unwrap_or(ctx.now)))));
+        settings.note_scheduled();
     }
     let Some(function) = function else {
         if req.immediately {
@@ -229,6 +228,9 @@ fn stored_rules(s: &Secret) -> Option<Rules> {
 fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
     s.rotation.last_rotated = Some(ctx.now);
     s.rotation.next_rotation = stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
+    if s.rotation.next_rotation.is_some() {
+        ctx.shared.config.rotation.note_scheduled();
+    }
     s.last_changed = ctx.now;
 }
 
@@ -276,7 +278,7 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
     for step in steps {
         let result = match &function {
             Function::Hook(url) => hook::invoke(url, step, &arn, &token, &rotation_token).await,
-            Function::Builtin => builtin_step(ctx, &name, &token, step),
+            Function::Builtin => builtin::step(ctx, &name, &token, step),
         };
         if let Err(why) = result {
             if test_only {
@@ -312,70 +314,6 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
         Ok(())
     })?;
     Ok(out)
-}
-
-/// One step of the built-in rotation function, run against the emulator's own state.
-fn builtin_step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String> {
-    let res = ctx.write(|region, tx| {
-        let s = region
-            .get_mut(name)
-            .ok_or_else(ApiError::secret_not_found)?;
-        match step {
-            "createSecret" => {
-                if s.version(token).is_some_and(|v| v.has_value()) {
-                    return Ok(());
-                }
-                let current = match s.holder(AWSCURRENT) {
-                    Some(i) if s.versions[i].has_value() => {
-                        ctx.value(name, &s.versions[i].id.clone())?
-                    }
-                    _ => None,
-                };
-                let opts = PasswordOptions {
-                    exclude_characters: BUILTIN_EXCLUDED.into(),
-                    ..Default::default()
-                };
-                let pw =
-                    password::generate(&opts).map_err(|e| ApiError::internal(e.to_string()))?;
-                let data = SecretData::String(new_value(current.as_ref(), pw));
-                put_version(ctx, s, tx, token, &data, Some(&[AWSPENDING.to_string()]))?;
-                Ok(())
-            }
-            "setSecret" => Ok(()),
-            "testSecret" => Ok(()),
-            "finishSecret" => {
-                let i = s
-                    .version_index(token)
-                    .ok_or_else(|| ApiError::internal("the pending version vanished"))?;
-                if !s.versions[i].has_value() {
-                    return Err(ApiError::internal("the pending version has no value"));
-                }
-                for j in s
-                    .attach_label(AWSCURRENT, i)
-                    .map_err(|_| ApiError::internal("label limit"))?
-                {
-                    tx.put_version(&ctx.account, &ctx.region, name, &s.versions[j]);
-                }
-                tx.put_secret(&ctx.account, &ctx.region, s);
-                Ok(())
-            }
-            other => Err(ApiError::internal(format!("unknown rotation step {other}"))),
-        }
-    });
-    res.map_err(|e| e.to_string())
-}
-
-/// The rotated value: the JSON object with its `password` replaced, or the bare password.
-fn new_value(current: Option<&SecretData>, password: String) -> String {
-    if let Some(SecretData::String(text)) = current {
-        if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(text) {
-            if map.get("password").is_some_and(Value::is_string) {
-                map.insert("password".into(), Value::String(password));
-                return Value::Object(map).to_string();
-            }
-        }
-    }
-    password
 }
 
 /// CancelRotateSecret: turns automatic rotation off (keeps the Lambda ARN and the labels).
@@ -415,6 +353,17 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             .accounts
             .read()
             .unwrap_or_else(|e| e.into_inner());
+        let scheduled = g
+            .values()
+            .flat_map(|a| a.values())
+            .flat_map(|r| r.values())
+            .any(|s| {
+                s.rotation.enabled == Some(true)
+                    && s.rotation.next_rotation.is_some()
+                    && s.deleted.is_none()
+            });
+        // Under the read lock, so a schedule set by a concurrent write is never lost.
+        shared.config.rotation.set_idle(!scheduled);
         g.iter()
             .flat_map(|(acct, regions)| {
                 regions.iter().flat_map(move |(region, secrets)| {
@@ -477,27 +426,10 @@ pub async fn ticker(
             _ = stop.changed() => break,
             _ = interval.tick() => {
                 let Some(shared) = shared.upgrade() else { break };
-                run_due(&shared).await;
+                if !shared.config.rotation.idle() {
+                    run_due(&shared).await;
+                }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builtin_value_replaces_only_the_password_field() {
-        let json_value =
-            SecretData::String(r#"{"username":"u","password":"old","port":5432}"#.into());
-        let v: Value =
-            serde_json::from_str(&new_value(Some(&json_value), "NEW".into())).expect("json");
-        assert_eq!(v, json!({"username":"u","password":"NEW","port":5432}));
-        let plain = SecretData::String("just-a-token".into());
-        assert_eq!(new_value(Some(&plain), "NEW".into()), "NEW");
-        let no_pw_field = SecretData::String(r#"{"user":"u"}"#.into());
-        assert_eq!(new_value(Some(&no_pw_field), "NEW".into()), "NEW");
-        assert_eq!(new_value(None, "NEW".into()), "NEW");
     }
 }

@@ -300,18 +300,18 @@ mod tests {
     #[test]
     fn validation_messages() {
         assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 0}))
-            .unwrap_err()
+            .expect_err("should fail")
             .contains("within 1-1000"));
         assert!(Rules::parse(&json!({"AutomaticallyAfterDays": 1001})).is_err());
         assert!(Rules::parse(
             &json!({"AutomaticallyAfterDays": 3, "ScheduleExpression": "rate(2 days)"})
         )
-        .unwrap_err()
+        .expect_err("should fail")
         .contains("both"));
         assert!(Rules::parse(&json!({})).is_err());
         assert!(
             Rules::parse(&json!({"ScheduleExpression": "rate(2 hours)"}))
-                .unwrap_err()
+                .expect_err("should fail")
                 .contains("4 hours")
         );
         assert!(Rules::parse(&json!({"ScheduleExpression": "every day"})).is_err());

@@ -31,6 +31,21 @@
 //!
 //! Each call may be retried by the SDK (throttling, 5xx, timeouts) up to `aws_max_attempts`.
 //!
+//! # Retries, timeouts, values
+//!
+//! The SDK's standard retry mode: exponential backoff with jitter from
+//! `aws_retry_initial_backoff_ms` (default 100 ms) up to 20 s, at most `aws_max_attempts`
+//! (default 5) attempts, on throttling, 5xx and transient network errors; `aws_connect_timeout_ms`
+//! (default 3 s) and `aws_operation_timeout_ms` (default 30 s, retries included). The SDK's
+//! process-wide retry quota is replaced by an unlimited one in its own retry partition: the default
+//! quota stops every retry once a throttling burst has drained it, which under sustained
+//! throttling turns into an error on every Grafana call; attempts and backoff still bound the
+//! retries. Errors left after retrying are mapped by [`errors`]; `is_transient()` is true for
+//! throttling, timeouts and 5xx.
+//!
+//! Values are stored as plain `SecretString`s, readable by any AWS client. AWS rejects an empty
+//! string, so the empty value (which Grafana may store) is the one-byte `SecretBinary` `0x00`.
+//!
 //! # Deletion and the recovery window
 //!
 //! DeleteSecret uses `aws_recovery_window_days`, default **7**, AWS's minimum. Grafana deletes a

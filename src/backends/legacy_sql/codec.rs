@@ -197,6 +197,7 @@ pub fn go_json(map: &std::collections::BTreeMap<String, String>) -> Result<Strin
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -78,8 +78,18 @@ pub const B64_PADDED: GeneralPurpose = GeneralPurpose::new(
 
 /// PBKDF2-HMAC-SHA256(password, salt, 10,000, 32): the AES-256 key for one value.
 pub fn derive_key(password: &[u8], salt: &[u8]) -> Zeroizing<[u8; 32]> {
+    const ROUNDS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(PBKDF2_ROUNDS) {
+        Some(n) => n,
+        None => panic!("PBKDF2_ROUNDS is not zero"),
+    };
     let mut key = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, PBKDF2_ROUNDS, key.as_mut());
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        ROUNDS,
+        salt,
+        password,
+        key.as_mut(),
+    );
     key
 }
 
@@ -240,6 +250,7 @@ pub fn wrap_envelope(id: &str, inner: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::codec::{self, Expect, RowName};
+use super::errors::sql_error;
 use super::schema::DATA_SOURCE_COLUMNS;
-use super::{crypto, sql_error, LegacySqlStore};
+use super::{crypto, LegacySqlStore};
 use crate::backends::{Error, Result};
 use crate::domain::{Item, SecretKey, SecretValue};
 

@@ -4,15 +4,19 @@
 //!
 //! - [`settings`]: `legacy_*` keys and Grafana ini files; [`crypto`]: the byte format;
 //!   [`datakeys`]: data key naming and caching; [`codec`]: stored text ↔ plaintext;
-//!   [`db`]/[`schema`]: SQL per dialect; [`datasource`]: legacy `secure_json_data`.
+//!   [`db`]/[`ops`]/[`schema`]/[`connect`]: SQL per dialect and locked writes; [`errors`]:
+//!   database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
 //! - Writes happen in locked transactions and never alter the schema; `legacy_read_only`
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
 
 pub mod codec;
+pub mod connect;
 pub mod crypto;
 pub mod datakeys;
 pub mod datasource;
 pub mod db;
+pub mod errors;
+pub mod ops;
 pub mod schema;
 pub mod settings;
 
@@ -27,7 +31,8 @@ use super::{Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
 use codec::{Expect, Job, Parsed, RowName};
 use datakeys::{DataKey, DataKeyCache};
-use db::{Db, DbError, SecretRow};
+use db::{Db, SecretRow};
+use errors::{connect_error, sql_error};
 
 pub use settings::{DbTarget, GrafanaIni, LegacySqlConfig, ServerKind, ServerTarget, KEYS};
 
@@ -393,54 +398,6 @@ impl LegacySqlStore {
 
 fn key_parts(key: &SecretKey) -> db::KeyParts<'_> {
     (key.org_id(), key.namespace(), key.kind())
-}
-
-fn connect_error(target: &str, e: DbError) -> Error {
-    match &e {
-        DbError::Sql(sqlx::Error::Database(d)) => {
-            let code = d.code().unwrap_or_default();
-            if matches!(code.as_ref(), "28P01" | "28000" | "1045" | "1044" | "42501") {
-                return Error::PermissionDenied(format!("cannot log in to {target}: {d}"));
-            }
-            Error::Config(format!("cannot open {target}: {d}"))
-        }
-        DbError::Sql(sqlx::Error::Configuration(c)) => {
-            Error::Config(format!("invalid database settings for {target}: {c}"))
-        }
-        _ => match sql_error("connecting", e) {
-            Error::Storage(m) => Error::Config(format!("cannot open {target}: {m}")),
-            other => other,
-        },
-    }
-}
-
-fn sql_error(what: &str, e: DbError) -> Error {
-    match e {
-        DbError::LockTimeout(_) => Error::Unavailable(format!("{what}: {e}")),
-        DbError::Sql(ref s) => match s {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                Error::Unavailable(format!("{what}: {e}"))
-            }
-            sqlx::Error::Database(d) => {
-                let msg = d.message().to_ascii_lowercase();
-                let code = d.code().unwrap_or_default();
-                if code == "22001" || msg.contains("too long") {
-                    Error::Storage(format!(
-                        "{what}: the encrypted value is too long for this database's \
-                         secrets.value column (on MySQL, Grafana's TEXT column holds 65,535 \
-                         bytes, about 48 KB of secret)"
-                    ))
-                } else if msg.contains("locked") || msg.contains("busy") || code == "40P01" {
-                    Error::Unavailable(format!("{what}: {e}"))
-                } else if msg.contains("read-only") || msg.contains("readonly") || code == "25006" {
-                    Error::PermissionDenied(format!("{what}: {e}"))
-                } else {
-                    Error::Storage(format!("{what}: {e}"))
-                }
-            }
-            _ => Error::Storage(format!("{what}: {e}")),
-        },
-    }
 }
 
 #[async_trait]

@@ -214,6 +214,7 @@ const MYSQL_DDL: &[&str] = &[
 ];
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -359,6 +359,7 @@ fn split_host_port(value: &str, default_port: u16) -> Result<(String, u16), Stri
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -31,6 +31,7 @@
 //! - [`codec`]: the sled key encoding.
 //! - [`cipher`]: value encryption and the key check value.
 //! - [`keyfile`]: the encryption key and key files.
+//! - `durability`: the fsync of sled's files after each flush.
 //! - `store`: [`LocalStore`], the [`crate::backends::SecretStore`] implementation.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ use crate::config::{ConfigError, Settings};
 
 pub mod cipher;
 pub mod codec;
+mod durability;
 pub mod keyfile;
 mod store;
 

@@ -1,16 +1,15 @@
 //! [`LocalStore`]: opening the data directory (lock, key, key check) and the six operations on
 //! sled, each run on tokio's blocking pool; every write is flushed (fsynced) before it returns.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError;
 
 use super::cipher::{Cipher, OpenError};
+use super::durability::FsyncState;
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
@@ -39,62 +38,6 @@ struct Inner {
     fsync: Option<FsyncState>,
     /// Held (flock) for as long as the store is open; dropped last.
     _lock: fs::File,
-}
-
-/// What fsync mode needs: sled 0.34's flush on Linux only calls `sync_file_range` on its log
-/// (which neither flushes the device's write cache nor persists file metadata) and never syncs
-/// the separate files it writes for large pages (`blobs/`), so we sync those ourselves.
-struct FsyncState {
-    log: fs::File,
-    blobs_dir: PathBuf,
-    synced_blobs: Mutex<HashSet<OsString>>,
-}
-
-impl FsyncState {
-    fn open(db_dir: &Path) -> std::io::Result<Self> {
-        let state = Self {
-            log: fs::File::open(db_dir.join("db"))?,
-            blobs_dir: db_dir.join("blobs"),
-            synced_blobs: Mutex::new(HashSet::new()),
-        };
-        // sled creates its files without syncing the directories that name them.
-        fs::File::open(db_dir)?.sync_all()?;
-        if let Some(parent) = db_dir.parent() {
-            fs::File::open(parent)?.sync_all()?;
-        }
-        state.sync()?;
-        Ok(state)
-    }
-
-    fn sync(&self) -> std::io::Result<()> {
-        self.log.sync_data()?;
-        let entries = match fs::read_dir(&self.blobs_dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut present = HashSet::new();
-        let mut new_files = false;
-        for entry in entries {
-            let name = entry?.file_name();
-            if !synced.contains(&name) {
-                match fs::File::open(self.blobs_dir.join(&name)) {
-                    Ok(f) => f.sync_all()?,
-                    // Garbage-collected by sled between the listing and the open.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-                new_files = true;
-            }
-            present.insert(name);
-        }
-        if new_files {
-            fs::File::open(&self.blobs_dir)?.sync_all()?;
-        }
-        *synced = present;
-        Ok(())
-    }
 }
 
 impl std::fmt::Debug for LocalStore {

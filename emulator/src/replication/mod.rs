@@ -12,6 +12,11 @@
 //! (`CrossAccountReplicas`) and, when the replica secret exists in the emulator, marks it
 //! (`CrossAccountPrimary`, status InSync). Values are not copied across accounts: the replica keeps the
 //! value it was created with. A replica that the emulator does not hold is recorded with status Failed.
+//! Those two operations live in [`cross_account`].
+
+pub mod cross_account;
+
+pub use cross_account::{associate_cross_account_replica, disassociate_cross_account_replica};
 
 use std::collections::HashMap;
 
@@ -21,7 +26,7 @@ use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::{arn_prefix, Secret};
-use crate::ops::{arn_name, live, secret_id};
+use crate::ops::{live, secret_id};
 use crate::protocol::Input;
 use crate::store::Tx;
 
@@ -192,9 +197,41 @@ pub fn add_replicas(
     Ok(())
 }
 
+/// A replica deleted in its own region (DeleteSecret on a replica) leaves its primary's ReplicationStatus.
+fn forget_removed_replicas(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) {
+    let removed: Vec<String> = tx.removed(&ctx.region).map(str::to_string).collect();
+    for name in removed {
+        if regions
+            .get(&ctx.region)
+            .is_some_and(|r| r.contains_key(&name))
+        {
+            continue;
+        }
+        for (other, secrets) in regions.iter_mut().filter(|(r, _)| **r != ctx.region) {
+            let Some(p) = secrets.get_mut(&name) else {
+                continue;
+            };
+            let listed = p
+                .replication
+                .iter()
+                .any(|e| entry_region(e) == Some(ctx.region.as_str()));
+            if p.primary_region.as_deref() == Some(other.as_str()) && listed {
+                p.replication
+                    .retain(|e| entry_region(e) != Some(ctx.region.as_str()));
+                if p.replication.is_empty() {
+                    p.primary_region = None;
+                }
+                p.last_changed = ctx.now;
+                tx.put_secret(&ctx.account, other, p);
+            }
+        }
+    }
+}
+
 /// Called after every successful [`Ctx::write`]: mirrors the secrets of the caller's region that were
 /// written in `tx` and have replicas into their replica regions.
 pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) {
+    forget_removed_replicas(ctx, regions, tx);
     let names: Vec<String> = tx.touched(&ctx.region).map(str::to_string).collect();
     for name in names {
         let Some(primary) = regions.get(&ctx.region).and_then(|r| r.get(&name)) else {
@@ -212,7 +249,7 @@ pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) 
                 continue;
             };
             let existing = regions.get(region).and_then(|r| r.get(&name));
-            if existing.is_some_and(|e| !is_our_replica(ctx, &primary, e, region)) {
+            if !existing.is_some_and(|e| is_our_replica(ctx, &primary, e, region)) {
                 continue;
             }
             let key = existing.and_then(|e| e.kms_key_id.clone());
@@ -381,163 +418,6 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
     })
 }
 
-/// The parts of a secret ARN: (region, account, name with suffix).
-fn parse_secret_arn(arn: &str) -> Option<(String, String, String)> {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    (parts.len() == 7 && parts[0] == "arn" && parts[2] == "secretsmanager" && parts[5] == "secret")
-        .then(|| {
-            (
-                parts[3].to_string(),
-                parts[4].to_string(),
-                parts[6].to_string(),
-            )
-        })
-}
-
-/// AssociateCrossAccountReplica: links the primary to a replica secret in another account (same region).
-pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let replica_arn = inp.required_string("CrossAccountReplicaARN", 20, 2048)?;
-    let _restriction = inp.enum_string("ReplicaRestriction", &["SameOrg", "NoRestriction"])?;
-    let role = inp.string("ReplicationRoleARN", 20, 2048)?;
-    inp.finish()?;
-    let (r_region, r_account, r_name_suffix) = parse_secret_arn(&replica_arn).ok_or_else(|| {
-        ApiError::invalid_parameter(format!("{replica_arn} is not a valid secret ARN."))
-    })?;
-    if r_region != ctx.region {
-        return Err(ApiError::invalid_parameter(
-            "The primary and replica secrets must be in the same Region and partition.",
-        ));
-    }
-    if r_account == ctx.account {
-        return Err(ApiError::invalid_parameter(
-            "The replica secret must be in a different AWS account.",
-        ));
-    }
-    let primary_arn = ctx.read(|region| -> Result<String, ApiError> {
-        let region = region.ok_or_else(ApiError::secret_not_found)?;
-        let s = live(ctx, region, &id)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
-        let existing = s
-            .extra
-            .get("CrossAccountReplicas")
-            .and_then(Value::as_array);
-        if existing.is_some_and(|l| {
-            l.iter()
-                .any(|e| e["ReplicaSecretARN"] != json!(replica_arn))
-        }) {
-            return Err(ApiError::limit_exceeded(
-                "A primary secret can have at most one cross-account replica.",
-            ));
-        }
-        Ok(s.arn.clone())
-    })?;
-    // Mark the replica in its account when the emulator holds it.
-    let found = {
-        let mut g = ctx
-            .shared
-            .state
-            .accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        let rep = g
-            .get_mut(&r_account)
-            .and_then(|a| a.get_mut(&r_region))
-            .and_then(|reg| {
-                reg.values_mut()
-                    .find(|s| s.arn == replica_arn && s.deleted.is_none())
-            });
-        match rep {
-            Some(rep) => {
-                rep.extra.insert(
-                    "CrossAccountPrimary".into(),
-                    json!({"PrimarySecretARN": primary_arn, "ReplicationStatus": "InSync"}),
-                );
-                let mut tx = Tx::default();
-                tx.put_secret(&r_account, &r_region, rep);
-                ctx.commit_lazy(tx);
-                true
-            }
-            None => false,
-        }
-    };
-    let _ = r_name_suffix;
-    let mut entry = json!({"ReplicaSecretARN": replica_arn, "ReplicationStatus": if found { "InSync" } else { "Failed" }});
-    if let Some(r) = &role {
-        entry["ReplicationRoleARN"] = json!(r);
-    }
-    if !found {
-        entry["StatusMessage"] = json!(format!(
-            "The replica secret {replica_arn} does not exist in account {r_account} of this emulator."
-        ));
-    }
-    let status = entry["ReplicationStatus"].clone();
-    ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
-        s.extra.insert("CrossAccountReplicas".into(), json!([entry]));
-        s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        Ok(json!({"ARN": s.arn, "CrossAccountReplicaARN": replica_arn, "ReplicationStatus": status}))
-    })
-}
-
-/// DisassociateCrossAccountReplica: stops replication; the replica stays, with status Detached.
-pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let replica_arn = inp.required_string("CrossAccountReplicaARN", 20, 2048)?;
-    inp.finish()?;
-    let out = ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&name)
-            .ok_or_else(ApiError::secret_not_found)?;
-        let linked = s
-            .extra
-            .get("CrossAccountReplicas")
-            .and_then(Value::as_array)
-            .is_some_and(|l| {
-                l.iter()
-                    .any(|e| e["ReplicaSecretARN"] == json!(replica_arn))
-            });
-        if !linked {
-            return Err(ApiError::invalid_request(format!(
-                "The secret {} has no cross-account replica {replica_arn}.",
-                s.name
-            )));
-        }
-        s.extra.remove("CrossAccountReplicas");
-        s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
-        out.insert("CrossAccountReplicaARN".into(), json!(replica_arn));
-        Ok(Value::Object(out))
-    })?;
-    if let Some((r_region, r_account, _)) = parse_secret_arn(&replica_arn) {
-        let mut g = ctx
-            .shared
-            .state
-            .accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        let rep = g
-            .get_mut(&r_account)
-            .and_then(|a| a.get_mut(&r_region))
-            .and_then(|reg| reg.values_mut().find(|s| s.arn == replica_arn));
-        if let Some(rep) = rep {
-            if let Some(cap) = rep.extra.get_mut("CrossAccountPrimary") {
-                cap["ReplicationStatus"] = json!("Detached");
-                let mut tx = Tx::default();
-                tx.put_secret(&r_account, &r_region, rep);
-                ctx.commit_lazy(tx);
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,14 +442,6 @@ mod tests {
                 "eu-west-1"
             ),
             "arn:aws:secretsmanager:eu-west-1:1:secret:a-AbCdEf"
-        );
-        assert_eq!(
-            parse_secret_arn("arn:aws:secretsmanager:us-east-1:111:secret:x:y-AbCdEf"),
-            Some(("us-east-1".into(), "111".into(), "x:y-AbCdEf".into()))
-        );
-        assert_eq!(
-            parse_secret_arn("arn:aws:lambda:us-east-1:1:function:f"),
-            None
         );
     }
 }

@@ -1,0 +1,463 @@
+//! Turns the JSON lines of every round into medians and the one Markdown table of BENCHMARKS.md:
+//! our figure, the peers', the ratio, the target and whether it is met.
+
+use crate::stats::RunResult;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Server labels the harness uses for the AWS JSON 1.1 comparison.
+pub const OURS: &str = "emulator-durable";
+/// Our emulator without persistence.
+pub const OURS_MEM: &str = "emulator-mem";
+/// moto's own server (werkzeug).
+pub const MOTO: &str = "moto";
+/// moto's WSGI app under gunicorn (gthread worker, keep-alive).
+pub const MOTO_GUNICORN: &str = "moto-gunicorn";
+/// The fixed-answer ceiling.
+pub const FIXED: &str = "fixed";
+
+/// Median figures of one (target, workload, concurrency) over the rounds that measured it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agg {
+    /// Rounds that contributed.
+    pub rounds: usize,
+    /// Median requests/s.
+    pub rps: f64,
+    /// Median p50 latency (ms).
+    pub p50_ms: f64,
+    /// Median p99 latency (ms).
+    pub p99_ms: f64,
+    /// Median wall-clock seconds of the run.
+    pub seconds: f64,
+    /// Failed requests over all rounds.
+    pub errors: u64,
+    /// Requests over all rounds.
+    pub requests: u64,
+    /// Median of each extra figure.
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// Median of a non-empty list (mean of the middle two for even lengths); 0 when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Key of an aggregate: (target, workload, concurrency).
+pub type AggKey = (String, String, usize);
+
+/// Groups results and takes medians.
+pub fn aggregate(results: &[RunResult]) -> BTreeMap<AggKey, Agg> {
+    let mut groups: BTreeMap<AggKey, Vec<&RunResult>> = BTreeMap::new();
+    for r in results {
+        groups
+            .entry((r.target.clone(), r.workload.clone(), r.concurrency))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_iter()
+        .map(|(k, rs)| {
+            let pick = |f: fn(&RunResult) -> f64| median(rs.iter().map(|r| f(r)).collect());
+            let mut extra_keys: Vec<&String> = rs.iter().flat_map(|r| r.extra.keys()).collect();
+            extra_keys.sort();
+            extra_keys.dedup();
+            let extra = extra_keys
+                .into_iter()
+                .map(|x| {
+                    (
+                        x.clone(),
+                        median(rs.iter().filter_map(|r| r.extra.get(x).copied()).collect()),
+                    )
+                })
+                .collect();
+            let agg = Agg {
+                rounds: rs.len(),
+                rps: pick(|r| r.rps),
+                p50_ms: pick(|r| r.p50_ms),
+                p99_ms: pick(|r| r.p99_ms),
+                seconds: pick(|r| r.seconds),
+                errors: rs.iter().map(|r| r.errors.values().sum::<u64>()).sum(),
+                requests: rs.iter().map(|r| r.requests).sum(),
+                extra,
+            };
+            (k, agg)
+        })
+        .collect()
+}
+
+fn get<'a>(a: &'a BTreeMap<AggKey, Agg>, t: &str, w: &str, c: usize) -> Option<&'a Agg> {
+    a.get(&(t.to_owned(), w.to_owned(), c))
+}
+
+fn fmt_rps(a: Option<&Agg>) -> String {
+    match a {
+        Some(a) if a.errors > 0 => format!("{:.0} ({} err)", a.rps, a.errors),
+        Some(a) => format!("{:.0}", a.rps),
+        None => "n/a".into(),
+    }
+}
+
+fn ratio(ours: Option<&Agg>, peer: Option<&Agg>) -> Option<f64> {
+    match (ours, peer) {
+        (Some(o), Some(p)) if p.rps > 0.0 => Some(o.rps / p.rps),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(
+        || "n/a".into(),
+        |r| {
+            if r < 10.0 {
+                format!("{r:.2}×")
+            } else {
+                format!("{r:.1}×")
+            }
+        },
+    )
+}
+
+/// The verdict for a list of (condition known?, condition met?) checks.
+fn verdict(checks: &[Option<bool>]) -> &'static str {
+    if checks.is_empty() {
+        "—"
+    } else if checks.contains(&Some(false)) {
+        "**no**"
+    } else if checks.iter().any(Option::is_none) {
+        "n/a"
+    } else {
+        "yes"
+    }
+}
+
+/// The faster moto variant of a row (the stricter comparison).
+fn best_moto<'a>(a: &'a BTreeMap<AggKey, Agg>, w: &str, c: usize) -> Option<&'a Agg> {
+    let m = get(a, MOTO, w, c);
+    let g = get(a, MOTO_GUNICORN, w, c);
+    match (m, g) {
+        (Some(m), Some(g)) => Some(if g.rps > m.rps { g } else { m }),
+        (m, g) => m.or(g),
+    }
+}
+
+/// The AWS JSON 1.1 table: every workload and concurrency, ours beside the peers.
+pub fn emulator_table(a: &BTreeMap<AggKey, Agg>, concurrencies: &[usize]) -> String {
+    let mut s = String::new();
+    s.push_str("| workload | c | ours durable req/s | ours in-memory req/s | moto req/s | moto+gunicorn req/s | fixed ceiling req/s | ours ÷ best moto | ours ÷ ceiling | ours p50 / p99 ms | target | met? |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for w in ["read", "write", "mixed", "create"] {
+        for &c in concurrencies {
+            let ours = get(a, OURS, w, c);
+            let moto = best_moto(a, w, c);
+            let fixed = get(a, FIXED, w, c);
+            let vs_moto = ratio(ours, moto);
+            let vs_fixed = ratio(ours, fixed);
+            let mut targets = Vec::new();
+            let mut checks = Vec::new();
+            if w == "read" {
+                targets.push("≥100× moto, ≥0.5× ceiling".to_owned());
+                checks.push(vs_moto.map(|r| r >= 100.0));
+                checks.push(vs_fixed.map(|r| r >= 0.5));
+            }
+            if w == "write" && c == 16 {
+                targets.push("≥20× moto (durable)".to_owned());
+                checks.push(vs_moto.map(|r| r >= 20.0));
+            }
+            if c == 64 {
+                targets.push("p99 ≤5 ms".to_owned());
+                checks.push(ours.map(|o| o.p99_ms <= 5.0));
+            }
+            let label = if w == "create" && c == 1 {
+                "create (= migrate, one at a time)"
+            } else {
+                w
+            };
+            let lat = ours.map_or_else(
+                || "n/a".into(),
+                |o| format!("{:.2} / {:.2}", o.p50_ms, o.p99_ms),
+            );
+            let _ = writeln!(
+                s,
+                "| {label} | {c} | {} | {} | {} | {} | {} | {} | {} | {lat} | {} | {} |",
+                fmt_rps(ours),
+                fmt_rps(get(a, OURS_MEM, w, c)),
+                fmt_rps(get(a, MOTO, w, c)),
+                fmt_rps(get(a, MOTO_GUNICORN, w, c)),
+                fmt_rps(fixed),
+                fmt_ratio(vs_moto),
+                fmt_ratio(vs_fixed),
+                if targets.is_empty() {
+                    "—".into()
+                } else {
+                    targets.join("; ")
+                },
+                verdict(&checks),
+            );
+        }
+    }
+    s
+}
+
+/// Peak RSS of each server over the whole run (max over rounds), with the ≤ 32 MiB target for ours.
+pub fn rss_table(a: &BTreeMap<AggKey, Agg>) -> String {
+    let mut s = String::from("| server | peak RSS (MiB) | target | met? |\n|---|---|---|---|\n");
+    for t in [OURS, OURS_MEM, MOTO, MOTO_GUNICORN, FIXED] {
+        let Some(r) = get(a, t, "rss", 0) else {
+            continue;
+        };
+        let mib = r.extra.get("peak_rss_kib").copied().unwrap_or(0.0) / 1024.0;
+        let (target, met) = if t == OURS || t == OURS_MEM {
+            ("≤ 32 MiB", if mib <= 32.0 { "yes" } else { "**no**" })
+        } else {
+            ("—", "—")
+        };
+        let _ = writeln!(s, "| {t} | {mib:.1} | {target} | {met} |");
+    }
+    s
+}
+
+/// One line of the headline table for figures outside the emulator comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Headline {
+    /// What the figure is.
+    pub label: &'static str,
+    /// Result line that carries it: (target, workload, concurrency).
+    pub key: (&'static str, &'static str, usize),
+    /// `rps` (higher is better) or `seconds` (lower is better).
+    pub metric: Metric,
+    /// The bound (None = informative only).
+    pub bound: Option<f64>,
+}
+
+/// How a headline figure is read and judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Successful operations per second; target is a minimum.
+    Rps,
+    /// Wall-clock seconds of the call; target is a maximum.
+    Seconds,
+}
+
+/// The plugin, migration and legacy figures.
+pub const HEADLINES: &[Headline] = &[
+    Headline {
+        label: "plugin SetSecret sequential, local backend (durable)",
+        key: ("plugin-local", "set_seq", 1),
+        metric: Metric::Rps,
+        bound: Some(1000.0),
+    },
+    Headline {
+        label: "plugin GetSecret sequential, local backend",
+        key: ("plugin-local", "get_seq", 1),
+        metric: Metric::Rps,
+        bound: Some(5000.0),
+    },
+    Headline {
+        label: "plugin GetAllSecrets of N, local backend",
+        key: ("plugin-local", "get_all", 1),
+        metric: Metric::Seconds,
+        bound: Some(3.0),
+    },
+    Headline {
+        label: "plugin SetSecret concurrent (16), local backend",
+        key: ("plugin-local", "set_conc", 16),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "plugin GetSecret concurrent (16), local backend",
+        key: ("plugin-local", "get_conc", 16),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "plugin SetSecret sequential, aws backend → emulator",
+        key: ("plugin-aws", "set_seq", 1),
+        metric: Metric::Rps,
+        bound: Some(500.0),
+    },
+    Headline {
+        label: "plugin GetSecret sequential, aws backend → emulator",
+        key: ("plugin-aws", "get_seq", 1),
+        metric: Metric::Rps,
+        bound: Some(5000.0),
+    },
+    Headline {
+        label: "plugin GetAllSecrets of N, aws backend → emulator",
+        key: ("plugin-aws", "get_all", 1),
+        metric: Metric::Seconds,
+        bound: Some(3.0),
+    },
+    Headline {
+        label: "plugin SetSecret sequential, legacy_sql (SQLite)",
+        key: ("plugin-legacy", "set_seq", 1),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "plugin SetSecret sequential, legacy_sql (PostgreSQL)",
+        key: ("plugin-legacy-pg", "set_seq", 1),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "migration legacy SQLite → emulator, unthrottled",
+        key: ("migrate", "unthrottled", 0),
+        metric: Metric::Rps,
+        bound: Some(1000.0),
+    },
+    Headline {
+        label: "migration legacy SQLite → emulator, AWS quotas (50 writes/s)",
+        key: ("migrate", "quota50", 0),
+        metric: Metric::Rps,
+        bound: Some(45.0),
+    },
+    Headline {
+        label: "legacy get_all decrypt, SQLite",
+        key: ("legacy", "decrypt_sqlite", 0),
+        metric: Metric::Rps,
+        bound: Some(1000.0),
+    },
+    Headline {
+        label: "legacy get_all decrypt, PostgreSQL",
+        key: ("legacy-pg", "decrypt_postgres", 0),
+        metric: Metric::Rps,
+        bound: Some(1000.0),
+    },
+];
+
+/// The headline table; `pending` explains figures with no result line.
+pub fn headline_table(a: &BTreeMap<AggKey, Agg>, pending: &BTreeMap<String, String>) -> String {
+    let mut s = String::from(
+        "| figure | measured | p50 / p99 ms | target | met? |\n|---|---|---|---|---|\n",
+    );
+    for h in HEADLINES {
+        let (t, w, c) = h.key;
+        let target = match (h.metric, h.bound) {
+            (_, None) => "—".to_owned(),
+            (Metric::Rps, Some(b)) => format!("≥ {b:.0}/s"),
+            (Metric::Seconds, Some(b)) => format!("≤ {b:.0} s"),
+        };
+        let Some(r) = get(a, t, w, c) else {
+            let why = pending.get(t).map_or("not measured", String::as_str);
+            let _ = writeln!(s, "| {} | {why} | | {target} | n/a |", h.label);
+            continue;
+        };
+        let failed = r.errors > 0 || r.rounds == 0;
+        let (measured, ok) = match h.metric {
+            Metric::Rps => (format!("{:.0}/s", r.rps), h.bound.map(|b| r.rps >= b)),
+            Metric::Seconds => {
+                let items = r.extra.get("items").copied().unwrap_or(0.0);
+                (
+                    format!("{:.2} s ({items:.0} items)", r.seconds),
+                    h.bound.map(|b| r.seconds <= b),
+                )
+            }
+        };
+        let measured = if failed {
+            format!("{measured}, {} errors", r.errors)
+        } else {
+            measured
+        };
+        let met = match ok {
+            None => "—",
+            Some(_) if failed => "**no**",
+            Some(true) => "yes",
+            Some(false) => "**no**",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {measured} | {:.2} / {:.2} | {target} | {met} |",
+            h.label, r.p50_ms, r.p99_ms
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(target: &str, workload: &str, c: usize, rps: f64, p99: f64) -> RunResult {
+        RunResult {
+            target: target.into(),
+            workload: workload.into(),
+            concurrency: c,
+            requests: 10,
+            ok: 10,
+            seconds: 1.0,
+            rps,
+            p50_ms: p99 / 2.0,
+            p99_ms: p99,
+            max_ms: p99,
+            errors: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn medians_over_rounds() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        let a = aggregate(&[
+            r(OURS, "read", 16, 100.0, 1.0),
+            r(OURS, "read", 16, 300.0, 9.0),
+            r(OURS, "read", 16, 200.0, 2.0),
+        ]);
+        let g = &a[&(OURS.to_owned(), "read".to_owned(), 16)];
+        assert_eq!((g.rounds, g.rps, g.p99_ms), (3, 200.0, 2.0));
+    }
+
+    #[test]
+    fn read_row_judges_both_targets() {
+        let rows = [
+            r(OURS, "read", 64, 30000.0, 4.0),
+            r(MOTO, "read", 64, 200.0, 300.0),
+            r(MOTO_GUNICORN, "read", 64, 250.0, 200.0),
+            r(FIXED, "read", 64, 40000.0, 2.0),
+        ];
+        let t = emulator_table(&aggregate(&rows), &[64]);
+        let line = t
+            .lines()
+            .find(|l| l.starts_with("| read | 64"))
+            .expect("read row");
+        assert!(line.contains("120.0×"), "{line}"); // against the faster moto
+        assert!(line.contains("0.75×"), "{line}");
+        assert!(line.ends_with("| yes |"), "{line}");
+        let slow = [
+            r(OURS, "read", 64, 30000.0, 6.0),
+            r(MOTO, "read", 64, 200.0, 1.0),
+            r(FIXED, "read", 64, 40000.0, 1.0),
+        ];
+        let t = emulator_table(&aggregate(&slow), &[64]);
+        assert!(t
+            .lines()
+            .any(|l| l.starts_with("| read | 64") && l.ends_with("| **no** |")));
+    }
+
+    #[test]
+    fn headline_marks_missing_and_failed_figures() {
+        let mut pending = BTreeMap::new();
+        pending.insert(
+            "migrate".to_owned(),
+            "pending (no migrate command yet)".to_owned(),
+        );
+        let mut bad = r("plugin-local", "set_seq", 1, 5000.0, 1.0);
+        bad.errors.insert("grpc".into(), 1);
+        let t = headline_table(&aggregate(&[bad]), &pending);
+        assert!(t.contains("5000/s, 1 errors"));
+        assert!(t.contains("pending (no migrate command yet)"));
+        assert!(t
+            .lines()
+            .any(|l| l.contains("SetSecret sequential, local") && l.ends_with("| **no** |")));
+    }
+}
