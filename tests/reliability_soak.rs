@@ -1,6 +1,6 @@
 //! Reliability suite, fault soak (see RELIABILITY.md): the plugin binary with the `aws` backend
-//! against the emulator while the emulator throttles about 30% of calls (a token bucket steered to
-//! that share of the offered load), fails about 5% more with 500/503, and adds latency; a mixed
+//! against the emulator while the emulator throttles 30% of calls (its `throttle_rate` fault, a
+//! fixed share independent of load), fails 5% more with 500/503, and adds latency; a mixed
 //! workload (SetSecret, GetSecret, DeleteSecret, ListSecrets, GetAllSecrets) of bounded length
 //! (`RELIABILITY_SOAK_OPS`, default 400). Proves: no lost or wrong value (every read returns the
 //! acknowledged value or one whose write was reported failed), every failure the caller saw was
@@ -45,13 +45,12 @@ struct Tally {
     by_method: HashMap<&'static str, usize>,
 }
 
-fn faults(rate: f64, seed: u64) -> FaultSettings {
+fn faults(seed: u64) -> FaultSettings {
     FaultSettings {
         seed: Some(seed),
         rules: vec![
             FaultRule {
-                rate_limit: Some(rate),
-                burst: Some(1.0),
+                throttle_rate: Some(0.30),
                 ..FaultRule::default()
             },
             // Applied to calls that were not throttled: 0.05 / 0.7 of them fail, 5% of all calls.
@@ -74,7 +73,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     let seed = fuzz::seed();
     let emu = Emulator::builder()
         .in_memory()
-        .faults(faults(200.0, seed))
+        .faults(faults(seed))
         .start()
         .await
         .unwrap();
@@ -98,37 +97,6 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     let known: Arc<Mutex<HashMap<(usize, usize), Known>>> = Arc::default();
     let tally: Arc<Mutex<Tally>> = Arc::default();
     let workers = 4;
-
-    // Steer the bucket so about 30% of the offered calls are throttled.
-    let steer = {
-        let shared = emu.shared().clone();
-        tokio::spawn(async move {
-            let mut last = (0u64, 0u64);
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let s = shared.faults.stats();
-                let (total, throttled) = (
-                    s["total"].as_u64().unwrap_or(0),
-                    s["throttled"].as_u64().unwrap_or(0),
-                );
-                let (dt, dthr) = (total - last.0, throttled - last.1);
-                last = (total, throttled);
-                if dt > 5 {
-                    let offered = dt as f64 / 0.2;
-                    let share = dthr as f64 / dt as f64;
-                    let mut f = shared.faults.settings();
-                    let rate = f.rules[0].rate_limit.unwrap_or(200.0);
-                    // Proportional correction towards a 30% share.
-                    let next =
-                        (rate * (1.0 + 1.5 * (share - 0.30))).clamp(2.0, 20.0 * offered.max(10.0));
-                    f.rules[0].rate_limit = Some(next);
-                    // A new seed each step: re-using one would replay the same error draws.
-                    f.seed = f.seed.map(|s| s.wrapping_add(1));
-                    shared.faults.set(f);
-                }
-            }
-        })
-    };
 
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -227,7 +195,6 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     for t in tasks {
         t.await.unwrap();
     }
-    steer.abort();
     let stats = emu.faults().stats();
     emu.faults().set(FaultSettings::default());
 
