@@ -15,7 +15,6 @@ mod plugin_support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use plugin_support::{grafana_command, key, launch};
 use secrets_broker::server::proto::secretsmanager as pb;

@@ -2,6 +2,7 @@
 //! `PLUGIN_PROTOCOL_VERSIONS=2`, port range, `GF_PLUGIN_*` settings), read and parse the handshake
 //! line, connect a tonic client over the announced Unix socket (optionally with mutual TLS) and
 //! collect stderr.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
