@@ -23,6 +23,11 @@ use crate::ops::{self, Handler};
 use crate::protocol::Input;
 use crate::{admin, sigv4, Shared};
 
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a client may take to send a request's body once its headers arrived.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Response type of the server.
 pub type Resp = Response<Full<Bytes>>;
 
@@ -41,7 +46,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
                     let shared = shared.clone();
                     conns.spawn(async move {
                         let svc = service_fn(move |req| handle(shared.clone(), req));
+                        // A client that trickles its headers is dropped after HEADER_TIMEOUT
+                        // (its body is bounded by BODY_TIMEOUT in `aws`), so slow clients cannot
+                        // pin connections forever.
                         let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
                             .keep_alive(true)
                             .serve_connection(TokioIo::new(stream), svc);
                         if let Err(e) = conn.await {
@@ -176,9 +186,14 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         return fail(too_large(max));
     }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await {
+        Err(_) => {
+            return fail(ApiError::serialization(
+                "The request body was not received in time.",
+            ))
+        }
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
