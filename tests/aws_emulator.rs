@@ -226,8 +226,9 @@ async fn thousand_secrets_under_throttling_and_5xx() {
         seed: Some(7),
         rules: vec![FaultRule {
             throttle_rate: Some(0.30),
-            error_rate: Some(0.03),
-            unavailable_rate: Some(0.02),
+            // Drawn on the 70% not throttled: 0.043 + 0.029 of those is 5% of all calls.
+            error_rate: Some(0.043),
+            unavailable_rate: Some(0.029),
             ..FaultRule::default()
         }],
     });
