@@ -254,7 +254,8 @@ async fn run(
     for s in &plan.skip {
         ctx.mark_verified(&s.item.key, &s.digest);
     }
-    let background = spawn_background(ctx.clone(), lease);
+    let (stop_background, background_stop) = tokio::sync::oneshot::channel();
+    let background = spawn_background(ctx.clone(), lease, background_stop);
 
     // Copy phase: `workers` tasks pull steps from one queue.
     let progress = Arc::new(Progress::start(
@@ -303,7 +304,10 @@ async fn run(
     if opts.delete_source && !ctx.stopped() {
         delete_verified(&source, &ctx, opts, verified_items, &mut report).await;
     }
-    background.abort();
+    // Stop the background task and wait for it: aborting it could leave a checkpoint write
+    // running on the blocking pool, which would recreate the checkpoint after it is removed.
+    let _ = stop_background.send(());
+    let _ = background.await;
     let lost = lock(&ctx.lost).clone();
     report.failed = report.failures.len();
     report.failures.sort_by(|a, b| a.key.cmp(&b.key));
@@ -350,7 +354,11 @@ fn planned_steps(plan: &Plan) -> Vec<PlannedStep> {
 }
 
 /// Renews the lease every third of its ttl and saves the checkpoint every 500 ms when it changed.
-fn spawn_background(ctx: Arc<Ctx>, lease: Option<Arc<Lease>>) -> tokio::task::JoinHandle<()> {
+fn spawn_background(
+    ctx: Arc<Ctx>,
+    lease: Option<Arc<Lease>>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let renew_every = lease
             .as_ref()
@@ -360,7 +368,10 @@ fn spawn_background(ctx: Arc<Ctx>, lease: Option<Arc<Lease>>) -> tokio::task::Jo
         let mut last_renew = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(500).min(renew_every));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut stop => return,
+            }
             if let Some(cp) = &ctx.checkpoint {
                 let snapshot = {
                     let mut cp = lock(cp);
