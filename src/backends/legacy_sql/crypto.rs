@@ -76,21 +76,15 @@ pub const B64_PADDED: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// PBKDF2 rounds as a non-zero count.
+const ROUNDS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(PBKDF2_ROUNDS) {
+    Some(n) => n,
+    None => panic!("PBKDF2_ROUNDS is not zero"),
+};
+
 /// PBKDF2-HMAC-SHA256(password, salt, 10,000, 32): the AES-256 key for one value.
 pub fn derive_key(password: &[u8], salt: &[u8]) -> Zeroizing<[u8; 32]> {
-    const ROUNDS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(PBKDF2_ROUNDS) {
-        Some(n) => n,
-        None => panic!("PBKDF2_ROUNDS is not zero"),
-    };
-    let mut key = Zeroizing::new([0u8; 32]);
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        ROUNDS,
-        salt,
-        password,
-        key.as_mut(),
-    );
-    key
+    broker_kdf::derive(password, salt, ROUNDS)
 }
 
 /// A fresh salt as Grafana makes it: 8 characters drawn uniformly from [`SALT_ALPHABET`]
@@ -184,26 +178,74 @@ pub fn decrypt_as(
     payload: &[u8],
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if algorithm == AES_GCM {
-        if payload.len() < SALT_LEN + NONCE_LEN + TAG_LEN {
+    let sealed = Sealed::new(algorithm, payload)?;
+    sealed.open(&derive_key(password, sealed.salt))
+}
+
+/// Decrypts many inner blobs, each with its own password, in order. The PBKDF2s run several at
+/// a time ([`broker_kdf::derive_many`]), so this is the bulk path: call it once per core.
+pub fn decrypt_many(jobs: &[(&[u8], &[u8])]) -> Vec<Result<Zeroizing<Vec<u8>>, CryptoError>> {
+    let sealed: Vec<Result<Sealed<'_>, CryptoError>> = jobs
+        .iter()
+        .map(|(blob, _)| split_algorithm(blob).and_then(|(alg, payload)| Sealed::new(alg, payload)))
+        .collect();
+    let inputs: Vec<(&[u8], &[u8])> = sealed
+        .iter()
+        .zip(jobs)
+        .filter_map(|(s, (_, pw))| s.as_ref().ok().map(|s| (*pw, s.salt)))
+        .collect();
+    let mut keys = broker_kdf::derive_many(&inputs, ROUNDS).into_iter();
+    sealed
+        .into_iter()
+        .map(|s| {
+            let s = s?;
+            let key = keys.next().ok_or(CryptoError::Truncated(0))?;
+            s.open(&key)
+        })
+        .collect()
+}
+
+/// A payload split into its salt and the rest, length-checked for its algorithm: everything
+/// but the key.
+#[derive(Debug, Clone, Copy)]
+struct Sealed<'a> {
+    gcm: bool,
+    salt: &'a [u8],
+    /// IV or nonce, then the ciphertext (and the GCM tag).
+    body: &'a [u8],
+}
+
+impl<'a> Sealed<'a> {
+    fn new(algorithm: &str, payload: &'a [u8]) -> Result<Self, CryptoError> {
+        let gcm = algorithm == AES_GCM;
+        let min = if gcm {
+            SALT_LEN + NONCE_LEN + TAG_LEN
+        } else {
+            SALT_LEN + IV_LEN
+        };
+        if payload.len() < min {
             return Err(CryptoError::Truncated(payload.len()));
         }
-        let key = derive_key(password, &payload[..SALT_LEN]);
-        let nonce = &payload[SALT_LEN..SALT_LEN + NONCE_LEN];
-        let cipher = aes_gcm::Aes256Gcm::new(key.as_ref().into());
-        return cipher
-            .decrypt(nonce.into(), &payload[SALT_LEN + NONCE_LEN..])
-            .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Authentication);
+        Ok(Self {
+            gcm,
+            salt: &payload[..SALT_LEN],
+            body: &payload[SALT_LEN..],
+        })
     }
-    if payload.len() < SALT_LEN + IV_LEN {
-        return Err(CryptoError::Truncated(payload.len()));
+
+    fn open(&self, key: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if self.gcm {
+            let (nonce, sealed) = self.body.split_at(NONCE_LEN);
+            return aes_gcm::Aes256Gcm::new(key.into())
+                .decrypt(nonce.into(), sealed)
+                .map(Zeroizing::new)
+                .map_err(|_| CryptoError::Authentication);
+        }
+        let (iv, ciphertext) = self.body.split_at(IV_LEN);
+        let mut out = Zeroizing::new(ciphertext.to_vec());
+        cfb_mode::Decryptor::<aes::Aes256>::new(key.into(), iv.into()).decrypt(&mut out);
+        Ok(out)
     }
-    let key = derive_key(password, &payload[..SALT_LEN]);
-    let iv = &payload[SALT_LEN..SALT_LEN + IV_LEN];
-    let mut out = Zeroizing::new(payload[SALT_LEN + IV_LEN..].to_vec());
-    cfb_mode::Decryptor::<aes::Aes256>::new(key.as_ref().into(), iv.into()).decrypt(&mut out);
-    Ok(out)
 }
 
 /// What an outer blob is encrypted with.
@@ -253,6 +295,42 @@ pub fn wrap_envelope(id: &str, inner: &[u8]) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decrypt_many_matches_one_at_a_time() {
+        // Eleven blobs (two full groups of interleaved lanes and a remainder), each under its
+        // own password, with a truncated and an unknown-algorithm blob among them.
+        let passwords: Vec<Vec<u8>> = (0..11).map(|i| format!("pw-{i}").into_bytes()).collect();
+        let mut blobs: Vec<Vec<u8>> = passwords
+            .iter()
+            .enumerate()
+            .map(|(i, pw)| encrypt_cfb(format!("value {i}").as_bytes(), pw))
+            .collect();
+        blobs[3].truncate(15);
+        blobs[8] = [
+            algorithm_marker("rot13"),
+            b"saltsaltxxxxxxxxxxxxxxxx".to_vec(),
+        ]
+        .concat();
+        let jobs: Vec<(&[u8], &[u8])> = blobs
+            .iter()
+            .zip(&passwords)
+            .map(|(b, p)| (b.as_slice(), p.as_slice()))
+            .collect();
+        let many = decrypt_many(&jobs);
+        assert_eq!(many.len(), jobs.len());
+        for ((blob, pw), got) in jobs.iter().zip(many) {
+            assert_eq!(got, decrypt(blob, pw));
+        }
+        assert!(matches!(
+            decrypt(&blobs[3], &passwords[3]),
+            Err(CryptoError::Truncated(_))
+        ));
+        assert_eq!(
+            decrypt(&blobs[5], &passwords[5]).unwrap().as_slice(),
+            b"value 5"
+        );
+    }
 
     #[test]
     fn cfb_round_trip_and_layout() {
