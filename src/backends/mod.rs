@@ -103,6 +103,30 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// Every secret the backend holds, in every org, in one answer (Grafana's from-plugin
     /// migration reads them all in one call with no paging).
     async fn get_all(&self) -> Result<Vec<Item>>;
+
+    /// The values under `keys`, in the same order (`None` where absent): bulk reads of known
+    /// keys, such as the migration's read-back of what it wrote. The default calls
+    /// [`get`](Self::get) for each; `aws` batches them (BatchGetSecretValue, 20 names a call).
+    async fn get_many(&self, keys: &[SecretKey]) -> Result<Vec<Option<SecretValue>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// The same secrets as [`get_all`](Self::get_all), handed to `sink` in batches as they
+    /// become readable, in no particular order, so that a consumer (the migration) works while a
+    /// slow backend is still reading: `legacy_sql` pays a PBKDF2 per value.
+    ///
+    /// On `Err`, batches already sent are valid but the read is incomplete. A closed `sink` (the
+    /// consumer stopped) ends the read early with `Ok`. The default sends one batch from
+    /// `get_all`.
+    async fn get_all_batched(&self, sink: tokio::sync::mpsc::Sender<Vec<Item>>) -> Result<()> {
+        let items = self.get_all().await?;
+        let _ = sink.send(items).await;
+        Ok(())
+    }
 }
 
 /// Which backend to run, with its settings. Adding a backend is one variant here, one module and

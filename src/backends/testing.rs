@@ -8,7 +8,7 @@
 //! deletes what it wrote when it passes. A failing case panics with the case name, the backend
 //! name and what was wrong; messages show keys and value lengths, never values.
 //!
-//! The whole of [`run_all`] makes well under 200 store calls, so it stays quick on network
+//! The whole of [`run_all`] makes well under 250 store calls, so it stays quick on network
 //! backends.
 
 use std::collections::BTreeMap;
@@ -41,6 +41,7 @@ pub async fn run_all(store: &dyn SecretStore) {
     exact_match_listing(store).await;
     all_organizations_listing(store).await;
     get_all_exact(store).await;
+    bulk_reads(store).await;
     unicode_and_slashes(store).await;
     empty_value(store).await;
     max_size_value(store).await;

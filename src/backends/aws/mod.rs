@@ -27,6 +27,7 @@
 //! | DelSecret | 1: DeleteSecret (name cached) | not cached: DescribeSecret + DeleteSecret; absent: DescribeSecret only |
 //! | ListSecrets | ⌈matches / 100⌉ ListSecrets (name-prefix filter) | — |
 //! | GetAllSecrets | ⌈n / 100⌉ ListSecrets + ⌈n / 20⌉ BatchGetSecretValue | — |
+//! | (migration read-back, `get_many`) | ⌈n / 20⌉ BatchGetSecretValue | — |
 //! | RenameSecret | GetSecretValue + (DescribeSecret if source not cached) + SetSecret's calls for the target + DeleteSecret | missing source: 1 |
 //!
 //! Each call may be retried by the SDK (throttling, 5xx, timeouts) up to `aws_max_attempts`.
@@ -203,5 +204,9 @@ impl SecretStore for AwsStore {
 
     async fn get_all(&self) -> Result<Vec<Item>> {
         self.get_all_impl().await
+    }
+
+    async fn get_many(&self, keys: &[SecretKey]) -> Result<Vec<Option<SecretValue>>> {
+        self.get_many_impl(keys).await
     }
 }

@@ -1,5 +1,6 @@
 //! Reads: get (one GetSecretValue), list (ListSecrets with a name-prefix filter and paging) and
-//! get_all (ListSecrets pages, then BatchGetSecretValue in chunks of 20).
+//! get_all (ListSecrets pages, then BatchGetSecretValue in chunks of 20) and get_many
+//! (BatchGetSecretValue of known names).
 
 use std::collections::HashMap;
 
@@ -161,6 +162,25 @@ impl AwsStore {
             }
         }
         Ok(out)
+    }
+
+    /// The values of `keys` in order, 20 names per BatchGetSecretValue (absent or scheduled
+    /// for deletion: `None`).
+    pub(super) async fn get_many_impl(
+        &self,
+        keys: &[SecretKey],
+    ) -> Result<Vec<Option<SecretValue>>> {
+        let names: Vec<String> = keys.iter().map(|k| self.naming.name(k)).collect();
+        let chunks: Vec<Vec<String>> = names.chunks(BATCH).map(<[String]>::to_vec).collect();
+        let mut found: HashMap<String, SecretValue> = stream::iter(chunks)
+            .map(|chunk| self.batch_get(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(names.iter().map(|n| found.remove(n)).collect())
     }
 
     /// Every owned secret with its value.

@@ -92,14 +92,18 @@ pub fn mismatch(row: &RowName, what: &str) -> Error {
 /// Decrypts one parsed value with `password` (the data key, or the secret_key) and checks it.
 /// CPU-bound (one PBKDF2): call from a blocking thread.
 pub fn open(p: &Parsed, password: &[u8]) -> Result<String, Error> {
-    let plain = crypto::decrypt(&p.inner, password).map_err(|e| match e {
-        CryptoError::Authentication => Error::Crypto(format!(
-            "{}: {e}: the secret_key does not match this database, or the row was altered",
-            p.row
-        )),
-        other => Error::Corrupt(format!("{}: {other}", p.row)),
-    })?;
+    let plain = crypto::decrypt(&p.inner, password).map_err(|e| crypto_error(&p.row, e))?;
     check_plaintext(&p.row, plain, p.expect)
+}
+
+/// Names the row in a decryption failure.
+fn crypto_error(row: &RowName, e: CryptoError) -> Error {
+    match e {
+        CryptoError::Authentication => Error::Crypto(format!(
+            "{row}: {e}: the secret_key does not match this database, or the row was altered"
+        )),
+        other => Error::Corrupt(format!("{row}: {other}")),
+    }
 }
 
 /// UTF-8 (and JSON object, when expected) or the "secret_key does not match" error.
@@ -134,47 +138,107 @@ pub struct Job {
     pub key: Option<DataKey>,
 }
 
-/// Decrypts every job, spreading them over all cores in contiguous chunks (one blocking task
-/// per core), and returns the results in order.
+/// Jobs per unit of work in [`open_all_batched`]: a few interleaved PBKDF2 groups, small enough
+/// that a core slowed by other work does not hold up the end, and that results flow early.
+const CHUNK: usize = 8 * broker_kdf::LANES;
+
+/// Decrypts every job on all cores and returns the results in order.
 pub async fn open_all(
     jobs: Vec<Job>,
     secret_key: Arc<Zeroizing<Vec<u8>>>,
 ) -> Result<Vec<Result<String, Error>>, Error> {
+    let n = jobs.len();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let collect = async move {
+        let mut out: Vec<Option<Result<String, Error>>> = (0..n).map(|_| None).collect();
+        while let Some(batch) = rx.recv().await {
+            for (i, res) in batch {
+                out[i] = Some(res);
+            }
+        }
+        out
+    };
+    let (done, out) = tokio::join!(open_all_batched(jobs, secret_key, tx), collect);
+    done?;
+    Ok(out
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| Err(Error::Storage("a decryption result went missing".into())))
+        })
+        .collect())
+}
+
+/// Decrypts every job on all cores: one blocking worker per core takes chunks of [`CHUNK`]
+/// jobs from a shared counter (so the cores stay balanced whatever else runs) and sends each
+/// chunk's `(job index, result)` pairs as soon as it is done. Stops early when `sink` closes.
+pub async fn open_all_batched(
+    jobs: Vec<Job>,
+    secret_key: Arc<Zeroizing<Vec<u8>>>,
+    sink: tokio::sync::mpsc::Sender<Vec<(usize, Result<String, Error>)>>,
+) -> Result<(), Error> {
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let chunk = jobs.len().div_ceil(cores);
-    let mut jobs = jobs.into_iter();
-    let mut tasks = Vec::new();
-    loop {
-        let part: Vec<Job> = jobs.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        let sk = Arc::clone(&secret_key);
-        tasks.push(tokio::task::spawn_blocking(move || {
-            part.iter()
-                .map(|j| {
-                    let pw: &[u8] = match &j.key {
-                        Some(k) => k.key.as_slice(),
-                        None => sk.as_slice(),
-                    };
-                    open(&j.parsed, pw)
-                })
-                .collect::<Vec<_>>()
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers = cores.min(jobs.len().div_ceil(CHUNK));
+    let mut tasks = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (jobs, next, sk, sink) = (
+            Arc::clone(&jobs),
+            Arc::clone(&next),
+            Arc::clone(&secret_key),
+            sink.clone(),
+        );
+        tasks.push(tokio::task::spawn_blocking(move || loop {
+            let start = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
+            if start >= jobs.len() {
+                return;
+            }
+            let part = &jobs[start..(start + CHUNK).min(jobs.len())];
+            if sink.blocking_send(open_chunk(start, part, &sk)).is_err() {
+                return; // the consumer stopped
+            }
         }));
     }
-    let mut out = Vec::new();
+    drop(sink);
     for t in tasks {
-        out.extend(
-            t.await
-                .map_err(|e| Error::Storage(format!("a decryption task failed: {e}")))?,
-        );
+        t.await
+            .map_err(|e| Error::Storage(format!("a decryption task failed: {e}")))?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Decrypts `part` (jobs `start..`) with its PBKDF2s interleaved.
+fn open_chunk(
+    start: usize,
+    part: &[Job],
+    secret_key: &[u8],
+) -> Vec<(usize, Result<String, Error>)> {
+    let inputs: Vec<(&[u8], &[u8])> = part
+        .iter()
+        .map(|j| {
+            let pw: &[u8] = match &j.key {
+                Some(k) => k.key.as_slice(),
+                None => secret_key,
+            };
+            (j.parsed.inner.as_slice(), pw)
+        })
+        .collect();
+    crypto::decrypt_many(&inputs)
+        .into_iter()
+        .zip(part)
+        .enumerate()
+        .map(|(i, (plain, j))| {
+            let res = plain
+                .map_err(|e| crypto_error(&j.parsed.row, e))
+                .and_then(|plain| check_plaintext(&j.parsed.row, plain, j.parsed.expect));
+            (start + i, res)
+        })
+        .collect()
 }
 
 /// Encrypts `value` as Grafana's `secrets` table stores it: aes-cfb under the data key, the

@@ -332,32 +332,59 @@ impl LegacySqlStore {
     }
 
     /// Reads and decrypts the whole `secrets` table (all cores), reporting unreadable rows
-    /// instead of stopping at the first one.
+    /// instead of stopping at the first one; items and failures in table order.
     pub async fn scan(&self) -> Result<ScanReport> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let collect = async move {
+            let mut all = Vec::new();
+            while let Some(batch) = rx.recv().await {
+                all.extend(batch);
+            }
+            all
+        };
+        let (done, mut all) = tokio::join!(self.scan_batched(tx), collect);
+        done?;
+        all.sort_by_key(|(ordinal, _)| *ordinal);
+        let mut report = ScanReport::default();
+        for (_, res) in all {
+            match res {
+                Ok(item) => report.items.push(item),
+                Err(e) => report.failures.push(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// [`scan`](Self::scan) as batches of `(row ordinal, item or failure)`, sent as each chunk
+    /// of values is decrypted. Ends early (with `Ok`) when `sink` closes.
+    async fn scan_batched(
+        &self,
+        sink: tokio::sync::mpsc::Sender<Vec<(usize, Result<Item>)>>,
+    ) -> Result<()> {
         let rows = self
             .db
             .all_secrets()
             .await
             .map_err(|e| sql_error("reading the secrets table", e))?;
         let mut seen = BTreeSet::new();
-        let mut report = ScanReport::default();
+        let mut failures = Vec::new();
         let mut parsed = Vec::new();
-        for row in &rows {
+        for (ordinal, row) in rows.iter().enumerate() {
             if !seen.insert((row.org_id, row.namespace.as_str(), row.kind.as_str())) {
                 continue; // duplicate row of a key (Grafana has no unique index): first wins
             }
             match Self::parse_row(row) {
                 Ok(mut p) => {
                     p.expect = Expect::Text;
-                    parsed.push((row, p));
+                    parsed.push((ordinal, p));
                 }
-                Err(e) => report.failures.push(e),
+                Err(e) => failures.push((ordinal, Err(e))),
             }
         }
         let mut keys: HashMap<String, Result<DataKey>> = HashMap::new();
         let mut jobs = Vec::new();
         let mut job_rows = Vec::new();
-        for (row, p) in parsed {
+        for (ordinal, p) in parsed {
             let key = match &p.key_id {
                 None => None,
                 Some(id) => {
@@ -370,7 +397,7 @@ impl LegacySqlStore {
                         Err(_) => {
                             // Ask again so that the error names this row.
                             if let Err(e) = self.data_key(id, &p.row).await {
-                                report.failures.push(e);
+                                failures.push((ordinal, Err(e)));
                             }
                             continue;
                         }
@@ -378,16 +405,34 @@ impl LegacySqlStore {
                 }
             };
             jobs.push(Job { parsed: p, key });
-            job_rows.push(row);
+            job_rows.push(ordinal);
         }
-        let results = codec::open_all(jobs, Arc::clone(&self.secret_key)).await?;
-        for (row, res) in job_rows.into_iter().zip(results) {
-            match res.and_then(|text| Self::item(row, text)) {
-                Ok(item) => report.items.push(item),
-                Err(e) => report.failures.push(e),
+        if !failures.is_empty() && sink.send(failures).await.is_err() {
+            return Ok(());
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(usize, Result<String>)>>(4);
+        let forward = async {
+            while let Some(batch) = rx.recv().await {
+                let out: Vec<(usize, Result<Item>)> = batch
+                    .into_iter()
+                    .map(|(job, res)| {
+                        let ordinal = job_rows[job];
+                        (
+                            ordinal,
+                            res.and_then(|text| Self::item(&rows[ordinal], text)),
+                        )
+                    })
+                    .collect();
+                if sink.send(out).await.is_err() {
+                    return; // dropping `rx` stops the decryption workers
+                }
             }
-        }
-        Ok(report)
+        };
+        let (done, ()) = tokio::join!(
+            codec::open_all_batched(jobs, Arc::clone(&self.secret_key), tx),
+            forward
+        );
+        done
     }
 
     /// Data-source secrets for migration, with Grafana's precedence: see [`datasource`].
@@ -472,5 +517,25 @@ impl SecretStore for LegacySqlStore {
             Some(e) => Err(e),
             None => Ok(report.items),
         }
+    }
+
+    /// Batches as values are decrypted; the first unreadable row stops the read and is the
+    /// error (as in `get_all`, but not necessarily the first in table order).
+    async fn get_all_batched(&self, sink: tokio::sync::mpsc::Sender<Vec<Item>>) -> Result<()> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(usize, Result<Item>)>>(4);
+        let forward = async move {
+            while let Some(batch) = rx.recv().await {
+                let mut items = Vec::with_capacity(batch.len());
+                for (_, res) in batch {
+                    items.push(res?);
+                }
+                if sink.send(items).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let (scanned, forwarded) = tokio::join!(self.scan_batched(tx), forward);
+        forwarded.and(scanned)
     }
 }

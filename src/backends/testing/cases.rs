@@ -1,8 +1,11 @@
 //! Conformance cases for the core contract: absent get, round trip, overwrite, delete, rename,
-//! org isolation, listing and `get_all`.
+//! org isolation, listing, `get_all` and the bulk reads (`get_many`, `get_all_batched`).
 
-use super::Case;
+use std::collections::BTreeMap;
+
+use super::{describe, Case};
 use crate::backends::SecretStore;
+use crate::domain::{SecretKey, SecretValue};
 
 const T: &str = "datasource";
 
@@ -222,5 +225,81 @@ pub async fn get_all_exact(store: &dyn SecretStore) {
         "after delete and rename",
     )
     .await;
+    c.cleanup().await;
+}
+
+/// `get_many` answers in the order asked with `None` for absent keys (23 keys: more than one
+/// AWS batch of 20), and `get_all_batched` delivers the same secrets as `get_all`.
+pub async fn bulk_reads(store: &dyn SecretStore) {
+    let mut c = Case::new("bulk_reads", store);
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..23 {
+        let key = c.key(
+            if i % 2 == 0 { c.org_a } else { c.org_b },
+            &format!("bulk-{i}"),
+            T,
+        );
+        let value = c.unique_value(&format!("v{i}"));
+        c.set(&key, &value).await;
+        keys.push(key);
+        values.push(value);
+    }
+    let missing = c.key(c.org_a, "bulk-missing", T);
+    let mut ask = keys.clone();
+    ask.insert(7, missing.clone());
+    let got = match store.get_many(&ask).await {
+        Ok(v) => v,
+        Err(e) => c.fail(format!("get_many() returned an error: {e}")),
+    };
+    if got.len() != ask.len() {
+        c.fail(format!(
+            "get_many() of {} keys answered {} values",
+            ask.len(),
+            got.len()
+        ));
+    }
+    for (key, value) in ask.iter().zip(&got) {
+        let want = keys
+            .iter()
+            .position(|k| k == key)
+            .map(|i| values[i].as_str());
+        let have = value.as_ref().map(SecretValue::expose);
+        if have != want {
+            c.fail(format!(
+                "get_many() answered {} for {key}, expected {}",
+                describe(have),
+                describe(want)
+            ));
+        }
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let collect = async move {
+        let mut all = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            all.extend(batch);
+        }
+        all
+    };
+    let (res, batched) = tokio::join!(store.get_all_batched(tx), collect);
+    if let Err(e) = res {
+        c.fail(format!("get_all_batched() returned an error: {e}"));
+    }
+    let mine: BTreeMap<SecretKey, String> = batched
+        .into_iter()
+        .filter(|i| keys.contains(&i.key))
+        .map(|i| (i.key, i.value.expose().to_string()))
+        .collect();
+    if mine != c.get_all_mine().await {
+        c.fail("get_all_batched() and get_all() disagree on this case's secrets");
+    }
+    if mine.len() != keys.len() {
+        c.fail(format!(
+            "get_all_batched() delivered {} of this case's {} secrets",
+            mine.len(),
+            keys.len()
+        ));
+    }
     c.cleanup().await;
 }
