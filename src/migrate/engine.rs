@@ -1,9 +1,10 @@
-//! One migration run: take the destination's lease, read both stores, plan by digest, copy with
-//! a bounded number of workers through the AIMD pacer (retrying transient failures), read every
-//! copy back and compare digests, checkpoint what is verified, delete verified secrets from the
-//! source only when asked, release the lease and report.
+//! One migration run: take the destination's lease, read the destination, then stream the source
+//! in batches (classifying each secret by digest as it arrives, so copying overlaps with a slow
+//! source such as legacy_sql's PBKDF2 per value), copy with a bounded number of workers through
+//! the AIMD pacer (retrying transient failures), read every copy back in batches (`get_many`)
+//! and compare digests, checkpoint what is verified, delete verified secrets from the source
+//! only when asked, release the lease and report.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use super::checkpoint::{write_atomically, Checkpoint};
 use super::guard::Lease;
 use super::pacing::{Pacer, PacerConfig};
-use super::plan::{record, CopyReason, Plan};
+use super::plan::{in_checkpoint, record, Classifier, CopyReason, CopyStep, Plan, Step};
 use super::progress::{Mode, Progress};
 use super::report::{Failure, PlannedStep, Report, Stage};
 use super::{dst_err, src_err, Clock, Error};
@@ -136,17 +137,19 @@ fn failure(key: &SecretKey, stage: Stage, reason: impl Into<String>) -> Outcome 
     })
 }
 
-async fn copy_one(ctx: &Ctx, item: &Item, digest: &str) -> Outcome {
+/// Writes one secret to the destination through the pacer, retrying transient failures.
+/// `None` when written (it still has to be read back), otherwise the outcome.
+async fn write_one(ctx: &Ctx, item: &Item) -> Option<Outcome> {
     let mut attempt = 0;
     loop {
         if ctx.stopped() {
-            return Outcome::Stopped;
+            return Some(Outcome::Stopped);
         }
         ctx.pacer.acquire().await;
         match ctx.dst.set(&item.key, &item.value).await {
             Ok(()) => {
                 ctx.pacer.on_success();
-                break;
+                return None;
             }
             Err(e) if e.is_transient() && attempt + 1 < ctx.max_attempts => {
                 ctx.pacer.on_throttle();
@@ -154,26 +157,51 @@ async fn copy_one(ctx: &Ctx, item: &Item, digest: &str) -> Outcome {
                 attempt += 1;
                 backoff(attempt).await;
             }
-            Err(e) => return failure(&item.key, Stage::Copy, e.to_string()),
+            Err(e) => return Some(failure(&item.key, Stage::Copy, e.to_string())),
         }
     }
-    match with_retries(ctx.max_attempts, || ctx.dst.get(&item.key)).await {
-        Ok(Some(v)) if v.digest() == digest => {
-            ctx.mark_verified(&item.key, digest);
-            Outcome::Verified
+}
+
+/// Reads back a batch of written secrets with one `get_many` and compares digests.
+async fn verify_batch(ctx: &Ctx, written: &[(Item, String)]) -> Vec<Outcome> {
+    let keys: Vec<SecretKey> = written.iter().map(|(i, _)| i.key.clone()).collect();
+    let read = with_retries(ctx.max_attempts, || ctx.dst.get_many(&keys)).await;
+    let values = match read {
+        Ok(v) if v.len() == written.len() => v,
+        Ok(_) => {
+            let why = "the destination answered a read-back with the wrong number of values";
+            return written
+                .iter()
+                .map(|(i, _)| failure(&i.key, Stage::Verify, why))
+                .collect();
         }
-        Ok(Some(_)) => failure(
-            &item.key,
-            Stage::Verify,
-            "read back a different value than was written (SHA-256 digests differ)",
-        ),
-        Ok(None) => failure(
-            &item.key,
-            Stage::Verify,
-            "not found when read back after writing",
-        ),
-        Err(e) => failure(&item.key, Stage::Verify, e.to_string()),
-    }
+        Err(e) => {
+            return written
+                .iter()
+                .map(|(i, _)| failure(&i.key, Stage::Verify, e.to_string()))
+                .collect()
+        }
+    };
+    written
+        .iter()
+        .zip(values)
+        .map(|((item, digest), value)| match value {
+            Some(v) if v.digest() == *digest => {
+                ctx.mark_verified(&item.key, digest);
+                Outcome::Verified
+            }
+            Some(_) => failure(
+                &item.key,
+                Stage::Verify,
+                "read back a different value than was written (SHA-256 digests differ)",
+            ),
+            None => failure(
+                &item.key,
+                Stage::Verify,
+                "not found when read back after writing",
+            ),
+        })
+        .collect()
 }
 
 /// Runs the migration from `source` to `destination`.
@@ -205,6 +233,12 @@ pub async fn migrate(
     result
 }
 
+/// Copy steps read from the source but not yet taken by a worker (backpressure on the read),
+/// and written secrets not yet read back.
+const STEP_QUEUE: usize = 1024;
+/// Read-backs per `get_many` call (AWS's BatchGetSecretValue takes 20 names).
+const VERIFY_BATCH: usize = 20;
+
 async fn run(
     source: Arc<dyn SecretStore>,
     destination: Arc<dyn SecretStore>,
@@ -212,36 +246,26 @@ async fn run(
     lease: Option<Arc<Lease>>,
     started: Instant,
 ) -> Result<Report, Error> {
-    let src_items = with_retries(opts.max_attempts, || source.get_all())
-        .await
-        .map_err(src_err(source.as_ref()))?;
+    if opts.dry_run {
+        return dry_run(source, destination, opts, started).await;
+    }
     let dst_items = with_retries(opts.max_attempts, || destination.get_all())
         .await
         .map_err(dst_err(destination.as_ref()))?;
-    let checkpoint = match (&opts.checkpoint, opts.dry_run) {
-        (Some(path), false) => Some(Checkpoint::load_or_new(
+    let checkpoint = match &opts.checkpoint {
+        Some(path) => Some(Checkpoint::load_or_new(
             path,
             &opts.source_id,
             &opts.destination_id,
         )?),
-        _ => None,
+        None => None,
     };
-    let plan = Plan::build(src_items, dst_items, checkpoint.as_ref());
+    let mut classifier = Classifier::new(dst_items);
     let mut report = Report {
         source: opts.source_id.clone(),
         destination: opts.destination_id.clone(),
-        dry_run: opts.dry_run,
-        total: plan.copy.len() + plan.skip.len(),
-        skipped: plan.skip.len(),
-        resumed: plan.skip.iter().filter(|s| s.from_checkpoint).count(),
-        extra_in_destination: plan.extra_in_destination.len(),
         ..Report::default()
     };
-    if opts.dry_run {
-        report.plan = planned_steps(&plan);
-        report.elapsed_secs = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
     let ctx = Arc::new(Ctx {
         dst: destination.clone(),
         pacer: Pacer::new(opts.destination_pacing),
@@ -251,43 +275,152 @@ async fn run(
         retries: AtomicU64::new(0),
         max_attempts: opts.max_attempts,
     });
-    for s in &plan.skip {
-        ctx.mark_verified(&s.item.key, &s.digest);
-    }
     let (stop_background, background_stop) = tokio::sync::oneshot::channel();
     let background = spawn_background(ctx.clone(), lease, background_stop);
 
-    // Copy phase: `workers` tasks pull steps from one queue.
-    let progress = Arc::new(Progress::start(
-        opts.progress,
-        "copy",
-        plan.copy.len() as u64,
-    ));
-    let queue = Arc::new(Mutex::new(plan.copy.into_iter().collect::<VecDeque<_>>()));
+    // Copy phase: `workers` tasks take steps from one queue, which the source read below fills
+    // batch by batch, so copying overlaps with a slow source (legacy_sql decrypts every value).
+    let progress = Arc::new(Progress::start(opts.progress, "copy", 0));
+    let (steps, queue) = tokio::sync::mpsc::channel::<CopyStep>(STEP_QUEUE);
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
+    // Written secrets wait here for their read-back, which verifiers do in batches.
+    let (written_tx, written_rx) = tokio::sync::mpsc::channel::<(Item, String)>(STEP_QUEUE);
+    let written_rx = Arc::new(tokio::sync::Mutex::new(written_rx));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.workers {
-        let (ctx, queue, outcomes, progress) = (
+        let (ctx, queue, outcomes, progress, written) = (
             ctx.clone(),
             queue.clone(),
             outcomes.clone(),
             progress.clone(),
+            written_tx.clone(),
         );
         workers.spawn(async move {
             loop {
-                let Some(step) = lock(&queue).pop_front() else {
+                let next = queue.lock().await.recv().await;
+                let Some(step) = next else {
                     break;
                 };
-                let outcome = copy_one(&ctx, &step.item, &step.digest).await;
-                progress.inc();
-                lock(&outcomes).push((step.item, step.digest, outcome));
+                match write_one(&ctx, &step.item).await {
+                    None => {
+                        if let Err(back) = written.send((step.item, step.digest)).await {
+                            let (item, digest) = back.0;
+                            lock(&outcomes).push((item, digest, Outcome::Stopped));
+                        }
+                    }
+                    Some(outcome) => {
+                        progress.inc();
+                        lock(&outcomes).push((step.item, step.digest, outcome));
+                    }
+                }
             }
         });
     }
+    drop(written_tx);
+    let mut verifiers = tokio::task::JoinSet::new();
+    for _ in 0..opts.workers.div_ceil(VERIFY_BATCH).max(1) {
+        let (ctx, written, outcomes, progress) = (
+            ctx.clone(),
+            written_rx.clone(),
+            outcomes.clone(),
+            progress.clone(),
+        );
+        verifiers.spawn(async move {
+            loop {
+                let batch = {
+                    let mut rx = written.lock().await;
+                    let Some(first) = rx.recv().await else {
+                        break;
+                    };
+                    let mut batch = vec![first];
+                    while batch.len() < VERIFY_BATCH {
+                        match rx.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    batch
+                };
+                let results = verify_batch(&ctx, &batch).await;
+                let mut done = lock(&outcomes);
+                for ((item, digest), outcome) in batch.into_iter().zip(results) {
+                    progress.inc();
+                    done.push((item, digest, outcome));
+                }
+            }
+        });
+    }
+    let mut skipped: Vec<(Item, String)> = Vec::new();
+    let mut attempt = 0;
+    let read = loop {
+        let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
+        let src = source.clone();
+        let reader = tokio::spawn(async move { src.get_all_batched(batches).await });
+        let mut received = false;
+        'read: while let Some(batch) = incoming.recv().await {
+            received = true;
+            for item in batch {
+                let cp = ctx.checkpoint.as_ref();
+                let step = classifier.classify(item, |k, d| {
+                    cp.is_some_and(|c| in_checkpoint(Some(&lock(c)), k, d))
+                });
+                match step {
+                    Step::Copy(c) => {
+                        report.total += 1;
+                        progress.add_total(1);
+                        if steps.send(c).await.is_err() {
+                            break 'read;
+                        }
+                    }
+                    Step::Skip(s) => {
+                        report.total += 1;
+                        report.skipped += 1;
+                        report.resumed += usize::from(s.from_checkpoint);
+                        ctx.mark_verified(&s.item.key, &s.digest);
+                        skipped.push((s.item, s.digest));
+                    }
+                    Step::Ignore => {}
+                }
+            }
+            if ctx.stopped() {
+                break;
+            }
+        }
+        drop(incoming); // a reader still sending sees the closed channel and stops
+        let res = reader.await.unwrap_or_else(|e| {
+            Err(backends::Error::Storage(format!(
+                "the source read task failed: {e}"
+            )))
+        });
+        match res {
+            // Retry a read that failed before delivering anything; a partial one is not
+            // repeated (its secrets are already queued): the run fails and a rerun resumes.
+            Err(e) if e.is_transient() && !received && attempt + 1 < opts.max_attempts => {
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            other => break other,
+        }
+    };
+    drop(steps);
+    if read.is_err() {
+        ctx.stop.store(true, Ordering::SeqCst);
+    }
     while workers.join_next().await.is_some() {}
+    while verifiers.join_next().await.is_some() {}
     progress.finish();
-    let mut verified_items: Vec<(Item, String)> =
-        plan.skip.into_iter().map(|s| (s.item, s.digest)).collect();
+    report.extra_in_destination = classifier.unmatched().len();
+    if let Err(e) = read {
+        // Keep what was verified for the rerun, then report the source's error.
+        let _ = stop_background.send(());
+        let _ = background.await;
+        if let Some(cp) = &ctx.checkpoint {
+            lock(cp).save()?;
+        }
+        return Err(src_err(source.as_ref())(e));
+    }
+    let mut verified_items = skipped;
     let outcomes = std::mem::take(&mut *lock(&outcomes));
     for (item, digest, outcome) in outcomes {
         match outcome {
@@ -332,6 +465,33 @@ async fn run(
         Some(holder) => Err(Error::GuardLost { holder }),
         None => Ok(report),
     }
+}
+
+/// `--dry-run`: reads both stores, prints the plan; no lease, no checkpoint, no write.
+async fn dry_run(
+    source: Arc<dyn SecretStore>,
+    destination: Arc<dyn SecretStore>,
+    opts: &Options,
+    started: Instant,
+) -> Result<Report, Error> {
+    let src_items = with_retries(opts.max_attempts, || source.get_all())
+        .await
+        .map_err(src_err(source.as_ref()))?;
+    let dst_items = with_retries(opts.max_attempts, || destination.get_all())
+        .await
+        .map_err(dst_err(destination.as_ref()))?;
+    let plan = Plan::build(src_items, dst_items, None);
+    Ok(Report {
+        source: opts.source_id.clone(),
+        destination: opts.destination_id.clone(),
+        dry_run: true,
+        total: plan.copy.len() + plan.skip.len(),
+        skipped: plan.skip.len(),
+        extra_in_destination: plan.extra_in_destination.len(),
+        plan: planned_steps(&plan),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        ..Report::default()
+    })
 }
 
 fn planned_steps(plan: &Plan) -> Vec<PlannedStep> {

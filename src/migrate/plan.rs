@@ -52,50 +52,101 @@ pub struct Plan {
     pub extra_in_destination: Vec<SecretKey>,
 }
 
+/// Sorts source secrets one at a time into copy or skip against the destination's digests, so a
+/// migration can start copying while the source is still being read.
+#[derive(Debug)]
+pub struct Classifier {
+    /// Destination digests not yet matched by a source secret.
+    dest: HashMap<SecretKey, String>,
+}
+
+/// What to do with one source secret.
+#[derive(Debug)]
+pub enum Step {
+    /// Copy it.
+    Copy(CopyStep),
+    /// Already there with the same value.
+    Skip(SkipStep),
+    /// A reserved key (the migration's own lease marker): neither copied nor counted.
+    Ignore,
+}
+
+impl Classifier {
+    /// Indexes the destination's secrets by key (reserved keys are ignored).
+    pub fn new(destination: Vec<Item>) -> Self {
+        Self {
+            dest: destination
+                .into_iter()
+                .filter(|i| !is_reserved(&i.key))
+                .map(|i| (i.key, i.value.digest()))
+                .collect(),
+        }
+    }
+
+    /// Classifies one source secret; `done` tells whether a previous run's checkpoint recorded
+    /// this key with this digest.
+    pub fn classify(&mut self, item: Item, done: impl FnOnce(&SecretKey, &str) -> bool) -> Step {
+        if is_reserved(&item.key) {
+            return Step::Ignore;
+        }
+        let digest = item.value.digest();
+        match self.dest.remove(&item.key) {
+            Some(d) if d == digest => {
+                let from_checkpoint = done(&item.key, &digest);
+                Step::Skip(SkipStep {
+                    item,
+                    digest,
+                    from_checkpoint,
+                })
+            }
+            Some(_) => Step::Copy(CopyStep {
+                item,
+                digest,
+                reason: CopyReason::Changed,
+            }),
+            None => Step::Copy(CopyStep {
+                item,
+                digest,
+                reason: CopyReason::New,
+            }),
+        }
+    }
+
+    /// Keys in the destination that no source secret matched, sorted.
+    pub fn unmatched(self) -> Vec<SecretKey> {
+        let mut extra: Vec<SecretKey> = self.dest.into_keys().collect();
+        extra.sort();
+        extra
+    }
+}
+
+/// Whether `checkpoint` recorded `key` as verified with `digest`.
+pub fn in_checkpoint(checkpoint: Option<&Checkpoint>, key: &SecretKey, digest: &str) -> bool {
+    checkpoint
+        .and_then(|c| c.get(key))
+        .is_some_and(|done| done.digest == digest)
+}
+
 impl Plan {
-    /// Compares the source's items with the destination's; reserved keys are ignored.
+    /// Compares the source's items with the destination's (in key order); reserved keys are
+    /// ignored.
     pub fn build(
         source: Vec<Item>,
         destination: Vec<Item>,
         checkpoint: Option<&Checkpoint>,
     ) -> Plan {
-        let mut dest: HashMap<SecretKey, String> = destination
-            .into_iter()
-            .filter(|i| !is_reserved(&i.key))
-            .map(|i| (i.key, i.value.digest()))
-            .collect();
+        let mut classifier = Classifier::new(destination);
         let mut plan = Plan::default();
         let mut source = source;
-        source.retain(|i| !is_reserved(&i.key));
         source.sort_by(|a, b| a.key.cmp(&b.key));
         for item in source {
-            let digest = item.value.digest();
-            match dest.remove(&item.key) {
-                Some(d) if d == digest => {
-                    let from_checkpoint = checkpoint
-                        .and_then(|c| c.get(&item.key))
-                        .is_some_and(|done| done.digest == digest);
-                    plan.skip.push(SkipStep {
-                        item,
-                        digest,
-                        from_checkpoint,
-                    })
-                }
-                Some(_) => plan.copy.push(CopyStep {
-                    item,
-                    digest,
-                    reason: CopyReason::Changed,
-                }),
-                None => plan.copy.push(CopyStep {
-                    item,
-                    digest,
-                    reason: CopyReason::New,
-                }),
+            match classifier.classify(item, |k, d| in_checkpoint(checkpoint, k, d)) {
+                Step::Copy(c) => plan.copy.push(c),
+                Step::Skip(s) => plan.skip.push(s),
+                Step::Ignore => {}
             }
         }
-        let mut extra: Vec<SecretKey> = dest.into_keys().collect();
-        extra.sort();
-        plan.extra_in_destination = extra;
+        plan.extra_in_destination = classifier.unmatched();
         plan
     }
 

@@ -25,7 +25,7 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     plain: bool,
     label: &'static str,
-    total: u64,
+    total: AtomicU64,
     done: AtomicU64,
     start: Instant,
     last_line: Mutex<Instant>,
@@ -50,10 +50,18 @@ impl Progress {
             bar,
             plain: mode != Mode::Quiet && !use_bar,
             label,
-            total,
+            total: AtomicU64::new(total),
             done: AtomicU64::new(0),
             start: now,
             last_line: Mutex::new(now),
+        }
+    }
+
+    /// `n` more steps to do (the total grows while the work is still being discovered).
+    pub fn add_total(&self, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.inc_length(n);
         }
     }
 
@@ -64,7 +72,9 @@ impl Progress {
             b.inc(1);
         } else if self.plain {
             let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
-            if last.elapsed() >= Duration::from_secs(1) || done == self.total {
+            if last.elapsed() >= Duration::from_secs(1)
+                || done == self.total.load(Ordering::Relaxed)
+            {
                 *last = Instant::now();
                 eprintln!("{}", self.line(done));
             }
@@ -74,14 +84,15 @@ impl Progress {
     fn line(&self, done: u64) -> String {
         let secs = self.start.elapsed().as_secs_f64().max(1e-6);
         let rate = done as f64 / secs;
+        let total = self.total.load(Ordering::Relaxed);
         let eta = if rate > 0.0 {
-            format!("{:.0}s", (self.total.saturating_sub(done)) as f64 / rate)
+            format!("{:.0}s", (total.saturating_sub(done)) as f64 / rate)
         } else {
             "?".into()
         };
         format!(
-            "progress: {} {done}/{} ({rate:.0}/s, ETA {eta})",
-            self.label, self.total
+            "progress: {} {done}/{total} ({rate:.0}/s, ETA {eta})",
+            self.label
         )
     }
 
