@@ -155,6 +155,13 @@ rm -f "$OUT/fsync.probe"
 FSYNC_MS=$(awk -v s="${FSYNC_SECS:-0}" -v n=$FSYNC_COUNT 'BEGIN {printf "%.3f", s * 1000 / n}')
 FSYNC_RATE=$(awk -v s="${FSYNC_SECS:-0}" -v n=$FSYNC_COUNT 'BEGIN {if (s > 0) printf "%.0f", n / s; else print "n/a"}')
 
+# PBKDF2 (10,000 rounds) per second: the cost of every legacy Grafana value, one lane vs
+# interleaved lanes, one core vs all. Machine context for the legacy and migration figures.
+KDF_N=400
+[[ $SMOKE == 1 ]] && KDF_N=8
+log "PBKDF2 rate (kdf-rate, $KDF_N derivations per measurement)"
+"$BIN/kdf-rate" --n "$KDF_N" >> "$RESULTS" 2>> "$LOGS/kdf-rate.log" || log "kdf-rate failed (see $LOGS/kdf-rate.log)"
+
 # ---------------------------------------------------------------- AWS JSON 1.1 servers
 SERVERS=(fixed emulator-mem emulator-durable)
 [[ $HAVE_MOTO == 1 ]] && SERVERS+=(moto moto-gunicorn)

@@ -139,27 +139,20 @@ fn verdict(checks: &[Option<bool>]) -> &'static str {
     }
 }
 
-/// The faster moto variant of a row (the stricter comparison).
-fn best_moto<'a>(a: &'a BTreeMap<AggKey, Agg>, w: &str, c: usize) -> Option<&'a Agg> {
-    let m = get(a, MOTO, w, c);
-    let g = get(a, MOTO_GUNICORN, w, c);
-    match (m, g) {
-        (Some(m), Some(g)) => Some(if g.rps > m.rps { g } else { m }),
-        (m, g) => m.or(g),
-    }
-}
-
 /// The AWS JSON 1.1 table: every workload and concurrency, ours beside the peers.
 pub fn emulator_table(a: &BTreeMap<AggKey, Agg>, concurrencies: &[usize]) -> String {
     let mut s = String::new();
-    s.push_str("| workload | c | ours durable req/s | ours in-memory req/s | moto req/s | moto+gunicorn req/s | fixed ceiling req/s | ours ÷ best moto | ours ÷ ceiling | ours p50 / p99 ms | target | met? |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| workload | c | ours durable req/s | ours in-memory req/s | moto req/s | moto+gunicorn req/s | fixed ceiling req/s | ours ÷ moto | ours ÷ moto+gunicorn | ours ÷ ceiling | ours p50 / p99 ms | target | met? |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for w in ["read", "write", "mixed", "create"] {
         for &c in concurrencies {
             let ours = get(a, OURS, w, c);
-            let moto = best_moto(a, w, c);
+            // Judged against moto's own server, the peer the issue names and measured
+            // (`moto_server`); moto under gunicorn is shown beside it.
+            let moto = get(a, MOTO, w, c);
             let fixed = get(a, FIXED, w, c);
             let vs_moto = ratio(ours, moto);
+            let vs_gunicorn = ratio(ours, get(a, MOTO_GUNICORN, w, c));
             let vs_fixed = ratio(ours, fixed);
             let mut targets = Vec::new();
             let mut checks = Vec::new();
@@ -187,13 +180,14 @@ pub fn emulator_table(a: &BTreeMap<AggKey, Agg>, concurrencies: &[usize]) -> Str
             );
             let _ = writeln!(
                 s,
-                "| {label} | {c} | {} | {} | {} | {} | {} | {} | {} | {lat} | {} | {} |",
+                "| {label} | {c} | {} | {} | {} | {} | {} | {} | {} | {} | {lat} | {} | {} |",
                 fmt_rps(ours),
                 fmt_rps(get(a, OURS_MEM, w, c)),
-                fmt_rps(get(a, MOTO, w, c)),
+                fmt_rps(moto),
                 fmt_rps(get(a, MOTO_GUNICORN, w, c)),
                 fmt_rps(fixed),
                 fmt_ratio(vs_moto),
+                fmt_ratio(vs_gunicorn),
                 fmt_ratio(vs_fixed),
                 if targets.is_empty() {
                     "—".into()
@@ -322,6 +316,24 @@ pub const HEADLINES: &[Headline] = &[
         bound: Some(45.0),
     },
     Headline {
+        label: "PBKDF2 (10,000 rounds) one at a time, 1 thread (kdf-rate)",
+        key: ("kdf", "derive_one_at_a_time", 1),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "PBKDF2 (10,000 rounds) 4 lanes interleaved, 1 thread (kdf-rate)",
+        key: ("kdf", "derive_many", 1),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
+        label: "PBKDF2 (10,000 rounds) 4 lanes interleaved, every core (kdf-rate)",
+        key: ("kdf", "derive_many", 0),
+        metric: Metric::Rps,
+        bound: None,
+    },
+    Headline {
         label: "legacy get_all decrypt, SQLite",
         key: ("legacy", "decrypt_sqlite", 0),
         metric: Metric::Rps,
@@ -430,7 +442,8 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("| read | 64"))
             .expect("read row");
-        assert!(line.contains("120.0×"), "{line}"); // against the faster moto
+        assert!(line.contains("150.0×"), "{line}"); // against moto_server
+        assert!(line.contains("120.0×"), "{line}"); // beside it, against moto+gunicorn
         assert!(line.contains("0.75×"), "{line}");
         assert!(line.ends_with("| yes |"), "{line}");
         let slow = [
