@@ -234,6 +234,9 @@ impl Secret {
     ) -> usize {
         let seq = self.next_seq;
         self.next_seq += 1;
+        // Exact growth: most secrets have one to three versions, and a default-grown Vec would
+        // keep room for four (4 x 128 bytes) in memory for every secret.
+        self.versions.reserve_exact(1);
         self.versions.push(Version {
             id,
             seq,
@@ -261,6 +264,7 @@ impl Secret {
             self.versions[old].stages.retain(|s| s != label);
             changed.push(old);
         }
+        self.versions[to].stages.reserve_exact(1);
         self.versions[to].stages.push(label.to_string());
         changed.push(to);
         if label == AWSCURRENT {
@@ -270,6 +274,7 @@ impl Secret {
                     changed.push(prev);
                 }
                 if !self.versions[old].has(AWSPREVIOUS) {
+                    self.versions[old].stages.reserve_exact(1);
                     self.versions[old].stages.push(AWSPREVIOUS.to_string());
                 }
             }
@@ -282,6 +287,16 @@ impl Secret {
     /// Removes `label` from version `from`.
     pub fn detach_label(&mut self, label: &str, from: usize) {
         self.versions[from].stages.retain(|s| s != label);
+    }
+
+    /// Releases spare capacity of the version list and label lists (after loading, where
+    /// deserialization grows vectors by doubling).
+    pub fn shrink(&mut self) {
+        self.versions.shrink_to_fit();
+        for v in &mut self.versions {
+            v.stages.shrink_to_fit();
+        }
+        self.tags.shrink_to_fit();
     }
 
     /// Prunes unlabelled versions beyond [`MAX_VERSIONS`], oldest first, never those younger than
