@@ -139,7 +139,7 @@ impl Shared {
                     .or_default();
                 for s in secrets {
                     n += 1;
-                    r.insert(s.name.clone(), s);
+                    r.insert(s.name.clone(), Box::new(s));
                 }
             }
         }
