@@ -60,7 +60,7 @@ struct Args {
     #[arg(long)]
     strict_rotation: bool,
     /// sled cache size in MiB.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 2)]
     cache_mib: u64,
 }
 
