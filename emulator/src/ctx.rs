@@ -11,8 +11,9 @@ use crate::model::{self, Secret, SecretData};
 use crate::store::{Store, Tx};
 use crate::Shared;
 
-/// The secrets of one account in one region, by name.
-pub type Region = BTreeMap<String, Secret>;
+/// The secrets of one account in one region, by name. Boxed: a `Secret` is about 500 bytes and a
+/// B-tree node keeps room for eleven values, so unboxed secrets left a third of that room empty.
+pub type Region = BTreeMap<String, Box<Secret>>;
 /// account -> region -> secrets.
 pub type Accounts = HashMap<String, HashMap<String, Region>>;
 

@@ -139,7 +139,7 @@ impl Shared {
                     .or_default();
                 for s in secrets {
                     n += 1;
-                    r.insert(s.name.clone(), s);
+                    r.insert(s.name.clone(), Box::new(s));
                 }
             }
         }
@@ -211,7 +211,8 @@ impl EmulatorBuilder {
         self.faults = f;
         self
     }
-    /// sled page-cache size in bytes (default 8 MiB).
+    /// sled page-cache size in bytes (default 2 MiB: sled's real use is well above this figure,
+    /// and 8 MiB cost about 8 MiB of peak RSS over a benchmark round with no measurable read gain).
     pub fn cache_bytes(mut self, n: u64) -> Self {
         self.cache_bytes = Some(n);
         self
@@ -232,7 +233,7 @@ impl EmulatorBuilder {
     pub async fn start(self) -> Result<Emulator, StartError> {
         let store = store::Store::open(
             self.data_dir.as_deref(),
-            self.cache_bytes.unwrap_or(8 << 20),
+            self.cache_bytes.unwrap_or(2 << 20),
         )?;
         let clock = Arc::new(clock::OffsetClock::new());
         let shared = Arc::new(Shared {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 /// The label of the current version.
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -45,7 +45,7 @@ impl std::fmt::Debug for SecretData {
 
 impl SecretData {
     /// A digest identifying the value and its kind (string vs binary), for idempotency checks.
-    pub fn digest(&self) -> String {
+    pub fn digest(&self) -> Digest {
         let mut h = Sha256::new();
         match self {
             SecretData::String(s) => {
@@ -57,7 +57,7 @@ impl SecretData {
                 h.update(b);
             }
         }
-        hex::encode(h.finalize())
+        Digest(h.finalize().into())
     }
     /// Storage encoding: one kind byte then the raw bytes.
     pub fn encode(&self) -> Vec<u8> {
@@ -83,6 +83,33 @@ impl SecretData {
     }
 }
 
+/// SHA-256 of a value and its kind, kept as 32 bytes in memory (a version record is held in memory
+/// for every version of every secret) and stored as 64 hex characters, as before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest([u8; 32]);
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.as_bytes(), &mut out)
+            .map_err(|_| serde::de::Error::custom("a digest must be 64 hex characters"))?;
+        Ok(Digest(out))
+    }
+}
+
 /// One version of a secret (its value lives in the store, keyed by version id).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Version {
@@ -99,7 +126,7 @@ pub struct Version {
     pub last_accessed: Option<f64>,
     /// Digest of the value (None for a version without a value, e.g. an AWSPENDING placeholder).
     #[serde(default)]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// KMS key the value was encrypted with (None = the default key).
     #[serde(default)]
     pub kms_key_id: Option<String>,
@@ -229,11 +256,14 @@ impl Secret {
         &mut self,
         id: String,
         now: f64,
-        digest: Option<String>,
+        digest: Option<Digest>,
         kms: Option<String>,
     ) -> usize {
         let seq = self.next_seq;
         self.next_seq += 1;
+        // Exact growth: most secrets have one to three versions, and a default-grown Vec would
+        // keep room for four (4 x 128 bytes) in memory for every secret.
+        self.versions.reserve_exact(1);
         self.versions.push(Version {
             id,
             seq,
@@ -261,6 +291,7 @@ impl Secret {
             self.versions[old].stages.retain(|s| s != label);
             changed.push(old);
         }
+        self.versions[to].stages.reserve_exact(1);
         self.versions[to].stages.push(label.to_string());
         changed.push(to);
         if label == AWSCURRENT {
@@ -270,6 +301,7 @@ impl Secret {
                     changed.push(prev);
                 }
                 if !self.versions[old].has(AWSPREVIOUS) {
+                    self.versions[old].stages.reserve_exact(1);
                     self.versions[old].stages.push(AWSPREVIOUS.to_string());
                 }
             }
@@ -282,6 +314,16 @@ impl Secret {
     /// Removes `label` from version `from`.
     pub fn detach_label(&mut self, label: &str, from: usize) {
         self.versions[from].stages.retain(|s| s != label);
+    }
+
+    /// Releases spare capacity of the version list and label lists (after loading, where
+    /// deserialization grows vectors by doubling).
+    pub fn shrink(&mut self) {
+        self.versions.shrink_to_fit();
+        for v in &mut self.versions {
+            v.stages.shrink_to_fit();
+        }
+        self.tags.shrink_to_fit();
     }
 
     /// Prunes unlabelled versions beyond [`MAX_VERSIONS`], oldest first, never those younger than
@@ -390,7 +432,8 @@ mod tests {
     fn secret_with(n: usize) -> Secret {
         let mut s = Secret::default();
         for i in 0..n {
-            s.add_version(format!("v{i}"), i as f64, Some("d".into()), None);
+            let d = SecretData::String("d".into()).digest();
+            s.add_version(format!("v{i}"), i as f64, Some(d), None);
         }
         s
     }

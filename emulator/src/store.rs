@@ -1,9 +1,16 @@
 //! Persistence in sled (the only module that touches sled): secret records, version records and
 //! values under prefixed keys, atomic batches per write, and group commit (concurrent writers share
-//! one flush; a write is acknowledged only after the flush that covers it).
+//! one flush + fdatasync; a write is acknowledged only after the flush that covers it).
+//!
+//! sled 0.34's `flush()` on Linux only calls `sync_file_range` on its log: that neither flushes the
+//! device's write cache nor persists file metadata, and sled never syncs the separate files it
+//! writes for large pages (`blobs/`) nor its `conf` file. So a durable store also fdatasyncs the
+//! log and syncs new blob files (and their directory) after every flush ([`SyncFiles`]).
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -29,6 +36,9 @@ pub enum StoreError {
     /// The flush that would make a write durable failed.
     #[error("flush to disk failed")]
     FlushFailed,
+    /// Syncing sled's files to disk failed.
+    #[error("cannot sync the database files: {0}")]
+    Sync(#[from] std::io::Error),
 }
 
 /// Everything loaded at start: account -> region -> name -> secret.
@@ -47,6 +57,7 @@ struct Durability {
 pub struct Store {
     db: sled::Db,
     durable: bool,
+    sync: Option<Arc<SyncFiles>>,
     dur: Arc<Durability>,
     flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -179,14 +190,19 @@ impl Store {
             flushed: tx,
             wake: Notify::new(),
         });
+        let sync = match dir {
+            Some(d) => Some(Arc::new(SyncFiles::open(d)?)),
+            None => None,
+        };
         let store = Arc::new(Store {
             db,
             durable: dir.is_some(),
+            sync: sync.clone(),
             dur,
             flusher: std::sync::Mutex::new(None),
         });
-        if store.durable {
-            let handle = tokio::spawn(flush_loop(store.db.clone(), store.dur.clone()));
+        if let Some(sync) = sync {
+            let handle = tokio::spawn(flush_loop(store.db.clone(), sync, store.dur.clone()));
             if let Ok(mut g) = store.flusher.lock() {
                 *g = Some(handle);
             }
@@ -227,6 +243,7 @@ impl Store {
             let mut vs = versions.remove(k.as_ref()).unwrap_or_default();
             vs.sort_by_key(|v| v.seq);
             secret.versions = vs;
+            secret.shrink();
             out.entry(account)
                 .or_default()
                 .entry(region)
@@ -282,16 +299,14 @@ impl Store {
     /// Deletes everything (admin reset) and flushes.
     pub fn clear(&self) -> Result<(), StoreError> {
         self.db.clear()?;
-        if self.durable {
-            self.db.flush()?;
-        }
-        Ok(())
+        self.flush()
     }
 
-    /// Flushes synchronously (used at shutdown).
+    /// Flushes and fsyncs synchronously (admin reset, shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        if self.durable {
+        if let Some(sync) = &self.sync {
             self.db.flush()?;
+            sync.sync()?;
         }
         Ok(())
     }
@@ -321,7 +336,11 @@ impl Drop for Store {
     }
 }
 
-async fn flush_loop(db: sled::Db, dur: Arc<Durability>) {
+/// The group-commit loop: waits for unflushed writes, then flushes sled and fdatasyncs its files
+/// for every write applied so far. Writes that arrive while a flush runs leave a wake-up permit and
+/// are covered by the next flush, so under load flushes run back to back, each covering everything
+/// that queued during the previous one.
+async fn flush_loop(db: sled::Db, sync: Arc<SyncFiles>, dur: Arc<Durability>) {
     loop {
         dur.wake.notified().await;
         let target = dur.written.load(Ordering::SeqCst);
@@ -329,17 +348,85 @@ async fn flush_loop(db: sled::Db, dur: Arc<Durability>) {
             continue;
         }
         let db2 = db.clone();
-        let res = tokio::task::spawn_blocking(move || db2.flush()).await;
+        let sync2 = sync.clone();
+        let res = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            db2.flush()?;
+            sync2.sync()?;
+            Ok(())
+        })
+        .await;
         match res {
-            Ok(Ok(_)) => {
+            Ok(Ok(())) => {
                 dur.flushed.send_replace((target, false));
             }
-            other => {
-                tracing::error!(?other, "sled flush failed");
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "flush to disk failed");
+                let done = dur.flushed.borrow().0;
+                dur.flushed.send_replace((done, true));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush task failed");
                 let done = dur.flushed.borrow().0;
                 dur.flushed.send_replace((done, true));
             }
         }
+    }
+}
+
+/// sled's files that its own flush does not make durable: the log (`db`), fdatasynced after each
+/// flush, and the large-page files under `blobs/`, each synced once (with the directory) when it
+/// first appears. At open, `conf` and the directories naming the files are synced too.
+#[derive(Debug)]
+struct SyncFiles {
+    log: fs::File,
+    blobs_dir: PathBuf,
+    synced_blobs: std::sync::Mutex<HashSet<OsString>>,
+}
+
+impl SyncFiles {
+    fn open(dir: &Path) -> Result<SyncFiles, StoreError> {
+        let files = SyncFiles {
+            log: fs::File::open(dir.join("db"))?,
+            blobs_dir: dir.join("blobs"),
+            synced_blobs: std::sync::Mutex::new(HashSet::new()),
+        };
+        fs::File::open(dir.join("conf"))?.sync_all()?;
+        fs::File::open(dir)?.sync_all()?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::File::open(parent)?.sync_all()?;
+        }
+        files.sync()?;
+        Ok(files)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.log.sync_data()?;
+        let entries = match fs::read_dir(&self.blobs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut present = HashSet::new();
+        let mut new_files = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                match fs::File::open(self.blobs_dir.join(&name)) {
+                    Ok(f) => f.sync_all()?,
+                    // removed by sled's garbage collection since the listing
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                new_files = true;
+            }
+            present.insert(name);
+        }
+        if new_files {
+            fs::File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
     }
 }
 

@@ -66,7 +66,7 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             } else {
                 if let (Some(tok), Some(v)) = (&token, &value) {
                     if let Some(ver) = existing.version(tok) {
-                        if ver.digest.as_deref() == Some(v.digest().as_str()) {
+                        if ver.digest == Some(v.digest()) {
                             let mut out = arn_name(existing);
                             out.insert("VersionId".into(), json!(tok));
                             return Ok(Value::Object(out));
@@ -109,7 +109,7 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if !s.replication.is_empty() {
             out.insert("ReplicationStatus".into(), Value::Array(s.replication.clone()));
         }
-        regions.entry(ctx.region.clone()).or_default().insert(name.clone(), s);
+        regions.entry(ctx.region.clone()).or_default().insert(name.clone(), Box::new(s));
         Ok(Value::Object(out))
     })
 }

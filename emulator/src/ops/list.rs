@@ -280,7 +280,7 @@ pub fn page<'a>(
         .filter(|s| !ctx.expired(s))
         .filter(|s| include_deleted || s.deleted.is_none())
         .filter(|s| matches(s, filters))
-        .map(|s| (sort_key(s, sort_by), s))
+        .map(|s| (sort_key(s, sort_by), &**s))
         .collect();
     items.sort_by(|a, b| cmp_keys((a.0, &a.1.name), (b.0, &b.1.name)));
     if desc {

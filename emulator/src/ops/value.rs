@@ -245,7 +245,7 @@ pub fn update_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if let (Some(d), Some(tok)) = (&data, &token) {
             // check idempotency before touching metadata
             if let Some(v) = s.version(tok) {
-                if v.digest.as_deref().is_some_and(|dg| dg != d.digest()) {
+                if v.digest.is_some_and(|dg| dg != d.digest()) {
                     return Err(token_in_use(tok, &s.arn));
                 }
             }

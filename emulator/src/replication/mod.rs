@@ -96,7 +96,7 @@ fn write_replica(
     for v in &replica.versions {
         tx.put_version(&ctx.account, region, &replica.name, v);
     }
-    target.insert(replica.name.clone(), replica);
+    target.insert(replica.name.clone(), Box::new(replica));
 }
 
 /// Adds replicas of `primary` (not yet necessarily inserted in its region) for the `AddReplicaRegions`
@@ -292,7 +292,7 @@ pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         regions
             .entry(ctx.region.clone())
             .or_default()
-            .insert(primary.name.clone(), primary);
+            .insert(primary.name.clone(), Box::new(primary));
         Ok(out)
     })
 }
@@ -351,7 +351,7 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
         regions
             .entry(ctx.region.clone())
             .or_default()
-            .insert(primary.name.clone(), primary);
+            .insert(primary.name.clone(), Box::new(primary));
         Ok(out)
     })
 }
@@ -373,7 +373,7 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
                 regions
                     .entry(ctx.region.clone())
                     .or_default()
-                    .insert(replica.name.clone(), replica);
+                    .insert(replica.name.clone(), Box::new(replica));
                 return Ok(out);
             }
             return Err(ApiError::invalid_request(format!(
@@ -413,7 +413,7 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         regions
             .entry(ctx.region.clone())
             .or_default()
-            .insert(replica.name.clone(), replica);
+            .insert(replica.name.clone(), Box::new(replica));
         Ok(out)
     })
 }
