@@ -66,8 +66,9 @@ pub enum ProgressArg {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub endpoints: Endpoints,
-    /// Concurrent copy workers.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent copy workers. Many writes in flight are what a durable destination needs to
+    /// batch its disk flushes; `--max-write-rate` (not this) is what keeps AWS within its quota.
+    #[arg(long, default_value_t = 32)]
     pub workers: usize,
     /// Ceiling on destination writes per second: a number, `unlimited`, or `auto` (50 for the
     /// aws backend, AWS's quota; unlimited otherwise). Throttling lowers the rate either way.

@@ -52,10 +52,10 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults: 8 workers, no pacing ceiling, 30 s lease, 12 attempts, no checkpoint.
+    /// Defaults: 32 workers, no pacing ceiling, 30 s lease, 12 attempts, no checkpoint.
     pub fn new(source_id: impl Into<String>, destination_id: impl Into<String>) -> Self {
         Self {
-            workers: 8,
+            workers: 32,
             destination_pacing: PacerConfig::default(),
             source_pacing: PacerConfig::default(),
             dry_run: false,
