@@ -5,15 +5,14 @@
 //! sled 0.34's `flush()` on Linux only calls `sync_file_range` on its log: that neither flushes the
 //! device's write cache nor persists file metadata, and sled never syncs the separate files it
 //! writes for large pages (`blobs/`) nor its `conf` file. So a durable store also fdatasyncs the
-//! log and syncs new blob files (and their directory) after every flush ([`SyncFiles`]).
+//! log and syncs new blob files (and their directory) after every flush ([`SledFiles`]).
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use sled_sync::SledFiles;
 use tokio::sync::{watch, Notify};
 
 use crate::model::{Secret, SecretData, Version};
@@ -57,7 +56,7 @@ struct Durability {
 pub struct Store {
     db: sled::Db,
     durable: bool,
-    sync: Option<Arc<SyncFiles>>,
+    sync: Option<Arc<SledFiles>>,
     dur: Arc<Durability>,
     flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -191,7 +190,7 @@ impl Store {
             wake: Notify::new(),
         });
         let sync = match dir {
-            Some(d) => Some(Arc::new(SyncFiles::open(d)?)),
+            Some(d) => Some(Arc::new(SledFiles::open(d)?)),
             None => None,
         };
         let store = Arc::new(Store {
@@ -340,7 +339,7 @@ impl Drop for Store {
 /// for every write applied so far. Writes that arrive while a flush runs leave a wake-up permit and
 /// are covered by the next flush, so under load flushes run back to back, each covering everything
 /// that queued during the previous one.
-async fn flush_loop(db: sled::Db, sync: Arc<SyncFiles>, dur: Arc<Durability>) {
+async fn flush_loop(db: sled::Db, sync: Arc<SledFiles>, dur: Arc<Durability>) {
     loop {
         dur.wake.notified().await;
         let target = dur.written.load(Ordering::SeqCst);
@@ -370,63 +369,6 @@ async fn flush_loop(db: sled::Db, sync: Arc<SyncFiles>, dur: Arc<Durability>) {
                 dur.flushed.send_replace((done, true));
             }
         }
-    }
-}
-
-/// sled's files that its own flush does not make durable: the log (`db`), fdatasynced after each
-/// flush, and the large-page files under `blobs/`, each synced once (with the directory) when it
-/// first appears. At open, `conf` and the directories naming the files are synced too.
-#[derive(Debug)]
-struct SyncFiles {
-    log: fs::File,
-    blobs_dir: PathBuf,
-    synced_blobs: std::sync::Mutex<HashSet<OsString>>,
-}
-
-impl SyncFiles {
-    fn open(dir: &Path) -> Result<SyncFiles, StoreError> {
-        let files = SyncFiles {
-            log: fs::File::open(dir.join("db"))?,
-            blobs_dir: dir.join("blobs"),
-            synced_blobs: std::sync::Mutex::new(HashSet::new()),
-        };
-        fs::File::open(dir.join("conf"))?.sync_all()?;
-        fs::File::open(dir)?.sync_all()?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::File::open(parent)?.sync_all()?;
-        }
-        files.sync()?;
-        Ok(files)
-    }
-
-    fn sync(&self) -> std::io::Result<()> {
-        self.log.sync_data()?;
-        let entries = match fs::read_dir(&self.blobs_dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
-        let mut present = HashSet::new();
-        let mut new_files = false;
-        for entry in entries {
-            let name = entry?.file_name();
-            if !synced.contains(&name) {
-                match fs::File::open(self.blobs_dir.join(&name)) {
-                    Ok(f) => f.sync_all()?,
-                    // removed by sled's garbage collection since the listing
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                }
-                new_files = true;
-            }
-            present.insert(name);
-        }
-        if new_files {
-            fs::File::open(&self.blobs_dir)?.sync_all()?;
-        }
-        *synced = present;
-        Ok(())
     }
 }
 

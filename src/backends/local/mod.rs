@@ -31,7 +31,7 @@
 //! - [`codec`]: the sled key encoding.
 //! - [`cipher`]: value encryption and the key check value.
 //! - [`keyfile`]: the encryption key and key files.
-//! - `durability`: the fsync of sled's files after each flush.
+//! - the fsync of sled's files after each flush is the `sled-sync` crate (shared with the emulator).
 //! - `store`: [`LocalStore`], the [`crate::backends::SecretStore`] implementation.
 
 use std::path::{Path, PathBuf};
@@ -40,7 +40,6 @@ use crate::config::{ConfigError, Settings};
 
 pub mod cipher;
 pub mod codec;
-mod durability;
 pub mod keyfile;
 mod store;
 

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use sled::transaction::ConflictableTransactionError;
 
 use super::cipher::{Cipher, OpenError};
-use super::durability::FsyncState;
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use sled_sync::SledFiles;
 
 const LOCK_FILE_NAME: &str = "broker.lock";
 const DB_DIR_NAME: &str = "db";
@@ -35,7 +35,7 @@ struct Inner {
     dir: PathBuf,
     /// `Some` in fsync mode: sled's log file, fdatasynced after every sled flush, and the blob
     /// files already synced.
-    fsync: Option<FsyncState>,
+    fsync: Option<SledFiles>,
     /// Held (flock) for as long as the store is open; dropped last.
     _lock: fs::File,
 }
@@ -128,7 +128,7 @@ impl LocalStore {
             .map_err(|e| sled_error("cannot open the secrets tree", e))?;
         let fsync = if config.fsync {
             let db_dir = dir.join(DB_DIR_NAME);
-            Some(FsyncState::open(&db_dir).map_err(|e| {
+            Some(SledFiles::open(&db_dir).map_err(|e| {
                 Error::Storage(format!(
                     "cannot sync the database files in {}: {e}",
                     db_dir.display()
