@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::types::Tag;
-use common::{client, client_for, raw, AKID, SECRET_KEY};
+use common::{client, client_for, free_port, spawn_binary, AKID, SECRET_KEY};
 use secretsmanager_emulator::Emulator;
 
 #[tokio::test]
@@ -170,38 +170,6 @@ async fn state_survives_restart() {
     assert_eq!(v.versions().len(), 4);
     assert_eq!(v.versions()[0].version_stages(), ["AWSCURRENT"]);
     emu.shutdown().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let r = raw(addr, "GET", "/_emulator/health", &[], b"").await;
-            if r.status == 200 {
-                return child;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("sm-emulator did not come up on {addr}");
 }
 
 fn token(worker: usize, i: usize) -> String {

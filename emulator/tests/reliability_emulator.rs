@@ -17,41 +17,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{aws_call, aws_call_as, raw, AKID, SECRET_KEY};
+use common::{aws_call, aws_call_as, free_port, raw, spawn_binary, AKID, SECRET_KEY};
 use secretsmanager_emulator::Emulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            let r = raw(addr, "GET", "/_emulator/health", &[], b"").await;
-            if r.status == 200 {
-                return child;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("sm-emulator did not come up on {addr}");
-}
 
 /// A signed AWS call that tolerates the server dying: the status, or `None` on any I/O error or
 /// an incomplete answer.

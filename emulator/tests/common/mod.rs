@@ -1,5 +1,6 @@
 //! Helpers shared by the emulator's integration tests: an SDK client for an emulator, error-code
-//! extraction and a minimal raw HTTP/1.1 client with SigV4 signing.
+//! extraction, a minimal raw HTTP/1.1 client with SigV4 signing, and the `sm-emulator` binary
+//! started on a data directory (for the kill -9 tests).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -166,4 +167,39 @@ pub async fn aws_call_as(
         body.as_bytes(),
     )
     .await
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the `sm-emulator` binary on `dir` and `port` and waits (up to 10 s) until it answers
+/// its health check.
+pub async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let r = raw(addr, "GET", "/_emulator/health", &[], b"").await;
+            if r.status == 200 {
+                return child;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("sm-emulator did not come up on {addr}");
 }
