@@ -2,6 +2,7 @@
 //! AWS Secrets Manager (AWSCURRENT / AWSPREVIOUS / AWSPENDING and custom labels).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,35 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+/// Whether a version's immutable part (id, order, date, digest, key) is in the store. The store
+/// writes that part once, when the version is created or receives its value; labels and
+/// LastAccessedDate change often and travel with the secret's record instead (store.rs).
+#[derive(Debug, Default)]
+pub struct Stored(AtomicBool);
+
+impl Stored {
+    /// Marks the version as stored; returns whether it already was.
+    pub fn mark(&self) -> bool {
+        self.0.swap(true, Ordering::Relaxed)
+    }
+    /// Marks the version as changed since it was stored.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Stored {
+    fn clone(&self) -> Self {
+        Stored(AtomicBool::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// One version of a secret (its value lives in the store, keyed by version id).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Version {
@@ -117,7 +147,8 @@ pub struct Version {
     pub id: String,
     /// Per-secret creation order (for paging).
     pub seq: u64,
-    /// Staging labels on this version.
+    /// Staging labels on this version (stored in the secret's record, see store.rs).
+    #[serde(default)]
     pub stages: Vec<String>,
     /// CreatedDate, epoch seconds.
     pub created: f64,
@@ -130,6 +161,9 @@ pub struct Version {
     /// KMS key the value was encrypted with (None = the default key).
     #[serde(default)]
     pub kms_key_id: Option<String>,
+    /// Whether the immutable part is in the store (never serialized).
+    #[serde(skip)]
+    pub stored: Stored,
 }
 
 impl Version {
@@ -272,6 +306,7 @@ impl Secret {
             last_accessed: None,
             digest,
             kms_key_id: kms,
+            stored: Stored::default(),
         });
         self.versions.len() - 1
     }

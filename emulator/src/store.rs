@@ -1,21 +1,37 @@
-//! Persistence in sled (the only module that touches sled): secret records, version records and
-//! values under prefixed keys, atomic batches per write, and group commit (concurrent writers share
-//! one flush + fdatasync; a write is acknowledged only after the flush that covers it).
+//! Persistence (the only module that touches sled): the record layout, transactions, and the
+//! path of a commit to disk.
 //!
-//! sled 0.34's `flush()` on Linux only calls `sync_file_range` on its log: that neither flushes the
-//! device's write cache nor persists file metadata, and sled never syncs the separate files it
-//! writes for large pages (`blobs/`) nor its `conf` file. So a durable store also fdatasyncs the
-//! log and syncs new blob files (and their directory) after every flush ([`SledFiles`]).
+//! Records, under prefixed keys `kind \0 account \0 region \0 name [\0 version id]`:
+//! - `s`: a secret's metadata plus the labels and LastAccessedDate of its versions (JSON);
+//! - `d`: one version: its immutable part (id, order, date, digest, key) and its value, written
+//!   once when the version is created or receives its value;
+//! - `v`: the older layout's version records (read at start, removed with their version).
+//!
+//! A commit is visible to readers at once (in memory), appended to the write-ahead log
+//! ([`crate::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
+//! the changes since the last checkpoint go to sled as one atomic batch; sled is flushed and its
+//! files synced ([`SledFiles`]: sled 0.34's own flush only calls `sync_file_range` on Linux), and
+//! the log segments they came from are deleted. At start, log records newer than sled's last
+//! checkpoint are replayed into it. sled is thus always one consistent checkpoint, and the log
+//! holds exactly the acknowledged commits after it.
+//!
+//! Why not a sled batch per commit: sled 0.34 seals and writes its I/O buffer on every batch,
+//! through a thread pool that wakes all its idle threads per job; on two cores that cost several
+//! times the rest of a write.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sled_sync::SledFiles;
 use tokio::sync::{watch, Notify};
 
-use crate::model::{Secret, SecretData, Version};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Digest, Secret, SecretData, Version};
+use crate::wal::{Op, Wal, WalError};
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +54,9 @@ pub enum StoreError {
     /// Syncing sled's files to disk failed.
     #[error("cannot sync the database files: {0}")]
     Sync(#[from] std::io::Error),
+    /// The write-ahead log failed.
+    #[error(transparent)]
+    Wal(#[from] WalError),
 }
 
 /// Everything loaded at start: account -> region -> name -> secret.
@@ -45,31 +64,154 @@ pub type Loaded = HashMap<String, HashMap<String, Vec<Secret>>>;
 
 #[derive(Debug)]
 struct Durability {
+    /// Sequence number of the last committed transaction.
     written: AtomicU64,
-    /// (highest flushed sequence, whether the last flush failed)
+    /// (highest sequence on disk, whether the last sync failed)
     flushed: watch::Sender<(u64, bool)>,
     wake: Notify,
 }
 
-/// The sled database plus the group-commit machinery.
+/// A durable store's files: sled's (flushed at checkpoints) and the write-ahead log (synced
+/// before every acknowledgement).
+#[derive(Debug)]
+struct Files {
+    sled: SledFiles,
+    wal: Wal,
+}
+
+/// Changes committed since the last checkpoint, by key (None = removed): what reads see before
+/// sled does.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Receiving new commits.
+    active: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Being written to sled by a checkpoint (older than `active`).
+    flushing: Arc<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+/// The sled database, the changes not yet in it, and the write-ahead log with its group commit.
 #[derive(Debug)]
 pub struct Store {
     db: sled::Db,
-    durable: bool,
-    sync: Option<Arc<SledFiles>>,
+    files: Option<Arc<Files>>,
     dur: Arc<Durability>,
-    flusher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pending: std::sync::Mutex<Pending>,
+    /// Orders commits: sequence numbers, pending changes and log records follow one order.
+    commit_lock: std::sync::Mutex<()>,
+    /// One checkpoint at a time.
+    checkpoint_lock: std::sync::Mutex<()>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// sled key holding the sequence number of the last transaction applied (big-endian u64); log
+/// records up to it are already in sled.
+const SEQ_KEY: &[u8] = b"\xffseq";
+
+/// How often changes are checkpointed into sled (while there are any). This bounds the memory
+/// the pending changes take and the length of the log to replay after a crash.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A set of changes applied atomically by [`Store::commit`].
 #[derive(Debug, Default)]
 pub struct Tx {
-    batch: sled::Batch,
+    /// Secret records and removals, in order.
+    ops: Vec<Op>,
     len: usize,
+    /// Version records to write, merged per version: the immutable part and the value share one
+    /// record, so a new version is one record however the operation reports it.
+    versions: Vec<PendingVersion>,
     /// (region, name) of every secret record written (replication propagates these).
     touched: Vec<(String, String)>,
     /// (region, name) of every secret removed (replication forgets removed replicas).
     removed: Vec<(String, String)>,
+}
+
+/// One version record being written.
+#[derive(Debug)]
+struct PendingVersion {
+    /// The record's key (`d` kind).
+    key: Vec<u8>,
+    /// JSON of the version's immutable part, when it is new or changed.
+    header: Option<Vec<u8>>,
+    /// Whether the version carries a value (so a header-only write must keep the stored value).
+    has_value: bool,
+    /// The value, when this transaction writes it.
+    value: Option<Vec<u8>>,
+}
+
+/// The immutable part of a version, as stored in its record.
+#[derive(Serialize)]
+struct VersionHeader<'a> {
+    id: &'a str,
+    seq: u64,
+    created: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<&'a str>,
+}
+
+/// Labels and LastAccessedDate of one version, kept in its secret's record.
+#[derive(Serialize, Deserialize)]
+struct VersionState {
+    id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_accessed: Option<f64>,
+}
+
+/// A secret's record: its metadata plus the changing state of its versions.
+#[derive(Serialize)]
+struct SecretRecordOut<'a> {
+    #[serde(flatten)]
+    secret: &'a Secret,
+    version_state: Vec<VersionState>,
+}
+
+/// A secret's record as read back. Records written before version state moved here have no
+/// `version_state`; their labels are in the version records.
+#[derive(Deserialize)]
+struct SecretRecordIn {
+    #[serde(flatten)]
+    secret: Secret,
+    #[serde(default)]
+    version_state: Option<Vec<VersionState>>,
+}
+
+/// First byte of a version record that holds the version's immutable part (then a 4-byte
+/// little-endian length, the part as JSON, and the value if the version has one). Records
+/// written before this layout hold only the value and start with its kind byte (`S` / `B`).
+const VERSION_RECORD: u8 = b'M';
+
+fn encode_version_record(header: &[u8], value: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + header.len() + value.map_or(0, <[u8]>::len));
+    out.push(VERSION_RECORD);
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(header);
+    if let Some(v) = value {
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// A version record's parts: its immutable part (None for the older value-only records) and its
+/// encoded value (None when the version has no value).
+type VersionParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// Splits a version record into its parts; None if the record is malformed.
+fn split_version_record(raw: &[u8]) -> Option<VersionParts<'_>> {
+    if raw.first() != Some(&VERSION_RECORD) {
+        return Some((None, Some(raw)));
+    }
+    let len = u32::from_le_bytes(raw.get(1..5)?.try_into().ok()?) as usize;
+    let header = raw.get(5..5 + len)?;
+    let rest = &raw[5 + len..];
+    Some((Some(header), (!rest.is_empty()).then_some(rest)))
 }
 
 fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> Vec<u8> {
@@ -89,11 +231,26 @@ fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> 
 }
 
 impl Tx {
-    /// Writes the secret's metadata record (versions are separate records).
+    /// Writes the secret's record: its metadata and the labels and LastAccessedDate of its
+    /// versions (each version's immutable part and value are a separate record).
     pub fn put_secret(&mut self, account: &str, region: &str, s: &Secret) {
-        let rec = serde_json::to_vec(s).unwrap_or_default();
-        self.batch
-            .insert(key(b's', account, region, &s.name, None), rec);
+        let version_state = s
+            .versions
+            .iter()
+            .filter(|v| !v.stages.is_empty() || v.last_accessed.is_some())
+            .map(|v| VersionState {
+                id: v.id.clone(),
+                stages: v.stages.clone(),
+                last_accessed: v.last_accessed,
+            })
+            .collect();
+        let rec = serde_json::to_vec(&SecretRecordOut {
+            secret: s,
+            version_state,
+        })
+        .unwrap_or_default();
+        self.ops
+            .push((key(b's', account, region, &s.name, None), Some(rec)));
         self.len += 1;
         if !self
             .touched
@@ -110,12 +267,39 @@ impl Tx {
             .filter(move |(r, _)| r == region)
             .map(|(_, n)| n.as_str())
     }
-    /// Writes one version record.
+    fn pending(&mut self, k: Vec<u8>) -> &mut PendingVersion {
+        let i = match self.versions.iter().position(|p| p.key == k) {
+            Some(i) => i,
+            None => {
+                self.versions.push(PendingVersion {
+                    key: k,
+                    header: None,
+                    has_value: false,
+                    value: None,
+                });
+                self.len += 1;
+                self.versions.len() - 1
+            }
+        };
+        &mut self.versions[i]
+    }
+    /// Writes a version's immutable part if it is new or changed since it was stored. Its labels
+    /// and LastAccessedDate are written by [`Tx::put_secret`], which every caller also calls.
     pub fn put_version(&mut self, account: &str, region: &str, name: &str, v: &Version) {
-        let rec = serde_json::to_vec(v).unwrap_or_default();
-        self.batch
-            .insert(key(b'v', account, region, name, Some(&v.id)), rec);
-        self.len += 1;
+        if v.stored.mark() {
+            return;
+        }
+        let header = serde_json::to_vec(&VersionHeader {
+            id: &v.id,
+            seq: v.seq,
+            created: v.created,
+            digest: v.digest,
+            kms_key_id: v.kms_key_id.as_deref(),
+        })
+        .unwrap_or_default();
+        let p = self.pending(key(b'd', account, region, name, Some(&v.id)));
+        p.header = Some(header);
+        p.has_value = v.has_value();
     }
     /// Writes a version's value.
     pub fn put_value(
@@ -126,21 +310,23 @@ impl Tx {
         vid: &str,
         data: &SecretData,
     ) {
-        self.batch
-            .insert(key(b'd', account, region, name, Some(vid)), data.encode());
-        self.len += 1;
+        let p = self.pending(key(b'd', account, region, name, Some(vid)));
+        p.value = Some(data.encode());
+        p.has_value = true;
     }
-    /// Removes a version record and its value.
+    /// Removes a version's records.
     pub fn del_version(&mut self, account: &str, region: &str, name: &str, vid: &str) {
-        self.batch
-            .remove(key(b'v', account, region, name, Some(vid)));
-        self.batch
-            .remove(key(b'd', account, region, name, Some(vid)));
+        let d = key(b'd', account, region, name, Some(vid));
+        self.versions.retain(|p| p.key != d);
+        self.ops
+            .push((key(b'v', account, region, name, Some(vid)), None));
+        self.ops.push((d, None));
         self.len += 2;
     }
     /// Removes a secret with all its versions and values.
     pub fn del_secret(&mut self, account: &str, region: &str, s: &Secret) {
-        self.batch.remove(key(b's', account, region, &s.name, None));
+        self.ops
+            .push((key(b's', account, region, &s.name, None), None));
         for v in &s.versions {
             self.del_version(account, region, &s.name, &v.id);
         }
@@ -158,15 +344,54 @@ impl Tx {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The changes in order: secret records and removals, then one record per version written. A
+    /// version whose immutable part or value is written alone keeps the other half from the
+    /// stored record.
+    fn into_ops(
+        self,
+        get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<Vec<Op>, StoreError> {
+        let mut ops = self.ops;
+        for p in self.versions {
+            let rec = match (p.header, p.value) {
+                (Some(h), v @ Some(_)) => encode_version_record(&h, v.as_deref()),
+                (Some(h), None) if !p.has_value => encode_version_record(&h, None),
+                (Some(h), None) => {
+                    let old = get(&p.key)?;
+                    let value = match old.as_deref().map(split_version_record) {
+                        Some(Some((_, v))) => v.map(<[u8]>::to_vec),
+                        Some(None) => return Err(corrupt(&p.key, "bad version record")),
+                        None => None,
+                    };
+                    encode_version_record(&h, value.as_deref())
+                }
+                (None, Some(v)) => {
+                    let old = get(&p.key)?;
+                    match old.as_deref().map(split_version_record) {
+                        Some(Some((Some(h), _))) => encode_version_record(h, Some(&v)),
+                        Some(None) => return Err(corrupt(&p.key, "bad version record")),
+                        // the immutable part is in an older separate version record
+                        _ => v,
+                    }
+                }
+                (None, None) => continue,
+            };
+            ops.push((p.key, Some(rec)));
+        }
+        Ok(ops)
+    }
 }
 
 impl Store {
     /// Opens (or creates) a store in `dir`; `None` keeps everything in memory (no flushes).
-    /// `cache_bytes` bounds sled's page cache.
+    /// `cache_bytes` bounds sled's page cache. A durable store first replays the write-ahead log
+    /// into sled and makes the result durable.
     pub fn open(dir: Option<&Path>, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
         let cfg = sled::Config::new().cache_capacity(cache_bytes);
         let cfg = match dir {
-            Some(d) => cfg.path(d),
+            // sled is flushed at checkpoints; between them the log makes writes durable
+            Some(d) => cfg.path(d).flush_every_ms(None),
             None => cfg.temporary(true),
         };
         // A previous instance in this process may still be releasing the directory lock.
@@ -178,69 +403,141 @@ impl Store {
                     if e.to_string().contains("could not acquire lock") && attempt < 100 =>
                 {
                     attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(e) => return Err(e.into()),
             }
         };
-        let (tx, _) = watch::channel((0u64, false));
+        let mut last_seq = 0;
+        let files = match dir {
+            None => None,
+            Some(d) => {
+                let sled_files = SledFiles::open(d)?;
+                let wal_dir = d.join("wal");
+                let (records, segments) = Wal::open(&wal_dir)?;
+                let applied = match db.get(SEQ_KEY)? {
+                    Some(raw) => u64::from_be_bytes(
+                        raw.as_ref()
+                            .try_into()
+                            .map_err(|_| corrupt(SEQ_KEY, "bad sequence number"))?,
+                    ),
+                    None => 0,
+                };
+                last_seq = applied;
+                let mut replay = sled::Batch::default();
+                let mut replayed = 0usize;
+                for (seq, ops) in records {
+                    if seq > applied {
+                        for (k, v) in ops {
+                            match v {
+                                Some(v) => replay.insert(k, v),
+                                None => replay.remove(k),
+                            }
+                        }
+                        replayed += 1;
+                    }
+                    last_seq = last_seq.max(seq);
+                }
+                if replayed > 0 {
+                    replay.insert(SEQ_KEY, &last_seq.to_be_bytes());
+                    db.apply_batch(replay)?;
+                    tracing::info!(records = replayed, "replayed the write-ahead log");
+                }
+                db.flush()?;
+                sled_files.sync()?;
+                let wal = Wal::start(&wal_dir, &segments, last_seq)?;
+                Some(Arc::new(Files {
+                    sled: sled_files,
+                    wal,
+                }))
+            }
+        };
+        let (tx, _) = watch::channel((last_seq, false));
         let dur = Arc::new(Durability {
-            written: AtomicU64::new(0),
+            written: AtomicU64::new(last_seq),
             flushed: tx,
             wake: Notify::new(),
         });
-        let sync = match dir {
-            Some(d) => Some(Arc::new(SledFiles::open(d)?)),
-            None => None,
-        };
         let store = Arc::new(Store {
             db,
-            durable: dir.is_some(),
-            sync: sync.clone(),
+            files: files.clone(),
             dur,
-            flusher: std::sync::Mutex::new(None),
+            pending: std::sync::Mutex::new(Pending::default()),
+            commit_lock: std::sync::Mutex::new(()),
+            checkpoint_lock: std::sync::Mutex::new(()),
+            tasks: std::sync::Mutex::new(Vec::new()),
         });
-        if let Some(sync) = sync {
-            let handle = tokio::spawn(flush_loop(store.db.clone(), sync, store.dur.clone()));
-            if let Ok(mut g) = store.flusher.lock() {
-                *g = Some(handle);
-            }
+        let mut tasks = vec![tokio::spawn(checkpoint_loop(Arc::downgrade(&store)))];
+        if let Some(files) = files {
+            tasks.push(tokio::spawn(flush_loop(files, store.dur.clone())));
         }
+        lock(&store.tasks).extend(tasks);
         Ok(store)
     }
 
     /// Whether acknowledged writes are flushed to disk.
     pub fn is_durable(&self) -> bool {
-        self.durable
+        self.files.is_some()
     }
 
     /// Loads every secret with its versions.
     pub fn load(&self) -> Result<Loaded, StoreError> {
         let mut out: Loaded = HashMap::new();
+        // secret key -> its versions
         let mut versions: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
-        for item in self.db.scan_prefix([b'v', 0]) {
-            let (k, v) = item?;
-            let ver: Version = decode(&k, &v)?;
+        let secret_key = |k: &[u8]| {
             // the secret key is the version key without its last component
             let cut = k.iter().rposition(|b| *b == 0).unwrap_or(k.len());
             let mut sk = k[..cut].to_vec();
             sk[0] = b's';
-            versions.entry(sk).or_default().push(ver);
+            sk
+        };
+        // version records of the older layout (immutable part and labels)
+        for item in self.db.scan_prefix([b'v', 0]) {
+            let (k, v) = item?;
+            let ver: Version = decode(&k, &v)?;
+            versions.entry(secret_key(&k)).or_default().push(ver);
+        }
+        for item in self.db.scan_prefix([b'd', 0]) {
+            let (k, raw) = item?;
+            let Some((header, _)) = split_version_record(&raw) else {
+                return Err(corrupt(&k, "bad version record"));
+            };
+            let Some(header) = header else { continue };
+            let ver: Version = decode(&k, header)?;
+            let list = versions.entry(secret_key(&k)).or_default();
+            match list.iter_mut().find(|v| v.id == ver.id) {
+                Some(slot) => *slot = ver,
+                None => list.push(ver),
+            }
         }
         for item in self.db.scan_prefix([b's', 0]) {
             let (k, v) = item?;
-            let mut secret: Secret = decode(&k, &v)?;
+            let rec: SecretRecordIn = decode(&k, &v)?;
+            let mut secret = rec.secret;
             let parts: Vec<&[u8]> = k[2..].splitn(3, |b| *b == 0).collect();
             if parts.len() != 3 {
-                return Err(StoreError::Corrupt {
-                    key: printable(&k),
-                    reason: "bad key".into(),
-                });
+                return Err(corrupt(&k, "bad key"));
             }
             let account = String::from_utf8_lossy(parts[0]).into_owned();
             let region = String::from_utf8_lossy(parts[1]).into_owned();
             let mut vs = versions.remove(k.as_ref()).unwrap_or_default();
             vs.sort_by_key(|v| v.seq);
+            if let Some(states) = rec.version_state {
+                for v in &mut vs {
+                    v.stages.clear();
+                    v.last_accessed = None;
+                }
+                for st in states {
+                    if let Some(v) = vs.iter_mut().find(|v| v.id == st.id) {
+                        v.stages = st.stages;
+                        v.last_accessed = st.last_accessed;
+                    }
+                }
+            }
+            for v in &vs {
+                v.stored.mark();
+            }
             secret.versions = vs;
             secret.shrink();
             out.entry(account)
@@ -261,32 +558,117 @@ impl Store {
         vid: &str,
     ) -> Result<Option<SecretData>, StoreError> {
         let k = key(b'd', account, region, name, Some(vid));
-        match self.db.get(&k)? {
-            None => Ok(None),
-            Some(raw) => SecretData::decode(&raw)
+        let Some(raw) = self.get(&k)? else {
+            return Ok(None);
+        };
+        match split_version_record(&raw) {
+            Some((_, None)) => Ok(None),
+            Some((_, Some(v))) => SecretData::decode(v)
                 .map(Some)
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: printable(&k),
-                    reason: "bad value encoding".into(),
-                }),
+                .ok_or_else(|| corrupt(&k, "bad value encoding")),
+            None => Err(corrupt(&k, "bad version record")),
         }
     }
 
-    /// Applies a transaction atomically; returns the sequence number to wait on for durability.
+    /// The current value of a key: pending changes first, then sled.
+    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        {
+            let p = lock(&self.pending);
+            if let Some(v) = p.active.get(k).or_else(|| p.flushing.get(k)) {
+                return Ok(v.clone());
+            }
+        }
+        Ok(self.db.get(k)?.map(|v| v.to_vec()))
+    }
+
+    /// Applies a transaction atomically (for readers at once; in sled at the next checkpoint);
+    /// returns the sequence number to wait on for durability.
     pub fn commit(&self, tx: Tx) -> Result<u64, StoreError> {
         if tx.is_empty() {
             return Ok(0);
         }
-        self.db.apply_batch(tx.batch)?;
-        Ok(self.dur.written.fetch_add(1, Ordering::SeqCst) + 1)
+        let _order = lock(&self.commit_lock);
+        let ops = tx.into_ops(|k| self.get(k))?;
+        let seq = self.dur.written.load(Ordering::SeqCst) + 1;
+        if let Some(files) = &self.files {
+            files.wal.append(seq, &ops);
+        }
+        {
+            let mut p = lock(&self.pending);
+            for (k, v) in ops {
+                p.active.insert(k, v);
+            }
+        }
+        self.dur.written.store(seq, Ordering::SeqCst);
+        Ok(seq)
+    }
+
+    /// Writes the pending changes to sled as one atomic batch and, for a durable store, flushes
+    /// and syncs sled, then deletes the log segments that held those changes.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let _one = lock(&self.checkpoint_lock);
+        let (changes, seq, old_segments) = {
+            // no commit in between: the log's segment boundary is the pending changes' boundary
+            let _order = lock(&self.commit_lock);
+            let mut p = lock(&self.pending);
+            if p.active.is_empty() {
+                return Ok(());
+            }
+            let old = match &self.files {
+                Some(files) => files.wal.rotate()?.1,
+                None => Vec::new(),
+            };
+            let changes = Arc::new(std::mem::take(&mut p.active));
+            p.flushing = changes.clone();
+            (changes, self.dur.written.load(Ordering::SeqCst), old)
+        };
+        let res = self.write_checkpoint(&changes, seq);
+        let mut p = lock(&self.pending);
+        p.flushing = Arc::default();
+        if let Err(e) = res {
+            // keep the changes for the next checkpoint (newer ones win) and the log segments
+            for (k, v) in changes.iter() {
+                p.active.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            return Err(e);
+        }
+        drop(p);
+        if let Some(files) = &self.files {
+            files.wal.forget(&old_segments)?;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(
+        &self,
+        changes: &HashMap<Vec<u8>, Option<Vec<u8>>>,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in changes {
+            match v {
+                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                None => batch.remove(k.as_slice()),
+            }
+        }
+        batch.insert(SEQ_KEY, &seq.to_be_bytes());
+        self.db.apply_batch(batch)?;
+        if let Some(files) = &self.files {
+            self.db.flush()?;
+            files.sled.sync()?;
+        }
+        Ok(())
     }
 
     /// Waits until the write with sequence `seq` is on disk (immediately for in-memory stores).
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
-        if !self.durable || seq == 0 {
+        if self.files.is_none() || seq == 0 {
             return Ok(());
         }
         let mut rx = self.dur.flushed.subscribe();
+        if rx.borrow().0 >= seq {
+            return Ok(());
+        }
         self.dur.wake.notify_one();
         let res = rx.wait_for(|(done, failed)| *done >= seq || *failed).await;
         match res {
@@ -295,34 +677,49 @@ impl Store {
         }
     }
 
-    /// Deletes everything (admin reset) and flushes.
+    /// Deletes everything (admin reset) and makes that durable.
     pub fn clear(&self) -> Result<(), StoreError> {
+        let _one = lock(&self.checkpoint_lock);
+        let _order = lock(&self.commit_lock);
+        let old = match &self.files {
+            Some(files) => files.wal.rotate()?.1,
+            None => Vec::new(),
+        };
+        *lock(&self.pending) = Pending::default();
         self.db.clear()?;
-        self.flush()
-    }
-
-    /// Flushes and fsyncs synchronously (admin reset, shutdown).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        if let Some(sync) = &self.sync {
+        // keep the sequence so the log's older records are not replayed over the empty store
+        let seq = self.dur.written.load(Ordering::SeqCst);
+        self.db.insert(SEQ_KEY, &seq.to_be_bytes())?;
+        if let Some(files) = &self.files {
             self.db.flush()?;
-            sync.sync()?;
+            files.sled.sync()?;
+            files.wal.forget(&old)?;
         }
         Ok(())
     }
 
-    /// Stops the background flusher and waits until it has released the database.
+    /// A checkpoint, synchronously (shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.checkpoint()
+    }
+
+    /// Stops the background tasks and waits until they have released the database.
     pub async fn shutdown(&self) {
-        let handle = self.flusher.lock().ok().and_then(|mut g| g.take());
-        if let Some(h) = handle {
+        let handles: Vec<_> = self
+            .tasks
+            .lock()
+            .map(|mut g| g.drain(..).collect())
+            .unwrap_or_default();
+        for h in handles {
             h.abort();
             let _ = h.await;
         }
     }
 
-    /// Stops the background flusher.
+    /// Stops the background tasks.
     pub fn stop(&self) {
-        if let Ok(mut g) = self.flusher.lock() {
-            if let Some(h) = g.take() {
+        if let Ok(mut g) = self.tasks.lock() {
+            for h in g.drain(..) {
                 h.abort();
             }
         }
@@ -335,39 +732,55 @@ impl Drop for Store {
     }
 }
 
-/// The group-commit loop: waits for unflushed writes, then flushes sled and fdatasyncs its files
-/// for every write applied so far. Writes that arrive while a flush runs leave a wake-up permit and
-/// are covered by the next flush, so under load flushes run back to back, each covering everything
-/// that queued during the previous one.
-async fn flush_loop(db: sled::Db, sync: Arc<SledFiles>, dur: Arc<Durability>) {
+/// The group-commit loop: waits for unsynced writes, then writes and fdatasyncs the log once for
+/// all of them. Writes that arrive while a sync runs leave a wake-up permit and are covered by the
+/// next sync, so under load syncs run back to back, each covering everything that queued during
+/// the previous one.
+async fn flush_loop(files: Arc<Files>, dur: Arc<Durability>) {
     loop {
         dur.wake.notified().await;
-        let target = dur.written.load(Ordering::SeqCst);
-        if target <= dur.flushed.borrow().0 {
+        if dur.written.load(Ordering::SeqCst) <= dur.flushed.borrow().0 {
             continue;
         }
-        let db2 = db.clone();
-        let sync2 = sync.clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            db2.flush()?;
-            sync2.sync()?;
-            Ok(())
-        })
-        .await;
+        let f = files.clone();
+        let res = tokio::task::spawn_blocking(move || f.wal.sync()).await;
         match res {
-            Ok(Ok(())) => {
-                dur.flushed.send_replace((target, false));
+            Ok(Ok(seq)) => {
+                dur.flushed.send_if_modified(|state| {
+                    let changed = seq > state.0 || state.1;
+                    *state = (seq.max(state.0), false);
+                    changed
+                });
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "flush to disk failed");
-                let done = dur.flushed.borrow().0;
-                dur.flushed.send_replace((done, true));
+                tracing::error!(error = %e, "syncing the write-ahead log failed");
+                dur.flushed.send_modify(|state| state.1 = true);
             }
             Err(e) => {
-                tracing::error!(error = %e, "flush task failed");
-                let done = dur.flushed.borrow().0;
-                dur.flushed.send_replace((done, true));
+                tracing::error!(error = %e, "log sync task failed");
+                dur.flushed.send_modify(|state| state.1 = true);
             }
+        }
+    }
+}
+
+/// Checkpoints in the background while there are changes. A failed checkpoint keeps the changes
+/// and the log; the next one retries.
+async fn checkpoint_loop(store: std::sync::Weak<Store>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = store.upgrade() else { return };
+        if lock(&s.pending).active.is_empty() {
+            continue;
+        }
+        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "checkpoint failed; changes kept for the next")
+            }
+            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
         }
     }
 }
@@ -379,6 +792,177 @@ fn decode<T: serde::de::DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, Store
     })
 }
 
+fn corrupt(k: &[u8], reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        key: printable(k),
+        reason: reason.into(),
+    }
+}
+
 fn printable(k: &[u8]) -> String {
     String::from_utf8_lossy(k).replace('\0', "/")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::{AWSCURRENT, AWSPREVIOUS};
+
+    fn secret(name: &str) -> Secret {
+        Secret {
+            name: name.into(),
+            arn: format!("arn:aws:secretsmanager:us-east-1:1:secret:{name}-abcdef"),
+            ..Secret::default()
+        }
+    }
+
+    fn value(s: &str) -> SecretData {
+        SecretData::String(s.into())
+    }
+
+    /// Adds a version holding `v` as AWSCURRENT, recording it in `tx` as the operations do.
+    fn put(tx: &mut Tx, s: &mut Secret, vid: &str, v: &SecretData) {
+        let i = s.add_version(vid.into(), 1.0, Some(v.digest()), None);
+        s.attach_label(AWSCURRENT, i).unwrap();
+        tx.put_value("1", "us-east-1", &s.name, vid, v);
+        for v in &s.versions {
+            tx.put_version("1", "us-east-1", &s.name, v);
+        }
+        tx.put_secret("1", "us-east-1", s);
+    }
+
+    fn loaded(store: &Store) -> Vec<Secret> {
+        let mut all = store.load().unwrap();
+        all.remove("1")
+            .and_then(|mut r| r.remove("us-east-1"))
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn acknowledged_commits_survive_without_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        store.stop(); // no checkpoint: sled never sees the commits
+        let mut s = secret("a");
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v1", &value("one"));
+        store.commit(tx).unwrap();
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v2", &value("two"));
+        let seq = store.commit(tx).unwrap();
+        // readers see the commit before any checkpoint
+        let got = store.value("1", "us-east-1", "a", "v2").unwrap();
+        assert_eq!(got, Some(value("two")));
+        assert_eq!(store.files.as_ref().unwrap().wal.sync().unwrap(), seq);
+        drop(store);
+
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let secrets = loaded(&store);
+        assert_eq!(secrets.len(), 1);
+        let vs = &secrets[0].versions;
+        assert_eq!(vs.len(), 2);
+        assert_eq!(vs[0].stages, vec![AWSPREVIOUS]);
+        assert_eq!(vs[1].stages, vec![AWSCURRENT]);
+        assert_eq!(
+            store.value("1", "us-east-1", "a", "v1").unwrap(),
+            Some(value("one"))
+        );
+        // after a checkpoint the log is cut and sled alone holds the same state
+        store.checkpoint().unwrap();
+        store.shutdown().await;
+        drop(store);
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        assert_eq!(loaded(&store)[0].versions.len(), 2);
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn older_layout_loads_and_takes_new_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // the layout written before version records merged: labels in `v`, bare values in `d`
+            let db = sled::open(dir.path()).unwrap();
+            let mut s = secret("old");
+            s.next_seq = 1;
+            db.insert(
+                key(b's', "1", "us-east-1", "old", None),
+                serde_json::to_vec(&s).unwrap(),
+            )
+            .unwrap();
+            let mut v = Version {
+                id: "v0".into(),
+                seq: 0,
+                stages: vec![AWSCURRENT.into()],
+                created: 1.0,
+                last_accessed: Some(0.0),
+                digest: Some(value("zero").digest()),
+                kms_key_id: None,
+                stored: Default::default(),
+            };
+            v.stages.shrink_to_fit();
+            db.insert(
+                key(b'v', "1", "us-east-1", "old", Some("v0")),
+                serde_json::to_vec(&v).unwrap(),
+            )
+            .unwrap();
+            db.insert(
+                key(b'd', "1", "us-east-1", "old", Some("v0")),
+                value("zero").encode(),
+            )
+            .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let mut s = loaded(&store).remove(0);
+        assert_eq!(s.versions[0].stages, vec![AWSCURRENT]);
+        assert_eq!(s.versions[0].last_accessed, Some(0.0));
+        assert_eq!(
+            store.value("1", "us-east-1", "old", "v0").unwrap(),
+            Some(value("zero"))
+        );
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v1", &value("one"));
+        store.commit(tx).unwrap();
+        store.checkpoint().unwrap();
+        store.shutdown().await;
+        drop(store);
+
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let s = loaded(&store).remove(0);
+        let labels: Vec<_> = s.versions.iter().map(|v| v.stages.clone()).collect();
+        assert_eq!(labels, vec![vec![AWSPREVIOUS], vec![AWSCURRENT]]);
+        assert_eq!(
+            store.value("1", "us-east-1", "old", "v0").unwrap(),
+            Some(value("zero"))
+        );
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn removals_and_reset_reach_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let mut s = secret("gone");
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v1", &value("x"));
+        store.commit(tx).unwrap();
+        store.checkpoint().unwrap();
+        let mut tx = Tx::default();
+        tx.del_secret("1", "us-east-1", &s);
+        store.commit(tx).unwrap();
+        // the removal hides the checkpointed value at once
+        assert_eq!(store.value("1", "us-east-1", "gone", "v1").unwrap(), None);
+        store.checkpoint().unwrap();
+        assert!(loaded(&store).is_empty());
+        let mut tx = Tx::default();
+        put(&mut tx, &mut secret("later"), "v1", &value("y"));
+        store.commit(tx).unwrap();
+        store.clear().unwrap();
+        store.shutdown().await;
+        drop(store);
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        assert!(loaded(&store).is_empty());
+        store.shutdown().await;
+    }
 }

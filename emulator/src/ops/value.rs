@@ -51,6 +51,7 @@ pub fn put_version(
                 return Err(too_many_labels(token));
             }
             s.versions[i].digest = Some(digest);
+            s.versions[i].stored.reset();
             if stages.is_none() && s.holder(AWSCURRENT).is_some() {
                 // filling a placeholder keeps its labels unless stages were given
                 wanted.clear();
