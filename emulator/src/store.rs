@@ -9,11 +9,11 @@
 //!
 //! A commit is visible to readers at once (in memory), appended to the write-ahead log
 //! ([`crate::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
-//! the changes since the last checkpoint go to sled as one atomic batch; sled is flushed and its
-//! files synced ([`SledFiles`]: sled 0.34's own flush only calls `sync_file_range` on Linux), and
-//! the log segments they came from are deleted. At start, log records newer than sled's last
-//! checkpoint are replayed into it. sled is thus always one consistent checkpoint, and the log
-//! holds exactly the acknowledged commits after it.
+//! a checkpoint writes the changes since the last one into sled, then a sequence marker; sled is
+//! flushed and its files synced ([`SledFiles`]: sled 0.34's own flush only calls
+//! `sync_file_range` on Linux), and the log segments the changes came from are deleted. At start,
+//! log records newer than sled's marker are replayed into it, which also repairs a checkpoint cut
+//! short by a crash. The log holds every acknowledged commit after the marker.
 //!
 //! Why not a sled batch per commit: sled 0.34 seals and writes its I/O buffer on every batch,
 //! through a thread pool that wakes all its idle threads per job; on two cores that cost several
@@ -644,15 +644,18 @@ impl Store {
         changes: &HashMap<Vec<u8>, Option<Vec<u8>>>,
         seq: u64,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        // One insert at a time, not one batch: a sled batch pins the memory of every node version
+        // it replaces until it ends (about 4 KB per change). A crash part-way leaves sled with
+        // some of these changes but the old sequence marker; replaying the log from that marker
+        // rewrites every key they touched, in order, so the end state is the same.
         for (k, v) in changes {
             match v {
-                Some(v) => batch.insert(k.as_slice(), v.as_slice()),
-                None => batch.remove(k.as_slice()),
-            }
+                Some(v) => self.db.insert(k.as_slice(), v.as_slice())?,
+                None => self.db.remove(k.as_slice())?,
+            };
         }
-        batch.insert(SEQ_KEY, &seq.to_be_bytes());
-        self.db.apply_batch(batch)?;
+        // last: sled recovers a prefix of its log, so a recovered marker means all of the above
+        self.db.insert(SEQ_KEY, &seq.to_be_bytes())?;
         if let Some(files) = &self.files {
             self.db.flush()?;
             files.sled.sync()?;
@@ -874,6 +877,45 @@ mod tests {
         drop(store);
         let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
         assert_eq!(loaded(&store)[0].versions.len(), 2);
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_cut_short_is_repaired_by_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        store.stop();
+        let mut a = secret("a");
+        let mut tx = Tx::default();
+        put(&mut tx, &mut a, "a1", &value("a1"));
+        store.commit(tx).unwrap();
+        store.checkpoint().unwrap();
+        let mut tx = Tx::default();
+        put(&mut tx, &mut a, "a2", &value("a2"));
+        let mut b = secret("b");
+        put(&mut tx, &mut b, "b1", &value("b1"));
+        store.commit(tx).unwrap();
+        store.files.as_ref().unwrap().wal.sync().unwrap();
+        // a crash part-way through the next checkpoint: one change in sled, the marker old
+        let partial = key(b'd', "1", "us-east-1", "a", Some("a2"));
+        let rec = store.get(&partial).unwrap().unwrap();
+        store.db.insert(partial, rec).unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let secrets = loaded(&store);
+        assert_eq!(secrets.len(), 2);
+        let labels: Vec<_> = secrets[0]
+            .versions
+            .iter()
+            .map(|v| v.stages.clone())
+            .collect();
+        assert_eq!(labels, vec![vec![AWSPREVIOUS], vec![AWSCURRENT]]);
+        assert_eq!(
+            store.value("1", "us-east-1", "b", "b1").unwrap(),
+            Some(value("b1"))
+        );
         store.shutdown().await;
     }
 
