@@ -23,10 +23,13 @@ done
 if [[ $SMOKE == 1 ]]; then
   ROUNDS=${BENCH_ROUNDS:-1}; DURATION=${BENCH_DURATION:-1}; N=${BENCH_N:-50}
   PLUGIN_N=${BENCH_PLUGIN_N:-200}; LEGACY_N=${BENCH_LEGACY_N:-50}; CONCS=${BENCH_CONCURRENCY:-"1 16"}
+  EQUAL_CREATE=100; EQUAL_WRITE=100; EQUAL_READ=200
   PROFILE=${BENCH_PROFILE:-debug}
 else
   ROUNDS=${BENCH_ROUNDS:-3}; DURATION=${BENCH_DURATION:-3}; N=${BENCH_N:-1000}
   PLUGIN_N=${BENCH_PLUGIN_N:-10000}; LEGACY_N=${BENCH_LEGACY_N:-10000}; CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
+  # the equal-data pass: requests after the seed (about 25 s for moto, well under 1 s for ours)
+  EQUAL_CREATE=2000; EQUAL_WRITE=2000; EQUAL_READ=4000
   PROFILE=${BENCH_PROFILE:-release}
 fi
 
@@ -103,8 +106,8 @@ peak_rss_kib() {
   echo "$total"
 }
 
-rss_line() { # target kib
-  printf '{"target":"%s","workload":"rss","concurrency":0,"requests":0,"ok":0,"seconds":0,"rps":0,"p50_ms":0,"p99_ms":0,"max_ms":0,"errors":{},"extra":{"peak_rss_kib":%s}}\n' "$1" "$2"
+rss_line() { # target kib [workload: rss (time-bound phases) | rss-equal (equal-data pass)]
+  printf '{"target":"%s","workload":"%s","concurrency":0,"requests":0,"ok":0,"seconds":0,"rps":0,"p50_ms":0,"p99_ms":0,"max_ms":0,"errors":{},"extra":{"peak_rss_kib":%s}}\n' "$1" "${3:-rss}" "$2"
 }
 
 stop_server() { # pid
@@ -183,6 +186,22 @@ for ((round = 1; round <= ROUNDS; round++)); do
       done
     done
     rss_line "$label" "$(peak_rss_kib "$SERVER_PID")" >> "$RESULTS"
+    stop_server "$SERVER_PID"
+
+    # Equal data: time-bound phases make a faster server hold more secrets and versions, so peak
+    # RSS is also measured on a fresh server after the same requests for every server. Its
+    # results go under "<label>@equal", outside the throughput tables.
+    port=$(free_port)
+    start_server "$label" "$port" "$round-equal"
+    if wait_port "$port" "$SERVER_PID"; then
+      load "$label@equal" "$port" seed 16 --duration 0
+      load "$label@equal" "$port" create 16 --duration 0 --requests "$EQUAL_CREATE"
+      load "$label@equal" "$port" write 16 --duration 0 --requests "$EQUAL_WRITE"
+      load "$label@equal" "$port" read 16 --duration 0 --requests "$EQUAL_READ"
+      rss_line "$label" "$(peak_rss_kib "$SERVER_PID")" rss-equal >> "$RESULTS"
+    else
+      log "skipped the equal-data pass: $label did not start (see $LOGS/$label-$round-equal.log)"
+    fi
     stop_server "$SERVER_PID"
   done
 done

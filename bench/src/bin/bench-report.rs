@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     println!("### AWS JSON 1.1: emulator vs peers (median of {rounds} round(s))\n");
     println!("{}", report::emulator_table(&agg, &args.concurrency));
     println!("### Peak RSS (per server lifetime, median over rounds)\n");
-    println!("{}", report::rss_table(&agg));
+    println!("{}", report::rss_table(&agg, &args.concurrency));
     println!("### Plugin, migration and legacy figures\n");
     println!("{}", report::headline_table(&agg, &pending));
     Ok(())
