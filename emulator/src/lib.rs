@@ -50,6 +50,7 @@ pub mod rotation;
 pub mod server;
 pub mod sigv4;
 pub mod store;
+pub mod value_cache;
 pub mod wal;
 
 use std::collections::HashMap;

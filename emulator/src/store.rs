@@ -31,6 +31,7 @@ use tokio::sync::{watch, Notify};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Digest, Secret, SecretData, Version};
+use crate::value_cache::{self, ValueCache};
 use crate::wal::{Op, Wal, WalError};
 
 /// Errors of the persistence layer.
@@ -96,6 +97,8 @@ pub struct Store {
     files: Option<Arc<Files>>,
     dur: Arc<Durability>,
     pending: std::sync::Mutex<Pending>,
+    /// Version records read from sled. Lock order: `values`, then `pending`.
+    values: std::sync::Mutex<ValueCache>,
     /// Orders commits: sequence numbers, pending changes and log records follow one order.
     commit_lock: std::sync::Mutex<()>,
     /// One checkpoint at a time.
@@ -463,6 +466,7 @@ impl Store {
             files: files.clone(),
             dur,
             pending: std::sync::Mutex::new(Pending::default()),
+            values: std::sync::Mutex::new(ValueCache::new(value_cache::DEFAULT_BUDGET)),
             commit_lock: std::sync::Mutex::new(()),
             checkpoint_lock: std::sync::Mutex::new(()),
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -558,7 +562,7 @@ impl Store {
         vid: &str,
     ) -> Result<Option<SecretData>, StoreError> {
         let k = key(b'd', account, region, name, Some(vid));
-        let Some(raw) = self.get(&k)? else {
+        let Some(raw) = self.get_cached(&k)? else {
             return Ok(None);
         };
         match split_version_record(&raw) {
@@ -581,6 +585,35 @@ impl Store {
         Ok(self.db.get(k)?.map(|v| v.to_vec()))
     }
 
+    /// Like [`Store::get`], through the value cache.
+    fn get_cached(&self, k: &[u8]) -> Result<Option<Arc<[u8]>>, StoreError> {
+        {
+            let p = lock(&self.pending);
+            if let Some(v) = p.active.get(k).or_else(|| p.flushing.get(k)) {
+                return Ok(v.as_deref().map(Arc::from));
+            }
+        }
+        let seen = {
+            let c = lock(&self.values);
+            if let Some(v) = c.get(k) {
+                return Ok(Some(v));
+            }
+            c.generation()
+        };
+        let Some(v) = self.db.get(k)? else {
+            return Ok(None);
+        };
+        let v: Arc<[u8]> = Arc::from(&v[..]);
+        let mut c = lock(&self.values);
+        // cache it only if nothing changed since the lookup above: a commit or checkpoint in
+        // between may have made what sled returned stale
+        let p = lock(&self.pending);
+        if c.generation() == seen && !p.active.contains_key(k) && !p.flushing.contains_key(k) {
+            c.insert(k, v.clone());
+        }
+        Ok(Some(v))
+    }
+
     /// Applies a transaction atomically (for readers at once; in sled at the next checkpoint);
     /// returns the sequence number to wait on for durability.
     pub fn commit(&self, tx: Tx) -> Result<u64, StoreError> {
@@ -593,11 +626,21 @@ impl Store {
         if let Some(files) = &self.files {
             files.wal.append(seq, &ops);
         }
-        {
+        let keys: Vec<Vec<u8>> = {
             let mut p = lock(&self.pending);
-            for (k, v) in ops {
-                p.active.insert(k, v);
+            ops.into_iter()
+                .map(|(k, v)| {
+                    p.active.insert(k.clone(), v);
+                    k
+                })
+                .collect()
+        };
+        {
+            let mut c = lock(&self.values);
+            for k in &keys {
+                c.remove(k);
             }
+            c.changed();
         }
         self.dur.written.store(seq, Ordering::SeqCst);
         Ok(seq)
@@ -623,8 +666,11 @@ impl Store {
             (changes, self.dur.written.load(Ordering::SeqCst), old)
         };
         let res = self.write_checkpoint(&changes, seq);
+        let mut c = lock(&self.values);
         let mut p = lock(&self.pending);
         p.flushing = Arc::default();
+        c.changed();
+        drop(c);
         if let Err(e) = res {
             // keep the changes for the next checkpoint (newer ones win) and the log segments
             for (k, v) in changes.iter() {
@@ -688,7 +734,11 @@ impl Store {
             Some(files) => files.wal.rotate()?.1,
             None => Vec::new(),
         };
-        *lock(&self.pending) = Pending::default();
+        {
+            let mut c = lock(&self.values);
+            *lock(&self.pending) = Pending::default();
+            c.clear();
+        }
         self.db.clear()?;
         // keep the sequence so the log's older records are not replayed over the empty store
         let seq = self.dur.written.load(Ordering::SeqCst);
@@ -978,6 +1028,35 @@ mod tests {
             store.value("1", "us-east-1", "old", "v0").unwrap(),
             Some(value("zero"))
         );
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn cached_values_follow_commits_and_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        store.stop();
+        let mut s = secret("c");
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v1", &value("first"));
+        store.commit(tx).unwrap();
+        store.checkpoint().unwrap();
+        let read = || store.value("1", "us-east-1", "c", "v1").unwrap();
+        assert_eq!(read(), Some(value("first"))); // from sled, now cached
+        assert_eq!(read(), Some(value("first"))); // from the cache
+        let mut tx = Tx::default();
+        tx.put_value("1", "us-east-1", "c", "v1", &value("second"));
+        store.commit(tx).unwrap();
+        assert_eq!(read(), Some(value("second")));
+        store.checkpoint().unwrap();
+        assert_eq!(read(), Some(value("second")));
+        assert_eq!(read(), Some(value("second")));
+        let mut tx = Tx::default();
+        tx.del_version("1", "us-east-1", "c", "v1");
+        store.commit(tx).unwrap();
+        assert_eq!(read(), None);
+        store.checkpoint().unwrap();
+        assert_eq!(read(), None);
         store.shutdown().await;
     }
 
