@@ -51,7 +51,6 @@ pub mod server;
 pub mod sigv4;
 pub mod store;
 pub mod value_cache;
-pub mod wal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@
 //! - `v`: the older layout's version records (read at start, removed with their version).
 //!
 //! A commit is visible to readers at once (in memory), appended to the write-ahead log
-//! ([`crate::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
+//! ([`sled_sync::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
 //! a checkpoint writes the changes since the last one into sled, then a sequence marker; sled is
 //! flushed and its files synced ([`SledFiles`]: sled 0.34's own flush only calls
 //! `sync_file_range` on Linux), and the log segments the changes came from are deleted. At start,
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Digest, Secret, SecretData, Version};
 use crate::value_cache::{self, ValueCache};
-use crate::wal::{Op, Wal, WalError};
+use sled_sync::wal::{Op, Wal, WalError};
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]

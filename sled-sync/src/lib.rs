@@ -1,6 +1,10 @@
-//! The fsync half of durability for sled 0.34, shared by the broker's `local` backend and the
-//! emulator: sled's flush is not enough on its own for "acknowledged means on disk", so a store
-//! calls [`SledFiles::sync`] after every flush.
+//! Durability for sled 0.34, shared by the broker's `local` backend and the emulator: sled's
+//! flush is not enough on its own for "acknowledged means on disk", so a store calls
+//! [`SledFiles::sync`] after every flush; and a flush per write is slow, so a store can log its
+//! writes in a [`wal::Wal`] (one group `fdatasync` per batch of writers) and flush sled only at
+//! checkpoints.
+
+pub mod wal;
 
 use std::collections::HashSet;
 use std::ffi::OsString;

@@ -1,18 +1,22 @@
 //! [`LocalStore`]: opening the data directory (lock, key, key check) and the six operations on
-//! sled, each run on tokio's blocking pool; every write is flushed (fsynced) before it returns.
+//! sled. Every write is durable before it returns: in fsync mode it is applied to sled and logged
+//! in a write-ahead log ([`sled_sync::wal`], one group `fdatasync` for concurrent writers), and sled
+//! is flushed and synced at checkpoints (every second while there are writes), after which the log
+//! is cut; start-up replays the log. Without fsync every write flushes sled.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sled::transaction::ConflictableTransactionError;
 
 use super::cipher::{Cipher, OpenError};
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use sled_sync::wal::{Op, Wal};
 use sled_sync::SledFiles;
 
 const LOCK_FILE_NAME: &str = "broker.lock";
@@ -21,6 +25,15 @@ const SECRETS_TREE: &[u8] = b"secrets";
 const KEY_CHECK: &[u8] = b"key_check";
 /// sled's page cache; the store is small and the plugin should stay lean.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const WAL_DIR_NAME: &str = "wal";
+/// How often the checkpointer looks for logged writes to flush into sled (never, in unit tests,
+/// which look at the log; closing the store still checkpoints).
+#[cfg(not(test))]
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+#[cfg(test)]
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(3600);
+/// First byte of a logged key: the change is to the secrets tree (the only tree the log covers).
+const SECRETS_OP: u8 = 1;
 
 /// The embedded, encrypted, durable store. Cloning shares the open database.
 #[derive(Clone)]
@@ -36,8 +49,67 @@ struct Inner {
     /// `Some` in fsync mode: sled's log file, fdatasynced after every sled flush, and the blob
     /// files already synced.
     fsync: Option<SledFiles>,
+    /// `Some` in fsync mode: the write-ahead log of the secrets tree.
+    wal: Option<Wal>,
+    /// Serializes writes, so sled and the log see them in one order; holds the last logged
+    /// sequence number.
+    order: Mutex<u64>,
     /// Held (flock) for as long as the store is open; dropped last.
     _lock: fs::File,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wal_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("{what}: {e}"))
+}
+
+fn logged_key(k: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(k.len() + 1);
+    out.push(SECRETS_OP);
+    out.extend_from_slice(k);
+    out
+}
+
+/// Applies the log's records to the secrets tree in one atomic batch. Replaying every record since
+/// the last checkpoint in order gives the logged state whatever part of them sled had already made
+/// durable (each change sets a key to a value), and one batch, where the last change of a key
+/// wins, is the same as applying them one by one.
+fn replay(secrets: &sled::Tree, records: Vec<(u64, Vec<Op>)>) -> Result<usize> {
+    let n = records.len();
+    let mut batch = sled::Batch::default();
+    for (seq, ops) in records {
+        for (k, v) in ops {
+            let Some((&SECRETS_OP, key)) = k.split_first() else {
+                return Err(Error::Corrupt(format!(
+                    "write-ahead log record {seq} names no known tree"
+                )));
+            };
+            match v {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+    }
+    if n > 0 {
+        secrets
+            .apply_batch(batch)
+            .map_err(|e| sled_error("cannot replay the write-ahead log", e))?;
+    }
+    Ok(n)
+}
+
+/// Flushes logged writes into sled in the background while the store is open.
+fn checkpointer(store: Weak<Inner>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let Some(inner) = store.upgrade() else { return };
+        if let Err(e) = inner.checkpoint() {
+            tracing::warn!(error = %e, "local store checkpoint failed; the log is kept");
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -137,18 +209,50 @@ impl LocalStore {
         } else {
             None
         };
+        // The log is replayed whenever one exists, even when fsync is now off: its records are
+        // acknowledged writes. They are made durable in sled before their segments are deleted.
+        let wal_dir = dir.join(WAL_DIR_NAME);
+        let wal = if config.fsync || wal_dir.exists() {
+            let (records, segments) =
+                Wal::open(&wal_dir).map_err(|e| wal_error("cannot read the write-ahead log", e))?;
+            let replayed = replay(&secrets, records)?;
+            if replayed > 0 {
+                db.flush()
+                    .map_err(|e| sled_error("cannot flush the replayed log", e))?;
+                if let Some(files) = &fsync {
+                    files
+                        .sync()
+                        .map_err(|e| Error::Storage(format!("cannot fsync the database: {e}")))?;
+                }
+                tracing::info!(records = replayed, "replayed the write-ahead log");
+            }
+            let wal = Wal::start(&wal_dir, &segments, 0)
+                .map_err(|e| wal_error("cannot start the write-ahead log", e))?;
+            config.fsync.then_some(wal)
+        } else {
+            None
+        };
+        let logging = wal.is_some();
         let inner = Inner {
             db,
             secrets,
             cipher,
             dir,
             fsync,
+            wal,
+            order: Mutex::new(0),
             _lock: lock,
         };
         inner.check_key(generated)?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        if logging {
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("local-checkpoint".into())
+                .spawn(move || checkpointer(weak))
+                .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
+        }
+        Ok(Self { inner })
     }
 
     /// The data directory in use.
@@ -168,7 +272,92 @@ impl LocalStore {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "local store: final checkpoint failed; the log is kept");
+        }
+    }
+}
+
 impl Inner {
+    /// Runs `apply` (which changes the secrets tree and returns the changes it made) under the
+    /// write order and makes the changes durable before returning: logged and synced in fsync
+    /// mode, a sled flush otherwise.
+    fn write<T>(&self, apply: impl FnOnce(&Self) -> Result<(T, Vec<Op>)>) -> Result<T> {
+        let mut seq = lock(&self.order);
+        let (out, ops) = apply(self)?;
+        if ops.is_empty() {
+            return Ok(out);
+        }
+        match &self.wal {
+            Some(wal) => {
+                *seq += 1;
+                wal.append(*seq, &ops);
+                drop(seq);
+                wal.sync()
+                    .map_err(|e| wal_error("cannot sync the write-ahead log", e))?;
+            }
+            None => {
+                drop(seq);
+                self.flush()?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// For changes to several keys (a rename): under the write order, logs the changes `plan`
+    /// returns and syncs the log first, then applies them to sled in one batch. Logged first so
+    /// sled can never hold the change without the log (replaying older records over it would
+    /// leave both keys). If sled then fails, the change is applied at the next start.
+    fn write_ahead(&self, plan: impl FnOnce(&Self) -> Result<Vec<Op>>) -> Result<()> {
+        let mut seq = lock(&self.order);
+        let ops = plan(self)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        if let Some(wal) = &self.wal {
+            *seq += 1;
+            wal.append(*seq, &ops);
+            wal.sync()
+                .map_err(|e| wal_error("cannot sync the write-ahead log", e))?;
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in ops {
+            let key = k.get(1..).unwrap_or_default().to_vec();
+            match v {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+        self.secrets
+            .apply_batch(batch)
+            .map_err(|e| sled_error("cannot apply the change", e))?;
+        drop(seq);
+        if self.wal.is_none() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and syncs sled, then deletes the log segments it covers.
+    fn checkpoint(&self) -> Result<()> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        if wal.pending_bytes() == 0 {
+            return Ok(());
+        }
+        let old = {
+            // every logged write is applied to sled before its record is appended
+            let _order = lock(&self.order);
+            wal.rotate()
+                .map_err(|e| wal_error("cannot rotate the write-ahead log", e))?
+                .1
+        };
+        self.flush()?;
+        wal.forget(&old)
+            .map_err(|e| wal_error("cannot cut the write-ahead log", e))
+    }
+
     fn flush(&self) -> Result<()> {
         self.db
             .flush()
@@ -276,11 +465,13 @@ impl SecretStore for LocalStore {
             .map_err(|e| Error::Crypto(format!("cannot encrypt the value of {key}: {e}")))?;
         let key = key.clone();
         self.blocking(move |inner| {
-            inner
-                .secrets
-                .insert(k, sealed)
-                .map_err(|e| sled_error(&format!("cannot write {key}"), e))?;
-            inner.flush()
+            inner.write(|inner| {
+                inner
+                    .secrets
+                    .insert(&k, sealed.as_slice())
+                    .map_err(|e| sled_error(&format!("cannot write {key}"), e))?;
+                Ok(((), vec![(logged_key(&k), Some(sealed))]))
+            })
         })
         .await
     }
@@ -288,14 +479,17 @@ impl SecretStore for LocalStore {
     async fn delete(&self, key: &SecretKey) -> Result<()> {
         let key = key.clone();
         self.blocking(move |inner| {
-            let removed = inner
-                .secrets
-                .remove(codec::encode(&key))
-                .map_err(|e| sled_error(&format!("cannot delete {key}"), e))?;
-            match removed {
-                Some(_) => inner.flush(),
-                None => Ok(()),
-            }
+            inner.write(|inner| {
+                let k = codec::encode(&key);
+                let removed = inner
+                    .secrets
+                    .remove(&k)
+                    .map_err(|e| sled_error(&format!("cannot delete {key}"), e))?;
+                Ok(match removed {
+                    Some(_) => ((), vec![(logged_key(&k), None)]),
+                    None => ((), Vec::new()),
+                })
+            })
         })
         .await
     }
@@ -334,31 +528,26 @@ impl SecretStore for LocalStore {
         let key = key.clone();
         self.blocking(move |inner| {
             let (src, dst) = (codec::encode(&key), codec::encode(&target));
-            let moved = inner.secrets.transaction(|tx| {
-                let Some(stored) = tx.get(&src)? else {
-                    return Ok(false);
+            inner.write_ahead(|inner| {
+                let Some(stored) = inner
+                    .secrets
+                    .get(&src)
+                    .map_err(|e| sled_error(&format!("cannot read {key}"), e))?
+                else {
+                    return Ok(Vec::new());
                 };
                 let plain = inner
                     .cipher
                     .open(&stored, &src)
-                    .map_err(|e| ConflictableTransactionError::Abort(open_error(&key, e)))?;
+                    .map_err(|e| open_error(&key, e))?;
                 let sealed = inner.cipher.seal(plain.as_bytes(), &dst).map_err(|e| {
-                    ConflictableTransactionError::Abort(Error::Crypto(format!(
-                        "cannot encrypt the value for {target}: {e}"
-                    )))
+                    Error::Crypto(format!("cannot encrypt the value for {target}: {e}"))
                 })?;
-                tx.remove(src.as_slice())?;
-                tx.insert(dst.as_slice(), sealed)?;
-                Ok(true)
-            });
-            match moved {
-                Ok(true) => inner.flush(),
-                Ok(false) => Ok(()),
-                Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
-                Err(sled::transaction::TransactionError::Storage(e)) => {
-                    Err(sled_error(&format!("cannot rename {key}"), e))
-                }
-            }
+                Ok(vec![
+                    (logged_key(&src), None),
+                    (logged_key(&dst), Some(sealed)),
+                ])
+            })
         })
         .await
     }
@@ -377,5 +566,60 @@ impl SecretStore for LocalStore {
             Ok(items)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn key(ns: &str) -> SecretKey {
+        SecretKey::new(1, ns.to_string(), "datasource".to_string()).unwrap()
+    }
+
+    fn value(v: &str) -> SecretValue {
+        SecretValue::new(v).unwrap()
+    }
+
+    fn log_files(dir: &Path) -> usize {
+        fs::read_dir(dir.join(WAL_DIR_NAME))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn logged_writes_survive_without_a_checkpoint_and_renames_replay_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LocalConfig::new(dir.path());
+        let store = LocalStore::open(&config).unwrap();
+        store.set(&key("a"), &value("one")).await.unwrap();
+        store.set(&key("b"), &value("two")).await.unwrap();
+        store.rename(&key("b"), "c").await.unwrap();
+        store.delete(&key("a")).await.unwrap();
+        store.set(&key("d"), &value("four")).await.unwrap();
+        // a crash before any checkpoint: sled's unflushed state is whatever it wrote on its own
+        let inner = Arc::clone(&store.inner);
+        drop(store);
+        let records = Wal::open(&dir.path().join(WAL_DIR_NAME)).unwrap().0;
+        assert_eq!(records.len(), 5);
+        // replaying the log alone into an empty tree gives the acknowledged state
+        let scratch = sled::Config::new().temporary(true).open().unwrap();
+        let tree = scratch.open_tree("t").unwrap();
+        replay(&tree, records).unwrap();
+        let keys: Vec<_> = tree
+            .iter()
+            .keys()
+            .map(|k| Inner::decode_key(&k.unwrap()).unwrap())
+            .collect();
+        assert_eq!(keys, vec![key("c"), key("d")]);
+        drop(inner); // close: the final checkpoint cuts the log
+        assert!(log_files(dir.path()) <= 1, "{}", log_files(dir.path()));
+
+        let store = LocalStore::open(&config).unwrap();
+        let got = store.get(&key("c")).await.unwrap().unwrap();
+        assert_eq!(got.expose(), "two");
+        assert!(store.get(&key("a")).await.unwrap().is_none());
+        assert!(store.get(&key("b")).await.unwrap().is_none());
     }
 }

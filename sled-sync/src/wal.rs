@@ -1,11 +1,11 @@
-//! The write-ahead log of a durable store: each committed transaction is appended as one framed,
-//! checksummed record, and concurrent writers share one `write` + `fdatasync` of the log before
-//! their requests are answered (group commit). sled receives the same changes in memory and is
-//! flushed to disk only at checkpoints, after which the log segments it covers are deleted.
+//! A write-ahead log for a store kept in sled: each committed transaction is appended as one
+//! framed, checksummed record, and concurrent writers share one `write` + `fdatasync` of the log
+//! before they are answered (group commit). The store flushes sled to disk only at checkpoints,
+//! after which the log segments the checkpoint covers are deleted; at start it replays the log.
 //!
-//! Why not flush sled per group commit: every sled flush hands its I/O buffer to sled's thread
-//! pool, which wakes all its idle threads for each job. On two cores those wake-ups cost more than
-//! the writes themselves; a log append is one `write` and one `fdatasync`.
+//! Why not flush sled per write: every sled flush (and every batch) hands its I/O buffer to sled's
+//! thread pool, which wakes all its idle threads for each job. On two cores those wake-ups cost
+//! more than the writes themselves; a log append is one `write` and one `fdatasync`.
 //!
 //! Layout: `wal/<16-digit segment number>.log`. A record is `len: u32 LE`, `crc32: u32 LE` (of
 //! what follows), `seq: u64 LE`, then `len - 8` bytes of operations: `count: u32 LE` and per
