@@ -52,7 +52,7 @@ pub enum Lookup {
 impl Ctx {
     /// A context for `account`/`region` at the current emulator time.
     pub fn new(shared: Arc<Shared>, account: String, region: String) -> Ctx {
-        Ctx::with_request_id(shared, account, region, uuid::Uuid::new_v4().to_string())
+        Ctx::with_request_id(shared, account, region, crate::model::random_uuid())
     }
 
     /// A context answering with an existing request id.

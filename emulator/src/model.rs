@@ -456,7 +456,15 @@ pub fn random_suffix() -> String {
 
 /// A new random version id (UUID v4).
 pub fn new_version_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    random_uuid()
+}
+
+/// A random UUID (v4) from the thread's CSPRNG: request ids and version ids need uniqueness, and
+/// `Uuid::new_v4` costs a `getrandom` system call on every request.
+pub fn random_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn too_large(max: usize) -> ApiError {
 }
 
 async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::model::random_uuid();
     let fail = |e: ApiError| error_response(&e, &request_id);
     let max = shared.config.max_body;
     let declared = req
