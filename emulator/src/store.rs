@@ -81,8 +81,8 @@ struct Files {
 }
 
 /// Changes committed since the last checkpoint, by key (None = removed): what reads see before
-/// sled does.
-#[derive(Debug, Default)]
+/// sled does. Its Debug output shows counts only (it holds secret values).
+#[derive(Default)]
 struct Pending {
     /// Receiving new commits.
     active: HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -91,7 +91,7 @@ struct Pending {
 }
 
 /// The sled database, the changes not yet in it, and the write-ahead log with its group commit.
-#[derive(Debug)]
+/// Its Debug output leaves the database out (sled's own Debug prints every record).
 pub struct Store {
     db: sled::Db,
     files: Option<Arc<Files>>,
@@ -118,8 +118,9 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A set of changes applied atomically by [`Store::commit`].
-#[derive(Debug, Default)]
+/// A set of changes applied atomically by [`Store::commit`]. Its Debug output shows counts and
+/// names only (it holds secret values).
+#[derive(Default)]
 pub struct Tx {
     /// Secret records and removals, in order.
     ops: Vec<Op>,
@@ -134,7 +135,6 @@ pub struct Tx {
 }
 
 /// One version record being written.
-#[derive(Debug)]
 struct PendingVersion {
     /// The record's key (`d` kind).
     key: Vec<u8>,
@@ -144,6 +144,37 @@ struct PendingVersion {
     has_value: bool,
     /// The value, when this transaction writes it.
     value: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("durable", &self.files.is_some())
+            .field("written", &self.dur.written.load(Ordering::Relaxed))
+            .field("pending", &*lock(&self.pending))
+            .field("values", &*lock(&self.values))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("active", &self.active.len())
+            .field("flushing", &self.flushing.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("changes", &self.ops.len())
+            .field("versions", &self.versions.len())
+            .field("touched", &self.touched)
+            .field("removed", &self.removed)
+            .finish()
+    }
 }
 
 /// The immutable part of a version, as stored in its record.
@@ -1057,6 +1088,33 @@ mod tests {
         assert_eq!(read(), None);
         store.checkpoint().unwrap();
         assert_eq!(read(), None);
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_shows_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        store.stop();
+        let mut s = secret("d");
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v1", &value("hunter2-secret"));
+        assert!(!format!("{tx:?}").contains("hunter2"), "{tx:?}");
+        store.commit(tx).unwrap();
+        assert_eq!(
+            store.value("1", "us-east-1", "d", "v1").unwrap(),
+            Some(value("hunter2-secret"))
+        );
+        store.checkpoint().unwrap();
+        store.value("1", "us-east-1", "d", "v1").unwrap(); // now in the value cache
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v2", &value("hunter2-again"));
+        store.commit(tx).unwrap(); // pending and in the log's buffer
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        // nor as the bytes' Debug form
+        let bytes = format!("{:?}", b"hunter2");
+        assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
         store.shutdown().await;
     }
 

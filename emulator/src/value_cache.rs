@@ -12,8 +12,8 @@ pub const DEFAULT_BUDGET: usize = 2 << 20;
 const ENTRY_OVERHEAD: usize = 64;
 
 /// Cached records by key. Eviction drops entries in the map's (arbitrary) order until a quarter
-/// of the budget is free: random eviction, which keeps a hot set that fits.
-#[derive(Debug)]
+/// of the budget is free: random eviction, which keeps a hot set that fits. Its Debug output
+/// shows sizes only (it holds secret values).
 pub struct ValueCache {
     map: HashMap<Vec<u8>, Arc<[u8]>>,
     bytes: usize,
@@ -21,6 +21,16 @@ pub struct ValueCache {
     /// Bumped whenever the store's view of any key changes (a commit, the end of a checkpoint):
     /// a reader caches what it read from sled only if no change happened since it looked.
     generation: u64,
+}
+
+impl std::fmt::Debug for ValueCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueCache")
+            .field("entries", &self.map.len())
+            .field("bytes", &self.bytes)
+            .field("budget", &self.budget)
+            .finish()
+    }
 }
 
 impl ValueCache {

@@ -54,7 +54,7 @@ pub struct Wal {
     io: Mutex<()>,
 }
 
-#[derive(Debug)]
+/// Debug output shows sizes only: the buffer holds the records' values.
 struct Inner {
     buf: Vec<u8>,
     last_seq: u64,
@@ -62,6 +62,17 @@ struct Inner {
     file: Arc<File>,
     /// Bytes appended since the last checkpoint.
     pending_bytes: u64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("buffered_bytes", &self.buf.len())
+            .field("last_seq", &self.last_seq)
+            .field("segment", &self.segment)
+            .field("pending_bytes", &self.pending_bytes)
+            .finish()
+    }
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
