@@ -20,9 +20,12 @@
 //! - `protocol.rs` ([`protocol::Input`]): typed member access with AWS ValidationException messages.
 //! - `ctx.rs` ([`ctx::Ctx`]): per-request context: account, region, `now`, secret lookup
 //!   (`resolve`/`find`: name, full ARN, partial ARN), `read` (read lock) and `write` (write lock +
-//!   an atomic store transaction [`store::Tx`]; the answer waits until it is flushed).
+//!   an atomic store transaction [`store::Tx`]; the answer waits until the write-ahead log holding
+//!   it is synced).
 //! - `model.rs`: [`model::Secret`], [`model::Version`], label moves (`attach_label`), pruning, ARNs.
-//! - `store.rs`: the only module touching sled.
+//! - `store.rs`: the only module touching sled: record layout, commits (pending in memory, logged in
+//!   `sled_sync::wal`), checkpoints into sled, replay at start. `value_cache.rs`: the version
+//!   records it has read from sled.
 //! - `ops/`: one function per operation. **`ops/mod.rs` maps each `X-Amz-Target` operation name to
 //!   an [`ops::Handler`]**: `Handler::Sync(fn(&Ctx, Input) -> Result<Value, ApiError>)` or
 //!   `Handler::Async(fn(Arc<Ctx>, Input) -> BoxFuture<Result<Value, ApiError>>)` for operations that
