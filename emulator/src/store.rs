@@ -916,6 +916,16 @@ mod tests {
         tx.put_secret("1", "us-east-1", s);
     }
 
+    /// A durable store in `dir`, optionally with its background tasks stopped (no checkpoint
+    /// unless a test asks for one).
+    fn open(dir: &tempfile::TempDir, stopped: bool) -> Arc<Store> {
+        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        if stopped {
+            store.stop();
+        }
+        store
+    }
+
     fn loaded(store: &Store) -> Vec<Secret> {
         let mut all = store.load().unwrap();
         all.remove("1")
@@ -926,8 +936,7 @@ mod tests {
     #[tokio::test]
     async fn acknowledged_commits_survive_without_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
-        store.stop(); // no checkpoint: sled never sees the commits
+        let store = open(&dir, true); // no checkpoint: sled never sees the commits
         let mut s = secret("a");
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("one"));
@@ -941,7 +950,7 @@ mod tests {
         assert_eq!(store.files.as_ref().unwrap().wal.sync().unwrap(), seq);
         drop(store);
 
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         let secrets = loaded(&store);
         assert_eq!(secrets.len(), 1);
         let vs = &secrets[0].versions;
@@ -956,7 +965,7 @@ mod tests {
         store.checkpoint().unwrap();
         store.shutdown().await;
         drop(store);
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         assert_eq!(loaded(&store)[0].versions.len(), 2);
         store.shutdown().await;
     }
@@ -964,8 +973,7 @@ mod tests {
     #[tokio::test]
     async fn a_checkpoint_cut_short_is_repaired_by_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
-        store.stop();
+        let store = open(&dir, true);
         let mut a = secret("a");
         let mut tx = Tx::default();
         put(&mut tx, &mut a, "a1", &value("a1"));
@@ -984,7 +992,7 @@ mod tests {
         store.db.flush().unwrap();
         drop(store);
 
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         let secrets = loaded(&store);
         assert_eq!(secrets.len(), 2);
         let labels: Vec<_> = secrets[0]
@@ -1036,7 +1044,7 @@ mod tests {
             .unwrap();
             db.flush().unwrap();
         }
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         let mut s = loaded(&store).remove(0);
         assert_eq!(s.versions[0].stages, vec![AWSCURRENT]);
         assert_eq!(s.versions[0].last_accessed, Some(0.0));
@@ -1051,7 +1059,7 @@ mod tests {
         store.shutdown().await;
         drop(store);
 
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         let s = loaded(&store).remove(0);
         let labels: Vec<_> = s.versions.iter().map(|v| v.stages.clone()).collect();
         assert_eq!(labels, vec![vec![AWSPREVIOUS], vec![AWSCURRENT]]);
@@ -1065,8 +1073,7 @@ mod tests {
     #[tokio::test]
     async fn cached_values_follow_commits_and_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
-        store.stop();
+        let store = open(&dir, true);
         let mut s = secret("c");
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("first"));
@@ -1094,8 +1101,7 @@ mod tests {
     #[tokio::test]
     async fn debug_output_never_shows_values() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
-        store.stop();
+        let store = open(&dir, true);
         let mut s = secret("d");
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("hunter2-secret"));
@@ -1121,7 +1127,7 @@ mod tests {
     #[tokio::test]
     async fn removals_and_reset_reach_sled() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         let mut s = secret("gone");
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("x"));
@@ -1140,7 +1146,7 @@ mod tests {
         store.clear().unwrap();
         store.shutdown().await;
         drop(store);
-        let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+        let store = open(&dir, false);
         assert!(loaded(&store).is_empty());
         store.shutdown().await;
     }

@@ -106,7 +106,7 @@ fn get_u32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The encoding of one record.
-pub fn encode_record(seq: u64, ops: &[Op]) -> Vec<u8> {
+fn encode_record(seq: u64, ops: &[Op]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         20 + ops
             .iter()
@@ -257,18 +257,14 @@ impl Wal {
         })
     }
 
-    /// Appends a record made by [`encode_record`] to the buffer (written by the next
-    /// [`Wal::sync`]). Sequence numbers must increase.
-    pub fn append_record(&self, seq: u64, record: &[u8]) {
+    /// Appends a record to the buffer (written by the next [`Wal::sync`]). Sequence numbers
+    /// must increase.
+    pub fn append(&self, seq: u64, ops: &[Op]) {
+        let record = encode_record(seq, ops);
         let mut g = lock(&self.inner);
-        g.buf.extend_from_slice(record);
+        g.buf.extend_from_slice(&record);
         g.pending_bytes += record.len() as u64;
         g.last_seq = seq;
-    }
-
-    /// Encodes and appends a record.
-    pub fn append(&self, seq: u64, ops: &[Op]) {
-        self.append_record(seq, &encode_record(seq, ops));
     }
 
     /// Writes and fdatasyncs everything appended so far; returns the last sequence number that is
