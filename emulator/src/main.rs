@@ -64,17 +64,23 @@ struct Args {
     cache_mib: u64,
 }
 
-/// glibc's malloc gives every thread that allocates its own arena (64 MiB regions), so the
-/// secrets allocated by each tokio worker, sled's threads and the blocking pool end up spread over
-/// several arenas, each keeping its freed memory: with two workers the emulator's peak RSS was
-/// 85 MiB where one arena needs 65 MiB (measured over a benchmark round). The arena count can only
-/// be set before the first allocation, by the environment, so the binary re-executes itself once
-/// with `MALLOC_ARENA_MAX=1` unless the caller chose a malloc setting. `exec` keeps the process id.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn single_malloc_arena() {
+/// The allocator: mimalloc. glibc's malloc needed a single arena (`MALLOC_ARENA_MAX=1`) to keep
+/// peak RSS down, and every allocation of every thread then queued on that arena's lock: at 64
+/// requests in flight a quarter of the CPU went to waking lock waiters, and GetSecretValue's p99
+/// was 4.4 ms (1.7 ms with mimalloc, same run; BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's defaults commit whole arena chunks up front and return freed pages after a delay:
+/// peak RSS over the equal-data benchmark pass was 82 MiB, against 28 MiB with eager arena commit
+/// off and immediate purging. Its options are read from the environment at its first allocation,
+/// before `main`, so the binary re-executes itself once (same process id) with both set, unless
+/// the caller chose any `MIMALLOC_` option.
+#[cfg(unix)]
+fn tune_allocator() {
     use std::os::unix::process::CommandExt as _;
-    const VAR: &str = "MALLOC_ARENA_MAX";
-    if std::env::var_os(VAR).is_some() || std::env::var_os("GLIBC_TUNABLES").is_some() {
+    const MARK: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+    if std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("MIMALLOC_")) {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
@@ -82,15 +88,16 @@ fn single_malloc_arena() {
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env(VAR, "1")
+        .env(MARK, "0")
+        .env("MIMALLOC_PURGE_DELAY", "0")
         .exec();
-    // exec only returns on failure: go on with the default arenas.
-    eprintln!("sm-emulator: could not re-execute with {VAR}=1 ({err}); continuing");
+    // exec only returns on failure: go on with mimalloc's defaults.
+    eprintln!("sm-emulator: could not re-execute with {MARK}=0 ({err}); continuing");
 }
 
 fn main() -> anyhow::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    single_malloc_arena();
+    #[cfg(unix)]
+    tune_allocator();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
