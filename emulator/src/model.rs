@@ -185,29 +185,29 @@ pub struct Secret {
     /// Full ARN including the 6-character suffix.
     pub arn: String,
     /// Description.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// KmsKeyId as given (None = default key).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
     /// `Type` (managed external secrets).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_type: Option<String>,
     /// Tags in insertion order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
     /// CreatedDate.
     pub created: f64,
     /// LastChangedDate.
     pub last_changed: f64,
     /// LastAccessedDate (day precision).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_accessed: Option<f64>,
     /// DeletedDate: when DeleteSecret was called (None = not scheduled for deletion).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<f64>,
     /// When a secret scheduled for deletion is purged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<f64>,
     /// Versions in creation order (persisted as separate records, see store.rs).
     #[serde(skip)]
@@ -216,22 +216,22 @@ pub struct Secret {
     #[serde(default)]
     pub next_seq: u64,
     /// Rotation settings and state (owned by rotation.rs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Rotation::is_unset")]
     pub rotation: Rotation,
     /// PrimaryRegion: set on replicas (to the primary's region) and on primaries that have replicas.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_region: Option<String>,
     /// ReplicationStatus entries on a primary (owned by replication.rs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replication: Vec<Value>,
     /// Named resource policies (owned by policy.rs); `default` is the classic one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, String>,
     /// OwningService (managed secrets).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owning_service: Option<String>,
     /// Anything else other modules need to persist (cross-account replicas, ...).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, Value>,
 }
 
@@ -239,26 +239,33 @@ pub struct Secret {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Rotation {
     /// RotationEnabled (None = never configured, left out of responses).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// RotationLambdaARN.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda_arn: Option<String>,
     /// RotationRules as given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Value>,
     /// LastRotatedDate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotated: Option<f64>,
     /// NextRotationDate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_rotation: Option<f64>,
     /// ExternalSecretRotationMetadata.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_metadata: Option<Value>,
     /// ExternalSecretRotationRoleArn.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_role_arn: Option<String>,
+}
+
+impl Rotation {
+    /// Whether nothing about rotation was ever set (left out of the stored record).
+    pub fn is_unset(&self) -> bool {
+        *self == Rotation::default()
+    }
 }
 
 /// Error from a label operation (mapped to AWS errors by the caller).
@@ -273,17 +280,20 @@ impl Secret {
     pub fn is_replica_in(&self, region: &str) -> bool {
         self.primary_region.as_deref().is_some_and(|p| p != region)
     }
+    // Lookups search from the newest version: ids and labels are unique within a secret, and
+    // writes and reads mostly concern the latest versions of secrets that may hold a hundred.
+
     /// Index of the version with this id.
     pub fn version_index(&self, id: &str) -> Option<usize> {
-        self.versions.iter().position(|v| v.id == id)
+        self.versions.iter().rposition(|v| v.id == id)
     }
     /// The version with this id.
     pub fn version(&self, id: &str) -> Option<&Version> {
-        self.versions.iter().find(|v| v.id == id)
+        self.versions.iter().rev().find(|v| v.id == id)
     }
     /// Index of the version carrying `label`.
     pub fn holder(&self, label: &str) -> Option<usize> {
-        self.versions.iter().position(|v| v.has(label))
+        self.versions.iter().rposition(|v| v.has(label))
     }
     /// Appends a new version (without labels) and returns its index.
     pub fn add_version(
@@ -512,6 +522,70 @@ mod tests {
         let removed = s.prune_versions(now);
         assert_eq!(removed, vec!["v0", "v1", "v2"]);
         assert_eq!(s.versions.len(), 102);
+    }
+
+    #[test]
+    fn stored_record_leaves_out_unset_fields_and_round_trips() {
+        let mut s = Secret {
+            name: "n".into(),
+            arn: "a".into(),
+            created: 1.0,
+            last_changed: 2.0,
+            ..Default::default()
+        };
+        let bare = serde_json::to_value(&s).unwrap();
+        let mut keys: Vec<&str> = bare
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["arn", "created", "last_changed", "name", "next_seq"]);
+        s.description = Some("d".into());
+        s.kms_key_id = Some("alias/k".into());
+        s.secret_type = Some("t".into());
+        s.tags = vec![("k".into(), "v".into())];
+        s.last_accessed = Some(3.0);
+        s.deleted = Some(4.0);
+        s.purge_at = Some(5.0);
+        s.next_seq = 7;
+        s.rotation = Rotation {
+            enabled: Some(false),
+            lambda_arn: Some("arn:l".into()),
+            rules: Some(serde_json::json!({"AutomaticallyAfterDays": 1})),
+            last_rotated: Some(6.0),
+            next_rotation: Some(8.0),
+            external_metadata: Some(serde_json::json!([{"Key": "a", "Value": "b"}])),
+            external_role_arn: Some("arn:r".into()),
+        };
+        s.primary_region = Some("eu-west-1".into());
+        s.replication = vec![serde_json::json!({"Region": "eu-west-1"})];
+        s.policies.insert("default".into(), "{}".into());
+        s.owning_service = Some("svc".into());
+        s.extra.insert("x".into(), serde_json::json!(1));
+        let full = serde_json::to_value(&s).unwrap();
+        let back: Secret = serde_json::from_value(full.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), full);
+        assert_eq!(back.rotation, s.rotation);
+        // a record written before unset fields were left out reads the same
+        let mut old = bare.as_object().unwrap().clone();
+        for k in [
+            "description",
+            "kms_key_id",
+            "deleted",
+            "purge_at",
+            "owning_service",
+        ] {
+            old.insert(k.into(), Value::Null);
+        }
+        old.insert("tags".into(), serde_json::json!([]));
+        old.insert(
+            "rotation".into(),
+            serde_json::json!({"enabled": null, "rules": null}),
+        );
+        let back: Secret = serde_json::from_value(Value::Object(old)).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), bare);
     }
 
     #[test]
