@@ -9,11 +9,12 @@
 //!
 //! A commit is visible to readers at once (in memory), appended to the write-ahead log
 //! ([`sled_sync::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
-//! a checkpoint writes the changes since the last one into sled, then a sequence marker; sled is
-//! flushed and its files synced ([`SledFiles`]: sled 0.34's own flush only calls
-//! `sync_file_range` on Linux), and the log segments the changes came from are deleted. At start,
-//! log records newer than sled's marker are replayed into it, which also repairs a checkpoint cut
-//! short by a crash. The log holds every acknowledged commit after the marker.
+//! a checkpoint writes the changes since the last one into sled (in key order, paced over 180 ms),
+//! then a sequence marker; sled is flushed and its files synced ([`SledFiles`]: sled 0.34's own
+//! flush only calls `sync_file_range` on Linux), and the log segments the changes came from are
+//! deleted. At start, log records newer than sled's marker are replayed into it, which also
+//! repairs a checkpoint cut short by a crash. The log holds every acknowledged commit after the
+//! marker.
 //!
 //! Why not a sled batch per commit: sled 0.34 seals and writes its I/O buffer on every batch,
 //! through a thread pool that wakes all its idle threads per job; on two cores that cost several
