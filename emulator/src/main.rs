@@ -72,7 +72,7 @@ struct Args {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's defaults commit whole arena chunks up front and return freed pages after a delay:
-/// peak RSS over the equal-data benchmark pass was 82 MiB, against 28 MiB with eager arena commit
+/// peak RSS over the equal-data benchmark pass was 81 MiB, against 28 MiB with eager arena commit
 /// off and immediate purging. Its options are read from the environment at its first allocation,
 /// before `main`, so the binary re-executes itself once (same process id) with both set, unless
 /// the caller chose any `MIMALLOC_` option.
