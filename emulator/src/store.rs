@@ -685,7 +685,7 @@ impl Store {
         Ok(seq)
     }
 
-    /// Writes the pending changes to sled as one atomic batch and, for a durable store, flushes
+    /// Writes the pending changes into sled as fast as it can and, for a durable store, flushes
     /// and syncs sled, then deletes the log segments that held those changes.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.checkpoint_within(Duration::ZERO)
