@@ -208,6 +208,37 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
     }
 }
 
+/// Ctrl-C right after `serve` has announced its address is a clean stop, not the default
+/// SIGINT action: the handlers are in place before the address is printed.
+#[test]
+fn serve_stops_cleanly_on_sigint_right_after_announcing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = with(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("listening on "), "{first:?}");
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn serve_refuses_a_non_loopback_address_without_the_flag() {
     let dir = tempfile::tempdir().unwrap();

@@ -40,52 +40,74 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn S
 /// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
 /// host's terminal reaches the whole process group, and the host stops its plugins itself
 /// (GRPCController/Shutdown) once it has finished with them.
-async fn plugin_stop_signal() {
+///
+/// The handlers are installed when this is called, not when the future is first polled: the
+/// caller calls it before announcing itself, so a signal that arrives once the host has read the
+/// handshake line never meets the default action (which ends the process).
+fn plugin_stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
+        (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            tracing::warn!("cannot install signal handlers");
-            return std::future::pending().await;
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => {
-                    tracing::info!("SIGTERM received; stopping");
-                    return;
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (Ok(mut term), Ok(mut int)) = handlers else {
+                tracing::warn!("cannot install signal handlers");
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {
+                        tracing::info!("SIGTERM received; stopping");
+                        return;
+                    }
+                    _ = int.recv() => tracing::debug!("SIGINT received; ignored (the host stops plugins)"),
                 }
-                _ = int.recv() => tracing::debug!("SIGINT received; ignored (the host stops plugins)"),
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn serve_stop_signal() {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. Like [`plugin_stop_signal`], the handlers are
+/// installed by the call, before the address is announced.
+fn serve_stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                tracing::warn!("cannot install signal handlers; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stop signal received; stopping");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("stop signal received; stopping");
 }
 
 /// Writes the handshake line on stdout and flushes it: the only thing we ever write there.
@@ -142,12 +164,13 @@ async fn serve_plugin(
         &address,
         mtls.as_ref().map(|m| m.server_cert.as_ref()),
     );
+    let stop = plugin_stop_signal();
     announce(&line)?;
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, plugin_stop_signal()).await?,
-        None => server::run(accepted, store, plugin_stop_signal()).await?,
+        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
+        None => server::run(accepted, store, stop).await?,
     }
     drop(socket);
     Ok(())
@@ -167,12 +190,13 @@ async fn serve_plugin(
         &address,
         mtls.as_ref().map(|m| m.server_cert.as_ref()),
     );
+    let stop = plugin_stop_signal();
     announce(&line)?;
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, plugin_stop_signal()).await?,
-        None => server::run(accepted, store, plugin_stop_signal()).await?,
+        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
+        None => server::run(accepted, store, stop).await?,
     }
     Ok(())
 }
@@ -202,11 +226,12 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
     let address = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let stop = serve_stop_signal();
     tracing::info!(address, "serving the plugin API over plain gRPC");
     // Scripts read the bound address (useful with port 0) from stdout.
     let _ = writeln!(std::io::stdout(), "listening on {address}");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, store, serve_stop_signal()).await {
+    match server::run(accepted, store, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
