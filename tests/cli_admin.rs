@@ -152,10 +152,9 @@ fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = with(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+/// Starts `serve` on a free loopback port; returns it and the address it announced.
+fn spawn_serve(dir: &Path) -> (std::process::Child, String) {
+    let mut cmd = with(dir, &["serve", "--listen", "127.0.0.1:0"]);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -169,6 +168,31 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{first:?}"))
         .to_string();
+    (child, addr)
+}
+
+/// Sends `sig` (e.g. `-TERM`) and asserts that `serve` exits successfully within 3 s.
+fn signal_and_expect_clean_exit(child: &mut std::process::Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_serve(dir.path());
     let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -192,20 +216,7 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
         .unwrap()
         .into_inner();
     assert_eq!((r.exists, r.decrypted_value.as_str()), (true, "v"));
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    signal_and_expect_clean_exit(&mut child, "-TERM");
 }
 
 /// Ctrl-C right after `serve` has announced its address is a clean stop, not the default
@@ -213,30 +224,8 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
 #[test]
 fn serve_stops_cleanly_on_sigint_right_after_announcing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = with(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("listening on "), "{first:?}");
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (mut child, _) = spawn_serve(dir.path());
+    signal_and_expect_clean_exit(&mut child, "-INT");
 }
 
 #[test]
