@@ -8,6 +8,7 @@
 //! - [`plugin`]: Grafana's `secretsmanagerplugin` messages and a client over the go-plugin Unix socket.
 //! - [`report`]: medians over rounds and the Markdown table with targets.
 
+pub mod http1;
 pub mod load;
 pub mod plugin;
 pub mod report;

@@ -5,20 +5,15 @@
 //! `write` (PutSecretValue uniform over N), `mixed` (90 % read / 10 % write), `create` (CreateSecret of fresh
 //! names) and `migrate` (`create` one at a time, Grafana's migration pattern).
 
+use crate::http1::Conn;
 use crate::sigv4::{sha256_hex, Signer};
 use crate::stats::{Recorder, RunResult};
 use anyhow::{bail, Context};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use rand::Rng;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Access key id the load generator signs with (servers that verify SigV4 must know this pair).
 pub const ACCESS_KEY_ID: &str = "AKIDBENCHMARK";
@@ -153,45 +148,76 @@ fn token(rng: &mut impl Rng) -> String {
     hex::encode(bytes)
 }
 
+/// Request bodies (serialized without building a JSON tree).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Get {
+        #[serde(rename = "SecretId")]
+        secret_id: &'a str,
+    },
+    Create {
+        #[serde(rename = "Name")]
+        name: &'a str,
+        #[serde(rename = "SecretString")]
+        secret_string: String,
+        #[serde(rename = "ClientRequestToken")]
+        token: String,
+    },
+    Put {
+        #[serde(rename = "SecretId")]
+        secret_id: &'a str,
+        #[serde(rename = "SecretString")]
+        secret_string: String,
+        #[serde(rename = "ClientRequestToken")]
+        token: String,
+    },
+}
+
 /// (X-Amz-Target, JSON body) of an operation.
 fn encode(op: &Op, cfg: &LoadConfig, rng: &mut impl Rng) -> (&'static str, String) {
-    match op {
+    let (target, body) = match op {
         Op::Get(name) => (
             "secretsmanager.GetSecretValue",
-            serde_json::json!({ "SecretId": name }).to_string(),
+            Body::Get { secret_id: name },
         ),
         Op::Create(name) => (
             "secretsmanager.CreateSecret",
-            serde_json::json!({
-                "Name": name,
-                "SecretString": value(cfg.value_size, rng),
-                "ClientRequestToken": token(rng),
-            })
-            .to_string(),
+            Body::Create {
+                name,
+                secret_string: value(cfg.value_size, rng),
+                token: token(rng),
+            },
         ),
         Op::Put(name) => (
             "secretsmanager.PutSecretValue",
-            serde_json::json!({
-                "SecretId": name,
-                "SecretString": value(cfg.value_size, rng),
-                "ClientRequestToken": token(rng),
-            })
-            .to_string(),
+            Body::Put {
+                secret_id: name,
+                secret_string: value(cfg.value_size, rng),
+                token: token(rng),
+            },
         ),
-    }
+    };
+    // serializing strings into a String cannot fail
+    (target, serde_json::to_string(&body).unwrap_or_default())
 }
 
-async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // The connection ends when the server closes it; the worker notices on its next send.
-        let _ = conn.await;
-    });
-    Ok(sender)
+/// `X-Amz-Date` of the current second, formatted once per second.
+#[derive(Default)]
+struct AmzDate {
+    second: i64,
+    text: String,
+}
+
+impl AmzDate {
+    fn now(&mut self) -> &str {
+        let now = chrono::Utc::now();
+        if now.timestamp() != self.second || self.text.is_empty() {
+            self.second = now.timestamp();
+            self.text = now.format("%Y%m%dT%H%M%SZ").to_string();
+        }
+        &self.text
+    }
 }
 
 /// The error kind of a failed answer: `http<status>:<__type>`.
@@ -227,27 +253,31 @@ async fn worker(shared: Arc<Shared>, seed: u64) -> (Recorder, u64) {
         &cfg.region,
         "secretsmanager",
     );
+    let mut date = AmzDate::default();
     let mut rec = Recorder::default();
     let mut reconnects = 0u64;
-    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    let mut conn: Option<Conn> = None;
+    let mut ever_connected = false;
     while let Some(op) = shared.next_op(&mut rng) {
-        if sender.as_ref().is_none_or(|s| s.is_closed()) {
-            if sender.is_some() {
-                reconnects += 1;
-            }
-            match connect(&cfg.addr).await {
-                Ok(s) => sender = Some(s),
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::connect(&cfg.addr).await {
+                Ok(c) => {
+                    if ever_connected {
+                        reconnects += 1;
+                    }
+                    ever_connected = true;
+                    conn.insert(c)
+                }
                 Err(_) => {
                     rec.error("io:connect");
-                    sender = None;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
-            }
-        }
-        let Some(s) = sender.as_mut() else { continue };
+            },
+        };
         let (target, body) = encode(&op, cfg, &mut rng);
-        let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let amz_date = date.now();
         let hash = sha256_hex(body.as_bytes());
         let ctype = "application/x-amz-json-1.1";
         let auth = signer.authorization(
@@ -256,53 +286,39 @@ async fn worker(shared: Arc<Shared>, seed: u64) -> (Recorder, u64) {
             &[
                 ("content-type", ctype),
                 ("host", &cfg.addr),
-                ("x-amz-date", &amz_date),
+                ("x-amz-date", amz_date),
                 ("x-amz-target", target),
             ],
-            &amz_date,
+            amz_date,
             &hash,
         );
-        let req = Request::post("/")
-            .header("host", &cfg.addr)
-            .header("content-type", ctype)
-            .header("x-amz-date", &amz_date)
-            .header("x-amz-target", target)
-            .header("authorization", auth)
-            .body(Full::new(Bytes::from(body)));
-        let Ok(req) = req else {
-            rec.error("client:request");
-            continue;
-        };
+        let headers = [
+            ("host", cfg.addr.as_str()),
+            ("content-type", ctype),
+            ("x-amz-date", amz_date),
+            ("x-amz-target", target),
+            ("authorization", auth.as_str()),
+        ];
         let started = Instant::now();
-        if s.ready().await.is_err() {
-            rec.error("io:closed");
-            sender = None;
-            continue;
-        }
-        match s.send_request(req).await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let err_header = resp
-                    .headers()
-                    .get("x-amzn-errortype")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                match resp.into_body().collect().await {
-                    Ok(b) if status == 200 => {
-                        let _ = b;
-                        rec.ok(started.elapsed());
-                    }
-                    Ok(b) => rec.error(error_kind(status, err_header.as_deref(), &b.to_bytes())),
-                    Err(_) => {
-                        rec.error("io:body");
-                        sender = None;
-                    }
-                }
+        let close = match c.post(&headers, body.as_bytes()).await {
+            Ok(a) if a.status == 200 => {
+                rec.ok(started.elapsed());
+                a.close
             }
-            Err(_) => {
-                rec.error("io:send");
-                sender = None;
+            Ok(a) => {
+                rec.error(error_kind(a.status, a.error_type.as_deref(), a.body));
+                a.close
             }
+            Err(e) => {
+                rec.error(match e.kind() {
+                    std::io::ErrorKind::InvalidData => "io:answer",
+                    _ => "io:send",
+                });
+                true
+            }
+        };
+        if close {
+            conn = None;
         }
     }
     (rec, reconnects)
