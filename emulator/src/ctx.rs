@@ -22,6 +22,28 @@ pub type Accounts = HashMap<String, HashMap<String, Region>>;
 pub struct State {
     /// All secrets.
     pub accounts: RwLock<Accounts>,
+    /// The earliest end of a recovery window that may still be pending (the bits of an epoch-second
+    /// f64; 0 until the first sweep has looked): the purge sweep scans the secrets only once the
+    /// clock has reached it, instead of every second under the lock that writers need.
+    next_purge: AtomicU64,
+}
+
+impl State {
+    /// Records that a secret's recovery window ends at `at` (called under the write lock).
+    pub fn note_purge(&self, at: f64) {
+        // epoch seconds are non-negative, and non-negative f64s order like their bits
+        self.next_purge
+            .fetch_min(at.max(0.0).to_bits(), Ordering::SeqCst);
+    }
+    /// Whether a recovery window may have ended by `now`.
+    pub fn purge_due(&self, now: f64) -> bool {
+        f64::from_bits(self.next_purge.load(Ordering::SeqCst)) <= now
+    }
+    /// Sets the earliest pending end of a recovery window (after a sweep over every secret, under
+    /// the write lock; `f64::INFINITY` when none is pending) or 0 to make the next sweep look.
+    pub fn set_next_purge(&self, at: f64) {
+        self.next_purge.store(at.to_bits(), Ordering::SeqCst);
+    }
 }
 
 /// Context of one API request.

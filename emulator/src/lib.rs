@@ -133,6 +133,8 @@ impl Shared {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         g.clear();
+        // loaded secrets may be scheduled for deletion: the next sweep looks at every one
+        self.state.set_next_purge(0.0);
         let mut n = 0;
         for (acct, regions) in loaded {
             for (region, secrets) in regions {

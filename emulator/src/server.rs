@@ -73,21 +73,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
 
 /// Removes secrets whose recovery window has ended on the emulator clock (memory and store).
 /// Lookups already treat them as gone; this reclaims their space.
+/// Until the clock reaches the earliest pending end of a recovery window, this costs nothing.
 pub fn purge_expired(shared: &Shared) {
     use crate::clock::Clock as _;
     let now = shared.clock.now();
-    let any = {
-        let g = shared
-            .state
-            .accounts
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        g.values()
-            .flat_map(|r| r.values())
-            .flat_map(|secrets| secrets.values())
-            .any(|s| s.purge_at.is_some_and(|t| t <= now))
-    };
-    if !any {
+    if !shared.state.purge_due(now) {
         return;
     }
     let mut tx = crate::store::Tx::default();
@@ -98,13 +88,17 @@ pub fn purge_expired(shared: &Shared) {
             .accounts
             .write()
             .unwrap_or_else(|e| e.into_inner());
+        let mut next = f64::INFINITY;
         for (account, regions) in g.iter_mut() {
             for (region, secrets) in regions.iter_mut() {
-                let expired: Vec<String> = secrets
-                    .values()
-                    .filter(|s| s.purge_at.is_some_and(|t| t <= now))
-                    .map(|s| s.name.clone())
-                    .collect();
+                let mut expired = Vec::new();
+                for s in secrets.values() {
+                    match s.purge_at {
+                        Some(t) if t <= now => expired.push(s.name.clone()),
+                        Some(t) => next = next.min(t),
+                        None => {}
+                    }
+                }
                 for name in expired {
                     if let Some(s) = secrets.remove(&name) {
                         tx.del_secret(account, region, &s);
@@ -113,6 +107,7 @@ pub fn purge_expired(shared: &Shared) {
                 }
             }
         }
+        shared.state.set_next_purge(next);
         if purged > 0 {
             if let Err(e) = shared.store.commit(tx) {
                 tracing::warn!(error = %e, "purging expired secrets failed");

@@ -1154,28 +1154,43 @@ async fn version_pruning_with_the_clock() {
 async fn expired_secrets_are_purged_in_the_background() {
     let emu = emulator().await;
     let c = client(&emu);
-    c.create_secret()
-        .name("sweep")
-        .secret_string("x")
-        .send()
-        .await
-        .unwrap();
-    c.delete_secret()
-        .secret_id("sweep")
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .unwrap();
-    emu.clock().advance(Duration::from_secs(7 * 86_400 + 1));
-    let present = || {
+    // two windows: the sweep purges the first, then waits for the second's end
+    for (name, days) in [("sweep", 7), ("later", 10)] {
+        c.create_secret()
+            .name(name)
+            .secret_string("x")
+            .send()
+            .await
+            .unwrap();
+        c.delete_secret()
+            .secret_id(name)
+            .recovery_window_in_days(days)
+            .send()
+            .await
+            .unwrap();
+    }
+    let present = |name: &str| {
         let g = emu.shared().state.accounts.read().unwrap();
         g.values()
             .flat_map(|r| r.values())
-            .any(|s| s.contains_key("sweep"))
+            .any(|s| s.contains_key(name))
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while present() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!present(), "the sweeper removed the expired secret");
+    let wait_gone = |name: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while present(name) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    emu.clock().advance(Duration::from_secs(7 * 86_400 + 1));
+    wait_gone("sweep").await;
+    assert!(!present("sweep"), "the sweeper removed the expired secret");
+    // a second and more of sweeps: the secret whose window has not ended stays
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(present("later"), "a secret inside its window stays");
+    emu.clock().advance(Duration::from_secs(3 * 86_400));
+    wait_gone("later").await;
+    assert!(
+        !present("later"),
+        "the sweeper removed the second secret at its window's end"
+    );
 }

@@ -82,6 +82,7 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         let purge = ctx.now + days * DAY;
         s.deleted = Some(ctx.now);
         s.purge_at = Some(purge);
+        ctx.shared.state.note_purge(purge);
         tx.put_secret(&ctx.account, &ctx.region, s);
         let mut out = arn_name(s);
         out.insert("DeletionDate".into(), ts(purge));
