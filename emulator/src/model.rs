@@ -305,9 +305,12 @@ impl Secret {
     ) -> usize {
         let seq = self.next_seq;
         self.next_seq += 1;
-        // Exact growth: most secrets have one to three versions, and a default-grown Vec would
-        // keep room for four (4 x 128 bytes) in memory for every secret.
-        self.versions.reserve_exact(1);
+        // Exact growth while the list is short: most secrets have one to three versions, and a
+        // default-grown Vec would keep room for four (4 x 128 bytes) in memory for every secret.
+        // Longer lists grow by doubling, or every new version would copy all the others.
+        if self.versions.len() < 4 {
+            self.versions.reserve_exact(1);
+        }
         self.versions.push(Version {
             id,
             seq,
