@@ -186,24 +186,18 @@ impl Ctx {
         self.durable_seq.load(Ordering::SeqCst)
     }
 
-    /// Reads the value of a version of a secret in this context's region.
-    pub fn value(&self, name: &str, vid: &str) -> Result<Option<SecretData>, ApiError> {
-        self.value_in(&self.region, name, vid)
+    /// Reads the value of a version (by its record number) in this context's region.
+    pub fn value(&self, rec: u64) -> Result<Option<SecretData>, ApiError> {
+        self.value_in(&self.region, rec)
     }
 
-    /// Reads the value of a version of a secret in `region` (replicas read their primary's values).
-    pub fn value_in(
-        &self,
-        region: &str,
-        name: &str,
-        vid: &str,
-    ) -> Result<Option<SecretData>, ApiError> {
-        self.store()
-            .value(&self.account, region, name, vid)
-            .map_err(|e| {
-                tracing::error!(error = %e, "store read failed");
-                ApiError::internal("The service failed to read the secret value.")
-            })
+    /// Reads the value of a version (by its record number) in `region` (replicas read their
+    /// primary's values: a replica's copy of a version keeps the primary's record number).
+    pub fn value_in(&self, region: &str, rec: u64) -> Result<Option<SecretData>, ApiError> {
+        self.store().value(&self.account, region, rec).map_err(|e| {
+            tracing::error!(error = %e, "store read failed");
+            ApiError::internal("The service failed to read the secret value.")
+        })
     }
 
     /// Whether a secret's recovery window has ended (it is gone, to be purged lazily).

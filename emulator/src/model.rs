@@ -2,7 +2,7 @@
 //! AWS Secrets Manager (AWSCURRENT / AWSPREVIOUS / AWSPENDING and custom labels).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -164,6 +164,23 @@ pub struct Version {
     /// Whether the immutable part is in the store (never serialized).
     #[serde(skip)]
     pub stored: Stored,
+    /// Number of the version's record in the store (its key; see store.rs). Unique across the
+    /// process, increasing: a replica's copy of a version keeps the number, under its own region.
+    #[serde(skip)]
+    pub rec: u64,
+}
+
+/// The next version record number (see [`Version::rec`]).
+static NEXT_RECORD: AtomicU64 = AtomicU64::new(1);
+
+/// A new version record number, larger than every one handed out or loaded before.
+pub fn new_record_number() -> u64 {
+    NEXT_RECORD.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Notes a record number read from a store, so new ones are larger.
+pub fn note_record_number(n: u64) {
+    NEXT_RECORD.fetch_max(n.saturating_add(1), Ordering::Relaxed);
 }
 
 impl Version {
@@ -320,6 +337,7 @@ impl Secret {
             digest,
             kms_key_id: kms,
             stored: Stored::default(),
+            rec: new_record_number(),
         });
         self.versions.len() - 1
     }
@@ -375,8 +393,8 @@ impl Secret {
     }
 
     /// Prunes unlabelled versions beyond [`MAX_VERSIONS`], oldest first, never those younger than
-    /// 24 hours. Returns the ids removed.
-    pub fn prune_versions(&mut self, now: f64) -> Vec<String> {
+    /// 24 hours. Returns the ids and record numbers of those removed.
+    pub fn prune_versions(&mut self, now: f64) -> Vec<(String, u64)> {
         let mut removed = Vec::new();
         let mut excess = self.versions.len().saturating_sub(MAX_VERSIONS);
         if excess == 0 {
@@ -385,7 +403,7 @@ impl Secret {
         self.versions.retain(|v| {
             if excess > 0 && v.stages.is_empty() && now - v.created >= PRUNE_MIN_AGE_SECS {
                 excess -= 1;
-                removed.push(v.id.clone());
+                removed.push((v.id.clone(), v.rec));
                 false
             } else {
                 true
@@ -522,7 +540,11 @@ mod tests {
         s.attach_label(AWSCURRENT, 104).unwrap();
         // versions 0..=2 are old, the rest young
         let now = 2.0 + PRUNE_MIN_AGE_SECS;
-        let removed = s.prune_versions(now);
+        let removed: Vec<String> = s
+            .prune_versions(now)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(removed, vec!["v0", "v1", "v2"]);
         assert_eq!(s.versions.len(), 102);
     }

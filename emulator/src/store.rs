@@ -1,11 +1,16 @@
 //! Persistence (the only module that touches sled): the record layout, transactions, and the
 //! path of a commit to disk.
 //!
-//! Records, under prefixed keys `kind \0 account \0 region \0 name [\0 version id]`:
-//! - `s`: a secret's metadata plus the labels and LastAccessedDate of its versions (JSON);
-//! - `d`: one version: its immutable part (id, order, date, digest, key) and its value, written
-//!   once when the version is created or receives its value;
-//! - `v`: the older layout's version records (read at start, removed with their version).
+//! Records:
+//! - `s \0 account \0 region \0 name`: a secret's metadata plus the labels and LastAccessedDate
+//!   of its versions (JSON);
+//! - `e \0 account \0 region \0 record number` (8 bytes, big-endian): one version: its immutable
+//!   part (secret name, id, order, date, digest, key) and its value, written once when the version
+//!   is created or receives its value. Record numbers only grow ([`Version::rec`]), so new versions
+//!   land at the end of the region's range: sled appends to one leaf instead of updating leaves
+//!   all over the tree (three times cheaper per insert, and half the memory, at 270,000 versions).
+//! - `d` / `v` (`kind \0 account \0 region \0 name \0 version id`): the older layouts' version
+//!   records, rewritten as `e` records when a store holding them is loaded.
 //!
 //! A commit is visible to readers at once (in memory), appended to the write-ahead log
 //! ([`sled_sync::wal`]) and acknowledged once a group `fdatasync` of the log covers it. Every 200 ms
@@ -20,7 +25,7 @@
 //! through a thread pool that wakes all its idle threads per job; on two cores that cost several
 //! times the rest of a write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,7 +36,7 @@ use tokio::sync::{watch, Notify};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Digest, Secret, SecretData, Version};
+use crate::model::{self, Digest, Secret, SecretData, Version};
 use crate::value_cache::{self, ValueCache};
 use sled_sync::wal::{Op, Wal, WalError};
 
@@ -188,6 +193,8 @@ impl std::fmt::Debug for Tx {
 /// The immutable part of a version, as stored in its record.
 #[derive(Serialize)]
 struct VersionHeader<'a> {
+    /// The secret's name (the key holds account, region and record number).
+    name: &'a str,
     id: &'a str,
     seq: u64,
     created: f64,
@@ -213,6 +220,24 @@ struct SecretRecordOut<'a> {
     #[serde(flatten)]
     secret: &'a Secret,
     version_state: Vec<VersionState>,
+}
+
+/// A version record's immutable part as read back. Records migrated from the oldest layout also
+/// carry the version's labels (their secret's record has no `version_state`).
+#[derive(Deserialize)]
+struct VersionRecordIn {
+    name: String,
+    #[serde(flatten)]
+    version: Version,
+}
+
+/// The immutable part of a version migrated from an older layout, with its labels (see
+/// [`VersionRecordIn`]).
+#[derive(Serialize)]
+struct MigratedHeader<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    version: &'a Version,
 }
 
 /// A secret's record as read back. Records written before version state moved here have no
@@ -254,6 +279,33 @@ fn split_version_record(raw: &[u8]) -> Option<VersionParts<'_>> {
     let header = raw.get(5..5 + len)?;
     let rest = &raw[5 + len..];
     Some((Some(header), (!rest.is_empty()).then_some(rest)))
+}
+
+/// A version found in an older layout: its immutable part (from its `v` or `d` record) and its
+/// encoded value, by its `d` key.
+type OldVersion = (Option<Version>, Option<Vec<u8>>);
+
+/// The key of a version record (`e` kind).
+fn version_key(account: &str, region: &str, rec: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + account.len() + region.len());
+    k.extend_from_slice(&[b'e', 0]);
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(region.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&rec.to_be_bytes());
+    k
+}
+
+/// Account, region and record number of a version record's key.
+fn parse_version_key(k: &[u8]) -> Option<(&str, &str, u64)> {
+    let rest = k.strip_prefix(&[b'e', 0])?;
+    let (head, num) = rest.split_at_checked(rest.len().checked_sub(8)?)?;
+    let head = head.strip_suffix(&[0])?;
+    let mut parts = head.splitn(2, |b| *b == 0);
+    let account = std::str::from_utf8(parts.next()?).ok()?;
+    let region = std::str::from_utf8(parts.next()?).ok()?;
+    Some((account, region, u64::from_be_bytes(num.try_into().ok()?)))
 }
 
 fn key(kind: u8, account: &str, region: &str, name: &str, vid: Option<&str>) -> Vec<u8> {
@@ -332,6 +384,7 @@ impl Tx {
             return;
         }
         let header = serde_json::to_vec(&VersionHeader {
+            name,
             id: &v.id,
             seq: v.seq,
             created: v.created,
@@ -339,38 +392,29 @@ impl Tx {
             kms_key_id: v.kms_key_id.as_deref(),
         })
         .unwrap_or_default();
-        let p = self.pending(key(b'd', account, region, name, Some(&v.id)));
+        let p = self.pending(version_key(account, region, v.rec));
         p.header = Some(header);
         p.has_value = v.has_value();
     }
-    /// Writes a version's value.
-    pub fn put_value(
-        &mut self,
-        account: &str,
-        region: &str,
-        name: &str,
-        vid: &str,
-        data: &SecretData,
-    ) {
-        let p = self.pending(key(b'd', account, region, name, Some(vid)));
+    /// Writes the value of the version with record number `rec`.
+    pub fn put_value(&mut self, account: &str, region: &str, rec: u64, data: &SecretData) {
+        let p = self.pending(version_key(account, region, rec));
         p.value = Some(data.encode());
         p.has_value = true;
     }
-    /// Removes a version's records.
-    pub fn del_version(&mut self, account: &str, region: &str, name: &str, vid: &str) {
-        let d = key(b'd', account, region, name, Some(vid));
-        self.versions.retain(|p| p.key != d);
-        self.ops
-            .push((key(b'v', account, region, name, Some(vid)), None));
-        self.ops.push((d, None));
-        self.len += 2;
+    /// Removes the record of the version with record number `rec`.
+    pub fn del_version(&mut self, account: &str, region: &str, rec: u64) {
+        let k = version_key(account, region, rec);
+        self.versions.retain(|p| p.key != k);
+        self.ops.push((k, None));
+        self.len += 1;
     }
     /// Removes a secret with all its versions and values.
     pub fn del_secret(&mut self, account: &str, region: &str, s: &Secret) {
         self.ops
             .push((key(b's', account, region, &s.name, None), None));
         for v in &s.versions {
-            self.del_version(account, region, &s.name, &v.id);
+            self.del_version(account, region, v.rec);
         }
         self.len += 1;
         self.removed.push((region.to_string(), s.name.clone()));
@@ -523,36 +567,27 @@ impl Store {
         self.files.is_some()
     }
 
-    /// Loads every secret with its versions.
+    /// Loads every secret with its versions. Version records of the older layouts are first
+    /// rewritten in the current one ([`Store::upgrade_old_layouts`]).
     pub fn load(&self) -> Result<Loaded, StoreError> {
+        self.upgrade_old_layouts()?;
         let mut out: Loaded = HashMap::new();
         // secret key -> its versions
         let mut versions: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
-        let secret_key = |k: &[u8]| {
-            // the secret key is the version key without its last component
-            let cut = k.iter().rposition(|b| *b == 0).unwrap_or(k.len());
-            let mut sk = k[..cut].to_vec();
-            sk[0] = b's';
-            sk
-        };
-        // version records of the older layout (immutable part and labels)
-        for item in self.db.scan_prefix([b'v', 0]) {
-            let (k, v) = item?;
-            let ver: Version = decode(&k, &v)?;
-            versions.entry(secret_key(&k)).or_default().push(ver);
-        }
-        for item in self.db.scan_prefix([b'd', 0]) {
+        for item in self.db.scan_prefix([b'e', 0]) {
             let (k, raw) = item?;
-            let Some((header, _)) = split_version_record(&raw) else {
+            let (account, region, rec) =
+                parse_version_key(&k).ok_or_else(|| corrupt(&k, "bad key"))?;
+            let Some((Some(header), _)) = split_version_record(&raw) else {
                 return Err(corrupt(&k, "bad version record"));
             };
-            let Some(header) = header else { continue };
-            let ver: Version = decode(&k, header)?;
-            let list = versions.entry(secret_key(&k)).or_default();
-            match list.iter_mut().find(|v| v.id == ver.id) {
-                Some(slot) => *slot = ver,
-                None => list.push(ver),
-            }
+            let VersionRecordIn { name, mut version } = decode(&k, header)?;
+            version.rec = rec;
+            model::note_record_number(rec);
+            versions
+                .entry(key(b's', account, region, &name, None))
+                .or_default()
+                .push(version);
         }
         for item in self.db.scan_prefix([b's', 0]) {
             let (k, v) = item?;
@@ -592,15 +627,84 @@ impl Store {
         Ok(out)
     }
 
-    /// Reads a version's value.
+    /// Rewrites the version records of the older layouts (`v` and `d`, keyed by secret name and
+    /// version id) as `e` records with new record numbers, in one batch that is durable before
+    /// the store is read. In the oldest layout a version's labels are in its `v` record (its
+    /// secret's record has no `version_state`); the rewritten record keeps them.
+    fn upgrade_old_layouts(&self) -> Result<(), StoreError> {
+        let mut old: BTreeMap<Vec<u8>, OldVersion> = BTreeMap::new();
+        let mut batch = sled::Batch::default();
+        for item in self.db.scan_prefix([b'v', 0]) {
+            let (k, raw) = item?;
+            let ver: Version = decode(&k, &raw)?;
+            let mut d = k.to_vec();
+            d[0] = b'd';
+            old.entry(d).or_default().0 = Some(ver);
+            batch.remove(k);
+        }
+        for item in self.db.scan_prefix([b'd', 0]) {
+            let (k, raw) = item?;
+            let Some((header, value)) = split_version_record(&raw) else {
+                return Err(corrupt(&k, "bad version record"));
+            };
+            let slot = old.entry(k.to_vec()).or_default();
+            if let Some(h) = header {
+                slot.0 = Some(decode(&k, h)?);
+            }
+            slot.1 = value.map(<[u8]>::to_vec);
+        }
+        if old.is_empty() {
+            return Ok(());
+        }
+        for k in self.db.scan_prefix([b'e', 0]).keys() {
+            if let Some((_, _, rec)) = parse_version_key(&k?) {
+                model::note_record_number(rec);
+            }
+        }
+        let n = old.len();
+        for (k, (ver, value)) in old {
+            batch.remove(k.as_slice());
+            // a value without its version's metadata belongs to nothing
+            let Some(mut ver) = ver else { continue };
+            let parts: Vec<&[u8]> = k[2..].splitn(4, |b| *b == 0).collect();
+            let [account, region, name, _vid] = parts[..] else {
+                return Err(corrupt(&k, "bad key"));
+            };
+            let (Ok(account), Ok(region), Ok(name)) = (
+                std::str::from_utf8(account),
+                std::str::from_utf8(region),
+                std::str::from_utf8(name),
+            ) else {
+                return Err(corrupt(&k, "bad key"));
+            };
+            ver.rec = model::new_record_number();
+            let header = serde_json::to_vec(&MigratedHeader {
+                name,
+                version: &ver,
+            })
+            .map_err(|e| corrupt(&k, &e.to_string()))?;
+            batch.insert(
+                version_key(account, region, ver.rec),
+                encode_version_record(&header, value.as_deref()),
+            );
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        if let Some(files) = &self.files {
+            files.sled.sync()?;
+        }
+        tracing::info!(records = n, "rewrote version records in the current layout");
+        Ok(())
+    }
+
+    /// Reads the value of the version with record number `rec`.
     pub fn value(
         &self,
         account: &str,
         region: &str,
-        name: &str,
-        vid: &str,
+        rec: u64,
     ) -> Result<Option<SecretData>, StoreError> {
-        let k = key(b'd', account, region, name, Some(vid));
+        let k = version_key(account, region, rec);
         let Some(raw) = self.get_cached(&k)? else {
             return Ok(None);
         };
@@ -935,7 +1039,7 @@ mod tests {
     fn put(tx: &mut Tx, s: &mut Secret, vid: &str, v: &SecretData) {
         let i = s.add_version(vid.into(), 1.0, Some(v.digest()), None);
         s.attach_label(AWSCURRENT, i).unwrap();
-        tx.put_value("1", "us-east-1", &s.name, vid, v);
+        tx.put_value("1", "us-east-1", s.versions[i].rec, v);
         for v in &s.versions {
             tx.put_version("1", "us-east-1", &s.name, v);
         }
@@ -950,6 +1054,18 @@ mod tests {
             store.stop();
         }
         store
+    }
+
+    /// The stored value of version `vid` of `s`.
+    fn val(store: &Store, s: &Secret, vid: &str) -> Option<SecretData> {
+        let rec = s.version(vid).unwrap().rec;
+        store.value("1", "us-east-1", rec).unwrap()
+    }
+
+    /// The stored value of version `vid` of the secret `name`, as loaded from sled.
+    fn loaded_val(store: &Store, name: &str, vid: &str) -> Option<SecretData> {
+        let all = loaded(store);
+        val(store, all.iter().find(|s| s.name == name).unwrap(), vid)
     }
 
     fn loaded(store: &Store) -> Vec<Secret> {
@@ -971,7 +1087,7 @@ mod tests {
         put(&mut tx, &mut s, "v2", &value("two"));
         let seq = store.commit(tx).unwrap();
         // readers see the commit before any checkpoint
-        let got = store.value("1", "us-east-1", "a", "v2").unwrap();
+        let got = val(&store, &s, "v2");
         assert_eq!(got, Some(value("two")));
         assert_eq!(store.files.as_ref().unwrap().wal.sync().unwrap(), seq);
         drop(store);
@@ -983,10 +1099,7 @@ mod tests {
         assert_eq!(vs.len(), 2);
         assert_eq!(vs[0].stages, vec![AWSPREVIOUS]);
         assert_eq!(vs[1].stages, vec![AWSCURRENT]);
-        assert_eq!(
-            store.value("1", "us-east-1", "a", "v1").unwrap(),
-            Some(value("one"))
-        );
+        assert_eq!(val(&store, &secrets[0], "v1"), Some(value("one")));
         // after a checkpoint the log is cut and sled alone holds the same state
         store.checkpoint().unwrap();
         store.shutdown().await;
@@ -1006,7 +1119,7 @@ mod tests {
             let mut tx = Tx::default();
             put(&mut tx, &mut s, "v1", &value(&format!("value {i}")));
             store.commit(tx).unwrap();
-            names.push(s.name);
+            names.push(s);
         }
         // 400 records: the pace is checked after every 64, so the last check (at 384) is due
         // at 96 % of the spread
@@ -1017,9 +1130,13 @@ mod tests {
         assert!(lock(&store.pending).active.is_empty());
         assert!(lock(&store.pending).flushing.is_empty());
         for (i, n) in names.iter().enumerate() {
-            let k = key(b'd', "1", "us-east-1", n, Some("v1"));
-            assert!(store.db.get(&k).unwrap().is_some(), "{n} not in sled");
-            let got = store.value("1", "us-east-1", n, "v1").unwrap();
+            let k = version_key("1", "us-east-1", n.version("v1").unwrap().rec);
+            assert!(
+                store.db.get(&k).unwrap().is_some(),
+                "{} not in sled",
+                n.name
+            );
+            let got = val(&store, n, "v1");
             assert_eq!(got, Some(value(&format!("value {i}"))));
         }
         drop(store);
@@ -1044,7 +1161,7 @@ mod tests {
         store.commit(tx).unwrap();
         store.files.as_ref().unwrap().wal.sync().unwrap();
         // a crash part-way through the next checkpoint: one change in sled, the marker old
-        let partial = key(b'd', "1", "us-east-1", "a", Some("a2"));
+        let partial = version_key("1", "us-east-1", a.version("a2").unwrap().rec);
         let rec = store.get(&partial).unwrap().unwrap();
         store.db.insert(partial, rec).unwrap();
         store.db.flush().unwrap();
@@ -1059,10 +1176,7 @@ mod tests {
             .map(|v| v.stages.clone())
             .collect();
         assert_eq!(labels, vec![vec![AWSPREVIOUS], vec![AWSCURRENT]]);
-        assert_eq!(
-            store.value("1", "us-east-1", "b", "b1").unwrap(),
-            Some(value("b1"))
-        );
+        assert_eq!(loaded_val(&store, "b", "b1"), Some(value("b1")));
         store.shutdown().await;
     }
 
@@ -1088,6 +1202,7 @@ mod tests {
                 digest: Some(value("zero").digest()),
                 kms_key_id: None,
                 stored: Default::default(),
+                rec: 0,
             };
             v.stages.shrink_to_fit();
             db.insert(
@@ -1106,10 +1221,7 @@ mod tests {
         let mut s = loaded(&store).remove(0);
         assert_eq!(s.versions[0].stages, vec![AWSCURRENT]);
         assert_eq!(s.versions[0].last_accessed, Some(0.0));
-        assert_eq!(
-            store.value("1", "us-east-1", "old", "v0").unwrap(),
-            Some(value("zero"))
-        );
+        assert_eq!(val(&store, &s, "v0"), Some(value("zero")));
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("one"));
         store.commit(tx).unwrap();
@@ -1121,10 +1233,76 @@ mod tests {
         let s = loaded(&store).remove(0);
         let labels: Vec<_> = s.versions.iter().map(|v| v.stages.clone()).collect();
         assert_eq!(labels, vec![vec![AWSPREVIOUS], vec![AWSCURRENT]]);
-        assert_eq!(
-            store.value("1", "us-east-1", "old", "v0").unwrap(),
-            Some(value("zero"))
-        );
+        assert_eq!(val(&store, &s, "v0"), Some(value("zero")));
+        // the old records are gone: everything is in the current layout
+        assert_eq!(store.db.scan_prefix([b'v', 0]).count(), 0);
+        assert_eq!(store.db.scan_prefix([b'd', 0]).count(), 0);
+        assert_eq!(store.db.scan_prefix([b'e', 0]).count(), 2);
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn name_keyed_version_records_are_rewritten_by_record_number() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // the layout before record numbers: `d` records keyed by name and version id, holding
+            // the immutable part and the value; labels in the secret's record
+            let db = sled::open(dir.path()).unwrap();
+            let s = secret("named");
+            let rec = serde_json::json!({
+                "name": "named", "arn": s.arn, "created": 1.0, "last_changed": 1.0,
+                "next_seq": 2,
+                "version_state": [
+                    {"id": "v0", "stages": [AWSPREVIOUS]},
+                    {"id": "v1", "stages": [AWSCURRENT], "last_accessed": 0.0}
+                ]
+            });
+            db.insert(
+                key(b's', "1", "us-east-1", "named", None),
+                serde_json::to_vec(&rec).unwrap(),
+            )
+            .unwrap();
+            for (seq, vid) in ["v0", "v1"].into_iter().enumerate() {
+                let data = value(&format!("value of {vid}"));
+                let header = serde_json::json!({
+                    "id": vid, "seq": seq, "created": 1.0, "digest": data.digest()
+                });
+                db.insert(
+                    key(b'd', "1", "us-east-1", "named", Some(vid)),
+                    encode_version_record(
+                        &serde_json::to_vec(&header).unwrap(),
+                        Some(&data.encode()),
+                    ),
+                )
+                .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = open(&dir, false);
+        let s = loaded(&store).remove(0);
+        let ids: Vec<_> = s.versions.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["v0", "v1"]);
+        assert_eq!(s.versions[0].stages, vec![AWSPREVIOUS]);
+        assert_eq!(s.versions[1].stages, vec![AWSCURRENT]);
+        assert_eq!(s.versions[1].last_accessed, Some(0.0));
+        assert!(s.versions[0].rec < s.versions[1].rec);
+        assert_eq!(val(&store, &s, "v0"), Some(value("value of v0")));
+        assert_eq!(val(&store, &s, "v1"), Some(value("value of v1")));
+        assert_eq!(store.db.scan_prefix([b'd', 0]).count(), 0);
+        // a new version's record number is above the rewritten ones
+        let mut s = s;
+        let mut tx = Tx::default();
+        put(&mut tx, &mut s, "v2", &value("two"));
+        assert!(s.versions[2].rec > s.versions[1].rec);
+        store.commit(tx).unwrap();
+        store.checkpoint().unwrap();
+        store.shutdown().await;
+        drop(store);
+        let store = open(&dir, false);
+        let s = loaded(&store).remove(0);
+        assert_eq!(s.versions.len(), 3);
+        assert_eq!(val(&store, &s, "v2"), Some(value("two")));
+        assert_eq!(val(&store, &s, "v0"), Some(value("value of v0")));
         store.shutdown().await;
     }
 
@@ -1137,18 +1315,19 @@ mod tests {
         put(&mut tx, &mut s, "v1", &value("first"));
         store.commit(tx).unwrap();
         store.checkpoint().unwrap();
-        let read = || store.value("1", "us-east-1", "c", "v1").unwrap();
+        let rec = s.version("v1").unwrap().rec;
+        let read = || store.value("1", "us-east-1", rec).unwrap();
         assert_eq!(read(), Some(value("first"))); // from sled, now cached
         assert_eq!(read(), Some(value("first"))); // from the cache
         let mut tx = Tx::default();
-        tx.put_value("1", "us-east-1", "c", "v1", &value("second"));
+        tx.put_value("1", "us-east-1", rec, &value("second"));
         store.commit(tx).unwrap();
         assert_eq!(read(), Some(value("second")));
         store.checkpoint().unwrap();
         assert_eq!(read(), Some(value("second")));
         assert_eq!(read(), Some(value("second")));
         let mut tx = Tx::default();
-        tx.del_version("1", "us-east-1", "c", "v1");
+        tx.del_version("1", "us-east-1", rec);
         store.commit(tx).unwrap();
         assert_eq!(read(), None);
         store.checkpoint().unwrap();
@@ -1165,12 +1344,9 @@ mod tests {
         put(&mut tx, &mut s, "v1", &value("hunter2-secret"));
         assert!(!format!("{tx:?}").contains("hunter2"), "{tx:?}");
         store.commit(tx).unwrap();
-        assert_eq!(
-            store.value("1", "us-east-1", "d", "v1").unwrap(),
-            Some(value("hunter2-secret"))
-        );
+        assert_eq!(val(&store, &s, "v1"), Some(value("hunter2-secret")));
         store.checkpoint().unwrap();
-        store.value("1", "us-east-1", "d", "v1").unwrap(); // now in the value cache
+        val(&store, &s, "v1"); // now in the value cache
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v2", &value("hunter2-again"));
         store.commit(tx).unwrap(); // pending and in the log's buffer
@@ -1195,7 +1371,7 @@ mod tests {
         tx.del_secret("1", "us-east-1", &s);
         store.commit(tx).unwrap();
         // the removal hides the checkpointed value at once
-        assert_eq!(store.value("1", "us-east-1", "gone", "v1").unwrap(), None);
+        assert_eq!(val(&store, &s, "v1"), None);
         store.checkpoint().unwrap();
         assert!(loaded(&store).is_empty());
         let mut tx = Tx::default();

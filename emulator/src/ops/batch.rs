@@ -23,7 +23,7 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
         .as_deref()
         .filter(|_| s.is_replica_in(&ctx.region))
         .unwrap_or(&ctx.region);
-    let data = ctx.value_in(src, &s.name, &v.id)?.ok_or_else(|| {
+    let data = ctx.value_in(src, v.rec)?.ok_or_else(|| {
         ApiError::not_found(
             "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
         )

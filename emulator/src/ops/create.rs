@@ -95,7 +95,7 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if let (Some(tok), Some(v)) = (&token, &value) {
             let i = s.add_version(tok.clone(), now, Some(v.digest()), kms_key.clone());
             s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
-            tx.put_value(&ctx.account, &ctx.region, &name, tok, v);
+            tx.put_value(&ctx.account, &ctx.region, s.versions[i].rec, v);
             version_id = Some(tok.clone());
         }
         if let Some(r) = &replicas {

@@ -74,9 +74,9 @@ pub fn put_version(
         changed_ids.extend(c.iter().map(|i| s.versions[*i].id.clone()));
     }
     s.last_changed = ctx.now;
-    tx.put_value(&ctx.account, &ctx.region, &s.name, token, data);
-    for vid in s.prune_versions(ctx.now) {
-        tx.del_version(&ctx.account, &ctx.region, &s.name, &vid);
+    tx.put_value(&ctx.account, &ctx.region, s.versions[idx].rec, data);
+    for (_, rec) in s.prune_versions(ctx.now) {
+        tx.del_version(&ctx.account, &ctx.region, rec);
     }
     changed_ids.sort_unstable();
     changed_ids.dedup();
@@ -103,7 +103,7 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let stage = inp.string("VersionStage", 1, 256)?;
     inp.finish()?;
     let today = day_floor(ctx.now);
-    let (name, vid, mut out, touch, src) = ctx.read(|region| {
+    let (name, vid, rec, mut out, touch, src) = ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
         let s = live(ctx, region, &id)?;
         let v = match (&version_id, &stage) {
@@ -150,10 +150,10 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         let touch = s.last_accessed != Some(today) || v.last_accessed != Some(today);
         // a replica reads its values from the primary's region (replication.rs)
         let src = s.primary_region.clone().filter(|_| s.is_replica_in(&ctx.region));
-        Ok((s.name.clone(), v.id.clone(), out, touch, src))
+        Ok((s.name.clone(), v.id.clone(), v.rec, out, touch, src))
     })?;
     let data = ctx
-        .value_in(src.as_deref().unwrap_or(&ctx.region), &name, &vid)?
+        .value_in(src.as_deref().unwrap_or(&ctx.region), rec)?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "Secrets Manager can't find the specified secret value for VersionId: {vid}"

@@ -89,7 +89,7 @@ fn write_replica(
             .iter()
             .filter(|v| replica.version(&v.id).is_none())
         {
-            tx.del_version(&ctx.account, region, &old.name, &v.id);
+            tx.del_version(&ctx.account, region, v.rec);
         }
     }
     tx.put_secret(&ctx.account, region, &replica);
@@ -383,12 +383,12 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         // Copy the values from the primary's region: the promoted secret stands alone.
         let mut values = Vec::new();
         for v in replica.versions.iter().filter(|v| v.has_value()) {
-            if let Some(data) = ctx.value_in(&primary_region, &replica.name, &v.id)? {
-                values.push((v.id.clone(), data));
+            if let Some(data) = ctx.value_in(&primary_region, v.rec)? {
+                values.push((v.rec, data));
             }
         }
-        for (vid, data) in &values {
-            tx.put_value(&ctx.account, &ctx.region, &replica.name, vid, data);
+        for (rec, data) in &values {
+            tx.put_value(&ctx.account, &ctx.region, *rec, data);
         }
         replica.primary_region = None;
         replica.last_changed = ctx.now;

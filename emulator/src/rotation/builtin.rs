@@ -26,9 +26,7 @@ pub fn step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String
                     return Ok(());
                 }
                 let current = match s.holder(AWSCURRENT) {
-                    Some(i) if s.versions[i].has_value() => {
-                        ctx.value(name, &s.versions[i].id.clone())?
-                    }
+                    Some(i) if s.versions[i].has_value() => ctx.value(s.versions[i].rec)?,
                     _ => None,
                 };
                 let opts = PasswordOptions {

@@ -238,7 +238,7 @@ fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
 /// becomes AWSCURRENT (the old one AWSPREVIOUS).
 fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(), ApiError> {
     let current = match s.holder(AWSCURRENT) {
-        Some(i) if s.versions[i].has_value() => ctx.value(&s.name, &s.versions[i].id.clone())?,
+        Some(i) if s.versions[i].has_value() => ctx.value(s.versions[i].rec)?,
         _ => None,
     };
     match current {
@@ -297,8 +297,8 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
             // The test version is temporary: drop its label (and the version, if it stayed empty).
             s.detach_label(AWSPENDING, i);
             if s.versions[i].stages.is_empty() && !s.versions[i].has_value() {
-                s.versions.remove(i);
-                tx.del_version(&ctx.account, &ctx.region, &name, &token);
+                let gone = s.versions.remove(i);
+                tx.del_version(&ctx.account, &ctx.region, gone.rec);
             } else {
                 tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
             }
