@@ -192,6 +192,15 @@ impl Version {
     pub fn has(&self, label: &str) -> bool {
         self.stages.iter().any(|s| s == label)
     }
+    /// Whether `other` has the same stored immutable part (the store's version record).
+    pub fn same_record(&self, other: &Version) -> bool {
+        self.rec == other.rec
+            && self.id == other.id
+            && self.seq == other.seq
+            && self.created == other.created
+            && self.digest == other.digest
+            && self.kms_key_id == other.kms_key_id
+    }
 }
 
 /// A secret's metadata and versions (values are stored separately).

@@ -563,3 +563,65 @@ async fn cross_account_association() {
     assert_eq!(out["ReplicationStatus"], json!("Failed"), "{out}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn replicas_and_their_versions_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start_at = |dir: std::path::PathBuf| async move {
+        secretsmanager_emulator::Emulator::builder()
+            .data_dir(dir)
+            .start()
+            .await
+            .expect("emulator starts")
+    };
+    let emu = start_at(dir.path().to_path_buf()).await;
+    let c = client(&emu.endpoint(), "us-east-1");
+    c.create_secret()
+        .name("rep/persist")
+        .secret_string("v1")
+        .add_replica_regions(region("eu-west-1"))
+        .send()
+        .await
+        .expect("create with replica");
+    c.put_secret_value()
+        .secret_id("rep/persist")
+        .secret_string("v2")
+        .send()
+        .await
+        .expect("put on primary");
+    c.replicate_secret_to_regions()
+        .secret_id("rep/persist")
+        .add_replica_regions(region("ap-south-1"))
+        .send()
+        .await
+        .expect("replicate to a second region");
+    emu.shutdown().await;
+
+    let emu = start_at(dir.path().to_path_buf()).await;
+    for r in ["eu-west-1", "ap-south-1"] {
+        let rc = client(&emu.endpoint(), r);
+        let got = rc
+            .get_secret_value()
+            .secret_id("rep/persist")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("replica in {r} after restart: {e:?}"));
+        assert_eq!(got.secret_string(), Some("v2"), "{r}");
+        let prev = rc
+            .get_secret_value()
+            .secret_id("rep/persist")
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AWSPREVIOUS in {r} after restart: {e:?}"));
+        assert_eq!(prev.secret_string(), Some("v1"), "{r}");
+        let d = rc
+            .describe_secret()
+            .secret_id("rep/persist")
+            .send()
+            .await
+            .expect("describe replica");
+        assert_eq!(d.version_ids_to_stages().map(|m| m.len()), Some(2), "{r}");
+    }
+    emu.shutdown().await;
+}

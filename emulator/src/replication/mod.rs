@@ -83,7 +83,8 @@ fn write_replica(
     region: &str,
 ) {
     let target = regions.entry(region.to_string()).or_default();
-    if let Some(old) = target.get(&replica.name) {
+    let old = target.get(&replica.name);
+    if let Some(old) = old {
         for v in old
             .versions
             .iter()
@@ -94,6 +95,16 @@ fn write_replica(
     }
     tx.put_secret(&ctx.account, region, &replica);
     for v in &replica.versions {
+        // The replica's version records are its region's own: a copied version carries the
+        // primary's `stored` flag, so write every version this region does not hold as it is.
+        let held = old
+            .and_then(|o| o.version(&v.id))
+            .is_some_and(|o| o.same_record(v));
+        if held {
+            v.stored.mark();
+        } else {
+            v.stored.reset();
+        }
         tx.put_version(&ctx.account, region, &replica.name, v);
     }
     target.insert(replica.name.clone(), Box::new(replica));
