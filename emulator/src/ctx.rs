@@ -137,15 +137,25 @@ impl Ctx {
         &self,
         f: impl FnOnce(&mut HashMap<String, Region>, &mut Tx) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
+        self.write_all(|accounts, tx| f(accounts.entry(self.account.clone()).or_default(), tx))
+    }
+
+    /// Like [`Ctx::write`] but over every account (cross-account replication). Every write path
+    /// ends here: after `f`, primaries it wrote pass their versions on to their cross-account
+    /// replicas in the same transaction.
+    pub fn write_all<R>(
+        &self,
+        f: impl FnOnce(&mut Accounts, &mut Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
         let mut g = self
             .shared
             .state
             .accounts
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let regions = g.entry(self.account.clone()).or_default();
         let mut tx = Tx::default();
-        let r = f(regions, &mut tx)?;
+        let r = f(&mut g, &mut tx)?;
+        crate::replication::cross_account::propagate(self, &mut g, &mut tx);
         let seq = self.store().commit(tx).map_err(|e| {
             tracing::error!(error = %e, "store commit failed");
             ApiError::internal("The service failed to persist the change.")
@@ -194,7 +204,18 @@ impl Ctx {
     /// Reads the value of a version (by its record number) in `region` (replicas read their
     /// primary's values: a replica's copy of a version keeps the primary's record number).
     pub fn value_in(&self, region: &str, rec: u64) -> Result<Option<SecretData>, ApiError> {
-        self.store().value(&self.account, region, rec).map_err(|e| {
+        self.value_at(&self.account, region, rec)
+    }
+
+    /// Reads the value of a version (by its record number) of `account` in `region` (a
+    /// cross-account replica in sync reads its primary's account).
+    pub fn value_at(
+        &self,
+        account: &str,
+        region: &str,
+        rec: u64,
+    ) -> Result<Option<SecretData>, ApiError> {
+        self.store().value(account, region, rec).map_err(|e| {
             tracing::error!(error = %e, "store read failed");
             ApiError::internal("The service failed to read the secret value.")
         })

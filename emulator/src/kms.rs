@@ -55,6 +55,12 @@ pub fn check_key(
     Err(unknown(key_id))
 }
 
+/// Whether `key_id` names the AWS managed key of Secrets Manager (`alias/aws/secretsmanager`, as
+/// an alias or an alias ARN).
+pub fn is_default(key_id: &str) -> bool {
+    normalize(key_id).1 == DEFAULT_KMS_ALIAS
+}
+
 fn unknown(key_id: &str) -> ApiError {
     if key_id.contains("alias/") {
         ApiError::invalid_parameter(format!(
@@ -88,5 +94,10 @@ mod tests {
         assert!(!ok("arn:aws:kms:eu-west-1:123456789012:alias/mine"));
         assert!(!ok("alias/other"));
         assert!(!ok("ffff"));
+        assert!(is_default("alias/aws/secretsmanager"));
+        assert!(is_default(
+            "arn:aws:kms:us-east-1:123456789012:alias/aws/secretsmanager"
+        ));
+        assert!(!is_default("alias/mine"));
     }
 }

@@ -5,7 +5,7 @@
 mod extra_support;
 
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, StatusType};
-use extra_support::{assert_err, client, client_as, raw_call, start};
+use extra_support::{assert_err, client, raw_call, start};
 use serde_json::json;
 
 fn region(r: &str) -> ReplicaRegionType {
@@ -439,128 +439,416 @@ async fn name_clash_fails_unless_forced() {
     emu.shutdown().await;
 }
 
-#[tokio::test]
-async fn cross_account_association() {
-    // The pinned Rust SDK predates the cross-account operations: they are sent as raw JSON 1.1 calls.
-    let (emu, c) = start().await;
-    let other = client_as(&emu.endpoint(), "us-east-1", "111122223333");
-    let call = |op: &'static str, body: serde_json::Value| {
-        raw_call(emu.addr(), "AKIDEXAMPLE", "us-east-1", op, body)
+/// The replica account of the cross-account tests, and its customer managed KMS key.
+const OTHER: &str = "111122223333";
+const REPLICA_KEY: &str = "alias/replica-key";
+
+async fn start_with_replica_key(
+    dir: Option<&std::path::Path>,
+) -> secretsmanager_emulator::Emulator {
+    let b = secretsmanager_emulator::Emulator::builder().kms_key(REPLICA_KEY);
+    let b = match dir {
+        Some(d) => b.data_dir(d),
+        None => b.in_memory(),
     };
-    let primary = c
-        .create_secret()
-        .name("xa/p")
-        .secret_string("v")
-        .send()
-        .await
-        .expect("primary");
-    let primary_arn = primary.arn().expect("arn").to_string();
-    let replica = other
-        .create_secret()
-        .name("xa/r")
-        .secret_string("r")
-        .send()
-        .await
-        .expect("replica secret");
-    let replica_arn = replica.arn().expect("arn").to_string();
-    assert!(replica_arn.contains(":111122223333:"));
-    let assoc = json!({"SecretId": "xa/p", "CrossAccountReplicaARN": replica_arn});
-    let (status, out) = call("AssociateCrossAccountReplica", assoc.clone()).await;
-    assert_eq!(status, 200, "{out}");
-    assert_eq!(out["ARN"], json!(primary_arn));
-    assert_eq!(out["ReplicationStatus"], json!("InSync"));
-    let (_, d) = call("DescribeSecret", json!({"SecretId": "xa/p"})).await;
+    b.start().await.expect("emulator starts")
+}
+
+/// A raw call as the primary's account (`AKIDEXAMPLE`) or the replica's (`OTHER`), in us-east-1.
+async fn xa(
+    emu: &secretsmanager_emulator::Emulator,
+    account: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    raw_call(emu.addr(), account, "us-east-1", op, body).await
+}
+
+#[track_caller]
+fn assert_type(got: &(u16, serde_json::Value), want: &str) {
+    assert_eq!((got.0, &got.1["__type"]), (400, &json!(want)), "{}", got.1);
+}
+
+#[tokio::test]
+async fn cross_account_replication_from_creation_to_standalone() {
+    // The pinned Rust SDK predates the cross-account operations: they are sent as raw JSON 1.1 calls.
+    let emu = start_with_replica_key(None).await;
+    let me = "AKIDEXAMPLE";
+    let (_, p) = xa(
+        &emu,
+        me,
+        "CreateSecret",
+        json!({"Name": "xa/p", "SecretString": "v1", "ClientRequestToken": "t".repeat(32)}),
+    )
+    .await;
+    let primary_arn = p["ARN"].as_str().expect("primary ARN").to_string();
+
+    // The replica account creates an empty replica that names the primary.
+    let create = |extra: serde_json::Value| {
+        let mut body =
+            json!({"Name": "xa/r", "CrossAccountPrimaryARN": primary_arn, "KmsKeyId": REPLICA_KEY});
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for bad in [
+        json!({"KmsKeyId": null}),
+        json!({"KmsKeyId": "alias/aws/secretsmanager"}),
+        json!({"SecretString": "x", "ClientRequestToken": "u".repeat(32)}),
+        json!({"Description": "d"}),
+        json!({"CrossAccountPrimaryARN": primary_arn.replace("us-east-1", "eu-west-1")}),
+        json!({"CrossAccountPrimaryARN": primary_arn.replace("123456789012", OTHER)}),
+        json!({"CrossAccountPrimaryARN": "arn:aws:lambda:us-east-1:123456789012:function:f"}),
+    ] {
+        let mut body = create(bad.clone());
+        if bad.get("KmsKeyId") == Some(&serde_json::Value::Null) {
+            body.as_object_mut().expect("object").remove("KmsKeyId");
+        }
+        assert_type(
+            &xa(&emu, OTHER, "CreateSecret", body).await,
+            "InvalidParameterException",
+        );
+    }
+    let (status, r) = xa(&emu, OTHER, "CreateSecret", create(json!({}))).await;
+    assert_eq!(status, 200, "{r}");
+    let replica_arn = r["ARN"].as_str().expect("replica ARN").to_string();
+    assert!(r.get("VersionId").is_none(), "{r}");
+    let (_, rd) = xa(&emu, OTHER, "DescribeSecret", json!({"SecretId": "xa/r"})).await;
     assert_eq!(
-        d["CrossAccountReplicas"][0]["ReplicaSecretARN"],
-        json!(replica_arn)
+        rd["CrossAccountPrimary"],
+        json!({"PrimarySecretARN": primary_arn, "ReplicationStatus": "Pending"})
     );
-    let (_, rd) = raw_call(
-        emu.addr(),
-        "111122223333",
-        "us-east-1",
-        "DescribeSecret",
+    let (_, pol) = xa(
+        &emu,
+        OTHER,
+        "ListResourcePolicies",
         json!({"SecretId": "xa/r"}),
     )
     .await;
-    assert_eq!(
-        rd["CrossAccountPrimary"]["PrimarySecretARN"],
-        json!(primary_arn)
+    assert!(
+        pol.to_string().contains("cross-account-replication"),
+        "{pol}"
     );
-    // Idempotent; a second, different replica exceeds the limit of one.
-    assert_eq!(
-        call("AssociateCrossAccountReplica", assoc.clone()).await.0,
-        200
+    assert_type(
+        &xa(&emu, OTHER, "GetSecretValue", json!({"SecretId": "xa/r"})).await,
+        "ResourceNotFoundException",
     );
-    let second = replica_arn.replace("xa/r", "xa/q");
-    let (status, e) = call(
-        "AssociateCrossAccountReplica",
-        json!({"SecretId": "xa/p", "CrossAccountReplicaARN": second}),
-    )
-    .await;
-    assert_eq!(
-        (status, &e["__type"]),
-        (400, &json!("LimitExceededException")),
-        "{e}"
-    );
-    let elsewhere = replica_arn.replace("us-east-1", "eu-west-1");
-    let (_, e) = call(
-        "AssociateCrossAccountReplica",
-        json!({"SecretId": "xa/p", "CrossAccountReplicaARN": elsewhere}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("InvalidParameterException"), "{e}");
-    let (_, e) = call(
-        "AssociateCrossAccountReplica",
-        json!({"SecretId": "xa/none", "CrossAccountReplicaARN": replica_arn}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("ResourceNotFoundException"), "{e}");
-    let (_, e) = call("AssociateCrossAccountReplica", json!({"SecretId": "xa/p"})).await;
-    assert_eq!(e["__type"], json!("ValidationException"), "{e}");
 
-    let (status, dis) = call("DisassociateCrossAccountReplica", assoc.clone()).await;
+    // Association from the primary's account starts replication.
+    let assoc = json!({"SecretId": "xa/p", "CrossAccountReplicaARN": replica_arn});
+    assert_type(
+        &xa(&emu, me, "AssociateCrossAccountReplica", json!({"SecretId": "xa/p", "CrossAccountReplicaARN": replica_arn.replace("xa/r", "xa/none")})).await,
+        "ResourceNotFoundException",
+    );
+    let (_, plain) = xa(
+        &emu,
+        OTHER,
+        "CreateSecret",
+        json!({"Name": "xa/plain", "SecretString": "p", "ClientRequestToken": "w".repeat(32)}),
+    )
+    .await;
+    assert_type(
+        &xa(
+            &emu,
+            me,
+            "AssociateCrossAccountReplica",
+            json!({"SecretId": "xa/p", "CrossAccountReplicaARN": plain["ARN"]}),
+        )
+        .await,
+        "InvalidRequestException",
+    );
+    assert_type(
+        &xa(&emu, me, "AssociateCrossAccountReplica", json!({"SecretId": "xa/p", "CrossAccountReplicaARN": replica_arn.replace("us-east-1", "eu-west-1")})).await,
+        "InvalidParameterException",
+    );
+    assert_type(
+        &xa(
+            &emu,
+            me,
+            "AssociateCrossAccountReplica",
+            json!({"SecretId": "xa/p"}),
+        )
+        .await,
+        "ValidationException",
+    );
+    let (status, out) = xa(&emu, me, "AssociateCrossAccountReplica", assoc.clone()).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out,
+        json!({"ARN": primary_arn, "CrossAccountReplicaARN": replica_arn, "ReplicationStatus": "InSync"})
+    );
+    assert_eq!(
+        xa(&emu, me, "AssociateCrossAccountReplica", assoc.clone())
+            .await
+            .0,
+        200,
+        "idempotent"
+    );
+    assert_type(
+        &xa(
+            &emu,
+            me,
+            "AssociateCrossAccountReplica",
+            json!({"SecretId": "xa/p", "CrossAccountReplicaARN": plain["ARN"]}),
+        )
+        .await,
+        "LimitExceededException",
+    );
+    let value = |stage: &'static str| {
+        let emu = &emu;
+        async move {
+            let (_, v) = xa(
+                emu,
+                OTHER,
+                "GetSecretValue",
+                json!({"SecretId": "xa/r", "VersionStage": stage}),
+            )
+            .await;
+            v["SecretString"].clone()
+        }
+    };
+    assert_eq!(value("AWSCURRENT").await, json!("v1"));
+    let (_, pd) = xa(&emu, me, "DescribeSecret", json!({"SecretId": "xa/p"})).await;
+    let (_, rd) = xa(&emu, OTHER, "DescribeSecret", json!({"SecretId": "xa/r"})).await;
+    assert_eq!(
+        pd["CrossAccountReplicas"][0]["ReplicationStatus"],
+        json!("InSync"),
+        "{pd}"
+    );
+    assert_eq!(
+        rd["CrossAccountPrimary"]["ReplicationStatus"],
+        json!("InSync"),
+        "{rd}"
+    );
+    assert_eq!(rd["VersionIdsToStages"], pd["VersionIdsToStages"]);
+
+    // Every later value reaches the replica; the replica's own values cannot be written.
+    let (status, _) = xa(
+        &emu,
+        me,
+        "PutSecretValue",
+        json!({"SecretId": "xa/p", "SecretString": "v2", "ClientRequestToken": "x".repeat(32)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(value("AWSCURRENT").await, json!("v2"));
+    assert_eq!(value("AWSPREVIOUS").await, json!("v1"));
+    let put_on_replica =
+        json!({"SecretId": "xa/r", "SecretString": "mine", "ClientRequestToken": "y".repeat(32)});
+    assert_type(
+        &xa(&emu, OTHER, "PutSecretValue", put_on_replica.clone()).await,
+        "InvalidRequestException",
+    );
+    let (status, _) = xa(
+        &emu,
+        OTHER,
+        "TagResource",
+        json!({"SecretId": "xa/r", "Tags": [{"Key": "team", "Value": "b"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "a replica's tags are its own");
+    // Neither side can be deleted before it stops replication from its own side.
+    assert_type(
+        &xa(&emu, me, "DeleteSecret", json!({"SecretId": "xa/p"})).await,
+        "InvalidRequestException",
+    );
+    assert_type(
+        &xa(
+            &emu,
+            OTHER,
+            "DeleteSecret",
+            json!({"SecretId": "xa/r", "ForceDeleteWithoutRecovery": true}),
+        )
+        .await,
+        "InvalidRequestException",
+    );
+
+    // Disassociation: the replica keeps its values, Detached, still read-only.
+    let (status, dis) = xa(&emu, me, "DisassociateCrossAccountReplica", assoc.clone()).await;
     assert_eq!(status, 200, "{dis}");
     assert_eq!(dis["CrossAccountReplicaARN"], json!(replica_arn));
-    let (_, rd) = raw_call(
-        emu.addr(),
-        "111122223333",
-        "us-east-1",
-        "DescribeSecret",
-        json!({"SecretId": "xa/r"}),
+    assert_type(
+        &xa(&emu, me, "DisassociateCrossAccountReplica", assoc.clone()).await,
+        "InvalidRequestException",
+    );
+    let (_, pd) = xa(&emu, me, "DescribeSecret", json!({"SecretId": "xa/p"})).await;
+    assert!(pd.get("CrossAccountReplicas").is_none(), "{pd}");
+    xa(
+        &emu,
+        me,
+        "PutSecretValue",
+        json!({"SecretId": "xa/p", "SecretString": "v3", "ClientRequestToken": "z".repeat(32)}),
     )
     .await;
+    assert_eq!(
+        value("AWSCURRENT").await,
+        json!("v2"),
+        "no updates after disassociation"
+    );
+    let (_, rd) = xa(&emu, OTHER, "DescribeSecret", json!({"SecretId": "xa/r"})).await;
     assert_eq!(
         rd["CrossAccountPrimary"]["ReplicationStatus"],
         json!("Detached")
     );
-    let (_, d) = call("DescribeSecret", json!({"SecretId": "xa/p"})).await;
-    assert!(d.get("CrossAccountReplicas").is_none(), "{d}");
-    let (_, e) = call("DisassociateCrossAccountReplica", assoc.clone()).await;
-    assert_eq!(e["__type"], json!("InvalidRequestException"), "{e}");
-    // The detached replica becomes standalone with StopReplicationToReplica in its account.
-    other
-        .stop_replication_to_replica()
-        .secret_id("xa/r")
-        .send()
-        .await
-        .expect("stop detached replica");
-    let (_, rd) = raw_call(
-        emu.addr(),
-        "111122223333",
-        "us-east-1",
-        "DescribeSecret",
+    assert_type(
+        &xa(&emu, OTHER, "PutSecretValue", put_on_replica.clone()).await,
+        "InvalidRequestException",
+    );
+
+    // StopReplicationToReplica in the replica's account makes it standalone.
+    let (status, out) = xa(
+        &emu,
+        OTHER,
+        "StopReplicationToReplica",
         json!({"SecretId": "xa/r"}),
     )
     .await;
+    assert_eq!((status, &out["ARN"]), (200, &json!(replica_arn)), "{out}");
+    let (_, rd) = xa(&emu, OTHER, "DescribeSecret", json!({"SecretId": "xa/r"})).await;
     assert!(rd.get("CrossAccountPrimary").is_none(), "{rd}");
-    // A replica the emulator does not hold is recorded as Failed.
-    let ghost = "arn:aws:secretsmanager:us-east-1:444455556666:secret:ghost-AbCdEf";
-    let (_, out) = call(
-        "AssociateCrossAccountReplica",
-        json!({"SecretId": "xa/p", "CrossAccountReplicaARN": ghost}),
+    let (_, pol) = xa(
+        &emu,
+        OTHER,
+        "ListResourcePolicies",
+        json!({"SecretId": "xa/r"}),
     )
     .await;
-    assert_eq!(out["ReplicationStatus"], json!("Failed"), "{out}");
+    assert!(
+        !pol.to_string().contains("cross-account-replication"),
+        "{pol}"
+    );
+    assert_eq!(value("AWSCURRENT").await, json!("v2"));
+    assert_eq!(
+        xa(&emu, OTHER, "PutSecretValue", put_on_replica).await.0,
+        200
+    );
+    assert_eq!(value("AWSCURRENT").await, json!("mine"));
+    assert_eq!(
+        xa(&emu, me, "DeleteSecret", json!({"SecretId": "xa/p"}))
+            .await
+            .0,
+        200
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cross_account_replica_stays_in_sync_across_a_restart_and_stops_from_its_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = "AKIDEXAMPLE";
+    let emu = start_with_replica_key(Some(dir.path())).await;
+    let (_, p) = xa(
+        &emu,
+        me,
+        "CreateSecret",
+        json!({"Name": "xr/p", "SecretString": "one", "ClientRequestToken": "a".repeat(32)}),
+    )
+    .await;
+    let primary_arn = p["ARN"].as_str().expect("ARN").to_string();
+    let (_, r) = xa(
+        &emu,
+        OTHER,
+        "CreateSecret",
+        json!({"Name": "xr/r", "CrossAccountPrimaryARN": primary_arn, "KmsKeyId": REPLICA_KEY}),
+    )
+    .await;
+    let replica_arn = r["ARN"].as_str().expect("ARN").to_string();
+    let assoc = json!({"SecretId": "xr/p", "CrossAccountReplicaARN": replica_arn});
+    assert_eq!(
+        xa(&emu, me, "AssociateCrossAccountReplica", assoc.clone())
+            .await
+            .0,
+        200
+    );
+    xa(
+        &emu,
+        me,
+        "PutSecretValue",
+        json!({"SecretId": "xr/p", "SecretString": "two", "ClientRequestToken": "b".repeat(32)}),
+    )
+    .await;
+    emu.shutdown().await;
+
+    let emu = start_with_replica_key(Some(dir.path())).await;
+    let current = |emu: &secretsmanager_emulator::Emulator| {
+        let addr = emu.addr();
+        async move {
+            let (_, v) = raw_call(
+                addr,
+                OTHER,
+                "us-east-1",
+                "GetSecretValue",
+                json!({"SecretId": "xr/r"}),
+            )
+            .await;
+            v["SecretString"].clone()
+        }
+    };
+    assert_eq!(current(&emu).await, json!("two"));
+    xa(
+        &emu,
+        me,
+        "PutSecretValue",
+        json!({"SecretId": "xr/p", "SecretString": "three", "ClientRequestToken": "c".repeat(32)}),
+    )
+    .await;
+    assert_eq!(
+        current(&emu).await,
+        json!("three"),
+        "replication goes on after the restart"
+    );
+    // Stopping from the replica's side copies the values in and marks the primary's entry Detached.
+    assert_eq!(
+        xa(
+            &emu,
+            OTHER,
+            "StopReplicationToReplica",
+            json!({"SecretId": "xr/r"})
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, pd) = xa(&emu, me, "DescribeSecret", json!({"SecretId": "xr/p"})).await;
+    assert_eq!(
+        pd["CrossAccountReplicas"][0]["ReplicationStatus"],
+        json!("Detached"),
+        "{pd}"
+    );
+    assert_type(
+        &xa(&emu, me, "DeleteSecret", json!({"SecretId": "xr/p"})).await,
+        "InvalidRequestException",
+    );
+    assert_eq!(
+        xa(&emu, me, "DisassociateCrossAccountReplica", assoc)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        xa(
+            &emu,
+            me,
+            "DeleteSecret",
+            json!({"SecretId": "xr/p", "ForceDeleteWithoutRecovery": true})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        current(&emu).await,
+        json!("three"),
+        "the standalone replica keeps its values"
+    );
+    emu.shutdown().await;
+    let emu = start_with_replica_key(Some(dir.path())).await;
+    assert_eq!(
+        current(&emu).await,
+        json!("three"),
+        "and they are its own on disk"
+    );
     emu.shutdown().await;
 }
 

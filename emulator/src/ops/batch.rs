@@ -17,13 +17,8 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
         .ok_or_else(|| {
             ApiError::not_found("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
         })?;
-    // a replica reads its values from the primary's region (replication.rs)
-    let src = s
-        .primary_region
-        .as_deref()
-        .filter(|_| s.is_replica_in(&ctx.region))
-        .unwrap_or(&ctx.region);
-    let data = ctx.value_in(src, v.rec)?.ok_or_else(|| {
+    let (account, region) = crate::replication::value_home(ctx, s);
+    let data = ctx.value_at(&account, &region, v.rec)?.ok_or_else(|| {
         ApiError::not_found(
             "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
         )

@@ -47,11 +47,13 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         kms::check_key(&ctx.shared.config.kms_keys, &ctx.region, &ctx.account, k)?;
     }
     check_tags(&[], &tags)?;
-    if cross_primary.is_some() {
-        return Err(ApiError::invalid_request(
-            "CrossAccountPrimaryARN is not available in this build of the emulator yet.",
-        ));
-    }
+    // what a cross-account replica must not have (its values come from its primary)
+    let not_for_replica = [
+        ("SecretString or SecretBinary", value.is_some()),
+        ("Description", description.is_some()),
+        ("AddReplicaRegions", replicas.is_some()),
+        ("Type", secret_type.is_some()),
+    ];
 
     ctx.write_account(|regions, tx| {
         let region = regions.entry(ctx.region.clone()).or_default();
@@ -91,6 +93,9 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             last_changed: now,
             ..Secret::default()
         };
+        if let Some(p) = &cross_primary {
+            crate::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
+        }
         let mut version_id = None;
         if let (Some(tok), Some(v)) = (&token, &value) {
             let i = s.add_version(tok.clone(), now, Some(v.digest()), kms_key.clone());

@@ -57,6 +57,7 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             .iter()
             .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
             .collect();
+        crate::replication::cross_account::check_deletable(s)?;
         if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
             return Err(ApiError::invalid_parameter(format!(
                 "You can't delete secret {id} that still has replica regions [{}]",

@@ -13,6 +13,7 @@ use crate::ops::{
     arn_name, live, one_value, read_value, request_token, secret_id, token_required, ts,
 };
 use crate::protocol::{b64, Input};
+use crate::replication::cross_account;
 use crate::store::Tx;
 
 /// Puts `data` as version `token` of `s` (idempotent): an existing version with the same value is
@@ -148,17 +149,14 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         out.insert("VersionStages".into(), json!(v.stages));
         out.insert("CreatedDate".into(), ts(v.created));
         let touch = s.last_accessed != Some(today) || v.last_accessed != Some(today);
-        // a replica reads its values from the primary's region (replication.rs)
-        let src = s.primary_region.clone().filter(|_| s.is_replica_in(&ctx.region));
+        let src = crate::replication::value_home(ctx, s);
         Ok((s.name.clone(), v.id.clone(), v.rec, out, touch, src))
     })?;
-    let data = ctx
-        .value_in(src.as_deref().unwrap_or(&ctx.region), rec)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "Secrets Manager can't find the specified secret value for VersionId: {vid}"
-            ))
-        })?;
+    let data = ctx.value_at(&src.0, &src.1, rec)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Secrets Manager can't find the specified secret value for VersionId: {vid}"
+        ))
+    })?;
     match data {
         SecretData::String(s) => out.insert("SecretString".into(), json!(s)),
         SecretData::Binary(b) => out.insert("SecretBinary".into(), json!(b64(&b))),
@@ -210,6 +208,7 @@ pub fn put_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
+        cross_account::refuse_value_write(s)?;
         let i = put_version(ctx, s, tx, &token, &data, stages.as_deref())?;
         let mut out = arn_name(s);
         out.insert("VersionId".into(), json!(token));
@@ -241,6 +240,9 @@ pub fn update_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
+        }
+        if data.is_some() {
+            cross_account::refuse_value_write(s)?;
         }
         let mut version_id = None;
         if let (Some(d), Some(tok)) = (&data, &token) {

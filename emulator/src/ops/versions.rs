@@ -95,6 +95,7 @@ pub fn update_secret_version_stage(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
+        crate::replication::cross_account::refuse_value_write(s)?;
         let not_valid = |v: &str| ApiError::invalid_parameter(format!("Not a valid version: {v}"));
         let to = match &move_to {
             Some(v) => Some(s.version_index(v).ok_or_else(|| not_valid(v))?),

@@ -7,12 +7,10 @@
 //! primary's region, so a replica is always in sync. StopReplicationToReplica copies the values into the
 //! replica's region and makes it a standalone secret.
 //!
-//! Cross-account (Associate/DisassociateCrossAccountReplica): the emulator keeps every account it has seen
-//! (the account comes from the SigV4 access key), so an association records the replica on the primary
-//! (`CrossAccountReplicas`) and, when the replica secret exists in the emulator, marks it
-//! (`CrossAccountPrimary`, status InSync). Values are not copied across accounts: the replica keeps the
-//! value it was created with. A replica that the emulator does not hold is recorded with status Failed.
-//! Those two operations live in [`cross_account`].
+//! Cross-account replicas (CreateSecret's CrossAccountPrimaryARN, Associate/DisassociateCrossAccountReplica
+//! and StopReplicationToReplica on such a replica) live in [`cross_account`]: the emulator keeps every
+//! account it has seen (the account comes from the SigV4 access key), so replication between accounts
+//! runs for real.
 
 pub mod cross_account;
 
@@ -51,6 +49,22 @@ fn replica_arn(primary_arn: &str, primary_region: &str, region: &str) -> String 
         &format!(":secretsmanager:{region}:"),
         1,
     )
+}
+
+/// Where the values of `s` (seen from the caller's account and region) are stored: a regional
+/// replica reads its primary's region, a cross-account replica in sync its primary's account.
+pub fn value_home(ctx: &Ctx, s: &Secret) -> (String, String) {
+    if let Some(p) = s
+        .primary_region
+        .as_ref()
+        .filter(|_| s.is_replica_in(&ctx.region))
+    {
+        return (ctx.account.clone(), p.clone());
+    }
+    match cross_account::values_account(s) {
+        Some(account) => (account, ctx.region.clone()),
+        None => (ctx.account.clone(), ctx.region.clone()),
+    }
 }
 
 /// The replica record for `region`, built from the primary.
@@ -371,21 +385,14 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
 pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = secret_id(&mut inp)?;
     inp.finish()?;
-    ctx.write_account(|regions, tx| {
+    ctx.write_all(|accounts, tx| {
+        let regions = accounts.entry(ctx.account.clone()).or_default();
         let region = regions.entry(ctx.region.clone()).or_default();
         let mut replica = live(ctx, region, &id)?.clone();
         let Some(primary_region) = replica.primary_region.clone().filter(|p| *p != ctx.region)
         else {
-            if let Some(cap) = replica.extra.get_mut("CrossAccountPrimary") {
-                cap["ReplicationStatus"] = json!("Detached");
-                let out = json!({"ARN": replica.arn});
-                replica.extra.remove("CrossAccountPrimary");
-                tx.put_secret(&ctx.account, &ctx.region, &replica);
-                regions
-                    .entry(ctx.region.clone())
-                    .or_default()
-                    .insert(replica.name.clone(), Box::new(replica));
-                return Ok(out);
+            if cross_account::is_replica(&replica) {
+                return cross_account::stop_replica(ctx, accounts, tx, &replica.name);
             }
             return Err(ApiError::invalid_request(format!(
                 "The secret {id} is not a replica secret."

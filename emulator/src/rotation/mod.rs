@@ -135,6 +135,7 @@ fn prepare(
     if s.is_replica_in(&ctx.region) {
         return Err(ApiError::replica_read_only());
     }
+    crate::replication::cross_account::refuse_value_write(s)?;
     let mut out = arn_name(s);
     out.insert("VersionId".into(), json!(req.token));
     if s.version(&req.token).is_some() {
