@@ -8,7 +8,8 @@
 //!   part (secret name, id, order, date, digest, key) and its value, written once when the version
 //!   is created or receives its value. Record numbers only grow ([`Version::rec`]), so new versions
 //!   land at the end of the region's range: sled appends to one leaf instead of updating leaves
-//!   all over the tree (three times cheaper per insert, and half the memory, at 270,000 versions).
+//!   all over the tree (in sled alone, at 270,000 versions: a third of the time per insert and
+//!   less than half the memory; BENCHMARKS.md).
 //! - `d` / `v` (`kind \0 account \0 region \0 name \0 version id`): the older layouts' version
 //!   records, rewritten as `e` records when a store holding them is loaded.
 //!
