@@ -855,14 +855,7 @@ async fn a_cross_account_replica_stays_in_sync_across_a_restart_and_stops_from_i
 #[tokio::test]
 async fn replicas_and_their_versions_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let start_at = |dir: std::path::PathBuf| async move {
-        secretsmanager_emulator::Emulator::builder()
-            .data_dir(dir)
-            .start()
-            .await
-            .expect("emulator starts")
-    };
-    let emu = start_at(dir.path().to_path_buf()).await;
+    let emu = start_with_replica_key(Some(dir.path())).await;
     let c = client(&emu.endpoint(), "us-east-1");
     c.create_secret()
         .name("rep/persist")
@@ -885,7 +878,7 @@ async fn replicas_and_their_versions_survive_a_restart() {
         .expect("replicate to a second region");
     emu.shutdown().await;
 
-    let emu = start_at(dir.path().to_path_buf()).await;
+    let emu = start_with_replica_key(Some(dir.path())).await;
     for r in ["eu-west-1", "ap-south-1"] {
         let rc = client(&emu.endpoint(), r);
         let got = rc
