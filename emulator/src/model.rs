@@ -192,6 +192,16 @@ impl Version {
     pub fn has(&self, label: &str) -> bool {
         self.stages.iter().any(|s| s == label)
     }
+    /// For a copy of a version about to be written under another account or region: marks it
+    /// stored only if `held` (that destination's version with the same id) has the same record. A
+    /// copy carries its source's flag, which says nothing about the destination's records.
+    pub fn mark_stored_as(&self, held: Option<&Version>) {
+        if held.is_some_and(|o| o.same_record(self)) {
+            self.stored.mark();
+        } else {
+            self.stored.reset();
+        }
+    }
     /// Whether `other` has the same stored immutable part (the store's version record).
     pub fn same_record(&self, other: &Version) -> bool {
         self.rec == other.rec

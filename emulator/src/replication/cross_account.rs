@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::ctx::{Accounts, Ctx};
 use crate::error::ApiError;
 use crate::kms;
-use crate::model::{Secret, SecretData};
+use crate::model::Secret;
 use crate::ops::{arn_name, live, secret_id};
 use crate::protocol::Input;
 use crate::store::Tx;
@@ -196,13 +196,8 @@ fn mirror(
     }
     let mut copy = versions.to_vec();
     for v in &mut copy {
-        // the replica's records are its account's own: write each one it does not hold as it is
-        let held = replica.version(&v.id).is_some_and(|o| o.same_record(v));
-        if held {
-            v.stored.mark();
-        } else {
-            v.stored.reset();
-        }
+        // the replica's records are its account's own
+        v.mark_stored_as(replica.version(&v.id));
         v.last_accessed = replica.version(&v.id).and_then(|o| o.last_accessed);
     }
     replica.versions = copy;
@@ -214,22 +209,13 @@ fn mirror(
     true
 }
 
-/// Copies the values of `replica`'s versions from its primary's account into its own (when
-/// replication stops, so the replica keeps them whatever the primary does next).
+/// Copies the values of an in-sync `replica` from its primary's account into its own `account`
+/// (when replication stops, so the replica keeps them whatever the primary does next).
 fn copy_values(ctx: &Ctx, tx: &mut Tx, account: &str, replica: &Secret) -> Result<(), ApiError> {
-    let Some(from) = values_account(replica) else {
-        return Ok(());
-    };
-    let mut values: Vec<(u64, SecretData)> = Vec::new();
-    for v in replica.versions.iter().filter(|v| v.has_value()) {
-        if let Some(data) = ctx.value_at(&from, &ctx.region, v.rec)? {
-            values.push((v.rec, data));
-        }
+    match values_account(replica) {
+        Some(from) => super::copy_values(ctx, tx, replica, (&from, &ctx.region), account),
+        None => Ok(()),
     }
-    for (rec, data) in &values {
-        tx.put_value(account, &ctx.region, *rec, data);
-    }
-    Ok(())
 }
 
 /// Called after every successful write transaction: the primaries of the caller's region that

@@ -67,6 +67,23 @@ pub fn value_home(ctx: &Ctx, s: &Secret) -> (String, String) {
     }
 }
 
+/// Copies the values of `s`'s versions from the records of `from` (account, region) into those of
+/// `to` (an account, in the caller's region): a replica keeps them when replication stops.
+pub(crate) fn copy_values(
+    ctx: &Ctx,
+    tx: &mut Tx,
+    s: &Secret,
+    from: (&str, &str),
+    to: &str,
+) -> Result<(), ApiError> {
+    for v in s.versions.iter().filter(|v| v.has_value()) {
+        if let Some(data) = ctx.value_at(from.0, from.1, v.rec)? {
+            tx.put_value(to, &ctx.region, v.rec, &data);
+        }
+    }
+    Ok(())
+}
+
 /// The replica record for `region`, built from the primary.
 fn build_replica(ctx: &Ctx, primary: &Secret, region: &str, kms_key: Option<String>) -> Secret {
     let mut r = primary.clone();
@@ -109,16 +126,8 @@ fn write_replica(
     }
     tx.put_secret(&ctx.account, region, &replica);
     for v in &replica.versions {
-        // The replica's version records are its region's own: a copied version carries the
-        // primary's `stored` flag, so write every version this region does not hold as it is.
-        let held = old
-            .and_then(|o| o.version(&v.id))
-            .is_some_and(|o| o.same_record(v));
-        if held {
-            v.stored.mark();
-        } else {
-            v.stored.reset();
-        }
+        // the replica's version records are its region's own
+        v.mark_stored_as(old.and_then(|o| o.version(&v.id)));
         tx.put_version(&ctx.account, region, &replica.name, v);
     }
     target.insert(replica.name.clone(), Box::new(replica));
@@ -399,15 +408,13 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
             )));
         };
         // Copy the values from the primary's region: the promoted secret stands alone.
-        let mut values = Vec::new();
-        for v in replica.versions.iter().filter(|v| v.has_value()) {
-            if let Some(data) = ctx.value_in(&primary_region, v.rec)? {
-                values.push((v.rec, data));
-            }
-        }
-        for (rec, data) in &values {
-            tx.put_value(&ctx.account, &ctx.region, *rec, data);
-        }
+        copy_values(
+            ctx,
+            tx,
+            &replica,
+            (&ctx.account, &primary_region),
+            &ctx.account,
+        )?;
         replica.primary_region = None;
         replica.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, &replica);
