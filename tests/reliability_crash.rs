@@ -1,16 +1,24 @@
-//! Reliability suite, crash part (see RELIABILITY.md): `kill -9` at random moments of
+//! Reliability suite, crash part (see RELIABILITY.md): `kill -9` in the middle of
 //! - the plugin binary (launched as Grafana launches it, local backend) under a concurrent
-//!   SetSecret/DeleteSecret load: after each restart every acknowledged write is present and
-//!   intact, nothing half-written or stray is visible (GetAllSecrets holds exactly the known keys);
-//! - a running `secrets-broker migrate` (local -> aws backend on the emulator): the rerun finishes
-//!   with the destination equal to the source, nothing lost, and nothing written twice (every
-//!   destination secret has exactly one version in the emulator).
+//!   SetSecret/DeleteSecret load, killed once k operations of the trial were acknowledged: after
+//!   each restart every acknowledged write is present and intact, nothing half-written or stray is
+//!   visible (GetAllSecrets holds exactly the known keys);
+//! - a running `secrets-broker migrate` (local -> aws backend on the emulator), paced and killed
+//!   once its checkpoint records k of n secrets: the rerun resumes (its report counts exactly the
+//!   checkpoint's entries as resumed and skips everything the dead run wrote), finishes with the
+//!   destination equal to the source, nothing lost, and nothing written twice (every destination
+//!   secret has exactly one version in the emulator).
 //!
+//! Every trial proves its kill landed mid-run (the process was still running and died of SIGKILL,
+//! work was done before it and remained after it); the plugin test requires that of every trial,
+//! the migration test of at least 80% of trials, which must also resume from a checkpoint.
 //! `RELIABILITY_TRIALS` sets the trials per test (default 5; the long form runs 50).
 #![allow(clippy::unwrap_used)]
 
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
+#[path = "reliability_support/kill.rs"]
+mod kill;
 #[path = "migrate_support/mod.rs"]
 mod migrate_support;
 #[path = "plugin_support/mod.rs"]
@@ -19,6 +27,7 @@ mod plugin_support;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,13 +63,16 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
     let data = tempfile::tempdir().unwrap();
     let sockets = tempfile::tempdir().unwrap();
     let known: Arc<Mutex<HashMap<(usize, usize), Known>>> = Arc::default();
-    let (mut acked_ops, mut checks) = (0usize, 0usize);
+    let mut tally = kill::MidRunTally::default();
+    let mut checks = 0usize;
     for trial in 0..trials {
-        let plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+        let mut plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+        let acked_in_trial = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for w in 0..3 {
             let client = plugin.client().await;
             let known = known.clone();
+            let acked_in_trial = acked_in_trial.clone();
             let seed = rng.next_u64();
             tasks.push(tokio::spawn(async move {
                 let mut c = client;
@@ -72,6 +84,7 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
                     let value = (!r.chance(0.15)).then(|| value_for(w, ns, trial * 1_000_000 + n));
                     known.lock().unwrap().entry((w, ns)).or_default().in_flight =
                         Some(value.clone());
+                    let sent = Instant::now();
                     let answer = match &value {
                         Some(v) => c
                             .set_secret(pb::SetSecretRequest {
@@ -92,20 +105,54 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
                             s.acked = value;
                             s.in_flight = None;
                             n += 1;
+                            acked_in_trial.fetch_add(1, Ordering::SeqCst);
                         }
                         Ok(e) => panic!("in-band error under load: {e}"),
-                        Err(_) => return n, // the process died: the operation stays in flight
+                        // The process died: the operation stays in flight.
+                        Err(_) => {
+                            let failed = Instant::now();
+                            return (n, kill::FailedRequest { sent, failed });
+                        }
                     }
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(30 + rng.below(400) as u64)).await;
-        let mut plugin = plugin;
-        plugin.child.kill().unwrap(); // SIGKILL
-        plugin.child.wait().unwrap();
-        for t in tasks {
-            acked_ops += t.await.unwrap();
+        // Kill on a progress signal: once this trial has k acknowledged operations (k chosen
+        // per trial), while the three clients keep writing.
+        let target = 1 + rng.below(250);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while acked_in_trial.load(Ordering::SeqCst) < target {
+            assert!(
+                plugin.child.try_wait().unwrap().is_none(),
+                "trial {trial}: the plugin exited by itself under load"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: fewer than {target} operations acknowledged in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let running_at_kill = plugin.child.try_wait().unwrap().is_none();
+        let acked_before_kill = acked_in_trial.load(Ordering::SeqCst);
+        let killed_at = Instant::now();
+        plugin.child.kill().unwrap(); // SIGKILL
+        let status = plugin.child.wait().unwrap();
+        let mut failures = Vec::new();
+        for t in tasks {
+            let (_, failure) = t.await.unwrap();
+            failures.push(Some(failure));
+        }
+        let evidence = kill::KillEvidence::new(
+            running_at_kill,
+            status,
+            killed_at,
+            acked_before_kill,
+            &failures,
+        );
+        assert!(
+            tally.record(&evidence),
+            "trial {trial}: the kill did not land mid-run: {evidence:?}"
+        );
         drop(plugin);
 
         let plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
@@ -168,9 +215,10 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
         drop(plugin);
     }
     eprintln!(
-        "FIGURES plugin_crash trials={trials} acknowledged_ops={acked_ops} checks={checks} lost=0"
+        "FIGURES plugin_crash {} checks={checks} lost=0",
+        tally.figures()
     );
-    assert!(acked_ops > 0, "the load never ran");
+    assert_eq!(tally.killed_mid_run, trials, "{}", tally.figures());
 }
 
 fn checkpoint_entries(path: &Path) -> usize {
@@ -232,6 +280,33 @@ async fn versions_under(emu: &Emulator, prefix: &str) -> HashMap<String, usize> 
     out
 }
 
+/// Secrets (the lease excluded) in the destination once no write of the killed run is still
+/// arriving: a request the run sent just before it died may land in the emulator just after.
+async fn settled_count(dst_toml: &Path) -> usize {
+    let dst = open(dst_toml).await;
+    let mut last = None;
+    loop {
+        let now = dst
+            .get_all()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|i| !secrets_broker::migrate::is_reserved(&i.key))
+            .count();
+        if last == Some(now) {
+            return now;
+        }
+        last = Some(now);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Writes per second of the run that is killed: slow enough that 300 secrets take about 3 s, so
+/// the checkpoint (saved every 500 ms) is written several times before the end.
+const PACED_WRITE_RATE: &str = "100";
+/// Share of trials (percent) that must be killed mid-run and resume from their checkpoint.
+const MIN_RESUMED_PERCENT: usize = 80;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
     const BIN: &str = env!("CARGO_BIN_EXE_secrets-broker");
@@ -240,6 +315,7 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::builder().in_memory().start().await.unwrap();
     let items = migrate_support::sample(300);
+    let n = items.len();
     let src_toml = dir.path().join("src.toml");
     std::fs::write(
         &src_toml,
@@ -257,7 +333,9 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         let src = open(&src_toml).await;
         migrate_support::contents(src.as_ref()).await
     };
-    let (mut killed_mid_run, mut resumed_total) = (0usize, 0u64);
+    let mut killed_mid_run = 0usize;
+    let mut resumed_from_checkpoint = 0usize;
+    let (mut resumed_secrets, mut written_before_kill, mut beyond_checkpoint) = (0, 0, 0);
     for trial in 0..trials {
         let prefix = format!("t{trial}/");
         let dst_toml = dir.path().join(format!("dst{trial}.toml"));
@@ -270,8 +348,8 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         )
         .unwrap();
         let cp = dir.path().join(format!("cp{trial}.json"));
-        let args = |extra: &[&str]| -> Vec<String> {
-            let mut a: Vec<String> = [
+        let args = |rate: &str| -> Vec<String> {
+            [
                 "migrate",
                 "--from",
                 src_toml.to_str().unwrap(),
@@ -280,40 +358,50 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
                 "--checkpoint",
                 cp.to_str().unwrap(),
                 "--max-write-rate",
-                "unlimited",
+                rate,
                 "--lease-ttl-secs",
                 "1",
+                "--progress",
+                "none",
             ]
             .iter()
             .map(|s| s.to_string())
-            .collect();
-            a.extend(extra.iter().map(|s| s.to_string()));
-            a
+            .collect()
         };
         let mut child = Command::new(BIN)
-            .args(args(&["--progress", "none"]))
+            .args(args(PACED_WRITE_RATE))
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Kill when the checkpoint reaches a random count (0 = right away).
-        let target = rng.below(250);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // The progress signal: the checkpoint records k of n secrets verified in the destination
+        // (k chosen per trial). Then a random pause of up to one checkpoint interval, so the kill
+        // lands anywhere between two checkpoint saves, with writes the checkpoint does not record
+        // yet done or in flight.
+        let target = 1 + rng.below(n / 2);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while checkpoint_entries(&cp) < target && child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "trial {trial}: no progress");
-            std::thread::sleep(Duration::from_millis(2));
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: the checkpoint never reached {target}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        tokio::time::sleep(Duration::from_millis(rng.below(500) as u64)).await;
+        let running_at_kill = child.try_wait().unwrap().is_none();
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
-        if status.code().is_none() {
-            killed_mid_run += 1;
-        }
+        // What the dead run left: its checkpoint and the secrets it had written.
+        let checkpointed = checkpoint_entries(&cp);
+        let written = settled_count(&dst_toml).await;
+        let mid_run =
+            running_at_kill && kill::died_of_sigkill(status) && written > 0 && written < n;
         // Rerun until it completes (the dead holder's lease expires after 1 s).
         let deadline = Instant::now() + Duration::from_secs(20);
         let report = loop {
             let out = Command::new(BIN)
-                .args(args(&["--progress", "none"]))
+                .args(args("unlimited"))
                 .current_dir(dir.path())
                 .output()
                 .unwrap();
@@ -329,11 +417,38 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
                 Instant::now() < deadline,
                 "trial {trial}: the lease was never released"
             );
-            std::thread::sleep(Duration::from_millis(200));
+            tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        assert_eq!(report["failed"], 0, "trial {trial}: {report}");
-        assert_eq!(report["total"], items.len() as u64, "trial {trial}");
-        resumed_total += report["resumed"].as_u64().unwrap_or(0);
+        let count = |field: &str| report[field].as_u64().unwrap() as usize;
+        assert_eq!(count("failed"), 0, "trial {trial}: {report}");
+        assert_eq!(count("total"), n, "trial {trial}");
+        // The rerun resumed: everything the checkpoint recorded counts as resumed, everything
+        // the dead run had written is skipped, and only the rest is copied.
+        assert_eq!(
+            count("resumed"),
+            checkpointed,
+            "trial {trial}: resumed vs checkpoint entries at the kill: {report}"
+        );
+        assert_eq!(
+            count("skipped"),
+            written,
+            "trial {trial}: skipped vs secrets written before the kill: {report}"
+        );
+        assert_eq!(count("copied"), n - written, "trial {trial}: {report}");
+        if mid_run {
+            killed_mid_run += 1;
+            written_before_kill += written;
+            beyond_checkpoint += written - checkpointed.min(written);
+            if checkpointed > 0 {
+                resumed_from_checkpoint += 1;
+                resumed_secrets += checkpointed;
+            }
+        }
+        eprintln!(
+            "trial {trial}: target {target}, running at kill {running_at_kill}, {status}, \
+             written {written}/{n}, checkpointed {checkpointed}, rerun copied {}",
+            count("copied")
+        );
         let dst = open(&dst_toml).await;
         assert_eq!(
             migrate_support::contents(dst.as_ref()).await,
@@ -343,7 +458,7 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         let versions = versions_under(&emu, &prefix).await;
         assert_eq!(
             versions.len(),
-            items.len(),
+            n,
             "trial {trial}: secret count in the emulator"
         );
         let dup: Vec<_> = versions.iter().filter(|(_, &n)| n != 1).collect();
@@ -353,8 +468,15 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         );
     }
     eprintln!(
-        "FIGURES migration_crash trials={trials} killed_mid_run={killed_mid_run} secrets_per_trial={} resumed_from_checkpoint={resumed_total} lost=0 duplicated=0",
-        items.len()
+        "FIGURES migration_crash trials={trials} killed_mid_run={killed_mid_run} \
+         resumed_from_checkpoint={resumed_from_checkpoint} secrets_per_trial={n} \
+         written_before_kill={written_before_kill} resumed_secrets={resumed_secrets} \
+         written_after_last_checkpoint={beyond_checkpoint} lost=0 duplicated=0"
+    );
+    assert!(
+        kill::enough(resumed_from_checkpoint, trials, MIN_RESUMED_PERCENT),
+        "only {resumed_from_checkpoint} of {trials} trials were killed mid-run and resumed from \
+         their checkpoint (killed mid-run: {killed_mid_run}); at least {MIN_RESUMED_PERCENT}% must"
     );
     emu.shutdown().await;
 }
