@@ -1,11 +1,16 @@
 //! Persistence: everything survives a restart on the same sled directory, and every acknowledged
-//! write survives `kill -9` of the `sm-emulator` binary in the middle of a write load.
+//! write survives `kill -9` of the `sm-emulator` binary in the middle of a write load (the test
+//! proves the kill landed mid-load: the process was running, died of SIGKILL, and cut off
+//! requests in flight).
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../tests/reliability_support/kill.rs"]
+mod kill;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::types::Tag;
 use common::{client, client_for, free_port, spawn_binary, AKID, SECRET_KEY};
@@ -184,12 +189,15 @@ async fn acknowledged_writes_survive_kill_9() {
     let endpoint = format!("http://127.0.0.1:{port}");
     // (worker, last acknowledged index)
     let acked: Arc<Mutex<Vec<Option<usize>>>> = Arc::new(Mutex::new(vec![None; 8]));
+    let acked_count = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for w in 0..8 {
         let acked = acked.clone();
+        let acked_count = acked_count.clone();
         let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
         tasks.push(tokio::spawn(async move {
             let name = format!("load/{w}");
+            let sent = Instant::now();
             if c.create_secret()
                 .name(&name)
                 .secret_string("0")
@@ -198,10 +206,13 @@ async fn acknowledged_writes_survive_kill_9() {
                 .await
                 .is_err()
             {
-                return;
+                let failed = Instant::now();
+                return kill::FailedRequest { sent, failed };
             }
             acked.lock().unwrap()[w] = Some(0);
+            acked_count.fetch_add(1, Ordering::SeqCst);
             for i in 1.. {
+                let sent = Instant::now();
                 let r = c
                     .put_secret_value()
                     .secret_id(&name)
@@ -210,24 +221,48 @@ async fn acknowledged_writes_survive_kill_9() {
                     .send()
                     .await;
                 if r.is_err() {
-                    return;
+                    let failed = Instant::now();
+                    return kill::FailedRequest { sent, failed };
                 }
                 acked.lock().unwrap()[w] = Some(i);
+                acked_count.fetch_add(1, Ordering::SeqCst);
             }
+            unreachable!("the load runs until the server dies")
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    child.start_kill().unwrap(); // SIGKILL
-    child.wait().await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
+    // Kill once the load has made progress (every worker past its CreateSecret and more),
+    // while the eight writers keep writing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked_count.load(Ordering::SeqCst) < 80 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the emulator exited by itself under load"
+        );
+        assert!(Instant::now() < deadline, "the load made no progress");
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let acked = acked.lock().unwrap().clone();
-    let total: usize = acked.iter().map(|a| a.map_or(0, |i| i + 1)).sum();
-    assert!(
-        total > 8,
-        "the load made progress before the kill ({total} writes)"
+    let running_at_kill = child.try_wait().unwrap().is_none();
+    let acked_before_kill = acked_count.load(Ordering::SeqCst);
+    let killed_at = Instant::now();
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.push(Some(t.await.unwrap()));
+    }
+    let evidence = kill::KillEvidence::new(
+        running_at_kill,
+        status,
+        killed_at,
+        acked_before_kill,
+        &failures,
     );
+    assert!(
+        evidence.landed_mid_run(),
+        "the kill did not land mid-run: {evidence:?}"
+    );
+    eprintln!("killed mid-run: {evidence:?}");
+    let acked = acked.lock().unwrap().clone();
 
     let mut child = spawn_binary(dir.path(), port).await;
     let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);

@@ -1,8 +1,10 @@
 //! Reliability suite, emulator part (see RELIABILITY.md): kill -9 of `sm-emulator --data-dir`
-//! at random moments under a write load (every acknowledged write intact after restart, nothing
-//! half-written), hostile input to the request path and the SigV4 parser (seeded random-input
-//! loops over `tests/fixtures/corpus/`), oversized bodies and slow clients, and the SigV4 mode's
-//! refusals (wrong key, tampered body, replay outside the skew window, missing signature).
+//! under a write load, once k writes of the trial were acknowledged (every trial proves the kill
+//! landed mid-run: the process was running, died of SIGKILL and cut requests off; after restart
+//! every acknowledged write is intact, nothing half-written), hostile input to the request path
+//! and the SigV4 parser (seeded random-input loops over `tests/fixtures/corpus/`), oversized
+//! bodies and slow clients, and the SigV4 mode's refusals (wrong key, tampered body, replay
+//! outside the skew window, missing signature).
 //!
 //! Sizes: `RELIABILITY_TRIALS` (crash trials, default 5) and `RELIABILITY_FUZZ_ITERS` (default
 //! small); `scripts/reliability.sh --long` runs the long form.
@@ -11,9 +13,12 @@
 mod common;
 #[path = "../../tests/reliability_support/fuzz.rs"]
 mod fuzz;
+#[path = "../../tests/reliability_support/kill.rs"]
+mod kill;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,17 +75,20 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     let mut rng = fuzz::Rng::new(fuzz::seed());
     let dir = tempfile::tempdir().unwrap();
     let known: Arc<Mutex<HashMap<String, Known>>> = Arc::default();
-    let (mut acked_total, mut checked_total) = (0usize, 0usize);
+    let mut tally = kill::MidRunTally::default();
+    let mut checked_total = 0usize;
     let mut seq = 0usize;
     for trial in 0..trials {
         let port = free_port();
         let mut child = spawn_binary(dir.path(), port).await;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let acked_in_trial = Arc::new(AtomicUsize::new(0));
         // Every write that was in flight in the previous trial has resolved one way or the
         // other; the state on disk was checked, so adopt it as acknowledged.
         let mut tasks = Vec::new();
         for w in 0..4 {
             let known = known.clone();
+            let acked_in_trial = acked_in_trial.clone();
             let base = seq + w * 1_000_000;
             tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
@@ -101,8 +109,11 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
                     } else {
                         "secretsmanager.CreateSecret"
                     };
+                    let sent = Instant::now();
                     let Some(status) = try_call(addr, target, &body.to_string()).await else {
-                        return n; // the server died mid-request: the write stays "in flight"
+                        // The server died mid-request: the write stays "in flight".
+                        let failed = Instant::now();
+                        return (n, kill::FailedRequest { sent, failed });
                     };
                     if status == 200 {
                         let mut g = known.lock().unwrap();
@@ -110,19 +121,49 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
                         k.acked = Some(value);
                         k.in_flight = None;
                         n += 1;
+                        acked_in_trial.fetch_add(1, Ordering::SeqCst);
                     } else {
                         panic!("write answered {status}");
                     }
                 }
             }));
         }
-        let delay = 50 + rng.below(500) as u64;
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
-        for t in tasks {
-            acked_total += t.await.unwrap();
+        // Kill on a progress signal: once this trial has k acknowledged writes (k chosen per
+        // trial), while the four writers keep writing.
+        let target = 1 + rng.below(300);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while acked_in_trial.load(Ordering::SeqCst) < target {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "trial {trial}: the emulator exited by itself under load"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "trial {trial}: fewer than {target} writes acknowledged in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let running_at_kill = child.try_wait().unwrap().is_none();
+        let acked_before_kill = acked_in_trial.load(Ordering::SeqCst);
+        let killed_at = Instant::now();
+        child.start_kill().unwrap(); // SIGKILL
+        let status = child.wait().await.unwrap();
+        let mut failures = Vec::new();
+        for t in tasks {
+            let (_, failure) = t.await.unwrap();
+            failures.push(Some(failure));
+        }
+        let evidence = kill::KillEvidence::new(
+            running_at_kill,
+            status,
+            killed_at,
+            acked_before_kill,
+            &failures,
+        );
+        assert!(
+            tally.record(&evidence),
+            "trial {trial}: the kill did not land mid-run: {evidence:?}"
+        );
         seq += 4_000_000;
 
         let port = free_port();
@@ -163,12 +204,10 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
         child.wait().await.unwrap();
     }
     eprintln!(
-        "FIGURES emulator_crash trials={trials} acknowledged_writes={acked_total} checks={checked_total} lost=0"
+        "FIGURES emulator_crash {} checks={checked_total} lost=0",
+        tally.figures()
     );
-    assert!(
-        acked_total > 0,
-        "no write was acknowledged: the load never ran"
-    );
+    assert_eq!(tally.killed_mid_run, trials, "{}", tally.figures());
 }
 
 /// Checks an answer is AWS-shaped: 200 with a JSON body, or an error status with `__type`,
