@@ -258,8 +258,8 @@ async fn acknowledged_writes_survive_kill_9() {
         &failures,
     );
     assert!(
-        evidence.landed_mid_run(),
-        "the kill did not land mid-run: {evidence:?}"
+        evidence.landed_mid_run() && evidence.writing_at_kill == 8,
+        "the kill did not land mid-run with all 8 writers writing: {evidence:?}"
     );
     eprintln!("killed mid-run: {evidence:?}");
     let acked = acked.lock().unwrap().clone();

@@ -161,8 +161,8 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
             &failures,
         );
         assert!(
-            tally.record(&evidence),
-            "trial {trial}: the kill did not land mid-run: {evidence:?}"
+            tally.record(&evidence) && evidence.writing_at_kill == 4,
+            "trial {trial}: the kill did not land mid-run with all 4 writers writing: {evidence:?}"
         );
         seq += 4_000_000;
 

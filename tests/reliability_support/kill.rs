@@ -1,6 +1,7 @@
 //! Proof that a crash test's `kill -9` landed while work was in flight: per-trial evidence (the
 //! process was still running when the signal was sent and died of it, work was acknowledged
-//! before it, requests in flight were cut off by it) and the `killed_mid_run` tally that every
+//! before it, and the load's writers were still writing: their last request failed only after
+//! it) and the `killed_mid_run` tally that every
 //! crash test prints in its `FIGURES` line and asserts on.
 #![allow(dead_code)]
 
@@ -16,7 +17,8 @@ pub fn died_of_sigkill(status: ExitStatus) -> bool {
     status.signal() == Some(SIGKILL)
 }
 
-/// When one request of a load generator started and when it failed (the process under test died).
+/// When the last request of a load generator's worker was sent and when it failed (the process
+/// under test died).
 #[derive(Debug, Clone, Copy)]
 pub struct FailedRequest {
     /// When the request was sent.
@@ -26,9 +28,16 @@ pub struct FailedRequest {
 }
 
 impl FailedRequest {
-    /// Whether the request was in flight when the kill was sent at `kill`: sent before it,
-    /// failed after it.
-    pub fn cut_off_by(&self, kill: Instant) -> bool {
+    /// Whether the worker was still writing when the kill was sent at `kill`: its last request
+    /// failed only after it (a worker that failed before the kill had stopped by itself).
+    pub fn writing_at(&self, kill: Instant) -> bool {
+        self.failed >= kill
+    }
+
+    /// Whether the request was in flight when the kill was sent at `kill`: sent before it, failed
+    /// after it. (A request that was almost done may still be answered while the signal is being
+    /// delivered; its worker's next request then fails instead, so this is reported, not required.)
+    pub fn in_flight_at(&self, kill: Instant) -> bool {
         self.sent <= kill && self.failed >= kill
     }
 }
@@ -42,8 +51,10 @@ pub struct KillEvidence {
     pub died_of_sigkill: bool,
     /// Operations acknowledged in this trial before the kill.
     pub acked_before_kill: usize,
-    /// Requests that were in flight when the kill was sent and failed because of it.
-    pub cut_off_by_kill: usize,
+    /// Workers still writing at the kill: their last request failed after it was sent.
+    pub writing_at_kill: usize,
+    /// Of those, requests already sent when the kill was sent.
+    pub in_flight_at_kill: usize,
 }
 
 impl KillEvidence {
@@ -56,15 +67,15 @@ impl KillEvidence {
         acked: usize,
         failures: &[Option<FailedRequest>],
     ) -> Self {
+        let count = |f: fn(&FailedRequest, Instant) -> bool| {
+            failures.iter().flatten().filter(|r| f(r, kill)).count()
+        };
         Self {
             running_at_kill,
             died_of_sigkill: died_of_sigkill(status),
             acked_before_kill: acked,
-            cut_off_by_kill: failures
-                .iter()
-                .flatten()
-                .filter(|f| f.cut_off_by(kill))
-                .count(),
+            writing_at_kill: count(FailedRequest::writing_at),
+            in_flight_at_kill: count(FailedRequest::in_flight_at),
         }
     }
 
@@ -73,7 +84,7 @@ impl KillEvidence {
         self.running_at_kill
             && self.died_of_sigkill
             && self.acked_before_kill > 0
-            && self.cut_off_by_kill > 0
+            && self.writing_at_kill > 0
     }
 }
 
@@ -86,8 +97,10 @@ pub struct MidRunTally {
     pub killed_mid_run: usize,
     /// Operations acknowledged before the kills, summed.
     pub acked_before_kill: usize,
-    /// Requests cut off by the kills, summed.
-    pub cut_off_by_kill: usize,
+    /// Workers still writing at the kills, summed.
+    pub writing_at_kill: usize,
+    /// Requests in flight at the kills, summed.
+    pub in_flight_at_kill: usize,
 }
 
 impl MidRunTally {
@@ -95,7 +108,8 @@ impl MidRunTally {
     pub fn record(&mut self, e: &KillEvidence) -> bool {
         self.trials += 1;
         self.acked_before_kill += e.acked_before_kill;
-        self.cut_off_by_kill += e.cut_off_by_kill;
+        self.writing_at_kill += e.writing_at_kill;
+        self.in_flight_at_kill += e.in_flight_at_kill;
         let mid_run = e.landed_mid_run();
         self.killed_mid_run += usize::from(mid_run);
         mid_run
@@ -104,8 +118,12 @@ impl MidRunTally {
     /// The tally as `FIGURES` fields.
     pub fn figures(&self) -> String {
         format!(
-            "trials={} killed_mid_run={} acked_before_kill={} cut_off_by_kill={}",
-            self.trials, self.killed_mid_run, self.acked_before_kill, self.cut_off_by_kill
+            "trials={} killed_mid_run={} acked_before_kill={} writing_at_kill={} in_flight_at_kill={}",
+            self.trials,
+            self.killed_mid_run,
+            self.acked_before_kill,
+            self.writing_at_kill,
+            self.in_flight_at_kill
         )
     }
 }
