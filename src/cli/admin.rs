@@ -11,6 +11,7 @@ use clap::Args;
 use secrets_broker::backends::{self, SecretStore};
 use secrets_broker::config::LogLevel;
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{start, GlobalOpts};
 
@@ -78,7 +79,8 @@ pub struct ExportArgs {
     /// Include the plaintext values (otherwise only keys, sizes and SHA-256 digests).
     #[arg(long)]
     include_values: bool,
-    /// Write to this file (created with mode 0600) instead of stdout.
+    /// Write to this file instead of stdout (mode 0600, replacing any existing file; a missing
+    /// directory is created with mode 0700).
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -194,8 +196,9 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
         Admin::Export(a) => {
             let mut items = store.get_all().await.context("cannot read all secrets")?;
             items.sort_by(|x, y| x.key.cmp(&y.key));
-            let doc = export_json(&items, a.include_values);
-            let mut text = serde_json::to_string_pretty(&doc)?;
+            let mut doc = export_json(&items, a.include_values);
+            let mut text = Zeroizing::new(serde_json::to_string_pretty(&doc)?);
+            wipe_values(&mut doc);
             text.push('\n');
             match a.output {
                 None => out.write_all(text.as_bytes())?,
@@ -257,15 +260,17 @@ pub fn export_json(
     serde_json::Value::Array(rows)
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// Overwrites the copies of the values in an export document before it is dropped.
+fn wipe_values(doc: &mut serde_json::Value) {
+    for row in doc.as_array_mut().into_iter().flatten() {
+        if let Some(serde_json::Value::String(v)) = row.get_mut("value") {
+            v.zeroize();
+        }
     }
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+}
+
+/// Exports hold digests (and with --include-values the values): owner-only, written atomically
+/// so an existing, more open file at `path` is replaced rather than rewritten in place.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    secrets_broker::migrate::checkpoint::write_private_atomically(path, bytes)
 }
