@@ -256,6 +256,29 @@ fn database_passwords_never_reach_output_or_errors() {
             );
         }
     }
+    // On a real server the URL (with a `?password=` parameter) reaches the message about a
+    // missing table: a search_path without Grafana's tables.
+    match std::env::var("BROKER_TEST_POSTGRES_URL") {
+        Err(_) => eprintln!("skipped the PostgreSQL case: BROKER_TEST_POSTGRES_URL is not set"),
+        Ok(base) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url =
+                format!("{base}{sep}password=Leak10&options[search_path]=no_grafana_tables_here");
+            let mut cmd = Command::new(BIN);
+            cmd.args(["--backend", "legacy_sql", "--log-level", "debug"])
+                .args(["--set", &format!("legacy_database_url={url}")])
+                .args(["--set", "legacy_secret_key=sk", "list", "prometheus"]);
+            let out = run(cmd, None);
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert!(text.contains("does not exist in"), "{text}");
+            assert!(!text.contains("Leak10"), "the password leaked: {text}");
+        }
+    }
     // The URLs that parse (4, each given two ways) really reached the (hanging-up) database.
     assert!(
         accepted.load(std::sync::atomic::Ordering::SeqCst) >= 8,
