@@ -3,7 +3,7 @@
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Largest secret value any backend accepts, in bytes of UTF-8.
 ///
@@ -144,16 +144,12 @@ impl fmt::Display for SecretKey {
 pub struct SecretValue(Zeroizing<String>);
 
 impl SecretValue {
-    /// Wraps a value, rejecting one larger than [`MAX_VALUE_BYTES`].
+    /// Wraps a value, rejecting one larger than [`MAX_VALUE_BYTES`]. A rejected value is wiped
+    /// (its whole buffer, on drop) like an accepted one.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidInput> {
-        let value = value.into();
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(InvalidInput::ValueTooLarge {
-                size: value.len(),
-                max: MAX_VALUE_BYTES,
-            });
-        }
-        Ok(Self(Zeroizing::new(value)))
+        let mut value = Zeroizing::new(value.into());
+        check_size(&mut value)?;
+        Ok(Self(value))
     }
 
     /// The plaintext. Call only where the value must leave the process (an RPC answer, an
@@ -176,6 +172,23 @@ impl SecretValue {
     pub fn digest(&self) -> String {
         hex::encode(Sha256::digest(self.0.as_bytes()))
     }
+}
+
+/// Its only field is a `Zeroizing` buffer, wiped when the value drops.
+impl zeroize::ZeroizeOnDrop for SecretValue {}
+
+/// Rejects a value larger than [`MAX_VALUE_BYTES`], overwriting its bytes with zeros first (the
+/// caller's `Zeroizing` then also wipes the spare capacity when it drops the buffer).
+fn check_size(value: &mut String) -> Result<(), InvalidInput> {
+    let size = value.len();
+    if size > MAX_VALUE_BYTES {
+        value.as_mut_str().zeroize();
+        return Err(InvalidInput::ValueTooLarge {
+            size,
+            max: MAX_VALUE_BYTES,
+        });
+    }
+    Ok(())
 }
 
 impl fmt::Debug for SecretValue {
@@ -256,5 +269,36 @@ mod tests {
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(SecretValue::new("x".repeat(MAX_VALUE_BYTES)).is_ok());
         assert!(SecretValue::new("x".repeat(MAX_VALUE_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn cipher_key_schedules_are_wiped_on_drop() {
+        // Holds only with the crates' zeroize features on (Cargo.toml).
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<aes::Aes256>();
+        wiped_on_drop::<aes::Aes128>();
+        wiped_on_drop::<SecretValue>();
+    }
+
+    #[test]
+    fn an_oversized_value_is_wiped_when_rejected() {
+        let mut big = "secret-".repeat(MAX_VALUE_BYTES / 7 + 1);
+        let size = big.len();
+        assert_eq!(
+            check_size(&mut big),
+            Err(InvalidInput::ValueTooLarge {
+                size,
+                max: MAX_VALUE_BYTES
+            })
+        );
+        assert_eq!(big.len(), size);
+        assert!(
+            big.bytes().all(|b| b == 0),
+            "the rejected bytes were not overwritten"
+        );
+        // A value within the limit is left as it is.
+        let mut ok = "secret".to_string();
+        assert!(check_size(&mut ok).is_ok());
+        assert_eq!(ok, "secret");
     }
 }

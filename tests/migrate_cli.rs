@@ -57,6 +57,29 @@ fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
     )
 }
 
+fn mode(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        0o600
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
 fn checkpoint_entries(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .ok()
@@ -75,6 +98,16 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
         fill(src.as_ref(), &items).await;
     }
     let cp = dir.path().join("cp.json");
+    // A checkpoint of this migration already there, readable by everyone (an older run, or
+    // restored from a backup): the new checkpoint must not inherit its mode.
+    let id = |p: &Path| format!("local:{}", std::fs::canonicalize(p).unwrap().display());
+    std::fs::write(
+        &cp,
+        serde_json::json!({"version": 1, "source": id(&from), "destination": id(&to), "done": []})
+            .to_string(),
+    )
+    .unwrap();
+    set_mode(&cp, 0o644);
     let (from_s, to_s, cp_s) = (
         from.to_str().unwrap(),
         to.to_str().unwrap(),
@@ -122,6 +155,8 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
     child.wait().unwrap();
     let done_before = checkpoint_entries(&cp);
     assert!(done_before < items.len(), "killed mid-run");
+    // The checkpoint holds a digest of every copied value: owner-only.
+    assert_eq!(mode(&cp), 0o600, "checkpoint mode");
 
     // Right away: the dead holder's lease is still valid, so the rerun refuses to start.
     let (code, _, err) = run(

@@ -1,5 +1,6 @@
 //! The mirror backend over real local stores (and a fault-injecting decorator): conformance,
-//! dual writes with rollback, bounded read fallback, reconciliation on read and by `reconcile`.
+//! dual writes with rollback, bounded read fallback only to a value known to be the primary's,
+//! reconciliation on read and by `reconcile`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +36,14 @@ struct Fixture {
     primary: Arc<Faulty>,
     secondary: Arc<Faulty>,
     mirror: MirrorStore,
+}
+
+impl Fixture {
+    /// Brings the primary back and reads `key` through the mirror (so it knows the value).
+    async fn mirror_primary_up_and_read(&self, key: &SecretKey) {
+        self.primary.unavailable.store(false, Ordering::SeqCst);
+        self.mirror.get(key).await.unwrap();
+    }
 }
 
 fn fixture() -> Fixture {
@@ -144,8 +153,16 @@ async fn reads_fall_back_to_the_secondary_only_on_transient_errors() {
     f.mirror.set(&key("db"), &v("val")).await.unwrap();
     f.primary.unavailable.store(true, Ordering::SeqCst);
     assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("val")));
-    assert_eq!(f.mirror.get_all().await.unwrap().len(), 1);
-    assert_eq!(f.mirror.fallbacks(), 2);
+    assert_eq!(f.mirror.fallbacks(), 1);
+    // get_all and list never fall back: the primary's transient error.
+    assert!(f.mirror.get_all().await.unwrap_err().is_transient());
+    let filter = secrets_broker::domain::ListFilter {
+        org_id: Some(1),
+        namespace: "db".into(),
+        kind: "datasource".into(),
+    };
+    assert!(f.mirror.list(&filter).await.unwrap_err().is_transient());
+    assert_eq!(f.mirror.fallbacks(), 1);
     // Writes never fall back: with the primary down they fail and change nothing.
     assert!(f
         .mirror
@@ -155,9 +172,97 @@ async fn reads_fall_back_to_the_secondary_only_on_transient_errors() {
         .is_transient());
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("val")));
     // Both down: the primary's error, naming the failed fallback.
+    f.mirror_primary_up_and_read(&key("db")).await;
+    f.primary.unavailable.store(true, Ordering::SeqCst);
     f.secondary.unavailable.store(true, Ordering::SeqCst);
     let e = f.mirror.get(&key("db")).await.unwrap_err().to_string();
     assert!(e.contains("fallback failed"), "{e}");
+}
+
+#[tokio::test]
+async fn no_fallback_to_a_value_the_primary_has_since_rotated() {
+    let f = fixture();
+    f.mirror.set(&key("db"), &v("v1")).await.unwrap();
+    // Rotation behind the mirror's back; the repair of the secondary on read fails.
+    f.primary.set(&key("db"), &v("v2-rotated")).await.unwrap();
+    f.secondary
+        .fail_namespaces
+        .lock()
+        .unwrap()
+        .insert("db".into());
+    assert_eq!(
+        f.mirror.get(&key("db")).await.unwrap(),
+        Some(v("v2-rotated"))
+    );
+    assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("v1")));
+    f.secondary.fail_namespaces.lock().unwrap().clear();
+    // The primary goes down: the secondary's v1 is stale, so the answer is the primary's error.
+    f.primary.unavailable.store(true, Ordering::SeqCst);
+    let e = f.mirror.get(&key("db")).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(e.to_string().contains("holds another value or none"), "{e}");
+    assert_eq!(f.mirror.fallbacks(), 0);
+}
+
+#[tokio::test]
+async fn no_fallback_answers_absent() {
+    let f = fixture();
+    // A secret the primary has and the secondary lacks (created behind the mirror's back; the
+    // repair on read fails).
+    f.primary.set(&key("db"), &v("only-primary")).await.unwrap();
+    f.secondary
+        .fail_namespaces
+        .lock()
+        .unwrap()
+        .insert("db".into());
+    assert_eq!(
+        f.mirror.get(&key("db")).await.unwrap(),
+        Some(v("only-primary"))
+    );
+    assert_eq!(f.secondary.get(&key("db")).await.unwrap(), None);
+    f.primary.unavailable.store(true, Ordering::SeqCst);
+    let e = f.mirror.get(&key("db")).await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    // A key the mirror never saw: the primary's error, not "absent".
+    assert!(f
+        .mirror
+        .get(&key("never-seen"))
+        .await
+        .unwrap_err()
+        .is_transient());
+    assert_eq!(f.mirror.fallbacks(), 0);
+}
+
+#[tokio::test]
+async fn fallback_serves_only_a_value_known_to_match_the_primary_also_after_a_restart() {
+    let f = fixture();
+    f.mirror.set(&key("db"), &v("same")).await.unwrap();
+    f.primary.unavailable.store(true, Ordering::SeqCst);
+    assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("same")));
+    assert_eq!(f.mirror.fallbacks(), 1);
+    // A restarted mirror knows nothing of the primary yet: no fallback.
+    let restarted = MirrorStore::new(
+        f.primary.clone(),
+        f.secondary.clone(),
+        Duration::from_secs(2),
+    );
+    let e = restarted.get(&key("db")).await.unwrap_err();
+    assert!(
+        e.is_transient() && e.to_string().contains("not seen"),
+        "{e}"
+    );
+    // Once it has read the primary's value, the matching secondary copy may answer.
+    f.primary.unavailable.store(false, Ordering::SeqCst);
+    assert_eq!(restarted.get(&key("db")).await.unwrap(), Some(v("same")));
+    f.primary.unavailable.store(true, Ordering::SeqCst);
+    assert_eq!(restarted.get(&key("db")).await.unwrap(), Some(v("same")));
+    assert_eq!(restarted.fallbacks(), 1);
+    // A delete through the mirror forgets the value: nothing to fall back to.
+    f.primary.unavailable.store(false, Ordering::SeqCst);
+    restarted.delete(&key("db")).await.unwrap();
+    f.secondary.set(&key("db"), &v("same")).await.unwrap();
+    f.primary.unavailable.store(true, Ordering::SeqCst);
+    assert!(restarted.get(&key("db")).await.is_err());
 }
 
 #[tokio::test]

@@ -18,9 +18,22 @@
 //!   primary's value (the primary is the source of truth).
 //!
 //! # Reads
-//! `get`, `list` and `get_all` read the primary. When the primary fails with a transient error
-//! (throttled, unavailable), the secondary is tried once, bounded by `mirror_fallback_timeout_ms`
-//! (default 2000), and a warning is logged; other errors are returned as they are.
+//! `get`, `list` and `get_all` read the primary. Only `get` falls back to the secondary, and only
+//! to a value known to be the primary's: when the primary fails with a transient error
+//! (throttled, unavailable), the secondary is read once, bounded by `mirror_fallback_timeout_ms`
+//! (default 2000), and its value is answered only if it equals the last value this process read
+//! from or wrote to the primary for that key (compared by digest). Otherwise (nothing known for
+//! the key, e.g. after a restart; the secondary holds another value or none) the primary's
+//! transient error is returned: Grafana updates a data source by read, merge, write, so a stale
+//! or missing answer would be written back over the primary. A fallback never answers "absent".
+//! `list` and `get_all` never fall back (a partial or stale list cannot be checked, and
+//! GetAllSecrets feeds Grafana's from-plugin migration, which deletes what it copied).
+//!
+//! What the mirror knows of the primary is one SHA-256 per key (over the key and the value,
+//! never the value itself), at most [`KNOWN_LIMIT`] keys (about 50 bytes each, ~5 MB at the
+//! limit; beyond it an arbitrary key is forgotten, which only disables its fallback). A write
+//! forgets the key while it runs and records the new value once the primary took it; a read
+//! records what it saw only if no write started meanwhile.
 //!
 //! # Reconciliation
 //! A digest cache remembers, per key, the SHA-256 that both sides are known to hold. A `get` whose
@@ -40,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use super::{BackendConfig, Error, Result, SecretStore};
 use crate::config::{backend_named, ConfigError, Settings};
@@ -55,6 +69,36 @@ pub const KEYS: &[&str] = &[
 
 const STRIPES: usize = 64;
 const CACHE_LIMIT: usize = 100_000;
+/// Most keys whose primary value the mirror remembers (by digest) for fallback reads.
+pub const KNOWN_LIMIT: usize = 100_000;
+
+/// The digest of the primary's last known value of each key (a slot per key: a 64-bit hash of
+/// the key; the digest covers key and value, so two keys sharing a slot can never match each
+/// other's value, they only forget each other).
+#[derive(Debug, Default)]
+struct KnownPrimary {
+    digests: HashMap<u64, [u8; 32]>,
+    /// Advanced whenever a write starts or ends, so a read that raced a write records nothing.
+    epoch: u64,
+}
+
+fn slot(key: &SecretKey) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// SHA-256 of the key and the value (length-prefixed parts, so no two pairs collide by
+/// concatenation).
+fn keyed_digest(key: &SecretKey, value: &SecretValue) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(key.org_id().to_le_bytes());
+    for part in [key.namespace(), key.kind(), value.expose()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().into()
+}
 
 /// Settings of the mirror backend.
 #[derive(Debug, Clone)]
@@ -102,6 +146,7 @@ pub struct MirrorStore {
     fallback_timeout: Duration,
     locks: Vec<tokio::sync::Mutex<()>>,
     synced: Mutex<HashMap<SecretKey, String>>,
+    known: Mutex<KnownPrimary>,
     diverged: Mutex<HashSet<SecretKey>>,
     fallbacks: AtomicU64,
     repairs: AtomicU64,
@@ -153,6 +198,7 @@ impl MirrorStore {
             fallback_timeout,
             locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             synced: Mutex::new(HashMap::new()),
+            known: Mutex::new(KnownPrimary::default()),
             diverged: Mutex::new(HashSet::new()),
             fallbacks: AtomicU64::new(0),
             repairs: AtomicU64::new(0),
@@ -174,7 +220,8 @@ impl MirrorStore {
         lock(&self.diverged).iter().cloned().collect()
     }
 
-    /// Reads answered by the secondary because the primary was unavailable.
+    /// Reads answered by the secondary (with a value known to be the primary's) because the
+    /// primary was unavailable.
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }
@@ -238,6 +285,8 @@ impl MirrorStore {
             let Some(p) = self.primary.get(key).await? else {
                 return Ok(());
             };
+            // Read under the key's lock, so no write of this key is in flight.
+            self.primary_holds(key, &p);
             let digest = p.digest();
             let s = self.secondary.get(key).await?;
             if s.as_ref().map(SecretValue::digest).as_deref() != Some(digest.as_str()) {
@@ -255,19 +304,87 @@ impl MirrorStore {
         }
     }
 
-    async fn fallback<T, F, Fut>(&self, what: &str, primary_err: Error, op: F) -> Result<T>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+    /// The epoch before a primary read, for [`Self::primary_read`].
+    fn epoch(&self) -> u64 {
+        lock(&self.known).epoch
+    }
+
+    /// A write on `keys` starts: the primary's value is unknown until it ends.
+    fn write_started(&self, keys: &[&SecretKey]) {
+        let mut k = lock(&self.known);
+        k.epoch += 1;
+        for key in keys {
+            k.digests.remove(&slot(key));
+        }
+    }
+
+    /// The primary now holds `value` for `key` (written, or read under the key's lock).
+    fn primary_holds(&self, key: &SecretKey, value: &SecretValue) {
+        let digest = keyed_digest(key, value);
+        let mut k = lock(&self.known);
+        k.epoch += 1;
+        Self::put_known(&mut k, key, digest);
+    }
+
+    fn put_known(k: &mut KnownPrimary, key: &SecretKey, digest: [u8; 32]) {
+        let s = slot(key);
+        if k.digests.len() >= KNOWN_LIMIT && !k.digests.contains_key(&s) {
+            if let Some(evict) = k.digests.keys().next().copied() {
+                k.digests.remove(&evict);
+            }
+        }
+        k.digests.insert(s, digest);
+    }
+
+    /// A read of the primary that started at `epoch` saw `value`: remembered only if no write
+    /// started or ended since (the read may have seen a value the write then replaced).
+    fn primary_read(&self, key: &SecretKey, value: Option<&SecretValue>, epoch: u64) {
+        let mut k = lock(&self.known);
+        match value {
+            None => {
+                k.digests.remove(&slot(key));
+            }
+            Some(v) if k.epoch == epoch => Self::put_known(&mut k, key, keyed_digest(key, v)),
+            Some(_) => {}
+        }
+    }
+
+    /// Answers `get` from the secondary after the primary failed with `primary_err`, but only
+    /// with a value known to equal the primary's last one; otherwise `primary_err`.
+    async fn fallback_get(
+        &self,
+        key: &SecretKey,
+        primary_err: Error,
+    ) -> Result<Option<SecretValue>> {
         if !primary_err.is_transient() {
             return Err(primary_err);
         }
-        self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = %primary_err, secondary = self.secondary.name(),
-            "mirror: primary unavailable for {what}; reading the secondary");
-        match tokio::time::timeout(self.fallback_timeout, op()).await {
-            Ok(Ok(v)) => Ok(v),
+        let Some(expected) = lock(&self.known).digests.get(&slot(key)).copied() else {
+            return Err(context(
+                primary_err,
+                "mirror: primary failed; no fallback to the secondary because this process has \
+                 not seen the primary's current value of this secret",
+            ));
+        };
+        let side = self.secondary.name();
+        match tokio::time::timeout(self.fallback_timeout, self.secondary.get(key)).await {
+            Ok(Ok(Some(v))) if keyed_digest(key, &v) == expected => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%key, error = %primary_err, secondary = side,
+                    "mirror: primary unavailable; answered from the secondary (same value as the primary's last)");
+                Ok(Some(v))
+            }
+            Ok(Ok(_)) => {
+                tracing::warn!(%key, error = %primary_err, secondary = side,
+                    "mirror: primary unavailable and the secondary's copy differs from the primary's last value; no fallback");
+                Err(context(
+                    primary_err,
+                    format_args!(
+                        "mirror: primary failed; the secondary ({side}) holds another value or none, \
+                         so it cannot answer for the primary"
+                    ),
+                ))
+            }
             Ok(Err(e)) => Err(context(
                 primary_err,
                 format_args!("mirror: primary failed and the secondary fallback failed too ({e})"),
@@ -334,15 +451,20 @@ impl SecretStore for MirrorStore {
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
+        let epoch = self.epoch();
         match self.primary.get(key).await {
             Ok(Some(v)) => {
+                self.primary_read(key, Some(&v), epoch);
                 if !self.is_synced(key, &v.digest()) {
                     self.repair(key).await;
                 }
                 Ok(Some(v))
             }
-            Ok(None) => Ok(None),
-            Err(e) => self.fallback("get", e, || self.secondary.get(key)).await,
+            Ok(None) => {
+                self.primary_read(key, None, epoch);
+                Ok(None)
+            }
+            Err(e) => self.fallback_get(key, e).await,
         }
     }
 
@@ -353,13 +475,18 @@ impl SecretStore for MirrorStore {
             .get(key)
             .await
             .map_err(|e| context(e, "mirror: reading the primary before writing"))?;
+        self.write_started(&[key]);
         self.primary.set(key, value).await?;
+        self.primary_holds(key, value);
         match self.secondary.set(key, value).await {
             Ok(()) => {
                 self.remember(key, value.digest());
                 Ok(())
             }
-            Err(e) => Err(self.undo(vec![(key.clone(), prev)], e, "the write").await),
+            Err(e) => {
+                self.write_started(&[key]);
+                Err(self.undo(vec![(key.clone(), prev)], e, "the write").await)
+            }
         }
     }
 
@@ -370,6 +497,7 @@ impl SecretStore for MirrorStore {
             .get(key)
             .await
             .map_err(|e| context(e, "mirror: reading the primary before deleting"))?;
+        self.write_started(&[key]);
         self.primary.delete(key).await?;
         match self.secondary.delete(key).await {
             Ok(()) => {
@@ -381,13 +509,7 @@ impl SecretStore for MirrorStore {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        match self.primary.list(filter).await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                self.fallback("list", e, || self.secondary.list(filter))
-                    .await
-            }
-        }
+        self.primary.list(filter).await
     }
 
     async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
@@ -405,9 +527,17 @@ impl SecretStore for MirrorStore {
         let ctx = |e| context(e, "mirror: reading the primary before renaming");
         let prev_src = self.primary.get(key).await.map_err(ctx)?;
         let prev_dst = self.primary.get(&target).await.map_err(ctx)?;
+        self.write_started(&[key, &target]);
         self.primary.rename(key, new_namespace).await?;
         match self.secondary.rename(key, new_namespace).await {
             Ok(()) => {
+                // Under both keys' locks: the primary now holds the source's old value (if any)
+                // under the new name.
+                if let Some(v) = &prev_src {
+                    self.primary_holds(&target, v);
+                } else if let Some(v) = &prev_dst {
+                    self.primary_holds(&target, v);
+                }
                 let moved = lock(&self.synced).remove(key);
                 match moved {
                     Some(d) => self.remember(&target, d),
@@ -416,6 +546,7 @@ impl SecretStore for MirrorStore {
                 Ok(())
             }
             Err(e) => {
+                self.write_started(&[key, &target]);
                 let before = vec![(target, prev_dst), (key.clone(), prev_src)];
                 Err(self.undo(before, e, "the rename").await)
             }
@@ -423,14 +554,11 @@ impl SecretStore for MirrorStore {
     }
 
     async fn get_all(&self) -> Result<Vec<Item>> {
-        let items = match self.primary.get_all().await {
-            Ok(v) => v,
-            Err(e) => {
-                return self
-                    .fallback("get_all", e, || self.secondary.get_all())
-                    .await
-            }
-        };
+        let epoch = self.epoch();
+        let items = self.primary.get_all().await?;
+        for i in &items {
+            self.primary_read(&i.key, Some(&i.value), epoch);
+        }
         let stale: Vec<SecretKey> = {
             let c = lock(&self.synced);
             items
@@ -443,5 +571,27 @@ impl SecretStore for MirrorStore {
             self.repair(&key).await;
         }
         Ok(items)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_primary_values_stay_bounded_and_keyed() {
+        let mut known = KnownPrimary::default();
+        let value = SecretValue::new("v").unwrap();
+        for i in 0..KNOWN_LIMIT + 10 {
+            let key = SecretKey::new(1, format!("ds {i}"), "datasource").unwrap();
+            MirrorStore::put_known(&mut known, &key, keyed_digest(&key, &value));
+        }
+        assert_eq!(known.digests.len(), KNOWN_LIMIT);
+        // The same value under two keys has two digests: a slot shared by two keys never
+        // vouches for the other key's value.
+        let a = SecretKey::new(1, "a", "datasource").unwrap();
+        let b = SecretKey::new(1, "b", "datasource").unwrap();
+        assert_ne!(keyed_digest(&a, &value), keyed_digest(&b, &value));
     }
 }

@@ -10,7 +10,8 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use secrets_broker::backends::{self, SecretStore};
 use secrets_broker::config::LogLevel;
-use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
+use secrets_broker::domain::{ListFilter, SecretKey, SecretValue, MAX_VALUE_BYTES};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{start, GlobalOpts};
 
@@ -78,7 +79,8 @@ pub struct ExportArgs {
     /// Include the plaintext values (otherwise only keys, sizes and SHA-256 digests).
     #[arg(long)]
     include_values: bool,
-    /// Write to this file (created with mode 0600) instead of stdout.
+    /// Write to this file instead of stdout (mode 0600, replacing any existing file; a missing
+    /// directory is created with mode 0700).
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -149,8 +151,9 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
         }
         Admin::Set(a) => {
             let key = a.key.key()?;
-            let raw = read_value(&a)?;
-            let value = SecretValue::new(raw).map_err(|e| anyhow!("invalid value: {e}"))?;
+            let mut raw = read_value(&a)?;
+            let value = SecretValue::new(std::mem::take(&mut *raw))
+                .map_err(|e| anyhow!("invalid value: {e}"))?;
             store
                 .set(&key, &value)
                 .await
@@ -194,8 +197,9 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
         Admin::Export(a) => {
             let mut items = store.get_all().await.context("cannot read all secrets")?;
             items.sort_by(|x, y| x.key.cmp(&y.key));
-            let doc = export_json(&items, a.include_values);
-            let mut text = serde_json::to_string_pretty(&doc)?;
+            let mut doc = export_json(&items, a.include_values);
+            let mut text = Zeroizing::new(serde_json::to_string_pretty(&doc)?);
+            wipe_values(&mut doc);
             text.push('\n');
             match a.output {
                 None => out.write_all(text.as_bytes())?,
@@ -211,23 +215,52 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn read_value(a: &SetArgs) -> anyhow::Result<String> {
-    let mut raw = match &a.value_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the value from {}", path.display()))?,
-        None => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("cannot read the value from stdin (it must be UTF-8 text)")?;
-            s
+/// Reads the value from --value-file or stdin into one buffer sized up front (no reallocation
+/// leaves an unwiped copy behind) and wiped on drop, reading at most a few bytes more than any
+/// acceptable value, so a huge input is refused without being held in memory.
+fn read_value(a: &SetArgs) -> anyhow::Result<Zeroizing<String>> {
+    // The largest value plus a trailing "\r\n", plus one byte to notice a larger input.
+    let limit = MAX_VALUE_BYTES + 2;
+    let mut buf = Zeroizing::new(Vec::with_capacity(limit + 64));
+    let (source, what): (Box<dyn Read>, String) = match &a.value_file {
+        Some(path) => (
+            Box::new(
+                std::fs::File::open(path)
+                    .with_context(|| format!("cannot read the value from {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+        None => (Box::new(std::io::stdin()), "stdin".to_string()),
+    };
+    let mut source = source.take(limit as u64 + 1);
+    source
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read the value from {what}"))?;
+    if buf.len() > limit {
+        // Let a writer on the other end of a pipe finish (up to 16 MiB), without keeping it.
+        source.set_limit(16 << 20);
+        let _ = std::io::copy(&mut source, &mut std::io::sink());
+        return Err(anyhow!(
+            "invalid value: the value from {what} is larger than {MAX_VALUE_BYTES} bytes; at most \
+             {MAX_VALUE_BYTES} bytes are allowed"
+        ));
+    }
+    let mut raw = match String::from_utf8(std::mem::take(&mut *buf)) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            return Err(anyhow!(
+                "cannot read the value from {what}: it must be UTF-8 text"
+            ));
         }
     };
     if !a.keep_newline {
         if raw.ends_with("\r\n") {
-            raw.truncate(raw.len() - 2);
+            let n = raw.len() - 2;
+            raw.truncate(n);
         } else if raw.ends_with('\n') {
-            raw.truncate(raw.len() - 1);
+            let n = raw.len() - 1;
+            raw.truncate(n);
         }
     }
     Ok(raw)
@@ -257,15 +290,17 @@ pub fn export_json(
     serde_json::Value::Array(rows)
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+/// Overwrites the copies of the values in an export document before it is dropped.
+fn wipe_values(doc: &mut serde_json::Value) {
+    for row in doc.as_array_mut().into_iter().flatten() {
+        if let Some(serde_json::Value::String(v)) = row.get_mut("value") {
+            v.zeroize();
+        }
     }
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+}
+
+/// Exports hold digests (and with --include-values the values): owner-only, written atomically
+/// so an existing, more open file at `path` is replaced rather than rewritten in place.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    secrets_broker::migrate::checkpoint::write_private_atomically(path, bytes)
 }

@@ -3,7 +3,9 @@
 //!
 //! Written atomically: the whole file goes to a temporary file in the same directory, which is
 //! fsynced and renamed over the old one, then the directory is fsynced. A crash leaves either the
-//! old or the new checkpoint, never a torn one. It holds keys and SHA-256 digests, never values.
+//! old or the new checkpoint, never a torn one. It holds keys and SHA-256 digests, never values;
+//! a digest of a short password can be brute-forced, so the file is mode 0600 (a missing
+//! directory is created 0700), also when it replaces an older, more open file.
 //! A checkpoint that is missing or lags behind only costs re-reading: the engine always reads the
 //! destination and skips values whose digest already matches, so resuming never copies twice.
 
@@ -182,32 +184,71 @@ impl Checkpoint {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temporary file in the same directory, fsync, rename,
-/// fsync of the directory.
+/// Writes `bytes` to `path` atomically and readable by the owner only (see
+/// [`write_private_atomically`]); errors name the checkpoint.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let err = |what: &str, e: std::io::Error| Error::Checkpoint {
+    write_private_atomically(path, bytes).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),
-        message: format!("{what}: {e}"),
-    };
+        message: e.to_string(),
+    })
+}
+
+/// Writes `bytes` to `path` for files that hold secrets or their digests: a new temporary file
+/// in the same directory (created exclusively under a random name, mode 0600 on Unix), fsynced
+/// and renamed over `path`, then the directory is fsynced. A missing directory is created with
+/// mode 0700. An existing file at `path` is replaced, so its old mode (say 0644) never applies
+/// to the new contents, and a reader that opened the old file never sees them.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let step =
+        |what: &str, e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"));
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.exists() {
+        create_private_dir(&dir).map_err(|e| step("cannot create the directory", e))?;
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(|e| err("cannot create temporary file", e))?;
-    f.write_all(bytes).map_err(|e| err("cannot write", e))?;
-    f.sync_all().map_err(|e| err("cannot fsync", e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| err("cannot rename into place", e))?;
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&tmp)
+        .map_err(|e| step("cannot create temporary file", e))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(|e| step("cannot write", e))?;
+            f.sync_all().map_err(|e| step("cannot fsync", e))
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| step("cannot rename into place", e)));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Ok(d) = File::open(&dir) {
         // Directory fsync makes the rename durable; not supported everywhere, so best effort.
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 on Unix.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 #[cfg(test)]
@@ -241,5 +282,26 @@ mod tests {
         // No temporary file is left behind.
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_replace_open_ones_and_get_a_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open.json");
+        fs::write(&open, "old").unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_atomically(&open, b"new").unwrap();
+        assert_eq!(
+            (mode(&open), fs::read(&open).unwrap()),
+            (0o600, b"new".to_vec())
+        );
+        let nested = dir.path().join("a").join("b").join("cp.json");
+        write_private_atomically(&nested, b"x").unwrap();
+        assert_eq!(mode(&nested), 0o600);
+        assert_eq!(mode(nested.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
     }
 }

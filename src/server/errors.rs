@@ -1,5 +1,6 @@
 //! The one place that turns a store error into the `userFriendlyError` text Grafana shows its
-//! users, and picks the level it is logged at. Texts are actionable, name the key and never
+//! users (also the status message of a failed GetAllSecrets, with its gRPC code), and picks the
+//! level it is logged at. Texts are actionable, name the key and never
 //! contain a secret value (backend errors never carry one; we add only the key and the call).
 
 use crate::backends::Error;
@@ -53,6 +54,23 @@ impl Operation {
             Operation::Rename => "could not rename the secret",
             Operation::GetAll => "could not read all secrets",
         }
+    }
+}
+
+/// The gRPC status code of a failed GetAllSecrets (the one RPC that fails with a non-OK status):
+/// `UNAVAILABLE` when retrying later may succeed (throttled, unreachable), `FAILED_PRECONDITION`
+/// when an operator must change settings, permissions, keys or the backend's contents first,
+/// `DATA_LOSS` for stored data that cannot be read back, `ABORTED` for a concurrent change and
+/// `INTERNAL` for any other storage failure.
+pub fn grpc_code(err: &Error) -> tonic::Code {
+    match err {
+        Error::Throttled(_) | Error::Unavailable(_) => tonic::Code::Unavailable,
+        Error::Config(_) | Error::PermissionDenied(_) | Error::NotOwned(_) | Error::Crypto(_) => {
+            tonic::Code::FailedPrecondition
+        }
+        Error::Corrupt(_) => tonic::Code::DataLoss,
+        Error::Conflict(_) => tonic::Code::Aborted,
+        _ => tonic::Code::Internal,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The `secretsmanagerplugin.SecretsManager` gRPC service: each RPC converts the request into
 //! domain types (rejecting bad keys and values with a `userFriendlyError`), makes exactly one
-//! store call and converts the answer back. Every RPC answers gRPC OK; failures travel in
-//! `userFriendlyError` (Grafana crashes on a non-OK GetSecret). At trace level each call is
-//! logged with its method, key, duration and outcome, never its value.
+//! store call and converts the answer back. GetSecret, SetSecret, DeleteSecret, ListSecrets and
+//! RenameSecret always answer gRPC OK, with failures in `userFriendlyError` (Grafana crashes on a
+//! non-OK GetSecret). GetAllSecrets answers a non-OK status when the store fails (its only
+//! caller, Grafana's from-plugin migration, ignores `userFriendlyError`). At trace level each
+//! call is logged with its method, key, duration and outcome, never its value.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -290,10 +292,11 @@ impl SecretsManager for SecretsService {
             }
             Err(e) => {
                 traced(op, &"all", started, "error");
-                pb::GetAllSecretsResponse {
-                    user_friendly_error: errors::report(op, None, &e),
-                    items: Vec::new(),
-                }
+                // Grafana's from-plugin migration checks only the gRPC error of this call: an OK
+                // answer without items would make it copy nothing and then drop its "plugin
+                // required" flag. So this RPC, unlike the others, fails with a non-OK status.
+                let code = errors::grpc_code(&e);
+                return Err(Status::new(code, errors::report(op, None, &e)));
             }
         };
         Ok(Response::new(reply))

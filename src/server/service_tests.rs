@@ -1,5 +1,5 @@
-//! Unit tests of the service: one store call per valid request, none for an invalid one, and
-//! store failures reported in `userFriendlyError` with status OK.
+//! Unit tests of the service: one store call per valid request, none for an invalid one, store
+//! failures reported in `userFriendlyError` with status OK, except GetAllSecrets (non-OK status).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -147,7 +147,7 @@ async fn one_store_call_per_valid_request_none_for_invalid() {
 }
 
 #[tokio::test]
-async fn store_failures_are_ok_status_with_a_named_key() {
+async fn store_failures_are_ok_status_with_a_named_key_except_get_all() {
     let svc = SecretsService::new(Arc::new(Probe {
         inner: None,
         calls: AtomicUsize::new(0),
@@ -175,12 +175,17 @@ async fn store_failures_are_ok_status_with_a_named_key() {
         .into_inner();
     assert!(r.user_friendly_error.contains("could not store"), "{r:?}");
     assert!(!r.user_friendly_error.contains("hunter2"));
-    let r = svc
+    // GetAllSecrets is the exception: Grafana's from-plugin migration reads only the status.
+    let status = svc
         .get_all_secrets(Request::new(pb::GetAllSecretsRequest {}))
         .await
-        .unwrap()
-        .into_inner();
-    assert!(r.user_friendly_error.contains("could not read all") && r.items.is_empty());
+        .expect_err("a failed GetAllSecrets must not answer OK");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(
+        status.message().contains("could not read all secrets")
+            && status.message().contains("try again"),
+        "{status:?}"
+    );
     let r = svc
         .list_secrets(Request::new(pb::ListSecretsRequest {
             key_descriptor: key(4, "prod"),
@@ -190,4 +195,32 @@ async fn store_failures_are_ok_status_with_a_named_key() {
         .unwrap()
         .into_inner();
     assert!(!r.user_friendly_error.is_empty() && r.keys.is_empty());
+}
+
+#[test]
+fn get_all_status_codes_follow_the_error_kind() {
+    use super::errors::grpc_code;
+    use tonic::Code;
+    let cases = [
+        (Error::Throttled("slow down".into()), Code::Unavailable),
+        (
+            Error::Unavailable("connection refused".into()),
+            Code::Unavailable,
+        ),
+        (Error::Config("no region".into()), Code::FailedPrecondition),
+        (
+            Error::PermissionDenied("iam".into()),
+            Code::FailedPrecondition,
+        ),
+        (
+            Error::Crypto("kms key disabled".into()),
+            Code::FailedPrecondition,
+        ),
+        (Error::Corrupt("bad envelope".into()), Code::DataLoss),
+        (Error::Conflict("busy".into()), Code::Aborted),
+        (Error::Storage("disk".into()), Code::Internal),
+    ];
+    for (err, code) in cases {
+        assert_eq!(grpc_code(&err), code, "{err}");
+    }
 }

@@ -83,18 +83,66 @@ impl fmt::Debug for DbTarget {
     }
 }
 
-/// `scheme://user:<redacted>@host/…`: a URL safe to print.
+/// A database URL safe to print: `scheme://user:<redacted>@host/db?sslmode=…`.
+///
+/// Passwords are not always percent-encoded, so the URL is read the cautious way: the user-info
+/// part runs to the **last** `@` (a password may hold `/`, `?`, `#`, `:` or `@`), and from the
+/// first password-like query parameter (`password`, `sslpassword`, `passwd`, `pwd`, … in any
+/// case) to the end everything is redacted (an unencoded `&` or `#` in its value would otherwise
+/// leave the tail visible). Anything that is not `scheme://…` prints as `<unparseable url>`
+/// unless it is a plain `sqlite:` path.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
+        if url.starts_with("sqlite:") && !url.contains('@') && password_param_at(url).is_none() {
+            return url.to_string();
+        }
         return "<unparseable url>".into();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let (user_info, host_and_rest) = match rest.rfind('@') {
         Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:<redacted>@{}", &rest[at + 1..])
+            let user = &rest[..at];
+            let shown = match user.split_once(':') {
+                // The last `@` was inside a query: show nothing of what precedes it.
+                _ if password_param_at(user).is_some() => "<redacted>@".to_string(),
+                Some((name, _)) => format!("{name}:<redacted>@"),
+                None => format!("{user}@"),
+            };
+            (shown, &rest[at + 1..])
         }
-        None => url.to_string(),
+        None => (String::new(), rest),
+    };
+    let tail = match password_param_at(host_and_rest) {
+        Some(i) => format!("{}<redacted>", &host_and_rest[..i]),
+        None => host_and_rest.to_string(),
+    };
+    format!("{scheme}://{user_info}{tail}")
+}
+
+/// Whether a query parameter name holds a password or other credential.
+pub(crate) fn is_password_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token"]
+        .iter()
+        .any(|p| n.contains(p))
+}
+
+/// Byte offset just past `name=` of the first password-like query parameter in `s` (a name
+/// after `?`, `&` or `;`), if any.
+fn password_param_at(s: &str) -> Option<usize> {
+    let q = s.find('?')?;
+    let mut start = q + 1;
+    loop {
+        let end = s[start..].find(['&', ';']).map_or(s.len(), |i| start + i);
+        let pair = &s[start..end];
+        if let Some((name, _)) = pair.split_once('=') {
+            if is_password_param(name) {
+                return Some(start + name.len() + 1);
+            }
+        }
+        if end >= s.len() {
+            return None;
+        }
+        start = end + 1;
     }
 }
 
@@ -427,6 +475,38 @@ mod tests {
             "postgres://me:<redacted>@host:5432/db?sslmode=disable"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        assert_eq!(redact_url("sqlite:grafana.db"), "sqlite:grafana.db");
+        // Unencoded `/`, `?`, `#`, `:` and `@` in the password.
+        for pw in ["pa/ss", "pa?ss", "pa#ss", "p:a@s/s?w#d", "x@y"] {
+            let url = format!("postgres://grafana:{pw}@db.internal:5432/grafana?sslmode=require");
+            let shown = redact_url(&url);
+            assert_eq!(
+                shown, "postgres://grafana:<redacted>@db.internal:5432/grafana?sslmode=require",
+                "{pw}"
+            );
+        }
+        // Password in the query, also unencoded `&` or `#` in it, and in any case.
+        for q in [
+            "password=qs3cret",
+            "sslmode=disable&password=qs3cret&application_name=g",
+            "PassWord=qs3&cret",
+            "user=g&password=qs#3cret",
+            "sslpassword=qs3cret",
+        ] {
+            let shown = redact_url(&format!("mysql://grafana@db:3306/grafana?{q}"));
+            assert!(
+                !shown.contains("qs3") && !shown.contains("cret"),
+                "{q}: {shown}"
+            );
+            assert!(
+                shown.starts_with("mysql://grafana@db:3306/grafana?"),
+                "{shown}"
+            );
+            assert!(shown.ends_with("=<redacted>"), "{shown}");
+        }
+        assert_eq!(redact_url("mysql:u:p@h"), "<unparseable url>");
+        let shown = redact_url("postgres://h/db?password=a1b2@c3");
+        assert!(!shown.contains("a1b2"), "{shown}");
         let c = LegacySqlConfig::new("mysql://root:hunter2@h/db", "sk-value");
         let d = format!("{c:?}");
         assert!(!d.contains("hunter2") && !d.contains("sk-value"), "{d}");
