@@ -95,6 +95,16 @@ fn entries(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// An empty file with mode 0600: what a crash between creating the key file (with that mode)
+/// and writing it leaves.
+fn empty_private_file(path: &std::path::Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).unwrap();
+}
+
 fn is_temp_key(name: &str) -> bool {
     name.starts_with(".broker.key.") && name.ends_with(".tmp")
 }
@@ -125,8 +135,8 @@ async fn an_empty_key_file_left_by_a_crashed_first_start_does_not_block_start_up
     let sockets = tempfile::tempdir().unwrap();
     // What an older version left when killed between creating broker.key and writing it, and a
     // temporary key file of an interrupted creation.
-    std::fs::write(data.path().join("broker.key"), "").unwrap();
-    std::fs::write(data.path().join(".broker.key.00000000deadbeef.tmp"), "").unwrap();
+    empty_private_file(&data.path().join("broker.key"));
+    empty_private_file(&data.path().join(".broker.key.00000000deadbeef.tmp"));
     starts_and_round_trips(data.path(), sockets.path()).await;
     assert!(
         !entries(data.path()).iter().any(|n| is_temp_key(n)),
@@ -143,7 +153,7 @@ async fn an_empty_key_file_left_by_a_crashed_first_start_does_not_block_start_up
 fn an_empty_key_file_beside_data_stops_start_up_naming_the_file() {
     let data = tempfile::tempdir().unwrap();
     let key = data.path().join("broker.key");
-    std::fs::write(&key, "").unwrap();
+    empty_private_file(&key);
     std::fs::create_dir(data.path().join("db")).unwrap();
     let (code, stdout, stderr) = run(&mut grafana_command(data.path(), data.path(), &[]));
     assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
