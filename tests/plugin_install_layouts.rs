@@ -89,7 +89,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new() -> tempfile::TempDir {
+    fn traversable_root() -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         root
@@ -98,7 +98,7 @@ impl Layout {
     /// deb/rpm: `/usr/share/grafana` root-owned 0755 (cwd and HOME), `/var/lib/grafana` owned by
     /// the service user, plugins in `/var/lib/grafana/plugins`, no `GF_PATHS_DATA`.
     fn deb() -> Self {
-        let root = Self::new();
+        let root = Self::traversable_root();
         let r = root.path();
         let home = r.join("usr/share/grafana");
         make_dir(&home, 0, 0o755);
@@ -133,7 +133,7 @@ impl Layout {
     /// `<install>/data`, plugins in `<install>/data/plugins`; the user's home is writable (the
     /// data must still go to Grafana's data directory, not the home).
     fn tarball() -> Self {
-        let root = Self::new();
+        let root = Self::traversable_root();
         let r = root.path();
         make_dir(&r.join("opt"), 0, 0o755);
         let install = r.join("opt/grafana-11.6.0");

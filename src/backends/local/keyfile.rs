@@ -117,6 +117,10 @@ const TEMP_PREFIX: &str = ".broker.key.";
 const TEMP_SUFFIX: &str = ".tmp";
 /// Entries of the data directory that are not data: the key, its temporary files, the lock.
 const NOT_DATA: &[&str] = &[KEY_FILE_NAME, "broker.lock"];
+/// Entries the store keeps besides those: sled's database and the write-ahead log (names as in
+/// `store`).
+#[cfg(unix)]
+const STORE_ENTRIES: &[&str] = &["db", "wal"];
 
 const GENERATED: &str = "generated key, no encryption_key or encryption_key_file set";
 
@@ -276,6 +280,11 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `name` is that of a temporary key file.
+fn is_temp_key_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
 /// Removes temporary key files left by a crash during key creation. They never became the key,
 /// so nothing was encrypted with them.
 fn remove_leftover_temp_files(data_dir: &Path) {
@@ -285,7 +294,7 @@ fn remove_leftover_temp_files(data_dir: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+        if is_temp_key_name(&name) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => tracing::info!(
                     file = %entry.path().display(),
@@ -313,16 +322,14 @@ fn other_entries(data_dir: &Path) -> Result<Vec<String>, Error> {
     let mut names: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            !NOT_DATA.contains(&n.as_str())
-                && !(n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX))
-        })
+        .filter(|n| !NOT_DATA.contains(&n.as_str()) && !is_temp_key_name(n))
         .collect();
     names.sort();
     Ok(names)
 }
 
-/// Makes the data directory 0700 when group or others have any access to it.
+/// Makes the data directory 0700 when group or others have any access to it and it holds nothing
+/// but the store.
 #[cfg(unix)]
 fn restrict_dir(dir: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
@@ -337,6 +344,22 @@ fn restrict_dir(dir: &Path) -> Result<(), Error> {
         .mode()
         & 0o777;
     if mode & 0o077 != 0 {
+        // A directory shared with other files (data_dir set to an existing directory) is not
+        // ours to lock down: the key file itself is still 0600.
+        let foreign: Vec<String> = other_entries(dir)?
+            .into_iter()
+            .filter(|n| !STORE_ENTRIES.contains(&n.as_str()))
+            .collect();
+        if !foreign.is_empty() {
+            tracing::warn!(
+                data_dir = %dir.display(),
+                "the data directory has mode {mode:04o} and holds files that are not the \
+                 store's ({}), so its mode is left as it is; the key file is 0600, but set \
+                 data_dir to a directory of its own to keep the database private",
+                foreign.join(", ")
+            );
+            return Ok(());
+        }
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
             Error::PermissionDenied(format!(
                 "data directory {} has mode {mode:04o} (group or others can access it) and \
@@ -465,6 +488,18 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
         let e = load_or_create(dir.path()).expect_err("refused").to_string();
         assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_directory_shared_with_other_files_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_dir();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).expect("chmod");
+        fs::write(dir.path().join("grafana.db"), "").expect("write");
+        load_or_create(dir.path()).expect("create");
+        assert_eq!(mode(dir.path()), 0o750);
+        assert_eq!(mode(&dir.path().join(KEY_FILE_NAME)), 0o600);
     }
 
     #[test]
