@@ -370,3 +370,80 @@ async fn go_plugin_p521_host_certificate_is_accepted_in_tls_1_3_and_1_2() {
     let logs = plugin.stderr_lines().join("\n");
     assert!(!logs.contains("peer sent no certificates"), "{logs}");
 }
+
+/// A go-plugin-shaped host certificate with an RSA-2048 key (openssl), as (PEM, DER, PKCS#8 DER).
+fn rsa_host_cert(dir: &std::path::Path) -> (String, Vec<u8>, Vec<u8>) {
+    let cert = dir.join("rsa.pem");
+    let key = dir.join("rsa.key");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-sha256", "-nodes", "-days", "30",
+        ])
+        .args(["-subj", "/O=HashiCorp/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("the openssl command makes the RSA certificate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    let key_der = match rustls_pemfile::private_key(&mut key_pem.as_bytes()).unwrap() {
+        Some(rustls::pki_types::PrivateKeyDer::Pkcs8(k)) => k.secret_pkcs8_der().to_vec(),
+        other => panic!("expected a PKCS#8 key, got {other:?}"),
+    };
+    (pem, der, key_der)
+}
+
+/// A host certificate like go-plugin's but with `alg`'s key type (rcgen).
+fn rcgen_host_cert(alg: &'static rcgen::SignatureAlgorithm) -> (String, Vec<u8>, Vec<u8>) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate_for(alg).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec(), key.serialize_der())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p384_ed25519_and_rsa_host_certificates_are_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let hosts = [
+        ("P-384", rcgen_host_cert(&rcgen::PKCS_ECDSA_P384_SHA384)),
+        ("Ed25519", rcgen_host_cert(&rcgen::PKCS_ED25519)),
+        ("RSA-2048", rsa_host_cert(data.path())),
+    ];
+    for (name, (pem, der, key_der)) in hosts {
+        let mut cmd = grafana_command(data.path(), sockets.path(), &[]);
+        cmd.env("PLUGIN_CLIENT_CERT", &pem);
+        let mut plugin = launch(cmd);
+        let server_cert = plugin.handshake.server_cert.clone().expect("6th field");
+        let path = PathBuf::from(&plugin.handshake.address);
+        let good = TlsUnixConnector::new(path, &server_cert, Some((der, key_der)));
+        let r = try_get(good.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{name} host certificate: {e}"));
+        assert!(!r.exists && r.user_friendly_error.is_empty(), "{name}");
+        let channel = Endpoint::from_static("http://plugin.invalid")
+            .connect_with_connector(good)
+            .await
+            .unwrap();
+        let (_, status) = plugin.shutdown(channel).await;
+        assert!(status.success(), "{name}: {status:?}");
+    }
+}
