@@ -157,7 +157,7 @@ async fn serve_plugin(
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
-    let (listener, socket) = handshake::PrivateSocket::bind(&handshake::socket_parent(env))?;
+    let (listener, socket) = handshake::PrivateSocket::bind_first(&handshake::socket_parents(env))?;
     let address = socket.path.display().to_string();
     let line = handshake::handshake_line(
         "unix",

@@ -2,6 +2,11 @@
 //! `PLUGIN_PROTOCOL_VERSIONS` negotiation, the listener (a Unix socket in a private directory on
 //! Unix, TCP on 127.0.0.1 within `PLUGIN_MIN_PORT..=PLUGIN_MAX_PORT` elsewhere) and the one
 //! handshake line on stdout.
+//!
+//! The socket goes in `PLUGIN_UNIX_SOCKET_DIR`, else `$TMPDIR`, else `/tmp`. Where the first
+//! cannot hold it (missing, not writable, or so deep that the socket path would pass the OS's
+//! limit of [`MAX_SOCKET_PATH`] bytes, where go-plugin's own plugins fail), the next is used with
+//! a warning; when none can, start-up stops with an error listing each and why.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +52,16 @@ pub enum HandshakeError {
         min: u16,
         /// Highest port tried.
         max: u16,
+    },
+    /// No candidate directory could hold the socket.
+    #[error(
+        "cannot create the plugin's Unix socket in any of: {}. Set PLUGIN_UNIX_SOCKET_DIR to a \
+         short, writable directory",
+        .tried.iter().map(|(dir, why)| format!("{dir} ({why})")).collect::<Vec<_>>().join("; ")
+    )]
+    NoSocketDir {
+        /// Each directory tried (with where it came from) and why it failed.
+        tried: Vec<(String, String)>,
     },
     /// Creating the socket directory or binding failed.
     #[error("cannot create the plugin's listener at {path}: {source}")]
@@ -126,6 +141,13 @@ pub async fn bind_tcp_in_range(
     Err(HandshakeError::NoFreePort { min, max })
 }
 
+/// Longest Unix socket path the OS accepts, in bytes (`sun_path` less its terminating NUL).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const MAX_SOCKET_PATH: usize = 107;
+/// Longest Unix socket path the OS accepts, in bytes (`sun_path` less its terminating NUL).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const MAX_SOCKET_PATH: usize = 103;
+
 /// A Unix socket's private directory and path; both are removed on drop.
 #[cfg(unix)]
 #[derive(Debug)]
@@ -135,35 +157,88 @@ pub struct PrivateSocket {
     dir: PathBuf,
 }
 
+/// Name of the socket inside its private directory (short: the whole path must fit in
+/// [`MAX_SOCKET_PATH`]; with the directory's name it adds what go-plugin's own name adds).
+#[cfg(unix)]
+const SOCKET_NAME: &str = "s";
+
 #[cfg(unix)]
 impl PrivateSocket {
-    /// Creates directory `plugin-<random>` (mode 0700) inside `parent` (`PLUGIN_UNIX_SOCKET_DIR`
-    /// or the temp dir) and binds `plugin.sock` in it (mode 0600), so only our user can connect.
-    /// Needs a running tokio runtime.
+    /// Creates directory `plugin<8 hex digits>` (mode 0700) inside `parent` and binds socket
+    /// `s` in it (mode 0600), so only our user can connect. Needs a running tokio runtime.
     pub fn bind(parent: &Path) -> Result<(tokio::net::UnixListener, Self), HandshakeError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| HandshakeError::Io { path, source }
         };
+        let longest = parent
+            .join(format!("plugin{:08x}", 0))
+            .join(SOCKET_NAME)
+            .as_os_str()
+            .len();
+        if longest > MAX_SOCKET_PATH {
+            return Err(HandshakeError::Io {
+                path: parent.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the socket path would be {longest} bytes, more than the {MAX_SOCKET_PATH} \
+                         a Unix socket path may have"
+                    ),
+                ),
+            });
+        }
         let mut attempt = 0;
         let dir = loop {
-            let dir = parent.join(format!("plugin-{:016x}", rand::random::<u64>()));
+            let dir = parent.join(format!("plugin{:08x}", rand::random::<u32>()));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => break dir,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
                     attempt += 1;
                 }
                 Err(e) => return Err(io(&dir)(e)),
             }
         };
-        let path = dir.join("plugin.sock");
+        let path = dir.join(SOCKET_NAME);
         // From here on, dropping `guard` removes what we created.
         let guard = Self { path, dir };
         let listener = tokio::net::UnixListener::bind(&guard.path).map_err(io(&guard.path))?;
         std::fs::set_permissions(&guard.path, std::fs::Permissions::from_mode(0o600))
             .map_err(io(&guard.path))?;
         Ok((listener, guard))
+    }
+
+    /// Binds in the first of `parents` (directory, where it came from) that works; warns when
+    /// the first did not. The error lists every directory tried and why it failed.
+    pub fn bind_first(
+        parents: &[(PathBuf, String)],
+    ) -> Result<(tokio::net::UnixListener, Self), HandshakeError> {
+        let mut tried = Vec::new();
+        for (parent, origin) in parents {
+            match Self::bind(parent) {
+                Ok(bound) => {
+                    if let Some((first, why)) = tried.first() {
+                        tracing::warn!(
+                            skipped = %first,
+                            reason = %why,
+                            using = %parent.display(),
+                            "cannot create the plugin socket in the first choice of directory; \
+                             using the next"
+                        );
+                    }
+                    return Ok(bound);
+                }
+                Err(e) => {
+                    let why = match e {
+                        HandshakeError::Io { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    };
+                    tried.push((format!("{} ({origin})", parent.display()), why));
+                }
+            }
+        }
+        Err(HandshakeError::NoSocketDir { tried })
     }
 }
 
@@ -175,12 +250,23 @@ impl Drop for PrivateSocket {
     }
 }
 
-/// Where the socket directory goes: `PLUGIN_UNIX_SOCKET_DIR` or the temp dir.
-pub fn socket_parent(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    env("PLUGIN_UNIX_SOCKET_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
+/// Where the socket directory may go, in order, each with where it came from:
+/// `PLUGIN_UNIX_SOCKET_DIR`, `$TMPDIR`, `/tmp` (unset or empty variables skipped, duplicates
+/// once).
+pub fn socket_parents(env: &dyn Fn(&str) -> Option<String>) -> Vec<(PathBuf, String)> {
+    let mut parents: Vec<(PathBuf, String)> = Vec::new();
+    let mut add = |dir: PathBuf, origin: &str| {
+        if !parents.iter().any(|(d, _)| *d == dir) {
+            parents.push((dir, origin.to_string()));
+        }
+    };
+    for name in ["PLUGIN_UNIX_SOCKET_DIR", "TMPDIR"] {
+        if let Some(dir) = env(name).filter(|d| !d.is_empty()) {
+            add(PathBuf::from(dir), name);
+        }
+    }
+    add(PathBuf::from("/tmp"), "the system temporary directory");
+    parents
 }
 
 #[cfg(test)]
@@ -267,5 +353,52 @@ mod tests {
         assert_eq!(mode(&s.path), 0o600);
         drop(s);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn socket_parents_in_order_without_duplicates() {
+        let p = socket_parents(&env(&[
+            ("PLUGIN_UNIX_SOCKET_DIR", "/run/grafana"),
+            ("TMPDIR", "/tmp"),
+        ]));
+        let dirs: Vec<_> = p.iter().map(|(d, _)| d.display().to_string()).collect();
+        assert_eq!(dirs, ["/run/grafana", "/tmp"]);
+        assert_eq!(p[0].1, "PLUGIN_UNIX_SOCKET_DIR");
+        let p = socket_parents(&env(&[
+            ("PLUGIN_UNIX_SOCKET_DIR", ""),
+            ("TMPDIR", "/var/tmp"),
+        ]));
+        let dirs: Vec<_> = p.iter().map(|(d, _)| d.display().to_string()).collect();
+        assert_eq!(dirs, ["/var/tmp", "/tmp"]);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_too_long_or_missing_directory_falls_back_then_fails_clearly() {
+        let root = tempfile::tempdir().unwrap();
+        let mut deep = root.path().to_path_buf();
+        while deep.as_os_str().len() < MAX_SOCKET_PATH {
+            deep.push("d123456789");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let fallback = tempfile::tempdir().unwrap();
+        let parents = vec![
+            (deep.clone(), "PLUGIN_UNIX_SOCKET_DIR".to_string()),
+            (root.path().join("missing"), "TMPDIR".to_string()),
+            (fallback.path().to_path_buf(), "/tmp".to_string()),
+        ];
+        let (_l, s) = PrivateSocket::bind_first(&parents).unwrap();
+        assert!(s.path.starts_with(fallback.path()), "{}", s.path.display());
+        assert!(s.path.as_os_str().len() <= MAX_SOCKET_PATH);
+        let e = PrivateSocket::bind_first(&parents[..2])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&deep.display().to_string())
+                && e.contains("PLUGIN_UNIX_SOCKET_DIR")
+                && e.contains(&format!("more than the {MAX_SOCKET_PATH}"))
+                && e.contains("missing (TMPDIR)"),
+            "{e}"
+        );
     }
 }

@@ -193,6 +193,17 @@ impl TlsUnixConnector {
     }
 }
 
+impl TlsUnixConnector {
+    /// A connector with a ready client configuration (ALPN h2 is set here).
+    pub fn from_config(path: PathBuf, mut config: rustls::ClientConfig) -> Self {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Self {
+            path,
+            config: Arc::new(config),
+        }
+    }
+}
+
 impl tonic::codegen::Service<Uri> for TlsUnixConnector {
     type Response = TokioIo<tokio_rustls::client::TlsStream<tokio::net::UnixStream>>;
     type Error = std::io::Error;

@@ -10,12 +10,24 @@
 //! a power cut). See [`LocalConfig::fsync`].
 //!
 //! # Data directory
-//! Setting `data_dir`, else the first that applies:
-//! 1. `$GF_PATHS_DATA/secrets-broker` when `GF_PATHS_DATA` is set: Grafana sets it to its own data
-//!    directory (writable by the `grafana` user) for the plugins it launches;
-//! 2. `$XDG_DATA_HOME/secrets-broker`;
-//! 3. `$HOME/.local/share/secrets-broker`;
-//! 4. `./secrets-broker-data`.
+//! Setting `data_dir`, else the default ([`default_data_dir`]):
+//! 1. `$GF_PATHS_DATA/secrets-broker` when `GF_PATHS_DATA` is set (Grafana's Docker image sets it
+//!    to its data directory; the deb/rpm packages do not);
+//! 2. otherwise the first of these that already exists, else the first that can be created
+//!    (its nearest existing ancestor is writable by this user):
+//!    - `<grafana data>/secrets-broker` when this binary is installed as a Grafana plugin:
+//!      it sits beside its `plugin.json` in `<plugins dir>/<plugin folder>/` (or one folder
+//!      deeper), and the plugins directory is called `plugins`, as in every Grafana layout
+//!      (deb/rpm `/var/lib/grafana/plugins`, Docker, tarball `<install>/data/plugins`, Windows
+//!      `<install>\data\plugins`): Grafana's data directory is the one holding it. Derived
+//!      from the executable's real path (symlinks resolved), never inside the plugin's own
+//!      folder, which an upgrade replaces;
+//!    - `$XDG_DATA_HOME/secrets-broker`, `$HOME/.local/share/secrets-broker`,
+//!      `./secrets-broker-data` (the defaults of earlier versions, still used where a store
+//!      already exists).
+//!
+//! When none is usable, start-up stops with an error that lists each place tried and why, and
+//! asks for `data_dir`.
 //!
 //! The directory is created with mode 0700. It holds `db/` (sled), `broker.lock` (held while a
 //! broker runs: a second process gets a clear "in use" error) and, unless a key is configured,
@@ -68,8 +80,7 @@ pub enum KeySource {
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     /// Directory holding the sled database, the lock file and the generated key file. Default:
-    /// `$GF_PATHS_DATA/secrets-broker`, else `$XDG_DATA_HOME/secrets-broker`, else
-    /// `$HOME/.local/share/secrets-broker`, else `./secrets-broker-data` (see [`default_data_dir`]).
+    /// see [`default_data_dir`] and the module documentation.
     pub data_dir: PathBuf,
     /// Where the encryption key comes from.
     pub key: KeySource,
@@ -103,7 +114,15 @@ impl LocalConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let data_dir = match settings.get("data_dir") {
             Some(d) => PathBuf::from(d.trim()),
-            None => default_data_dir(),
+            None => {
+                let dir =
+                    default_data_dir().map_err(|e| settings.error("data_dir", e.to_string()))?;
+                tracing::info!(
+                    data_dir = %dir.display(),
+                    "data directory (the default; setting data_dir chooses another)"
+                );
+                dir
+            }
         };
         let key = match (
             settings.get("encryption_key"),
@@ -131,24 +150,150 @@ impl LocalConfig {
     }
 }
 
-/// The default data directory, from the process environment (see [`LocalConfig::data_dir`]).
-pub fn default_data_dir() -> PathBuf {
-    default_data_dir_from(|name| std::env::var_os(name).map(PathBuf::from))
+/// Why no default data directory could be used: each place tried and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "is not set, and no default location can hold the store: {}. Set data_dir (in grafana.ini's \
+     [plugin.<plugin id>] section, or GF_PLUGIN_DATA_DIR) to a directory this user can write",
+    .tried.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect::<Vec<_>>().join("; ")
+)]
+pub struct NoDataDir {
+    /// Each candidate and why it was passed over.
+    pub tried: Vec<(PathBuf, String)>,
 }
 
-/// The default data directory given an environment lookup; empty variables count as unset.
-pub fn default_data_dir_from(env: impl Fn(&str) -> Option<PathBuf>) -> PathBuf {
+/// The default data directory for this process (see the module documentation): from the
+/// environment, the executable's location and what exists on disk.
+pub fn default_data_dir() -> Result<PathBuf, NoDataDir> {
+    let exe = std::env::current_exe().ok();
+    default_data_dir_from(
+        |name| std::env::var_os(name).map(PathBuf::from),
+        exe.as_deref(),
+        &probe_disk,
+    )
+}
+
+/// What a candidate directory is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Candidate {
+    /// It exists as a directory (a store, or a place made for one).
+    Exists,
+    /// It does not exist, and this user can create it.
+    Creatable,
+    /// It cannot be used; why.
+    Unusable(String),
+}
+
+/// The default data directory given an environment lookup (empty variables count as unset), the
+/// executable's path and a disk probe. Pure apart from `probe`, for tests.
+pub fn default_data_dir_from(
+    env: impl Fn(&str) -> Option<PathBuf>,
+    exe: Option<&Path>,
+    probe: &dyn Fn(&Path) -> Candidate,
+) -> Result<PathBuf, NoDataDir> {
     let var = |name: &str| env(name).filter(|p| !p.as_os_str().is_empty());
     if let Some(grafana) = var("GF_PATHS_DATA") {
-        return grafana.join(DIR_NAME);
+        return Ok(grafana.join(DIR_NAME));
+    }
+    let mut candidates = Vec::new();
+    if let Some(grafana) = exe.and_then(grafana_data_dir_of) {
+        candidates.push(grafana.join(DIR_NAME));
     }
     if let Some(xdg) = var("XDG_DATA_HOME") {
-        return xdg.join(DIR_NAME);
+        candidates.push(xdg.join(DIR_NAME));
     }
     if let Some(home) = var("HOME") {
-        return home.join(".local").join("share").join(DIR_NAME);
+        candidates.push(home.join(".local").join("share").join(DIR_NAME));
     }
-    Path::new(".").join("secrets-broker-data")
+    candidates.push(Path::new(".").join("secrets-broker-data"));
+    let probed: Vec<(PathBuf, Candidate)> = candidates
+        .into_iter()
+        .map(|c| {
+            let state = probe(&c);
+            (c, state)
+        })
+        .collect();
+    if let Some((dir, _)) = probed.iter().find(|(_, s)| *s == Candidate::Exists) {
+        return Ok(dir.clone());
+    }
+    if let Some((dir, _)) = probed.iter().find(|(_, s)| *s == Candidate::Creatable) {
+        return Ok(dir.clone());
+    }
+    Err(NoDataDir {
+        tried: probed
+            .into_iter()
+            .map(|(dir, state)| match state {
+                Candidate::Unusable(why) => (dir, why),
+                _ => (dir, "unusable".to_string()),
+            })
+            .collect(),
+    })
+}
+
+/// Grafana's data directory when `exe` is installed as a Grafana plugin: the executable's folder
+/// holds `plugin.json`, and that folder's parent or grandparent is a directory called `plugins`
+/// (Grafana's default `<data>/plugins` in every layout); the data directory is the one holding
+/// it. `None` for any other location (a build tree, `/usr/local/bin`, a plugins directory
+/// configured under another name).
+pub fn grafana_data_dir_of(exe: &Path) -> Option<PathBuf> {
+    let plugin_folder = exe.parent()?;
+    if !plugin_folder.join("plugin.json").is_file() {
+        return None;
+    }
+    let plugins_dir = plugin_folder.ancestors().skip(1).take(2).find(|d| {
+        d.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.eq_ignore_ascii_case("plugins"))
+    })?;
+    plugins_dir.parent().map(Path::to_path_buf)
+}
+
+/// Whether `dir` exists, can be created by this user (its nearest existing ancestor is a
+/// writable, searchable directory), or neither.
+pub fn probe_disk(dir: &Path) -> Candidate {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Candidate::Exists,
+        Ok(_) => return Candidate::Unusable("exists and is not a directory".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Candidate::Unusable(e.to_string()),
+    }
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(dir),
+            Err(e) => return Candidate::Unusable(format!("no working directory: {e}")),
+        }
+    };
+    let Some(ancestor) = absolute.ancestors().skip(1).find(|a| a.exists()) else {
+        return Candidate::Unusable("no existing parent directory".into());
+    };
+    match writable_dir(ancestor) {
+        Ok(()) => Candidate::Creatable,
+        Err(why) => {
+            Candidate::Unusable(format!("cannot create it in {}: {why}", ancestor.display()))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    use rustix::fs::{access, Access};
+    if !dir.is_dir() {
+        return Err("not a directory".into());
+    }
+    access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(|e| std::io::Error::from(e).to_string())
+}
+
+/// Elsewhere (Windows) only "is a directory": the read-only attribute of a folder does not stop
+/// creating files in it, and access is decided by ACLs, which creating the directory will test.
+#[cfg(not(unix))]
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err("not a directory".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -177,16 +322,33 @@ mod tests {
         }
     }
 
+    /// A probe that finds `existing` on disk and can create anything under `writable`.
+    fn probe<'a>(
+        existing: &'a [&'a str],
+        writable: &'a [&'a str],
+    ) -> impl Fn(&Path) -> Candidate + 'a {
+        move |p| {
+            if existing.iter().any(|e| Path::new(e) == p) {
+                Candidate::Exists
+            } else if writable.iter().any(|w| p.starts_with(w)) {
+                Candidate::Creatable
+            } else {
+                Candidate::Unusable("Permission denied".into())
+            }
+        }
+    }
+
     #[test]
-    fn default_dir_prefers_grafana_then_xdg_then_home() {
+    fn default_dir_prefers_grafana_then_existing_then_creatable() {
         let all = [
             ("GF_PATHS_DATA", "/var/lib/grafana"),
             ("XDG_DATA_HOME", "/x"),
             ("HOME", "/h"),
         ];
+        let nothing = probe(&[], &[]);
         assert_eq!(
-            default_data_dir_from(env(&all)),
-            PathBuf::from("/var/lib/grafana/secrets-broker")
+            default_data_dir_from(env(&all), None, &nothing),
+            Ok(PathBuf::from("/var/lib/grafana/secrets-broker"))
         );
         let no_gf = [
             ("GF_PATHS_DATA", ""),
@@ -194,17 +356,94 @@ mod tests {
             ("HOME", "/h"),
         ];
         assert_eq!(
-            default_data_dir_from(env(&no_gf)),
-            PathBuf::from("/x/secrets-broker")
+            default_data_dir_from(env(&no_gf), None, &probe(&[], &["/x", "/h"])),
+            Ok(PathBuf::from("/x/secrets-broker"))
+        );
+        // An existing store wins over an earlier candidate that would have to be created.
+        assert_eq!(
+            default_data_dir_from(
+                env(&no_gf),
+                None,
+                &probe(&["/h/.local/share/secrets-broker"], &["/x", "/h"])
+            ),
+            Ok(PathBuf::from("/h/.local/share/secrets-broker"))
+        );
+        // deb/rpm: HOME is root's /usr/share/grafana: skipped for the next writable place.
+        assert_eq!(
+            default_data_dir_from(
+                env(&[("HOME", "/usr/share/grafana")]),
+                None,
+                &probe(&[], &["."])
+            ),
+            Ok(PathBuf::from("./secrets-broker-data"))
+        );
+        let e = default_data_dir_from(env(&[("HOME", "/usr/share/grafana")]), None, &nothing)
+            .expect_err("nothing writable");
+        assert_eq!(e.tried.len(), 2);
+        let text = e.to_string();
+        assert!(
+            text.contains("/usr/share/grafana/.local/share/secrets-broker (Permission denied)")
+                && text.contains("./secrets-broker-data")
+                && text.contains("Set data_dir"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn grafana_data_dir_from_the_plugin_executable() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let layout = |rel: &str| {
+            let folder = root.path().join(rel);
+            std::fs::create_dir_all(&folder).expect("mkdir");
+            std::fs::write(folder.join("plugin.json"), "{}").expect("plugin.json");
+            folder.join("secrets_plugin_start_linux_amd64")
+        };
+        let deb = layout("var/lib/grafana/plugins/secretsbroker-secretsmanager");
+        assert_eq!(
+            grafana_data_dir_of(&deb),
+            Some(root.path().join("var/lib/grafana"))
+        );
+        let nested = layout("opt/grafana-11.6.0/data/plugins/secretsbroker-secretsmanager/dist");
+        assert_eq!(
+            grafana_data_dir_of(&nested),
+            Some(root.path().join("opt/grafana-11.6.0/data"))
+        );
+        // A plugins directory under another name, or no plugin.json: not derivable.
+        let custom = layout("srv/grafana-extras/secretsbroker-secretsmanager");
+        assert_eq!(grafana_data_dir_of(&custom), None);
+        let build = root.path().join("plugins/x/target/debug/secrets-broker");
+        std::fs::create_dir_all(build.parent().expect("parent")).expect("mkdir");
+        assert_eq!(grafana_data_dir_of(&build), None);
+        // The derived directory comes before the user's home, GF_PATHS_DATA before both.
+        let home = [("HOME", "/h")];
+        let writable = [root.path().to_str().expect("utf-8"), "/h"];
+        assert_eq!(
+            default_data_dir_from(env(&home), Some(&deb), &probe(&[], &writable)),
+            Ok(root.path().join("var/lib/grafana/secrets-broker"))
         );
         assert_eq!(
-            default_data_dir_from(env(&[("HOME", "/h")])),
-            PathBuf::from("/h/.local/share/secrets-broker")
+            default_data_dir_from(
+                env(&[("GF_PATHS_DATA", "/d"), ("HOME", "/h")]),
+                Some(&deb),
+                &probe(&[], &writable)
+            ),
+            Ok(PathBuf::from("/d/secrets-broker"))
         );
-        assert_eq!(
-            default_data_dir_from(env(&[])),
-            PathBuf::from("./secrets-broker-data")
-        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn probe_sees_existing_creatable_and_not_a_directory() {
+        let root = tempfile::tempdir().expect("tempdir");
+        assert_eq!(probe_disk(root.path()), Candidate::Exists);
+        assert_eq!(probe_disk(&root.path().join("a/b")), Candidate::Creatable);
+        let file = root.path().join("f");
+        std::fs::write(&file, "").expect("write");
+        assert!(matches!(probe_disk(&file), Candidate::Unusable(_)));
+        assert!(matches!(
+            probe_disk(&file.join("x")),
+            Candidate::Unusable(_)
+        ));
     }
 
     #[test]
