@@ -22,6 +22,12 @@
 //! repairs a checkpoint cut short by a crash. The log holds every acknowledged commit after the
 //! marker.
 //!
+//! On a full disk a commit whose log sync fails is answered with an error (never as durable); the
+//! log keeps its record and writes it with the next sync that succeeds, so once the disk has room
+//! commits are acknowledged again without a restart. A failed checkpoint keeps its changes and
+//! the log segments; sled 0.34 refuses writes after one of its own failed, so checkpoints resume
+//! after a restart, which replays the log.
+//!
 //! Why not a sled batch per commit: sled 0.34 seals and writes its I/O buffer on every batch,
 //! through a thread pool that wakes all its idle threads per job; on two cores that cost several
 //! times the rest of a write.
@@ -74,8 +80,8 @@ pub type Loaded = HashMap<String, HashMap<String, Vec<Secret>>>;
 struct Durability {
     /// Sequence number of the last committed transaction.
     written: AtomicU64,
-    /// (highest sequence on disk, whether the last sync failed)
-    flushed: watch::Sender<(u64, bool)>,
+    /// (highest sequence on disk, number of failed syncs so far)
+    flushed: watch::Sender<(u64, u64)>,
     wake: Notify,
 }
 
@@ -539,7 +545,7 @@ impl Store {
                 }))
             }
         };
-        let (tx, _) = watch::channel((last_seq, false));
+        let (tx, _) = watch::channel((last_seq, 0));
         let dur = Arc::new(Durability {
             written: AtomicU64::new(last_seq),
             flushed: tx,
@@ -872,16 +878,25 @@ impl Store {
     }
 
     /// Waits until the write with sequence `seq` is on disk (immediately for in-memory stores).
+    /// Fails when a sync of the log fails after the wait began: the write may or may not reach
+    /// the disk later (the log keeps it, see [`sled_sync::wal`]), but it is not reported durable.
+    /// A wait that begins while the disk is full triggers a new attempt and waits for it.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
         if self.files.is_none() || seq == 0 {
             return Ok(());
         }
         let mut rx = self.dur.flushed.subscribe();
-        if rx.borrow().0 >= seq {
-            return Ok(());
-        }
+        let failures_before = {
+            let state = rx.borrow();
+            if state.0 >= seq {
+                return Ok(());
+            }
+            state.1
+        };
         self.dur.wake.notify_one();
-        let res = rx.wait_for(|(done, failed)| *done >= seq || *failed).await;
+        let res = rx
+            .wait_for(|(done, failures)| *done >= seq || *failures > failures_before)
+            .await;
         match res {
             Ok(state) if state.0 >= seq => Ok(()),
             _ => Err(StoreError::FlushFailed),
@@ -950,7 +965,8 @@ impl Drop for Store {
 /// The group-commit loop: waits for unsynced writes, then writes and fdatasyncs the log once for
 /// all of them. Writes that arrive while a sync runs leave a wake-up permit and are covered by the
 /// next sync, so under load syncs run back to back, each covering everything that queued during
-/// the previous one.
+/// the previous one. A failed sync fails its waiters; the log keeps their records, and the next
+/// waiter's sync tries again (once the disk has room it succeeds and covers them).
 async fn flush_loop(files: Arc<Files>, dur: Arc<Durability>) {
     loop {
         dur.wake.notified().await;
@@ -962,18 +978,18 @@ async fn flush_loop(files: Arc<Files>, dur: Arc<Durability>) {
         match res {
             Ok(Ok(seq)) => {
                 dur.flushed.send_if_modified(|state| {
-                    let changed = seq > state.0 || state.1;
-                    *state = (seq.max(state.0), false);
+                    let changed = seq > state.0;
+                    state.0 = seq.max(state.0);
                     changed
                 });
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "syncing the write-ahead log failed");
-                dur.flushed.send_modify(|state| state.1 = true);
+                dur.flushed.send_modify(|state| state.1 += 1);
             }
             Err(e) => {
                 tracing::error!(error = %e, "log sync task failed");
-                dur.flushed.send_modify(|state| state.1 = true);
+                dur.flushed.send_modify(|state| state.1 += 1);
             }
         }
     }

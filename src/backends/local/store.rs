@@ -2,7 +2,10 @@
 //! sled. Every write is durable before it returns: in fsync mode it is applied to sled and logged
 //! in a write-ahead log ([`sled_sync::wal`], one group `fdatasync` for concurrent writers), and sled
 //! is flushed and synced at checkpoints (every second while there are writes), after which the log
-//! is cut; start-up replays the log. Without fsync every write flushes sled.
+//! is cut; start-up replays the log. Without fsync every write flushes sled. On a full disk writes
+//! fail with the I/O error and nothing acknowledged is lost; the log recovers by itself once
+//! there is room, but sled 0.34 refuses every write after one of its own writes failed, so the
+//! store takes writes again after it is reopened (the plugin restarted).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -283,7 +286,9 @@ impl Drop for Inner {
 impl Inner {
     /// Runs `apply` (which changes the secrets tree and returns the changes it made) under the
     /// write order and makes the changes durable before returning: logged and synced in fsync
-    /// mode, a sled flush otherwise.
+    /// mode, a sled flush otherwise. When the sync fails (a full disk) the caller gets the error;
+    /// the change stays in sled and in the log's queue, which writes it once it can (so sled and
+    /// the log agree), but it is never reported durable.
     fn write<T>(&self, apply: impl FnOnce(&Self) -> Result<(T, Vec<Op>)>) -> Result<T> {
         let mut seq = lock(&self.order);
         let (out, ops) = apply(self)?;
@@ -309,18 +314,30 @@ impl Inner {
     /// For changes to several keys (a rename): under the write order, logs the changes `plan`
     /// returns and syncs the log first, then applies them to sled in one batch. Logged first so
     /// sled can never hold the change without the log (replaying older records over it would
-    /// leave both keys). If sled then fails, the change is applied at the next start.
+    /// leave both keys). If sled then fails, the change is applied at the next start. If the
+    /// sync fails, the record is withdrawn from the log and the change has no effect; only when
+    /// it cannot be withdrawn (another writer's sync took it) is it applied, still reported as
+    /// failed.
     fn write_ahead(&self, plan: impl FnOnce(&Self) -> Result<Vec<Op>>) -> Result<()> {
         let mut seq = lock(&self.order);
         let ops = plan(self)?;
         if ops.is_empty() {
             return Ok(());
         }
+        let mut failed = None;
         if let Some(wal) = &self.wal {
             *seq += 1;
             wal.append(*seq, &ops);
-            wal.sync()
-                .map_err(|e| wal_error("cannot sync the write-ahead log", e))?;
+            if let Err(e) = wal.sync() {
+                let e = wal_error("cannot sync the write-ahead log", e);
+                if wal.withdraw(*seq) {
+                    // never written: the change has no effect
+                    return Err(e);
+                }
+                // the log keeps the change (or another writer's sync made it durable
+                // meanwhile): sled follows the log, and the caller is told it failed
+                failed = Some(e);
+            }
         }
         let mut batch = sled::Batch::default();
         for (k, v) in ops {
@@ -334,6 +351,9 @@ impl Inner {
             .apply_batch(batch)
             .map_err(|e| sled_error("cannot apply the change", e))?;
         drop(seq);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if self.wal.is_none() {
             self.flush()?;
         }

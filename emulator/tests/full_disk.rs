@@ -1,0 +1,232 @@
+//! The `sm-emulator` binary on a disk that fills up: on a real 8 MiB tmpfs, CreateSecret from
+//! concurrent SDK clients until the emulator answers errors because the disk is full (its log
+//! says "No space left on device"). Then the file system is grown: the running emulator takes
+//! writes again, and after `kill -9` and a restart every acknowledged secret is there with its
+//! value and new writes succeed. Needs root (to mount); prints a skip reason otherwise.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::Client;
+use common::{client_for, code, free_port, raw, AKID, SECRET_KEY};
+
+/// A tmpfs mounted for the test; unmounted on drop.
+struct SmallDisk {
+    dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Result<Self, String> {
+        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = parent.path().join("disk");
+        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
+            .arg("tmpfs")
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Self {
+            dir,
+            _parent: parent,
+        })
+    }
+
+    fn grow(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "remount failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Starts `sm-emulator` on `data` with its output appended to `log` and waits until it answers.
+async fn spawn_logged(data: &Path, port: u16, log: &Path) -> tokio::process::Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok()
+            && raw(addr, "GET", "/_emulator/health", &[], b"").await.status == 200
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "sm-emulator did not come up on {addr}; its log: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// A value of about 2 KiB, different for every secret.
+fn value_for(name: &str) -> String {
+    let mut v = format!("{name}:");
+    while v.len() < 2000 {
+        v.push_str(&format!("{:08x}", v.len() * 2_654_435_761 % 4_294_967_291));
+    }
+    v
+}
+
+async fn value_of(c: &Client, name: &str) -> Option<String> {
+    match c.get_secret_value().secret_id(name).send().await {
+        Ok(r) => r.secret_string().map(str::to_string),
+        Err(e) => {
+            let e = e.into_service_error();
+            assert_eq!(code(&e), "ResourceNotFoundException", "{name}: {e:?}");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_costs_writes_only_while_it_is_full() {
+    let disk = match SmallDisk::mount("8m") {
+        Ok(d) => d,
+        Err(reason) => {
+            println!("SKIP a_full_disk_costs_writes_only_while_it_is_full: {reason}");
+            return;
+        }
+    };
+    let data = disk.path().join("emulator-data");
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("sm-emulator.log");
+    let port = free_port();
+    let mut emulator = spawn_logged(&data, port, &log).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
+
+    // Four concurrent writers, each until it has seen 5 failures.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (c, acknowledged, errors) = (c.clone(), acknowledged.clone(), errors.clone());
+        writers.push(tokio::spawn(async move {
+            let mut failures = 0;
+            for i in 0..20_000 {
+                let name = format!("app/{w}/{i}");
+                let res = c
+                    .create_secret()
+                    .name(&name)
+                    .secret_string(value_for(&name))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => acknowledged.lock().unwrap().push(name),
+                    Err(e) => {
+                        errors.lock().unwrap().push(code(&e.into_service_error()));
+                        failures += 1;
+                        if failures == 5 {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let errors = errors.lock().unwrap().clone();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let enospc = logged.matches("No space left on device").count();
+    println!(
+        "FIGURES emulator_full_disk acknowledged={} failed={} enospc_log_lines={enospc}",
+        acknowledged.len(),
+        errors.len()
+    );
+    // the fault really happened: the disk filled after writes had been acknowledged
+    assert!(
+        enospc > 0,
+        "the emulator never hit ENOSPC; its log: {logged}"
+    );
+    assert!(
+        errors.iter().all(|e| e == "InternalServiceError"),
+        "{errors:?}"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing acknowledged before the disk filled"
+    );
+
+    // The disk is grown: the running emulator takes writes again.
+    disk.grow("64m");
+    for i in 0..20 {
+        let name = format!("grown/{i}");
+        c.create_secret()
+            .name(&name)
+            .secret_string(value_for(&name))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} after the disk was grown: {e:?}"));
+    }
+
+    // kill -9 and a restart: everything acknowledged is there.
+    emulator.kill().await.unwrap();
+    let _ = emulator.wait().await;
+    let _emulator = spawn_logged(&data, port, &log).await;
+    let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
+    let grown: Vec<String> = (0..20).map(|i| format!("grown/{i}")).collect();
+    for name in acknowledged.iter().chain(&grown) {
+        let got = value_of(&c, name).await;
+        assert!(got.is_some(), "{name} was acknowledged but is lost");
+        assert!(got.unwrap() == value_for(name), "{name} has a wrong value");
+    }
+    for i in 0..20 {
+        let name = format!("after/{i}");
+        c.create_secret()
+            .name(&name)
+            .secret_string(value_for(&name))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        value_of(&c, "after/19").await.unwrap(),
+        value_for("after/19")
+    );
+}
