@@ -4,11 +4,14 @@ in a data directory, and the errors of a bad start."""
 import os
 import shutil
 import subprocess
+import sys
 import sysconfig
+import textwrap
 import urllib.request
 
 import pytest
 
+import secretsmanager_emulator
 from secretsmanager_emulator import (
     BinaryNotFoundError,
     EmulatorStartError,
@@ -28,6 +31,8 @@ def _alive(pid):
 
 
 def test_the_wheel_installs_the_sm_emulator_command_beside_the_interpreter():
+    # the suite runs against the installed wheel, not the source tree
+    assert secretsmanager_emulator.__file__.startswith(sysconfig.get_path("purelib"))
     binary = find_binary()
     assert os.path.dirname(binary) == sysconfig.get_path("scripts")
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
@@ -103,3 +108,21 @@ def test_the_binary_override_must_exist(monkeypatch, tmp_path):
     monkeypatch.setenv("SM_EMULATOR_BIN", str(tmp_path / "missing"))
     with pytest.raises(BinaryNotFoundError, match="SM_EMULATOR_BIN"):
         SecretsManagerEmulator().start()
+
+
+def test_an_emulator_left_running_is_stopped_when_python_exits():
+    script = textwrap.dedent(
+        """
+        from secretsmanager_emulator import SecretsManagerEmulator
+        emu = SecretsManagerEmulator().start()
+        print(emu.pid, flush=True)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pid = int(out.stdout.strip())
+    # the child Python has exited; its emulator must not outlive it (it is not our child: no zombie)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return
+    pytest.fail(f"sm-emulator {pid} still runs after the Python process that started it exited")

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -194,6 +195,21 @@ class Clock:
         return _dt.timedelta(seconds=answer["offset_seconds"])
 
 
+def _stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGINT (the emulator's Ctrl-C shutdown), then a kill if it still runs after ``timeout``."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            if os.name == "nt":
+                proc.terminate()
+            else:
+                proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _from_epoch(seconds: float) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
 
@@ -240,6 +256,7 @@ class SecretsManagerEmulator:
         self._log_file: Any = None
         self._proc: Optional[subprocess.Popen] = None
         self._reader: Optional[threading.Thread] = None
+        self._finalizer: Optional[weakref.finalize] = None
         self._endpoint: Optional[str] = None
         self._client: Any = None
         self._baseline_faults: Dict[str, Any] = {}
@@ -280,6 +297,8 @@ class SecretsManagerEmulator:
             env=env,
         )
         found = threading.Event()
+        # Stops the process when this object is collected or the interpreter exits without stop().
+        self._finalizer = weakref.finalize(self, _stop_process, self._proc, 5.0)
         self._reader = threading.Thread(
             target=self._read_stdout, args=(self._proc, found), daemon=True
         )
@@ -325,18 +344,11 @@ class SecretsManagerEmulator:
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the process: SIGINT (as Ctrl-C), then a kill if it still runs after ``timeout``."""
         proc, self._proc = self._proc, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    if os.name == "nt":
-                        proc.terminate()
-                    else:
-                        proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop_process(proc, timeout)
             if self._reader is not None:
                 self._reader.join(timeout)
             if proc.stdout is not None:
