@@ -126,3 +126,12 @@ def test_an_emulator_left_running_is_stopped_when_python_exits():
     except ProcessLookupError:
         return
     pytest.fail(f"sm-emulator {pid} still runs after the Python process that started it exited")
+
+
+def test_a_binary_that_cannot_run_fails_the_start_naming_it(monkeypatch, tmp_path):
+    fake = tmp_path / "sm-emulator"
+    fake.write_bytes(b"\x00not a program\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("SM_EMULATOR_BIN", str(fake))
+    with pytest.raises(EmulatorStartError, match=f"cannot run {fake}"):
+        SecretsManagerEmulator().start()

@@ -289,15 +289,19 @@ class SecretsManagerEmulator:
         cmd += self.args
         env = dict(os.environ)
         env.update(self.env)
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log_file,
-            env=env,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._log_file,
+                env=env,
+            )
+        except OSError as e:
+            self.stop()
+            raise EmulatorStartError(f"cannot run {binary}: {e}") from e
         found = threading.Event()
-        # Stops the process when this object is collected or the interpreter exits without stop().
+        # Stops the process when the interpreter exits without stop().
         self._finalizer = weakref.finalize(self, _stop_process, self._proc, 5.0)
         self._reader = threading.Thread(
             target=self._read_stdout, args=(self._proc, found), daemon=True
