@@ -2,6 +2,8 @@
 AWS mode, and a scheduled rotation falling due on the emulator's clock."""
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -72,3 +74,64 @@ def test_a_scheduled_rotation_runs_once_the_clock_reaches_it(secretsmanager_emul
     rotated = json.loads(client.get_secret_value(SecretId="sched")["SecretString"])
     assert rotated["password"] != "initial"
     assert "LastRotatedDate" in client.describe_secret(SecretId="sched")
+
+
+def test_a_mapped_rotation_function_receives_the_four_steps(secretsmanager_emulator):
+    # A rotation "Lambda" served over HTTP by the test: it calls back into the emulator through
+    # boto3, as a real rotation function calls Secrets Manager.
+    emu = secretsmanager_emulator
+    lambda_client = emu.make_client()
+    events = []
+
+    class RotationFunction(BaseHTTPRequestHandler):
+        def do_POST(self):
+            event = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            events.append(event)
+            secret, token = event["SecretId"], event["ClientRequestToken"]
+            if event["Step"] == "createSecret":
+                lambda_client.put_secret_value(
+                    SecretId=secret,
+                    ClientRequestToken=token,
+                    SecretString="from-the-rotation-function",
+                    VersionStages=["AWSPENDING"],
+                )
+            elif event["Step"] == "finishSecret":
+                stages = lambda_client.describe_secret(SecretId=secret)["VersionIdsToStages"]
+                current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+                lambda_client.update_secret_version_stage(
+                    SecretId=secret,
+                    VersionStage="AWSCURRENT",
+                    MoveToVersionId=token,
+                    RemoveFromVersionId=current,
+                )
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RotationFunction)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:my-rotator"
+        emu.set_rotation_hooks({arn: f"http://127.0.0.1:{server.server_port}/rotate"})
+        created = emu.client.create_secret(Name="hooked", SecretString="before")
+        out = emu.client.rotate_secret(SecretId="hooked", RotationLambdaARN=arn)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [e["Step"] for e in events] == [
+        "createSecret",
+        "setSecret",
+        "testSecret",
+        "finishSecret",
+    ]
+    assert {e["ClientRequestToken"] for e in events} == {out["VersionId"]}
+    assert all(e["SecretId"] == created["ARN"] for e in events)
+    assert emu.client.get_secret_value(SecretId="hooked")["SecretString"] == (
+        "from-the-rotation-function"
+    )
+    assert _stages(emu.client, "hooked") == {
+        created["VersionId"]: ["AWSPREVIOUS"],
+        out["VersionId"]: ["AWSCURRENT"],
+    }

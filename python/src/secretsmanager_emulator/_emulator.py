@@ -325,7 +325,7 @@ class SecretsManagerEmulator:
                 )
             self._admin("GET", "/_emulator/health")
             self._baseline_faults = self.faults.current()
-            self._baseline_hooks = self._admin("GET", "/_emulator/rotation/hooks")
+            self._baseline_hooks = self.rotation_hooks()
         except BaseException:
             self.stop()
             raise
@@ -483,7 +483,7 @@ class SecretsManagerEmulator:
         self._admin("POST", "/_emulator/reset")
         self.faults._replace(self._baseline_faults)
         self._admin("POST", "/_emulator/rotation/strict", {"strict": self.strict_rotation})
-        hooks = self._admin("GET", "/_emulator/rotation/hooks")
+        hooks = self.rotation_hooks()
         changes: Dict[str, Optional[str]] = {
             arn: None for arn in hooks if arn not in self._baseline_hooks
         }
@@ -501,6 +501,10 @@ class SecretsManagerEmulator:
     def reset_stats(self) -> None:
         """Zeroes the call counters."""
         self._admin("POST", "/_emulator/stats/reset")
+
+    def rotation_hooks(self) -> Dict[str, str]:
+        """The rotation Lambda ARNs mapped to local HTTP endpoints."""
+        return self._admin("GET", "/_emulator/rotation/hooks")
 
     def set_rotation_hooks(self, hooks: Mapping[str, Optional[str]]) -> Dict[str, str]:
         """Maps rotation Lambda ARNs to local HTTP endpoints receiving the four rotation steps
