@@ -97,3 +97,15 @@ def test_an_invalid_rule_is_refused_with_the_reason(secretsmanager_emulator):
     with pytest.raises(EmulatorError, match=r"rules\[0\]\.throttle_rate must be between 0 and 1"):
         secretsmanager_emulator.faults(throttle_rate=2)
     assert secretsmanager_emulator.faults.current()["rules"] == []
+
+
+def test_aws_quotas_install_rate_limits_and_restore(secretsmanager_emulator):
+    emu = secretsmanager_emulator
+    with emu.faults.aws_quotas() as quotas:
+        limits = {
+            op: rule["rate_limit"] for rule in quotas.applied["rules"] for op in rule["operations"]
+        }
+        assert limits["GetSecretValue"] == 10_000
+        assert limits["CreateSecret"] == 50
+        assert emu.faults.current() == quotas.applied
+    assert emu.faults.current()["rules"] == []
