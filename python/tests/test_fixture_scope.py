@@ -57,3 +57,23 @@ def test_a_bad_scope_in_the_ini_file_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(
         ["*secretsmanager_emulator_scope must be one of session, function*"]
     )
+
+
+ENV_TESTS = """
+import os
+
+
+def test_env(secretsmanager_emulator):
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+    assert endpoint == (secretsmanager_emulator.endpoint_url if EXPECT_ENV else None)
+"""
+
+
+@pytest.mark.parametrize("ini, expect_env", [(None, True), ("false", False), ("true", True)])
+def test_the_environment_option(pytester, monkeypatch, ini, expect_env):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", raising=False)
+    pytester.makepyfile(test_inner=f"EXPECT_ENV = {expect_env}\n" + ENV_TESTS)
+    if ini:
+        pytester.makeini(f"[pytest]\nsecretsmanager_emulator_env = {ini}\n")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
