@@ -80,6 +80,7 @@ def test_patch_environ_points_boto3_at_the_emulator_and_restores_the_environment
         with emu.patch_environ() as values:
             emu.client.create_secret(Name="env", SecretString="v")
             assert "AWS_PROFILE" not in os.environ
+            monkeypatch.setenv("SET_BY_THE_CODE_UNDER_TEST", "kept")
             assert values["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == emu.endpoint_url
             assert (
                 boto3.client("secretsmanager").get_secret_value(SecretId="env")["SecretString"]
@@ -87,6 +88,7 @@ def test_patch_environ_points_boto3_at_the_emulator_and_restores_the_environment
             )
     assert os.environ["AWS_PROFILE"] == "some-profile-that-does-not-exist"
     assert "AWS_ENDPOINT_URL_SECRETS_MANAGER" not in os.environ
+    assert os.environ["SET_BY_THE_CODE_UNDER_TEST"] == "kept"
 
 
 def test_a_bad_flag_fails_the_start_with_the_emulators_message():

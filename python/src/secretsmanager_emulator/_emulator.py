@@ -455,16 +455,21 @@ class SecretsManagerEmulator:
     def patch_environ(self) -> Iterator[Dict[str, str]]:
         """Sets :meth:`environ` (and unsets ``AWS_PROFILE`` and session tokens) for the ``with``
         block: code that builds its own ``boto3.client("secretsmanager")`` reaches the emulator."""
-        saved = dict(os.environ)
+        values = self.environ()
+        unset = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+        saved = {name: os.environ.get(name) for name in (*values, *unset)}
         try:
-            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            for name in unset:
                 os.environ.pop(name, None)
-            values = self.environ()
             os.environ.update(values)
             yield values
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            # only the variables set or unset here go back to what they were
+            for name, old in saved.items():
+                if old is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = old
 
     def builtin_rotation_arn(self, region: Optional[str] = None) -> str:
         """The Lambda ARN of the rotation function the emulator runs itself (it puts a new random
