@@ -10,7 +10,8 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> f64;
 }
 
-/// The system clock shifted by an adjustable offset; `advance` moves it forward (never backward).
+/// The system clock shifted by an adjustable offset; `advance` moves it forward (never backward),
+/// `reset` puts it back at the system clock.
 #[derive(Debug, Default)]
 pub struct OffsetClock {
     offset_micros: AtomicI64,
@@ -25,6 +26,10 @@ impl OffsetClock {
     pub fn advance(&self, by: Duration) {
         let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
         self.offset_micros.fetch_add(micros, Ordering::SeqCst);
+    }
+    /// Puts this clock back at the system clock (the admin reset: fresh state for the next test).
+    pub fn reset(&self) {
+        self.offset_micros.store(0, Ordering::SeqCst);
     }
     /// The total time this clock was advanced by.
     pub fn offset(&self) -> Duration {

@@ -152,7 +152,7 @@ impl Shared {
         Ok(n)
     }
 
-    /// Wipes all secrets (admin reset).
+    /// Wipes all secrets and puts the clock back at the system clock (admin reset).
     pub fn reset(&self) -> Result<(), store::StoreError> {
         let mut g = self
             .state
@@ -161,6 +161,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner());
         self.store.clear()?;
         g.clear();
+        self.clock.reset();
         Ok(())
     }
 }

@@ -351,6 +351,11 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
     assert!(r.json()["offset_seconds"].as_f64().unwrap() >= 86_400.0);
     let r = raw(emu.addr(), "POST", "/_emulator/reset", &[], b"").await;
     assert_eq!(r.status, 200);
+    // the reset also puts the clock back at the system time
+    let clock = raw(emu.addr(), "GET", "/_emulator/clock", &[], b"")
+        .await
+        .json();
+    assert_eq!(clock["offset_seconds"].as_f64(), Some(0.0));
     assert_eq!(
         code(&c.describe_secret().secret_id("f").send().await.unwrap_err()),
         "ResourceNotFoundException"
