@@ -272,6 +272,13 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
         tokio::time::sleep(decision.latency).await;
     }
     if let Some(e) = decision.error {
+        // the body is not parsed for an injected fault; the log still names the secret
+        let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        note.note_secret(
+            body.as_ref()
+                .and_then(|v| v.get("SecretId").or_else(|| v.get("Name")))
+                .and_then(serde_json::Value::as_str),
+        );
         return fail(e);
     }
 

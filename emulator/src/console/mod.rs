@@ -72,13 +72,18 @@ pub fn handle(
         (&Method::GET, "/_emulator/ui/console.js") => {
             asset(CONSOLE_JS, "text/javascript; charset=utf-8")
         }
-        (&Method::GET, "/_emulator/ui/console.css") => asset(CONSOLE_CSS, "text/css; charset=utf-8"),
+        (&Method::GET, "/_emulator/ui/console.css") => {
+            asset(CONSOLE_CSS, "text/css; charset=utf-8")
+        }
         (&Method::GET, "/_emulator/state") => state(shared, &q),
         (&Method::GET, "/_emulator/state/secret") => {
             let (Some(account), Some(region), Some(name)) =
                 (q.get("account"), q.get("region"), q.get("name"))
             else {
-                return err(400, "expected the query parameters account, region and name");
+                return err(
+                    400,
+                    "expected the query parameters account, region and name",
+                );
             };
             match secret_detail(shared, account, region, name) {
                 Some(v) => ok(v),
@@ -95,11 +100,11 @@ pub fn handle(
         (&Method::GET, "/_emulator/requests") => {
             let after = match q.number("after", 0) {
                 Ok(n) => n,
-                Err(r) => return r,
+                Err(m) => return err(400, m),
             };
             let limit = match q.number("limit", log::LOG_CAPACITY as u64) {
                 Ok(n) => n as usize,
-                Err(r) => return r,
+                Err(m) => return err(400, m),
             };
             ok(serde_json::to_value(shared.requests.page(after, limit)).unwrap_or_default())
         }
@@ -123,7 +128,10 @@ fn asset(text: &'static str, content_type: &'static str) -> Resp {
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         ),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
@@ -171,14 +179,12 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    fn number(&self, key: &str, default: u64) -> Result<u64, Resp> {
+    /// The integer parameter `key` (`default` when absent), or the 400 answer's message.
+    fn number(&self, key: &str, default: u64) -> Result<u64, String> {
         match self.get(key) {
             None | Some("") => Ok(default),
             Some(v) => v.parse().map_err(|_| {
-                err(
-                    400,
-                    format!("query parameter {key} must be a non-negative integer, got {v:?}"),
-                )
+                format!("query parameter {key} must be a non-negative integer, got {v:?}")
             }),
         }
     }
@@ -216,7 +222,7 @@ fn alive(s: &Secret, now: f64) -> bool {
 fn state(shared: &Shared, q: &Query) -> Resp {
     let limit = match q.number("limit", DEFAULT_LIST_LIMIT as u64) {
         Ok(n) => (n as usize).min(MAX_LIST_LIMIT),
-        Err(r) => return r,
+        Err(m) => return err(400, m),
     };
     let filter = q.get("filter").unwrap_or("").to_lowercase();
     let now = shared.clock.now();
@@ -237,7 +243,9 @@ fn state(shared: &Shared, q: &Query) -> Resp {
         .collect();
     scopes.sort();
     let chosen = match (q.get("account"), q.get("region")) {
-        (Some(a), Some(r)) if !a.is_empty() && !r.is_empty() => Some((a.to_string(), r.to_string())),
+        (Some(a), Some(r)) if !a.is_empty() && !r.is_empty() => {
+            Some((a.to_string(), r.to_string()))
+        }
         // by default the pair holding the most secrets (the first of those in order)
         _ => scopes
             .iter()

@@ -190,7 +190,8 @@
         dataset: { secret: x.name, deleted: x.deleted !== null ? 'true' : 'false' },
         onclick: () => select(x.name),
       },
-      h('div', { class: 'row-main' }, h('span', { class: 'name', text: x.name }), badges),
+      h('div', { class: 'row-main' }, h('span', { class: 'name', text: x.name })),
+      badges.length ? h('div', { class: 'row-badges' }, badges) : null,
       h('div', { class: 'row-sub', text: x.versions + (x.versions === 1 ? ' version' : ' versions') + ' · changed ' + fmtRel(x.last_changed, data.now) + (x.tags ? ' · ' + x.tags + (x.tags === 1 ? ' tag' : ' tags') : '') }));
     });
     if (!rows.length) rows.push(h('li', { class: 'empty', text: S.filter ? 'No secret matches the filter.' : 'No secrets in this account and region.' }));
@@ -238,7 +239,9 @@
     if (d.rotation.enabled) badges.push(badge('Rotation on', 'ok'));
     if (x.replica) badges.push(badge('Replica' + (x.primary_region ? ' of ' + x.primary_region : ''), 'info'));
     if (x.replicas) badges.push(badge('Primary · ' + x.replicas + (x.replicas === 1 ? ' replica' : ' replicas'), 'info'));
-    const fact = (k, v, cls) => h('div', { class: 'fact' }, h('div', { class: 'k', text: k }), h('div', { class: 'v ' + (cls || ''), text: v }));
+    const fact = (k, v, title) => h('div', { class: 'fact', title: title || v }, h('div', { class: 'k', text: k }), h('div', { class: 'v', text: v }));
+    // re-rendering empties the pane for a moment: keep the reader's scroll position
+    const scroll = pane.scrollTop;
     pane.replaceChildren(
       h('div', { class: 'detail-head' },
         h('div', { class: 'spacer' },
@@ -247,15 +250,16 @@
         h('div', null, badges)),
       x.description ? h('p', { class: 'desc', text: x.description }) : null,
       h('div', { class: 'facts' },
-        fact('Account · region', d.account + ' · ' + d.region),
+        fact('Region', d.region, 'Account ' + d.account + ', region ' + d.region),
         fact('Created', fmtDate(x.created)),
         fact('Last changed', fmtDate(x.last_changed)),
         fact('Last accessed', fmtDay(x.last_accessed)),
-        fact('KMS key', d.kms_key_id || 'aws/secretsmanager (default)'),
+        fact('KMS key', d.kms_key_id || 'default'),
         fact('Versions', String(d.versions.length))),
       versionsCard(d),
       h('div', { class: 'detail-grid' },
         tagsCard(d), rotationCard(d), replicationCard(d), policyCard(d), recentCard(d)));
+    pane.scrollTop = scroll;
   }
 
   function versionsCard(d) {
@@ -275,7 +279,7 @@
           h('button', { class: 'btn btn-small reveal', onclick: (ev) => reveal(d, v, ev.currentTarget) }, 'Reveal'));
       }
       return h('tr', { dataset: { version: v.id, stages: v.stages.join(' ') } },
-        h('td', { class: 'mono', title: v.id, text: v.id }),
+        h('td', { class: 'mono nowrap', title: v.id, text: v.id }),
         h('td', null, v.stages.length ? v.stages.map(labelChip) : h('span', { class: 'muted', text: 'none' })),
         h('td', { class: 'num', text: fmtDate(v.created) }),
         h('td', { class: 'num', text: fmtDay(v.last_accessed) }),
@@ -339,7 +343,7 @@
   function kvTable(rows, empty) {
     if (!rows.length) return h('p', { class: 'muted', text: empty });
     return h('table', { class: 'table' }, h('tbody', null, rows.map(([k, v, cls]) =>
-      h('tr', null, h('td', { class: 'muted', text: k }), h('td', { class: cls || 'wrap', text: v })))));
+      h('tr', null, h('td', { class: 'muted key', text: k }), h('td', { class: cls || 'wrap', text: v })))));
   }
 
   function tagsCard(d) {
@@ -434,7 +438,7 @@
     const cls = r.error === 'ThrottlingException' ? 'throttled' : (r.status >= 400 ? 'failed' : '');
     return h('tr', {
       class: cls + (fresh ? ' fresh' : ''),
-      dataset: { seq: String(r.seq), op: r.op || '', status: String(r.status), error: r.error || '' },
+      dataset: { seq: String(r.seq), op: r.op || '', status: String(r.status), error: r.error || '', secret: r.secret || '' },
     },
     h('td', { class: 'mono', text: fmtWall(r.at_ms) }),
     h('td', { text: r.op || '(unknown)' }),
