@@ -5,10 +5,13 @@
 //!   `POST /_emulator/stats/reset` zeroes them
 //! - `GET  /_emulator/faults` -> current [`FaultSettings`]; `POST /_emulator/faults` replaces them
 //!   (`{}` clears every fault); `POST /_emulator/faults/aws-quotas` installs AWS's request quotas
-//! - `POST /_emulator/reset` wipes every secret (all accounts and regions) and the counters
+//! - `POST /_emulator/reset` wipes every secret (all accounts and regions), the counters and the
+//!   request log
 //! - `GET  /_emulator/clock` -> `{"now": epoch_seconds, "offset_seconds": n}`;
 //!   `POST /_emulator/clock/advance` with `{"seconds": n}` moves the clock forward
 //! - `/_emulator/rotation/*`: rotation hooks, strict mode, due rotations (see `rotation::admin`)
+//! - `/_emulator/ui`, `/_emulator/state*`, `/_emulator/requests`, `/_emulator/rates`: the web
+//!   console and what it reads (see `console`)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,7 @@ fn err(status: u16, msg: impl Into<String>) -> Resp {
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return err(413, "admin request body too large (limit 1 MiB)"),
@@ -88,11 +92,15 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         (Method::POST, "/_emulator/reset") => match shared.reset() {
             Ok(()) => {
                 shared.faults.reset_stats();
+                shared.requests.clear();
                 tracing::info!("state reset");
                 ok(json!({"reset": true}))
             }
             Err(e) => err(500, format!("reset failed: {e}")),
         },
+        (m, p) if crate::console::owns(p) => {
+            crate::console::handle(&shared, &m, p, &query, json_body())
+        }
         (m, p) if p.starts_with("/_emulator/rotation/") => {
             crate::rotation::admin::handle(&shared, &m, p, json_body()).await
         }

@@ -14,7 +14,9 @@
 //!
 //! # Layout and the seam for other modules
 //!
-//! - `server.rs`: hyper server; routes `POST /` (the AWS API) and `/_emulator/*` (admin.rs).
+//! - `server.rs`: hyper server; routes `POST /` (the AWS API) and `/_emulator/*` (admin.rs), and
+//!   records every API request in the console's request log. `console/`: the web console at
+//!   `/_emulator/ui` and its read-only admin endpoints (secrets without values, the request log).
 //! - `sigv4.rs`: Authorization parsing (region and account come from the credential scope) and
 //!   optional exact signature verification. `faults.rs`: throttling, error rates, latency.
 //! - `protocol.rs` ([`protocol::Input`]): typed member access with AWS ValidationException messages.
@@ -39,6 +41,7 @@
 
 pub mod admin;
 pub mod clock;
+pub mod console;
 pub mod ctx;
 pub mod error;
 pub mod faults;
@@ -121,6 +124,8 @@ pub struct Shared {
     pub config: Config,
     /// Fault injection and per-operation call counts.
     pub faults: faults::Faults,
+    /// The last API requests and per-second totals, for the web console (console/).
+    pub requests: console::RequestLog,
 }
 
 impl Shared {
@@ -249,6 +254,7 @@ impl EmulatorBuilder {
             clock: clock.clone(),
             config: self.config,
             faults: faults::Faults::new(self.faults),
+            requests: console::RequestLog::default(),
         });
         let n = shared.load()?;
         let addr = self

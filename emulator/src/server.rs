@@ -1,6 +1,7 @@
 //! The HTTP server (hyper 1, HTTP/1.1 keep-alive): routes `/_emulator/*` to admin.rs and every other
 //! request to the AWS JSON 1.1 API: body limit, X-Amz-Target, SigV4, faults, dispatch with panic
-//! isolation, durability wait, and AWS-shaped responses.
+//! isolation, durability wait, and AWS-shaped responses. Every API request is recorded in the
+//! console's request log (operation, scope, secret id, status, error type, timings; no value).
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::console::RequestNote;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::ops::{self, Handler};
@@ -151,12 +153,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
         return Ok(admin::handle(shared, req).await);
     }
     let started = Instant::now();
-    let resp = aws(shared, req).await;
-    tracing::debug!(
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let mut note = RequestNote::default();
+    let resp = aws(shared.clone(), req, &mut note).await;
+    let micros = started.elapsed().as_micros() as u64;
+    let status = resp.status().as_u16();
+    tracing::debug!(status, micros, "request");
+    let error = (status >= 400)
+        .then(|| resp.headers().get("x-amzn-errortype"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    shared.requests.record(note, status, error, micros);
     Ok(resp)
 }
 
@@ -168,7 +175,8 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
-async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+/// Answers one AWS API request, noting in `note` what the request log shows of it.
+async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote) -> Resp {
     let request_id = crate::model::random_uuid();
     let fail = |e: ApiError| error_response(&e, &request_id);
     let max = shared.config.max_body;
@@ -211,6 +219,7 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     else {
         return fail(ApiError::unknown_operation());
     };
+    note.op = Some(op_name);
 
     // Authentication: region and account from the credential scope.
     let Some(auth_header) = parts.headers.get(hyper::header::AUTHORIZATION) else {
@@ -255,12 +264,21 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         } else {
             shared.config.account_id.clone()
         };
+    note.account = Some(account.clone());
+    note.region = Some(auth.region.clone());
 
     let decision = shared.faults.on_request(op_name);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
     if let Some(e) = decision.error {
+        // the body is not parsed for an injected fault; the log still names the secret
+        let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        note.note_secret(
+            body.as_ref()
+                .and_then(|v| v.get("SecretId").or_else(|| v.get("Name")))
+                .and_then(serde_json::Value::as_str),
+        );
         return fail(e);
     }
 
@@ -268,6 +286,12 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         Ok(i) => i,
         Err(e) => return fail(e),
     };
+    note.note_secret(
+        input
+            .raw("SecretId")
+            .or_else(|| input.raw("Name"))
+            .and_then(serde_json::Value::as_str),
+    );
     let ctx = Arc::new(Ctx::with_request_id(
         shared.clone(),
         account,
@@ -286,7 +310,10 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     };
     let seq = ctx.durable_seq();
     if seq > 0 {
-        if let Err(e) = shared.store.wait_durable(seq).await {
+        let waited = Instant::now();
+        let durable = shared.store.wait_durable(seq).await;
+        note.sync_micros = Some(waited.elapsed().as_micros() as u64);
+        if let Err(e) = durable {
             tracing::error!(error = %e, op = op_name, "write not durable");
             return fail(ApiError::internal(
                 "The service failed to persist the change.",
