@@ -6,7 +6,7 @@
 //! - `GET  /_emulator/faults` -> current [`FaultSettings`]; `POST /_emulator/faults` replaces them
 //!   (`{}` clears every fault); `POST /_emulator/faults/aws-quotas` installs AWS's request quotas
 //! - `POST /_emulator/reset` wipes every secret (all accounts and regions), the counters and the
-//!   request log
+//!   request log, and puts the clock back at the system time
 //! - `GET  /_emulator/clock` -> `{"now": epoch_seconds, "offset_seconds": n}`;
 //!   `POST /_emulator/clock/advance` with `{"seconds": n}` moves the clock forward
 //! - `/_emulator/rotation/*`: rotation hooks, strict mode, due rotations (see `rotation::admin`)
