@@ -194,10 +194,19 @@ async fn full_disk_round(other_file: bool) {
     // The plugin keeps running on the full disk for a while (its checkpoints, every second,
     // fail), then the disk is grown and Grafana goes on saving data sources.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Reads go on while the disk is full (also once sled has failed).
+    let mut c = plugin.client().await;
+    for name in [&acknowledged[0], &acknowledged[acknowledged.len() - 1]] {
+        let r = get(&mut c, 1, name).await;
+        assert!(
+            r.exists && r.decrypted_value == value_for(name),
+            "{name} cannot be read on the full disk: {}",
+            r.user_friendly_error
+        );
+    }
     disk.grow("64m");
     // Writes work again without a restart: the first within a few seconds (after sled failed,
     // the store reopens it at most once a second), then every one.
-    let mut c = plugin.client().await;
     let grown_at = std::time::Instant::now();
     let mut attempts = 0;
     let recovered_after = loop {
