@@ -29,9 +29,11 @@
 //! When none is usable, start-up stops with an error that lists each place tried and why, and
 //! asks for `data_dir`.
 //!
-//! The directory is created with mode 0700. It holds `db/` (sled), `broker.lock` (held while a
-//! broker runs: a second process gets a clear "in use" error) and, unless a key is configured,
-//! `broker.key`.
+//! The directory is created with mode 0700; an existing one that group or others can access is
+//! made 0700 when it holds nothing but the store (otherwise a warning names the other files and
+//! its mode is left). It holds `db/` (sled), `wal/` (the write-ahead log), both 0700 with their
+//! files made 0600 at every open, `broker.lock` (held while a broker runs: a second process gets
+//! a clear "in use" error) and, unless a key is configured, `broker.key`.
 //!
 //! # Encryption key
 //! Setting `encryption_key` (base64 of 32 bytes) or `encryption_key_file` (a file holding that,

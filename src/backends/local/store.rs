@@ -3,14 +3,17 @@
 //! in a write-ahead log ([`sled_sync::wal`], one group `fdatasync` for concurrent writers), and sled
 //! is flushed and synced at checkpoints (every second while there are writes), after which the log
 //! is cut; start-up replays the log. Without fsync every write flushes sled. On a full disk writes
-//! fail with the I/O error and nothing acknowledged is lost; the log recovers by itself once
-//! there is room, but sled 0.34 refuses every write after one of its own writes failed, so the
-//! store takes writes again after it is reopened (the plugin restarted).
+//! fail with the I/O error and nothing acknowledged is lost. The log recovers by itself once
+//! there is room; sled 0.34 refuses every write after one of its own writes failed, so then the
+//! store closes sled and opens it again the way start-up does (sled from disk, then the log
+//! replayed), at most once a second and only once the log can be written again and the disk has
+//! room, with every operation kept out meanwhile. Until then reads go on from the failed sled.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -35,19 +38,47 @@ const WAL_DIR_NAME: &str = "wal";
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 #[cfg(test)]
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(3600);
+/// At most one attempt per this interval to reopen sled after it failed.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// Free space the data directory's file system must have before a failed sled is closed and
+/// reopened (sled writes a new 512 KiB segment as it opens): below it, the old handle is kept so
+/// reads go on working.
+const REOPEN_MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a reopen waits for the closed sled to release its file lock (its background threads
+/// finishing).
+const RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// First byte of a logged key: the change is to the secrets tree (the only tree the log covers).
 const SECRETS_OP: u8 = 1;
 
 /// The embedded, encrypted, durable store. Cloning shares the open database.
 #[derive(Clone)]
 pub struct LocalStore {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
+/// The store as long as it is open: the data directory's lock, the key, and the sled handle,
+/// which is replaced when sled has failed (see the module documentation).
+struct Shared {
+    cipher: Arc<Cipher>,
+    dir: PathBuf,
+    fsync: bool,
+    /// The open sled database and its log; `None` after a reopen failed (the next operation
+    /// tries again). Operations hold it shared; a reopen holds it exclusively, so no operation
+    /// uses the old handle once the reopen has started.
+    state: RwLock<Option<Inner>>,
+    /// When a reopen was last tried.
+    last_reopen: Mutex<Option<Instant>>,
+    /// Why the last reopen failed, for the error operations get while the store is closed.
+    reopen_error: Mutex<String>,
+    /// Held (flock) for as long as the store is open; dropped last.
+    _lock: fs::File,
+}
+
+/// One open sled database and its write-ahead log.
 struct Inner {
     db: sled::Db,
     secrets: sled::Tree,
-    cipher: Cipher,
+    cipher: Arc<Cipher>,
     dir: PathBuf,
     /// `Some` in fsync mode: sled's log file, fdatasynced after every sled flush, and the blob
     /// files already synced.
@@ -57,12 +88,20 @@ struct Inner {
     /// Serializes writes, so sled and the log see them in one order; holds the last logged
     /// sequence number.
     order: Mutex<u64>,
-    /// Held (flock) for as long as the store is open; dropped last.
-    _lock: fs::File,
+    /// Set when sled reported an I/O error: it then refuses every write until it is reopened.
+    failed: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 fn wal_error(what: &str, e: impl std::fmt::Display) -> Error {
@@ -104,15 +143,29 @@ fn replay(secrets: &sled::Tree, records: Vec<(u64, Vec<Op>)>) -> Result<usize> {
     Ok(n)
 }
 
-/// Flushes logged writes into sled in the background while the store is open.
-fn checkpointer(store: Weak<Inner>) {
+/// Flushes logged writes into sled in the background while the store is open, and reopens a
+/// failed sled when it can.
+fn checkpointer(store: Weak<Shared>) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        let Some(inner) = store.upgrade() else { return };
+        let Some(shared) = store.upgrade() else {
+            return;
+        };
+        shared.recover_if_due();
+        let state = read(&shared.state);
+        let Some(inner) = state.as_ref() else {
+            continue;
+        };
         if let Err(e) = inner.checkpoint() {
             tracing::warn!(error = %e, "local store checkpoint failed; the log is kept");
         }
     }
+}
+
+/// Whether sled refuses writes after this error (its process-wide error state, set when one of
+/// its writes failed).
+fn sled_failed_by(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(_) | sled::Error::ReportableBug(_))
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -138,6 +191,9 @@ fn open_error(key: &SecretKey, e: OpenError) -> Error {
     }
 }
 
+/// Creates the data directory (mode 0700) and, when it exists with access for group or others,
+/// makes it 0700 if it holds nothing but the store (else warns: a directory shared with other
+/// files is not the store's to lock down). Whatever the key source: the database is in it.
 fn create_dir(dir: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
@@ -148,8 +204,107 @@ fn create_dir(dir: &Path) -> Result<()> {
             "cannot create the data directory {} (setting data_dir): {e}",
             dir.display()
         ))
-    })
+    })?;
+    restrict_data_dir(dir)
 }
+
+/// Whether `name` in the data directory belongs to the store.
+#[cfg(unix)]
+fn is_store_entry(name: &str) -> bool {
+    [LOCK_FILE_NAME, KEY_FILE_NAME, DB_DIR_NAME, WAL_DIR_NAME].contains(&name)
+        || (name.starts_with(".broker.key.") && name.ends_with(".tmp"))
+}
+
+#[cfg(unix)]
+fn restrict_data_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir)
+        .map_err(|e| {
+            Error::Storage(format!(
+                "cannot read the data directory {}: {e}",
+                dir.display()
+            ))
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    let mut foreign: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| {
+            Error::Storage(format!(
+                "cannot list the data directory {}: {e}",
+                dir.display()
+            ))
+        })?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !is_store_entry(n))
+        .collect();
+    if !foreign.is_empty() {
+        foreign.sort();
+        tracing::warn!(
+            data_dir = %dir.display(),
+            "the data directory has mode {mode:04o} and holds files that are not the store's \
+             ({}), so its mode is left as it is; set data_dir to a directory of its own to keep \
+             the database private",
+            foreign.join(", ")
+        );
+        return Ok(());
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+        Error::PermissionDenied(format!(
+            "data directory {} has mode {mode:04o} (group or others can access it) and cannot \
+             be changed to 0700: {e}; run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        ))
+    })?;
+    tracing::warn!(
+        data_dir = %dir.display(),
+        "the data directory had mode {mode:04o}; changed to 0700 (it holds the database)"
+    );
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_data_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Makes sled's directory and the log's 0700 and the files in them 0600 (sled creates them with
+/// the process's umask). Best effort: a failure is logged.
+#[cfg(unix)]
+fn restrict_files(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let db = dir.join(DB_DIR_NAME);
+    for sub in [db.clone(), db.join("blobs"), dir.join(WAL_DIR_NAME)] {
+        let Ok(entries) = fs::read_dir(&sub) else {
+            continue;
+        };
+        let mut paths = vec![(sub.clone(), 0o700)];
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                paths.push((entry.path(), 0o600));
+            }
+        }
+        for (path, want) in paths {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue; // removed by sled meanwhile
+            };
+            if meta.permissions().mode() & 0o777 == want {
+                continue;
+            }
+            if let Err(e) = fs::set_permissions(&path, fs::Permissions::from_mode(want)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot restrict the mode of a store file");
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_files(_dir: &Path) {}
 
 fn lock_dir(dir: &Path) -> Result<fs::File> {
     use fs2::FileExt;
@@ -189,8 +344,149 @@ impl LocalStore {
             KeySource::Inline(k) => (k.clone(), false),
             KeySource::File(p) => (keyfile::read_key_file(p, "encryption_key_file")?, false),
         };
-        let cipher = Cipher::new(&key);
+        let cipher = Arc::new(Cipher::new(&key));
         drop(key);
+        let inner = Inner::open(&dir, Arc::clone(&cipher), config.fsync)?;
+        inner.check_key(generated)?;
+        let logging = inner.wal.is_some();
+        let shared = Arc::new(Shared {
+            cipher,
+            dir,
+            fsync: config.fsync,
+            state: RwLock::new(Some(inner)),
+            last_reopen: Mutex::new(None),
+            reopen_error: Mutex::new(String::new()),
+            _lock: lock,
+        });
+        if logging {
+            let weak = Arc::downgrade(&shared);
+            std::thread::Builder::new()
+                .name("local-checkpoint".into())
+                .spawn(move || checkpointer(weak))
+                .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
+        }
+        Ok(Self { inner: shared })
+    }
+
+    /// The data directory in use.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || shared.with(f))
+            .await
+            .map_err(|e| Error::Storage(format!("local store worker failed: {e}")))?
+    }
+}
+
+impl Shared {
+    /// Runs `f` on the open sled, after reopening it if it failed and a reopen is due.
+    fn with<T>(&self, f: impl FnOnce(&Inner) -> Result<T>) -> Result<T> {
+        self.recover_if_due();
+        let state = read(&self.state);
+        match state.as_ref() {
+            Some(inner) => f(inner),
+            None => Err(Error::Storage(format!(
+                "the local store in {} is closed after a storage failure and reopens once the \
+                 disk accepts writes again: {}",
+                self.dir.display(),
+                lock(&self.reopen_error)
+            ))),
+        }
+    }
+
+    /// Whether sled has failed (or a reopen failed), so the next operation should try a reopen.
+    fn needs_recovery(&self) -> bool {
+        read(&self.state)
+            .as_ref()
+            .is_none_or(|inner| inner.failed.load(Ordering::Acquire))
+    }
+
+    /// When sled has failed and no reopen was tried in the last [`REOPEN_EVERY`]: once the log
+    /// can be written again and the disk has room, closes sled and the log and opens them again
+    /// as start-up does (sled from disk, the log replayed into it). Holds the state exclusively
+    /// throughout, so no operation runs on the old handle or sees a half-open store. Every
+    /// acknowledged write is in the log on disk (that is when it was acknowledged), so the
+    /// replay restores it; a write that was reported failed may or may not be there.
+    fn recover_if_due(&self) {
+        if !self.needs_recovery() {
+            return;
+        }
+        {
+            let mut last = lock(&self.last_reopen);
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let mut state = write(&self.state);
+        if let Some(inner) = state.as_ref() {
+            if !inner.failed.load(Ordering::Acquire) {
+                return; // another thread reopened it meanwhile
+            }
+            // Keep the failed handle (reads work on it) until a reopen can succeed: the log's
+            // queued records written, and room for sled's files.
+            if let Some(wal) = &inner.wal {
+                if let Err(e) = wal.sync() {
+                    tracing::debug!(error = %e, "local store: not reopening yet, the log cannot be written");
+                    return;
+                }
+            }
+            match fs2::available_space(&self.dir) {
+                Ok(free) if free >= REOPEN_MIN_FREE_BYTES => {}
+                Ok(free) => {
+                    tracing::debug!(free, "local store: not reopening yet, the disk is full");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "local store: not reopening yet");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(
+            data_dir = %self.dir.display(),
+            "local store: sled refuses writes after a failed write; reopening it"
+        );
+        // Closing runs a last checkpoint (its sled flush fails; the log is kept) and joins
+        // sled's background threads; its file lock is released once the last of them is done.
+        drop(state.take());
+        let started = Instant::now();
+        let reopened = loop {
+            match Inner::open(&self.dir, Arc::clone(&self.cipher), self.fsync) {
+                Err(Error::Storage(e))
+                    if e.contains("could not acquire lock") && started.elapsed() < RELEASE_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        match reopened {
+            Ok(inner) => {
+                *state = Some(inner);
+                lock(&self.reopen_error).clear();
+                tracing::warn!(data_dir = %self.dir.display(), "local store reopened; writes work again");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "local store: reopening failed; trying again on the next operation");
+                *lock(&self.reopen_error) = e.to_string();
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Opens sled in `dir` and, in fsync mode or when a log exists, replays the write-ahead log
+    /// into it, makes that durable and starts a new log segment: start-up, and a reopen after
+    /// sled failed.
+    fn open(dir: &Path, cipher: Arc<Cipher>, fsync_mode: bool) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir.join(DB_DIR_NAME))
             .cache_capacity(CACHE_BYTES)
@@ -201,7 +497,7 @@ impl LocalStore {
         let secrets = db
             .open_tree(SECRETS_TREE)
             .map_err(|e| sled_error("cannot open the secrets tree", e))?;
-        let fsync = if config.fsync {
+        let fsync = if fsync_mode {
             let db_dir = dir.join(DB_DIR_NAME);
             Some(SledFiles::open(&db_dir).map_err(|e| {
                 Error::Storage(format!(
@@ -215,7 +511,7 @@ impl LocalStore {
         // The log is replayed whenever one exists, even when fsync is now off: its records are
         // acknowledged writes. They are made durable in sled before their segments are deleted.
         let wal_dir = dir.join(WAL_DIR_NAME);
-        let wal = if config.fsync || wal_dir.exists() {
+        let wal = if fsync_mode || wal_dir.exists() {
             let (records, segments) =
                 Wal::open(&wal_dir).map_err(|e| wal_error("cannot read the write-ahead log", e))?;
             let replayed = replay(&secrets, records)?;
@@ -231,47 +527,29 @@ impl LocalStore {
             }
             let wal = Wal::start(&wal_dir, &segments, 0)
                 .map_err(|e| wal_error("cannot start the write-ahead log", e))?;
-            config.fsync.then_some(wal)
+            fsync_mode.then_some(wal)
         } else {
             None
         };
-        let logging = wal.is_some();
-        let inner = Inner {
+        restrict_files(dir);
+        Ok(Inner {
             db,
             secrets,
             cipher,
-            dir,
+            dir: dir.to_path_buf(),
             fsync,
             wal,
             order: Mutex::new(0),
-            _lock: lock,
-        };
-        inner.check_key(generated)?;
-        let inner = Arc::new(inner);
-        if logging {
-            let weak = Arc::downgrade(&inner);
-            std::thread::Builder::new()
-                .name("local-checkpoint".into())
-                .spawn(move || checkpointer(weak))
-                .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// [`sled_error`], noting when sled has failed.
+    fn sled_error(&self, what: &str, e: sled::Error) -> Error {
+        if sled_failed_by(&e) {
+            self.failed.store(true, Ordering::Release);
         }
-        Ok(Self { inner })
-    }
-
-    /// The data directory in use.
-    pub fn data_dir(&self) -> &Path {
-        &self.inner.dir
-    }
-
-    async fn blocking<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
-    {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| Error::Storage(format!("local store worker failed: {e}")))?
+        sled_error(what, e)
     }
 }
 
@@ -349,7 +627,7 @@ impl Inner {
         }
         self.secrets
             .apply_batch(batch)
-            .map_err(|e| sled_error("cannot apply the change", e))?;
+            .map_err(|e| self.sled_error("cannot apply the change", e))?;
         drop(seq);
         if let Some(e) = failed {
             return Err(e);
@@ -381,7 +659,7 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         self.db
             .flush()
-            .map_err(|e| sled_error("cannot flush the database to disk", e))?;
+            .map_err(|e| self.sled_error("cannot flush the database to disk", e))?;
         match &self.fsync {
             Some(state) => state
                 .sync()
@@ -411,7 +689,7 @@ impl Inner {
         let stored = self
             .db
             .get(KEY_CHECK)
-            .map_err(|e| sled_error("cannot read the key check value", e))?;
+            .map_err(|e| self.sled_error("cannot read the key check value", e))?;
         if let Some(check) = stored {
             return if self.cipher.verify_key_check(&check) {
                 Ok(())
@@ -420,7 +698,7 @@ impl Inner {
             };
         }
         if let Some(first) = self.secrets.iter().next() {
-            let (k, v) = first.map_err(|e| sled_error("cannot read the database", e))?;
+            let (k, v) = first.map_err(|e| self.sled_error("cannot read the database", e))?;
             if let Err(OpenError::Authentication) = self.cipher.open(&v, &k) {
                 return Err(wrong_key());
             }
@@ -431,7 +709,7 @@ impl Inner {
             .map_err(|e| Error::Crypto(e.to_string()))?;
         self.db
             .insert(KEY_CHECK, check)
-            .map_err(|e| sled_error("cannot store the key check value", e))?;
+            .map_err(|e| self.sled_error("cannot store the key check value", e))?;
         self.flush()
     }
 
@@ -440,7 +718,7 @@ impl Inner {
         let Some(stored) = self
             .secrets
             .get(&k)
-            .map_err(|e| sled_error(&format!("cannot read {key}"), e))?
+            .map_err(|e| self.sled_error(&format!("cannot read {key}"), e))?
         else {
             return Ok(None);
         };
@@ -472,8 +750,19 @@ impl SecretStore for LocalStore {
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
         // Inline, not on the blocking pool: a sled read is a lookup in its page cache (at worst
         // one page read from the OS cache) and an AES-GCM open, a few microseconds; the hop to a
-        // blocking thread and back cost more than the read itself.
-        self.inner.get(key)
+        // blocking thread and back cost more than the read itself. After sled failed, on the
+        // blocking pool, where a due reopen runs.
+        {
+            let state = read(&self.inner.state);
+            if let Some(inner) = state
+                .as_ref()
+                .filter(|inner| !inner.failed.load(Ordering::Acquire))
+            {
+                return inner.get(key);
+            }
+        }
+        let key = key.clone();
+        self.blocking(move |inner| inner.get(&key)).await
     }
 
     async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
@@ -489,7 +778,7 @@ impl SecretStore for LocalStore {
                 inner
                     .secrets
                     .insert(&k, sealed.as_slice())
-                    .map_err(|e| sled_error(&format!("cannot write {key}"), e))?;
+                    .map_err(|e| inner.sled_error(&format!("cannot write {key}"), e))?;
                 Ok(((), vec![(logged_key(&k), Some(sealed))]))
             })
         })
@@ -504,7 +793,7 @@ impl SecretStore for LocalStore {
                 let removed = inner
                     .secrets
                     .remove(&k)
-                    .map_err(|e| sled_error(&format!("cannot delete {key}"), e))?;
+                    .map_err(|e| inner.sled_error(&format!("cannot delete {key}"), e))?;
                 Ok(match removed {
                     Some(_) => ((), vec![(logged_key(&k), None)]),
                     None => ((), Vec::new()),
@@ -527,14 +816,14 @@ impl SecretStore for LocalStore {
                 let found = inner
                     .secrets
                     .contains_key(codec::encode(&probe))
-                    .map_err(|e| sled_error("cannot list", e))?;
+                    .map_err(|e| inner.sled_error("cannot list", e))?;
                 return Ok(if found { vec![probe] } else { Vec::new() });
             }
             inner
                 .secrets
                 .scan_prefix(codec::list_prefix(probe.namespace(), probe.kind()))
                 .keys()
-                .map(|k| Inner::decode_key(&k.map_err(|e| sled_error("cannot list", e))?))
+                .map(|k| Inner::decode_key(&k.map_err(|e| inner.sled_error("cannot list", e))?))
                 .collect()
         })
         .await
@@ -552,7 +841,7 @@ impl SecretStore for LocalStore {
                 let Some(stored) = inner
                     .secrets
                     .get(&src)
-                    .map_err(|e| sled_error(&format!("cannot read {key}"), e))?
+                    .map_err(|e| inner.sled_error(&format!("cannot read {key}"), e))?
                 else {
                     return Ok(Vec::new());
                 };
@@ -576,7 +865,7 @@ impl SecretStore for LocalStore {
         self.blocking(|inner| {
             let mut items = Vec::new();
             for entry in inner.secrets.iter() {
-                let (k, v) = entry.map_err(|e| sled_error("cannot read the database", e))?;
+                let (k, v) = entry.map_err(|e| inner.sled_error("cannot read the database", e))?;
                 let key = Inner::decode_key(&k)?;
                 let plain = inner.cipher.open(&v, &k).map_err(|e| open_error(&key, e))?;
                 let value = SecretValue::new(plain.as_str())
