@@ -361,6 +361,17 @@ async fn assert_serves_like_a_grafana_plugin(mut plugin: Plugin, label: &str) {
         "{label}: handshake {hs:?}"
     );
     println!("{label}: handshake {hs:?}");
+    // The process runs as the unprivileged user when the test is root: its socket is theirs.
+    let expected_uid = if running_as_root() {
+        NOBODY
+    } else {
+        std::fs::metadata("/proc/self").unwrap().uid()
+    };
+    assert_eq!(
+        std::fs::metadata(&hs.address).unwrap().uid(),
+        expected_uid,
+        "{label}: owner of the plugin's socket"
+    );
     let mut client = plugin.client().await;
     assert_eq!(
         set(&mut client, 1, "bundle-check", "stored-through-the-bundle").await,
