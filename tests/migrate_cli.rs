@@ -147,12 +147,13 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    child.wait().unwrap();
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the migration died of the SIGKILL, not on its own: {status:?}"
+    );
     let done_before = checkpoint_entries(&cp);
     assert!(done_before < items.len(), "killed mid-run");
     // The checkpoint holds a digest of every copied value: owner-only.
