@@ -45,9 +45,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
-use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,7 +53,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{BackendConfig, Error, Result, SecretStore};
+use super::{Backend, BackendConfig, BackendSettings, Error, Result, SecretStore};
 use crate::config::{backend_named, ConfigError, Settings};
 use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
 use crate::migrate::drift::{self, Reconciled};
@@ -66,6 +64,23 @@ pub const KEYS: &[&str] = &[
     "mirror_secondary",
     "mirror_fallback_timeout_ms",
 ];
+
+/// This backend's entry in [`crate::backends::BACKENDS`].
+pub static BACKEND: Backend = Backend {
+    name: "mirror",
+    description: "writes to two other backends at once (for moving between them)",
+    keys: KEYS,
+    decorator: true,
+    migration_rate: None,
+    configure: |settings| Ok(Arc::new(MirrorConfig::from_settings(settings)?)),
+};
+
+#[async_trait]
+impl BackendSettings for MirrorConfig {
+    async fn open(&self) -> Result<Arc<dyn SecretStore>> {
+        Ok(Arc::new(MirrorStore::open(self).await?))
+    }
+}
 
 const STRIPES: usize = 64;
 const CACHE_LIMIT: usize = 100_000;
@@ -104,18 +119,23 @@ fn keyed_digest(key: &SecretKey, value: &SecretValue) -> [u8; 32] {
 #[derive(Debug, Clone)]
 pub struct MirrorConfig {
     /// The backend reads come from and that wins on drift.
-    pub primary: Box<BackendConfig>,
+    pub primary: BackendConfig,
     /// The backend that is kept equal to the primary.
-    pub secondary: Box<BackendConfig>,
+    pub secondary: BackendConfig,
     /// Bound of a read fallback to the secondary.
     pub fallback_timeout: Duration,
 }
 
 impl MirrorConfig {
-    /// Reads `mirror_primary`, `mirror_secondary` (two different backends among local, aws,
-    /// legacy_sql) and `mirror_fallback_timeout_ms`; each side reads its own keys.
+    /// Reads `mirror_primary`, `mirror_secondary` (two different backends that are not
+    /// decorators, see [`super::store_names`]) and `mirror_fallback_timeout_ms`; each side reads
+    /// its own keys.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let why = "when backend = mirror (one of local, aws, legacy_sql)";
+        let why = format!(
+            "when backend = mirror (one of {})",
+            super::store_names().join(", ")
+        );
+        let why = why.as_str();
         let p = settings.require("mirror_primary", why)?.trim().to_string();
         let s = settings
             .require("mirror_secondary", why)?
@@ -131,8 +151,8 @@ impl MirrorConfig {
             .parse("mirror_fallback_timeout_ms", "a number of milliseconds")?
             .unwrap_or(2000);
         Ok(Self {
-            primary: Box::new(backend_named(settings, "mirror_primary", &p)?),
-            secondary: Box::new(backend_named(settings, "mirror_secondary", &s)?),
+            primary: backend_named(settings, "mirror_primary", &p)?,
+            secondary: backend_named(settings, "mirror_secondary", &s)?,
             fallback_timeout: Duration::from_millis(ms),
         })
     }
@@ -150,12 +170,6 @@ pub struct MirrorStore {
     diverged: Mutex<HashSet<SecretKey>>,
     fallbacks: AtomicU64,
     repairs: AtomicU64,
-}
-
-type BuildFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<dyn SecretStore>>> + Send + 'a>>;
-
-fn build_boxed(config: &BackendConfig) -> BuildFuture<'_> {
-    Box::pin(super::build(config))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -181,8 +195,8 @@ fn context(e: Error, ctx: impl Display) -> Error {
 impl MirrorStore {
     /// Opens both configured backends.
     pub async fn open(config: &MirrorConfig) -> Result<Self> {
-        let primary = build_boxed(&config.primary).await?;
-        let secondary = build_boxed(&config.secondary).await?;
+        let primary = super::build(&config.primary).await?;
+        let secondary = super::build(&config.secondary).await?;
         Ok(Self::new(primary, secondary, config.fallback_timeout))
     }
 
@@ -447,7 +461,7 @@ impl MirrorStore {
 #[async_trait]
 impl SecretStore for MirrorStore {
     fn name(&self) -> &'static str {
-        "mirror"
+        BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {

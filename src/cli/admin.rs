@@ -112,7 +112,7 @@ pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
         Err(e) => {
             eprintln!(
                 "error: cannot open the {} backend: {e}",
-                backend_name(&config)
+                config.backend.name()
             );
             return ExitCode::FAILURE;
         }
@@ -123,16 +123,6 @@ pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn backend_name(config: &secrets_broker::config::Config) -> &'static str {
-    match config.backend {
-        backends::BackendConfig::Local(_) => "local",
-        backends::BackendConfig::Aws(_) => "aws",
-        backends::BackendConfig::LegacySql(_) => "legacy_sql",
-        backends::BackendConfig::Mirror(_) => "mirror",
-        _ => "configured",
     }
 }
 

@@ -744,7 +744,7 @@ impl Inner {
 #[async_trait]
 impl SecretStore for LocalStore {
     fn name(&self) -> &'static str {
-        "local"
+        super::BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
