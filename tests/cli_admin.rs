@@ -317,7 +317,13 @@ fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
 
 /// Starts `serve` on a free loopback port; returns it and the address it announced.
 fn spawn_serve(dir: &Path) -> (std::process::Child, String) {
-    let mut cmd = with(dir, &["serve", "--listen", "127.0.0.1:0"]);
+    spawn_serve_with(dir, &[])
+}
+
+/// Starts `serve` with the global flags `global` on a free loopback port.
+fn spawn_serve_with(dir: &Path, global: &[&str]) -> (std::process::Child, String) {
+    let mut cmd = broker(dir);
+    cmd.args(global).args(["serve", "--listen", "127.0.0.1:0"]);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -379,6 +385,108 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
         .unwrap()
         .into_inner();
     assert_eq!((r.exists, r.decrypted_value.as_str()), (true, "v"));
+    signal_and_expect_clean_exit(&mut child, "-TERM");
+}
+
+/// `serve --backend memory`: set, get, list, rename and delete through gRPC; nothing is written
+/// to the data directory, and a restarted broker starts empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_memory_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = |ns: &str| {
+        Some(pb::Key {
+            org_id: 1,
+            namespace: ns.into(),
+            r#type: "datasource".into(),
+        })
+    };
+    let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
+    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let r = c
+        .set_secret(pb::SetSecretRequest {
+            key_descriptor: key("db"),
+            value: "{\"password\":\"p\"}".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.user_friendly_error, "");
+    let r = c
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: key("db"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.exists, r.decrypted_value.as_str()),
+        (true, "{\"password\":\"p\"}")
+    );
+    let r = c
+        .rename_secret(pb::RenameSecretRequest {
+            key_descriptor: key("db"),
+            new_namespace: "db2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.user_friendly_error, "");
+    let r = c
+        .list_secrets(pb::ListSecretsRequest {
+            key_descriptor: key("db2"),
+            all_organizations: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<_> = r.keys.iter().map(|k| k.namespace.as_str()).collect();
+    assert_eq!(listed, ["db2"]);
+    let r = c
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: key("db"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.exists, "the rename left its source");
+    c.delete_secret(pb::DeleteSecretRequest {
+        key_descriptor: key("db2"),
+    })
+    .await
+    .unwrap();
+    let r = c
+        .get_all_secrets(pb::GetAllSecretsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.items.is_empty(), "{} left after delete", r.items.len());
+    // Kept until exit, and only in memory.
+    c.set_secret(pb::SetSecretRequest {
+        key_descriptor: key("kept"),
+        value: "v".into(),
+    })
+    .await
+    .unwrap();
+    signal_and_expect_clean_exit(&mut child, "-TERM");
+    assert!(
+        !data.exists(),
+        "the memory backend wrote to the data directory"
+    );
+    let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
+    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let r = c
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: key("kept"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.exists, "a new process starts empty");
     signal_and_expect_clean_exit(&mut child, "-TERM");
 }
 

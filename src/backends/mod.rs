@@ -2,8 +2,8 @@
 //! and [`BACKENDS`], the registry of backends that settings, help texts, error messages and the
 //! migration's pacing read. [`build`] turns a [`BackendConfig`] into a running store.
 //!
-//! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager) and
-//! [`legacy_sql`] (Grafana's own `secrets` table). Cross-cutting behaviour is a decorator that
+//! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager),
+//! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
 //! implements the same trait ([`mirror`]).
 
 use std::any::Any;
@@ -18,6 +18,7 @@ use crate::domain::{InvalidInput, Item, ListFilter, SecretKey, SecretValue};
 pub mod aws;
 pub mod legacy_sql;
 pub mod local;
+pub mod memory;
 pub mod mirror;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -140,6 +141,7 @@ pub static BACKENDS: &[&Backend] = &[
     &local::BACKEND,
     &aws::BACKEND,
     &legacy_sql::BACKEND,
+    &memory::BACKEND,
     &mirror::BACKEND,
 ];
 
@@ -189,8 +191,8 @@ pub fn store_names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Every backend's name, and which of them are top-level only: `local, aws, legacy_sql, mirror
-/// (mirror only as the top-level backend)`. For errors that ask for a backend name.
+/// Every backend's name, and which of them are top-level only: `local, aws, legacy_sql, memory,
+/// mirror (mirror only as the top-level backend)`. For errors that ask for a backend name.
 pub fn choices() -> String {
     let all: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
     let decorators: Vec<&str> = BACKENDS
