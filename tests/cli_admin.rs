@@ -358,33 +358,55 @@ fn signal_and_expect_clean_exit(child: &mut std::process::Child, sig: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_serve(dir.path());
-    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
+type Client = SecretsManagerClient<tonic::transport::Channel>;
+
+async fn client(addr: &str) -> Client {
+    SecretsManagerClient::connect(format!("http://{addr}"))
         .await
-        .unwrap();
-    let k = Some(pb::Key {
+        .unwrap()
+}
+
+fn grpc_key(ns: &str) -> Option<pb::Key> {
+    Some(pb::Key {
         org_id: 1,
-        namespace: "ds".into(),
+        namespace: ns.into(),
         r#type: "datasource".into(),
-    });
+    })
+}
+
+/// SetSecret; its `userFriendlyError` must be empty.
+async fn grpc_set(c: &mut Client, ns: &str, value: &str) {
     let r = c
         .set_secret(pb::SetSecretRequest {
-            key_descriptor: k.clone(),
-            value: "v".into(),
+            key_descriptor: grpc_key(ns),
+            value: value.into(),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.user_friendly_error, "");
+}
+
+/// GetSecret: the value, `None` when it does not exist.
+async fn grpc_get(c: &mut Client, ns: &str) -> Option<String> {
     let r = c
-        .get_secret(pb::GetSecretRequest { key_descriptor: k })
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: grpc_key(ns),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((r.exists, r.decrypted_value.as_str()), (true, "v"));
+    assert_eq!(r.user_friendly_error, "");
+    r.exists.then_some(r.decrypted_value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_serve(dir.path());
+    let mut c = client(&addr).await;
+    grpc_set(&mut c, "ds", "v").await;
+    assert_eq!(grpc_get(&mut c, "ds").await.as_deref(), Some("v"));
     signal_and_expect_clean_exit(&mut child, "-TERM");
 }
 
@@ -394,40 +416,14 @@ async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
 async fn serve_on_the_memory_backend() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let key = |ns: &str| {
-        Some(pb::Key {
-            org_id: 1,
-            namespace: ns.into(),
-            r#type: "datasource".into(),
-        })
-    };
     let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
-    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let r = c
-        .set_secret(pb::SetSecretRequest {
-            key_descriptor: key("db"),
-            value: "{\"password\":\"p\"}".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.user_friendly_error, "");
-    let r = c
-        .get_secret(pb::GetSecretRequest {
-            key_descriptor: key("db"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        (r.exists, r.decrypted_value.as_str()),
-        (true, "{\"password\":\"p\"}")
-    );
+    let mut c = client(&addr).await;
+    let value = "{\"password\":\"p\"}";
+    grpc_set(&mut c, "db", value).await;
+    assert_eq!(grpc_get(&mut c, "db").await.as_deref(), Some(value));
     let r = c
         .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key("db"),
+            key_descriptor: grpc_key("db"),
             new_namespace: "db2".into(),
         })
         .await
@@ -436,7 +432,7 @@ async fn serve_on_the_memory_backend() {
     assert_eq!(r.user_friendly_error, "");
     let r = c
         .list_secrets(pb::ListSecretsRequest {
-            key_descriptor: key("db2"),
+            key_descriptor: grpc_key("db2"),
             all_organizations: false,
         })
         .await
@@ -444,16 +440,14 @@ async fn serve_on_the_memory_backend() {
         .into_inner();
     let listed: Vec<_> = r.keys.iter().map(|k| k.namespace.as_str()).collect();
     assert_eq!(listed, ["db2"]);
-    let r = c
-        .get_secret(pb::GetSecretRequest {
-            key_descriptor: key("db"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(!r.exists, "the rename left its source");
+    assert_eq!(
+        grpc_get(&mut c, "db").await,
+        None,
+        "the rename left its source"
+    );
+    assert_eq!(grpc_get(&mut c, "db2").await.as_deref(), Some(value));
     c.delete_secret(pb::DeleteSecretRequest {
-        key_descriptor: key("db2"),
+        key_descriptor: grpc_key("db2"),
     })
     .await
     .unwrap();
@@ -464,29 +458,19 @@ async fn serve_on_the_memory_backend() {
         .into_inner();
     assert!(r.items.is_empty(), "{} left after delete", r.items.len());
     // Kept until exit, and only in memory.
-    c.set_secret(pb::SetSecretRequest {
-        key_descriptor: key("kept"),
-        value: "v".into(),
-    })
-    .await
-    .unwrap();
+    grpc_set(&mut c, "kept", "v").await;
     signal_and_expect_clean_exit(&mut child, "-TERM");
     assert!(
         !data.exists(),
         "the memory backend wrote to the data directory"
     );
     let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
-    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let r = c
-        .get_secret(pb::GetSecretRequest {
-            key_descriptor: key("kept"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(!r.exists, "a new process starts empty");
+    let mut c = client(&addr).await;
+    assert_eq!(
+        grpc_get(&mut c, "kept").await,
+        None,
+        "a new process starts empty"
+    );
     signal_and_expect_clean_exit(&mut child, "-TERM");
 }
 
