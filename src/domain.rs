@@ -206,6 +206,39 @@ pub struct Item {
     pub value: SecretValue,
 }
 
+/// A validated rename: a source key and its target, the same org and type under another
+/// namespace (validated like any key). Built once where the request arrives; backends take it as
+/// it is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Rename {
+    source: SecretKey,
+    target: SecretKey,
+}
+
+impl Rename {
+    /// The rename of `source` to `new_namespace` (same org and type); rejects an invalid
+    /// namespace.
+    pub fn new(source: SecretKey, new_namespace: impl Into<String>) -> Result<Self, InvalidInput> {
+        let target = source.with_namespace(new_namespace)?;
+        Ok(Self { source, target })
+    }
+
+    /// The key moved from.
+    pub fn source(&self) -> &SecretKey {
+        &self.source
+    }
+
+    /// The key moved to.
+    pub fn target(&self) -> &SecretKey {
+        &self.target
+    }
+
+    /// Whether source and target are the same key (a rename to the same namespace).
+    pub fn is_noop(&self) -> bool {
+        self.source == self.target
+    }
+}
+
 /// Which keys a list call returns: exact namespace and type, in one org or in all of them.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ListFilter {
@@ -254,6 +287,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rename_keeps_org_and_type_and_validates_the_namespace() {
+        let source = SecretKey::new(3, "a", "datasource").unwrap();
+        let r = Rename::new(source.clone(), "b").unwrap();
+        assert_eq!(r.source(), &source);
+        assert_eq!(r.target(), &SecretKey::new(3, "b", "datasource").unwrap());
+        assert!(!r.is_noop());
+        assert!(Rename::new(source.clone(), "a").unwrap().is_noop());
+        assert_eq!(
+            Rename::new(source.clone(), ""),
+            Err(InvalidInput::Empty("namespace"))
+        );
+        assert_eq!(
+            Rename::new(source, "x\ny"),
+            Err(InvalidInput::ControlCharacter("namespace"))
+        );
     }
 
     #[test]

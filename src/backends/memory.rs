@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{Backend, BackendSettings, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 /// Settings keys this backend reads (none).
 pub const KEYS: &[&str] = &[];
@@ -111,14 +111,13 @@ impl SecretStore for MemoryStore {
             .collect())
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
-        if target == *key {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
         let mut secrets = self.write();
-        if let Some(value) = secrets.remove(key) {
-            secrets.insert(target, value);
+        if let Some(value) = secrets.remove(rename.source()) {
+            secrets.insert(rename.target().clone(), value);
         }
         Ok(())
     }

@@ -55,7 +55,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Backend, BackendConfig, BackendSettings, Error, Result, SecretStore};
 use crate::config::{backend_named, ConfigError, Settings};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use crate::migrate::drift::{self, Reconciled};
 
 /// Settings keys this backend reads.
@@ -526,12 +526,12 @@ impl SecretStore for MirrorStore {
         self.primary.list(filter).await
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        if key.namespace() == new_namespace {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
-        let target = key.with_namespace(new_namespace)?;
-        let (a, b) = (self.stripe(key), self.stripe(&target));
+        let (key, target) = (rename.source(), rename.target());
+        let (a, b) = (self.stripe(key), self.stripe(target));
         let _g1 = self.locks[a.min(b)].lock().await;
         let _g2 = if a != b {
             Some(self.locks[a.max(b)].lock().await)
@@ -540,28 +540,28 @@ impl SecretStore for MirrorStore {
         };
         let ctx = |e| context(e, "mirror: reading the primary before renaming");
         let prev_src = self.primary.get(key).await.map_err(ctx)?;
-        let prev_dst = self.primary.get(&target).await.map_err(ctx)?;
-        self.write_started(&[key, &target]);
-        self.primary.rename(key, new_namespace).await?;
-        match self.secondary.rename(key, new_namespace).await {
+        let prev_dst = self.primary.get(target).await.map_err(ctx)?;
+        self.write_started(&[key, target]);
+        self.primary.rename_key(rename).await?;
+        match self.secondary.rename_key(rename).await {
             Ok(()) => {
                 // Under both keys' locks: the primary now holds the source's old value (if any)
                 // under the new name.
                 if let Some(v) = &prev_src {
-                    self.primary_holds(&target, v);
+                    self.primary_holds(target, v);
                 } else if let Some(v) = &prev_dst {
-                    self.primary_holds(&target, v);
+                    self.primary_holds(target, v);
                 }
                 let moved = lock(&self.synced).remove(key);
                 match moved {
-                    Some(d) => self.remember(&target, d),
-                    None => self.forget(&target),
+                    Some(d) => self.remember(target, d),
+                    None => self.forget(target),
                 }
                 Ok(())
             }
             Err(e) => {
-                self.write_started(&[key, &target]);
-                let before = vec![(target, prev_dst), (key.clone(), prev_src)];
+                self.write_started(&[key, target]);
+                let before = vec![(target.clone(), prev_dst), (key.clone(), prev_src)];
                 Err(self.undo(before, e, "the rename").await)
             }
         }

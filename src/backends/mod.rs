@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::{ConfigError, Settings};
-use crate::domain::{InvalidInput, Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{InvalidInput, Item, ListFilter, Rename, SecretKey, SecretValue};
 
 pub mod aws;
 pub mod legacy_sql;
@@ -95,15 +95,23 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The order is unspecified.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>>;
 
-    /// Moves the secret at `key` to the same org and type under `new_namespace`.
+    /// Moves the secret at `rename.source()` to `rename.target()` (the same org and type under
+    /// another namespace, already validated).
     ///
     /// - A missing source is a no-op that succeeds (Grafana renames before it sets).
     /// - Renaming onto an existing key **replaces** the target's value with the source's and
     ///   removes the source: Grafana keeps data-source names unique per org, so an existing
     ///   target can only be a stale leftover (for example of an interrupted rename), and the
     ///   renamed data source's secret must win.
-    /// - Renaming to the same namespace is a no-op.
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()>;
+    /// - Renaming to the same namespace ([`Rename::is_noop`]) is a no-op.
+    async fn rename_key(&self, rename: &Rename) -> Result<()>;
+
+    /// Validates the move of `key` to `new_namespace` and does it with
+    /// [`rename_key`](Self::rename_key); an invalid namespace is [`Error::InvalidInput`].
+    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+        self.rename_key(&Rename::new(key.clone(), new_namespace)?)
+            .await
+    }
 
     /// Every secret the backend holds, in every org, in one answer (Grafana's from-plugin
     /// migration reads them all in one call with no paging).

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use secrets_broker::backends::{self, SecretStore};
 use secrets_broker::config::LogLevel;
-use secrets_broker::domain::{ListFilter, SecretKey, SecretValue, MAX_VALUE_BYTES};
+use secrets_broker::domain::{ListFilter, Rename, SecretKey, SecretValue, MAX_VALUE_BYTES};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{start, GlobalOpts};
@@ -176,10 +176,10 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
         }
         Admin::Rename(a) => {
             let key = a.key.key()?;
-            key.with_namespace(a.new_namespace.clone())
+            let rename = Rename::new(key.clone(), a.new_namespace.clone())
                 .map_err(|e| anyhow!("invalid new namespace: {e}"))?;
             store
-                .rename(&key, &a.new_namespace)
+                .rename_key(&rename)
                 .await
                 .with_context(|| format!("cannot rename ({key})"))?;
             eprintln!("renamed ({key}) to namespace {:?}", a.new_namespace);

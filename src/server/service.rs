@@ -15,7 +15,7 @@ use super::errors::{self, Operation};
 use super::proto::secretsmanager as pb;
 use super::proto::secretsmanager::secrets_manager_server::SecretsManager;
 use crate::backends::SecretStore;
-use crate::domain::{InvalidInput, ListFilter, SecretKey, SecretValue};
+use crate::domain::{InvalidInput, ListFilter, Rename, SecretKey, SecretValue};
 
 /// The gRPC service over one store.
 #[derive(Debug, Clone)]
@@ -242,28 +242,26 @@ impl SecretsManager for SecretsService {
         let op = Operation::Rename;
         let req = request.into_inner();
         let checked = to_key(op, req.key_descriptor.as_ref()).and_then(|key| {
-            key.with_namespace(req.new_namespace.clone())
-                .map(|_| key.clone())
-                .map_err(|e| {
-                    rejected(
-                        op,
-                        &format!("{key} to new namespace {:?}", req.new_namespace),
-                        &e,
-                    )
-                })
+            Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
+                let described = format!("{key} to new namespace {:?}", req.new_namespace);
+                rejected(op, &described, &e)
+            })
         });
         let user_friendly_error = match checked {
             Err(text) => text,
-            Ok(key) => match self.store.rename(&key, &req.new_namespace).await {
-                Ok(()) => {
-                    traced(op, &key, started, "ok");
-                    String::new()
+            Ok(rename) => {
+                let key = rename.source();
+                match self.store.rename_key(&rename).await {
+                    Ok(()) => {
+                        traced(op, key, started, "ok");
+                        String::new()
+                    }
+                    Err(e) => {
+                        traced(op, key, started, "error");
+                        errors::report(op, Some(key), &e)
+                    }
                 }
-                Err(e) => {
-                    traced(op, &key, started, "error");
-                    errors::report(op, Some(&key), &e)
-                }
-            },
+            }
         };
         Ok(Response::new(pb::RenameSecretResponse {
             user_friendly_error,

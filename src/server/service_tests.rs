@@ -12,7 +12,7 @@ use super::SecretsManager;
 use super::SecretsService;
 use crate::backends::memory::MemoryStore;
 use crate::backends::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 /// Counts calls and either forwards them to a real store or fails them all.
 #[derive(Debug)]
@@ -47,8 +47,8 @@ impl SecretStore for Probe {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         self.count()?.list(filter).await
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.count()?.rename(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.count()?.rename_key(rename).await
     }
     async fn get_all(&self) -> Result<Vec<Item>> {
         self.count()?.get_all().await

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use secrets_broker::backends::memory::MemoryStore;
 use secrets_broker::backends::{Error, Result, SecretStore};
-use secrets_broker::domain::{Item, ListFilter, SecretKey, SecretValue};
+use secrets_broker::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use tokio::time::Instant;
 
 /// A new, empty store of the `memory` backend (the engine's own tests need a store that is fast
@@ -138,9 +138,9 @@ impl SecretStore for Faulty {
         self.check_available()?;
         self.inner.list(filter).await
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.check_write(key)?;
-        self.inner.rename(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.check_write(rename.source())?;
+        self.inner.rename_key(rename).await
     }
     async fn get_all(&self) -> Result<Vec<Item>> {
         self.check_available()?;

@@ -86,7 +86,7 @@ pub use self::config::{AwsConfig, DeletedNamePolicy, KEYS};
 use self::errors::Ctx;
 use self::naming::Naming;
 use super::{Backend, BackendSettings, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 /// AWS Secrets Manager's write quota per account and region (not raisable): the default rate of
 /// a migration into or out of this backend.
@@ -219,8 +219,8 @@ impl SecretStore for AwsStore {
             .collect())
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.rename_impl(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.rename_impl(rename).await
     }
 
     async fn get_all(&self) -> Result<Vec<Item>> {

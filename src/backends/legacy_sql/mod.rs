@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use zeroize::Zeroizing;
 
 use super::{Backend, BackendSettings, Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use codec::{Expect, Job, Parsed, RowName};
 use datakeys::{DataKey, DataKeyCache};
 use db::{Db, SecretRow};
@@ -517,14 +517,14 @@ impl SecretStore for LegacySqlStore {
             .collect()
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        let (key, target) = (rename.source(), rename.target());
         self.check_writable("rename", key)?;
-        let target = key.with_namespace(new_namespace)?;
-        if target == *key {
+        if rename.is_noop() {
             return Ok(());
         }
         self.db
-            .rename(key_parts(key), new_namespace, self.now_naive())
+            .rename(key_parts(key), target.namespace(), self.now_naive())
             .await
             .map_err(|e| sql_error(&format!("renaming {key} to {target}"), e))
     }

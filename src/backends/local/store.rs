@@ -21,7 +21,7 @@ use super::cipher::{Cipher, OpenError};
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use sled_sync::wal::{Op, Wal};
 use sled_sync::SledFiles;
 
@@ -829,12 +829,11 @@ impl SecretStore for LocalStore {
         .await
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
-        if &target == key {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
-        let key = key.clone();
+        let (key, target) = (rename.source().clone(), rename.target().clone());
         self.blocking(move |inner| {
             let (src, dst) = (codec::encode(&key), codec::encode(&target));
             inner.write_ahead(|inner| {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::run_all;
 use crate::backends::{Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bug {
@@ -99,10 +99,9 @@ impl SecretStore for MemStore {
         }
         Ok(out)
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
         let mut map = self.lock();
-        let (src, dst) = (self.id(key), self.id(&target));
+        let (src, dst) = (self.id(rename.source()), self.id(rename.target()));
         if src == dst {
             return Ok(());
         }
