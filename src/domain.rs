@@ -240,17 +240,55 @@ impl Rename {
 }
 
 /// Which keys a list call returns: exact namespace and type, in one org or in all of them.
+/// Validated when built ([`ListFilter::new`]), so a backend never sees a bad one.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ListFilter {
-    /// Only this org, or every org when `None` (Grafana's `allOrganizations`).
-    pub org_id: Option<i64>,
-    /// Exact namespace.
-    pub namespace: String,
-    /// Exact type.
-    pub kind: String,
+    org_id: Option<i64>,
+    namespace: String,
+    kind: String,
 }
 
 impl ListFilter {
+    /// Keys in org `org_id` (every org when `None`, Grafana's `allOrganizations`) with exactly
+    /// this namespace and type, which are validated like [`SecretKey::new`]'s (an org id is
+    /// checked only when given).
+    pub fn new(
+        org_id: Option<i64>,
+        namespace: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Result<Self, InvalidInput> {
+        let probe = SecretKey::new(org_id.unwrap_or(0), namespace, kind)?;
+        Ok(Self {
+            org_id,
+            namespace: probe.namespace,
+            kind: probe.kind,
+        })
+    }
+
+    /// Only this org, or every org when `None`.
+    pub fn org_id(&self) -> Option<i64> {
+        self.org_id
+    }
+
+    /// The exact namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The exact type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The one key this filter can select when it names an org; `None` for all organizations.
+    pub fn key(&self) -> Option<SecretKey> {
+        self.org_id.map(|org_id| SecretKey {
+            org_id,
+            namespace: self.namespace.clone(),
+            kind: self.kind.clone(),
+        })
+    }
+
     /// Whether `key` is selected by this filter.
     pub fn matches(&self, key: &SecretKey) -> bool {
         self.org_id.is_none_or(|o| o == key.org_id())
@@ -304,6 +342,28 @@ mod tests {
         assert_eq!(
             Rename::new(source, "x\ny"),
             Err(InvalidInput::ControlCharacter("namespace"))
+        );
+    }
+
+    #[test]
+    fn list_filter_is_validated_like_a_key() {
+        let f = ListFilter::new(Some(2), "db", "datasource").unwrap();
+        assert_eq!(
+            f.key(),
+            Some(SecretKey::new(2, "db", "datasource").unwrap())
+        );
+        assert!(f.matches(&SecretKey::new(2, "db", "datasource").unwrap()));
+        assert!(!f.matches(&SecretKey::new(3, "db", "datasource").unwrap()));
+        let all = ListFilter::new(None, "db", "datasource").unwrap();
+        assert_eq!((all.org_id(), all.key()), (None, None));
+        assert!(all.matches(&SecretKey::new(3, "db", "datasource").unwrap()));
+        assert_eq!(
+            ListFilter::new(Some(-1), "db", "t"),
+            Err(InvalidInput::NegativeOrgId(-1))
+        );
+        assert_eq!(
+            ListFilter::new(None, "db", ""),
+            Err(InvalidInput::Empty("type"))
         );
     }
 

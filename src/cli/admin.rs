@@ -159,15 +159,9 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
             eprintln!("deleted ({key})");
         }
         Admin::List(a) => {
-            // Validate namespace and type like a key (the org is irrelevant with --all-orgs).
-            let org = if a.all_orgs { 0 } else { a.org };
-            SecretKey::new(org, a.namespace.clone(), a.kind.clone())
+            // The org is irrelevant (and not checked) with --all-orgs.
+            let filter = ListFilter::new((!a.all_orgs).then_some(a.org), a.namespace, a.kind)
                 .map_err(|e| anyhow!("invalid filter: {e}"))?;
-            let filter = ListFilter {
-                org_id: (!a.all_orgs).then_some(a.org),
-                namespace: a.namespace,
-                kind: a.kind,
-            };
             let mut keys = store.list(&filter).await.context("cannot list")?;
             keys.sort();
             for k in keys {

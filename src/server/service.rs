@@ -195,25 +195,23 @@ impl SecretsManager for SecretsService {
             }));
         };
         // With allOrganizations the org id is ignored, so only namespace and type must be valid.
-        let org = if req.all_organizations { 0 } else { k.org_id };
-        if let Err(e) = SecretKey::new(org, k.namespace.clone(), k.r#type.clone()) {
-            return Ok(Response::new(pb::ListSecretsResponse {
-                user_friendly_error: rejected(op, &describe(k), &e),
-                keys: Vec::new(),
-            }));
-        }
-        let filter = ListFilter {
-            org_id: (!req.all_organizations).then_some(k.org_id),
-            namespace: k.namespace.clone(),
-            kind: k.r#type.clone(),
+        let org_id = (!req.all_organizations).then_some(k.org_id);
+        let filter = match ListFilter::new(org_id, k.namespace.as_str(), k.r#type.as_str()) {
+            Ok(filter) => filter,
+            Err(e) => {
+                return Ok(Response::new(pb::ListSecretsResponse {
+                    user_friendly_error: rejected(op, &describe(k), &e),
+                    keys: Vec::new(),
+                }))
+            }
         };
         let what = format!(
             "{}, namespace {:?}, type {:?}",
             filter
-                .org_id
+                .org_id()
                 .map_or("all orgs".to_string(), |o| format!("org {o}")),
-            filter.namespace,
-            filter.kind
+            filter.namespace(),
+            filter.kind()
         );
         let reply = match self.store.list(&filter).await {
             Ok(keys) => {

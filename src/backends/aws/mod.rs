@@ -200,16 +200,9 @@ impl SecretStore for AwsStore {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        let prefix = match filter.org_id {
-            Some(org) => self.naming.name(&SecretKey::new(
-                org,
-                filter.namespace.clone(),
-                filter.kind.clone(),
-            )?),
-            None => {
-                SecretKey::new(0, filter.namespace.clone(), filter.kind.clone())?;
-                self.naming.group_prefix(&filter.namespace, &filter.kind)
-            }
+        let prefix = match filter.key() {
+            Some(key) => self.naming.name(&key),
+            None => self.naming.group_prefix(filter.namespace(), filter.kind()),
         };
         let entries = self.list_owned(Some(&prefix)).await?;
         Ok(entries

@@ -506,7 +506,7 @@ impl SecretStore for LegacySqlStore {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         let rows = self
             .db
-            .list(filter.org_id, &filter.namespace, &filter.kind)
+            .list(filter.org_id(), filter.namespace(), filter.kind())
             .await
             .map_err(|e| sql_error("listing secrets", e))?;
         rows.into_iter()

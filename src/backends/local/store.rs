@@ -804,24 +804,18 @@ impl SecretStore for LocalStore {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        // Validate like a key, so a bad filter is a clear error rather than an empty answer.
-        let probe = SecretKey::new(
-            filter.org_id.unwrap_or(0),
-            filter.namespace.clone(),
-            filter.kind.clone(),
-        )?;
-        let all_orgs = filter.org_id.is_none();
+        let filter = filter.clone();
         self.blocking(move |inner| {
-            if !all_orgs {
+            if let Some(key) = filter.key() {
                 let found = inner
                     .secrets
-                    .contains_key(codec::encode(&probe))
+                    .contains_key(codec::encode(&key))
                     .map_err(|e| inner.sled_error("cannot list", e))?;
-                return Ok(if found { vec![probe] } else { Vec::new() });
+                return Ok(if found { vec![key] } else { Vec::new() });
             }
             inner
                 .secrets
-                .scan_prefix(codec::list_prefix(probe.namespace(), probe.kind()))
+                .scan_prefix(codec::list_prefix(filter.namespace(), filter.kind()))
                 .keys()
                 .map(|k| Inner::decode_key(&k.map_err(|e| inner.sled_error("cannot list", e))?))
                 .collect()

@@ -88,13 +88,13 @@ impl SecretStore for MemStore {
         let mut out = Vec::new();
         for (org, ns, kind) in map.keys() {
             let ns_ok = match self.bug {
-                Bug::ListMatchesNamespacePrefix => ns.starts_with(&f.namespace),
-                _ => *ns == f.namespace,
+                Bug::ListMatchesNamespacePrefix => ns.starts_with(f.namespace()),
+                _ => ns == f.namespace(),
             };
-            let kind_ok = self.bug == Bug::ListIgnoresType || *kind == f.kind;
-            let org_ok = self.bug == Bug::ListIgnoresOrg || f.org_id.is_none_or(|o| o == *org);
+            let kind_ok = self.bug == Bug::ListIgnoresType || kind == f.kind();
+            let org_ok = self.bug == Bug::ListIgnoresOrg || f.org_id().is_none_or(|o| o == *org);
             if ns_ok && kind_ok && org_ok {
-                out.push(SecretKey::new(*org, ns.clone(), f.kind.clone())?);
+                out.push(SecretKey::new(*org, ns.clone(), f.kind())?);
             }
         }
         Ok(out)
