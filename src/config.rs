@@ -289,12 +289,15 @@ impl Config {
     }
 }
 
-/// The backend named by the `backend` key (default `local`), with its settings.
+/// The backend named by the `backend` key (default [`backends::DEFAULT_BACKEND`], `local`),
+/// with its settings.
 pub fn backend_from_settings(settings: &Settings) -> Result<BackendConfig, ConfigError> {
     backend_named(
         settings,
         "backend",
-        settings.get("backend").unwrap_or("local"),
+        settings
+            .get("backend")
+            .unwrap_or(backends::DEFAULT_BACKEND.name),
     )
 }
 

@@ -153,6 +153,9 @@ pub static BACKENDS: &[&Backend] = &[
     &mirror::BACKEND,
 ];
 
+/// The backend run when setting `backend` is not set.
+pub static DEFAULT_BACKEND: &Backend = &local::BACKEND;
+
 /// One backend's entry in [`BACKENDS`]: everything the rest of the broker needs to know to offer
 /// it, configure it and open it.
 pub struct Backend {
@@ -311,6 +314,8 @@ mod tests {
             assert!(!backend.description.is_empty());
         }
         assert!(named("redis").is_none());
+        assert!(BACKENDS.iter().any(|b| std::ptr::eq(*b, DEFAULT_BACKEND)));
+        assert!(!DEFAULT_BACKEND.decorator);
         assert!(!store_names().contains(&"mirror"));
         assert_eq!(
             choices(),

@@ -66,7 +66,11 @@ pub struct GlobalOpts {
 /// `--backend`'s short help: the backends' names from the registry.
 fn backend_help() -> String {
     let names: Vec<&str> = backends::BACKENDS.iter().map(|b| b.name).collect();
-    format!("Backend: {} (default local)", names.join(", "))
+    format!(
+        "Backend: {} (default {})",
+        names.join(", "),
+        backends::DEFAULT_BACKEND.name
+    )
 }
 
 /// `--backend`'s long help: one line per backend from the registry.
