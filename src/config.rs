@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::backends::{aws, legacy_sql, local, mirror, BackendConfig};
+use crate::backends::{self, BackendConfig, BACKENDS};
 
 /// Prefix of the environment variables Grafana sets from `[plugin.<id>]`.
 pub const ENV_PREFIX: &str = "GF_PLUGIN_";
@@ -234,10 +234,7 @@ impl Settings {
 fn known_keys() -> impl Iterator<Item = &'static str> {
     GENERAL_KEYS
         .iter()
-        .chain(local::KEYS)
-        .chain(aws::KEYS)
-        .chain(legacy_sql::KEYS)
-        .chain(mirror::KEYS)
+        .chain(BACKENDS.iter().flat_map(|b| b.keys))
         .copied()
 }
 
@@ -292,12 +289,15 @@ impl Config {
     }
 }
 
-/// The backend named by the `backend` key (default `local`), with its settings.
+/// The backend named by the `backend` key (default [`backends::DEFAULT_BACKEND`], `local`),
+/// with its settings.
 pub fn backend_from_settings(settings: &Settings) -> Result<BackendConfig, ConfigError> {
     backend_named(
         settings,
         "backend",
-        settings.get("backend").unwrap_or("local"),
+        settings
+            .get("backend")
+            .unwrap_or(backends::DEFAULT_BACKEND.name),
     )
 }
 
@@ -307,23 +307,12 @@ pub fn backend_named(
     key: &str,
     name: &str,
 ) -> Result<BackendConfig, ConfigError> {
-    match name.trim() {
-        "local" => Ok(BackendConfig::Local(local::LocalConfig::from_settings(
-            settings,
-        )?)),
-        "aws" => Ok(BackendConfig::Aws(Box::new(aws::AwsConfig::from_settings(
-            settings,
-        )?))),
-        "legacy_sql" => Ok(BackendConfig::LegacySql(
-            legacy_sql::LegacySqlConfig::from_settings(settings)?,
-        )),
-        "mirror" if key == "backend" => Ok(BackendConfig::Mirror(
-            mirror::MirrorConfig::from_settings(settings)?,
-        )),
-        _ => Err(settings.error(
-            key,
-            "expected one of local, aws, legacy_sql, mirror (mirror only as the top-level backend)",
-        )),
+    // A decorator (mirror) is valid only as the top-level backend, not as one of its sides.
+    match backends::named(name.trim()) {
+        Some(backend) if key == "backend" || !backend.decorator => {
+            BackendConfig::from_settings(backend, settings)
+        }
+        _ => Err(settings.error(key, format!("expected one of {}", backends::choices()))),
     }
 }
 
@@ -373,6 +362,50 @@ mod tests {
     fn unknown_keys_are_reported() {
         let s = Settings::load(None, env(&[("GF_PLUGIN_SOMETHING_ELSE", "1")]), []).unwrap();
         assert_eq!(s.unknown_keys(), vec!["something_else".to_string()]);
+    }
+
+    #[test]
+    fn backend_errors_list_every_registered_backend() {
+        let s = Settings::load(None, env(&[("GF_PLUGIN_BACKEND", "redis")]), []).unwrap();
+        let e = Config::from_settings(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("expected one of local, aws, legacy_sql, ")
+                && e.contains("(mirror only as the top-level backend)"),
+            "{e}"
+        );
+        for backend in BACKENDS {
+            assert!(e.contains(backend.name), "{e}");
+        }
+        // A decorator is refused as a mirror side, with the same list.
+        let s = Settings::load(
+            None,
+            env(&[
+                ("GF_PLUGIN_BACKEND", "mirror"),
+                ("GF_PLUGIN_MIRROR_PRIMARY", "mirror"),
+                ("GF_PLUGIN_MIRROR_SECONDARY", "local"),
+            ]),
+            [],
+        )
+        .unwrap();
+        let e = Config::from_settings(&s).unwrap_err();
+        assert_eq!(e.key, "mirror_primary");
+        assert!(e.message.starts_with("expected one of local"), "{e}");
+    }
+
+    #[test]
+    fn every_backend_key_is_known() {
+        let s = Settings::load(
+            None,
+            BACKENDS.iter().flat_map(|b| b.keys).map(|k| {
+                (
+                    format!("GF_PLUGIN_{}", k.to_ascii_uppercase()),
+                    "x".to_string(),
+                )
+            }),
+            [],
+        )
+        .unwrap();
+        assert_eq!(s.unknown_keys(), Vec::<String>::new());
     }
 
     #[test]

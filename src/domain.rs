@@ -206,18 +206,89 @@ pub struct Item {
     pub value: SecretValue,
 }
 
+/// A validated rename: a source key and its target, the same org and type under another
+/// namespace (validated like any key). Built once where the request arrives; backends take it as
+/// it is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Rename {
+    source: SecretKey,
+    target: SecretKey,
+}
+
+impl Rename {
+    /// The rename of `source` to `new_namespace` (same org and type); rejects an invalid
+    /// namespace.
+    pub fn new(source: SecretKey, new_namespace: impl Into<String>) -> Result<Self, InvalidInput> {
+        let target = source.with_namespace(new_namespace)?;
+        Ok(Self { source, target })
+    }
+
+    /// The key moved from.
+    pub fn source(&self) -> &SecretKey {
+        &self.source
+    }
+
+    /// The key moved to.
+    pub fn target(&self) -> &SecretKey {
+        &self.target
+    }
+
+    /// Whether source and target are the same key (a rename to the same namespace).
+    pub fn is_noop(&self) -> bool {
+        self.source == self.target
+    }
+}
+
 /// Which keys a list call returns: exact namespace and type, in one org or in all of them.
+/// Validated when built ([`ListFilter::new`]), so a backend never sees a bad one.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ListFilter {
-    /// Only this org, or every org when `None` (Grafana's `allOrganizations`).
-    pub org_id: Option<i64>,
-    /// Exact namespace.
-    pub namespace: String,
-    /// Exact type.
-    pub kind: String,
+    org_id: Option<i64>,
+    namespace: String,
+    kind: String,
 }
 
 impl ListFilter {
+    /// Keys in org `org_id` (every org when `None`, Grafana's `allOrganizations`) with exactly
+    /// this namespace and type, which are validated like [`SecretKey::new`]'s (an org id is
+    /// checked only when given).
+    pub fn new(
+        org_id: Option<i64>,
+        namespace: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Result<Self, InvalidInput> {
+        let probe = SecretKey::new(org_id.unwrap_or(0), namespace, kind)?;
+        Ok(Self {
+            org_id,
+            namespace: probe.namespace,
+            kind: probe.kind,
+        })
+    }
+
+    /// Only this org, or every org when `None`.
+    pub fn org_id(&self) -> Option<i64> {
+        self.org_id
+    }
+
+    /// The exact namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The exact type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The one key this filter can select when it names an org; `None` for all organizations.
+    pub fn key(&self) -> Option<SecretKey> {
+        self.org_id.map(|org_id| SecretKey {
+            org_id,
+            namespace: self.namespace.clone(),
+            kind: self.kind.clone(),
+        })
+    }
+
     /// Whether `key` is selected by this filter.
     pub fn matches(&self, key: &SecretKey) -> bool {
         self.org_id.is_none_or(|o| o == key.org_id())
@@ -254,6 +325,46 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rename_keeps_org_and_type_and_validates_the_namespace() {
+        let source = SecretKey::new(3, "a", "datasource").unwrap();
+        let r = Rename::new(source.clone(), "b").unwrap();
+        assert_eq!(r.source(), &source);
+        assert_eq!(r.target(), &SecretKey::new(3, "b", "datasource").unwrap());
+        assert!(!r.is_noop());
+        assert!(Rename::new(source.clone(), "a").unwrap().is_noop());
+        assert_eq!(
+            Rename::new(source.clone(), ""),
+            Err(InvalidInput::Empty("namespace"))
+        );
+        assert_eq!(
+            Rename::new(source, "x\ny"),
+            Err(InvalidInput::ControlCharacter("namespace"))
+        );
+    }
+
+    #[test]
+    fn list_filter_is_validated_like_a_key() {
+        let f = ListFilter::new(Some(2), "db", "datasource").unwrap();
+        assert_eq!(
+            f.key(),
+            Some(SecretKey::new(2, "db", "datasource").unwrap())
+        );
+        assert!(f.matches(&SecretKey::new(2, "db", "datasource").unwrap()));
+        assert!(!f.matches(&SecretKey::new(3, "db", "datasource").unwrap()));
+        let all = ListFilter::new(None, "db", "datasource").unwrap();
+        assert_eq!((all.org_id(), all.key()), (None, None));
+        assert!(all.matches(&SecretKey::new(3, "db", "datasource").unwrap()));
+        assert_eq!(
+            ListFilter::new(Some(-1), "db", "t"),
+            Err(InvalidInput::NegativeOrgId(-1))
+        );
+        assert_eq!(
+            ListFilter::new(None, "db", ""),
+            Err(InvalidInput::Empty("type"))
+        );
     }
 
     #[test]

@@ -127,11 +127,7 @@ async fn deleted_name_is_restored_on_set() {
     store.delete(&k).await.expect("delete");
     assert_eq!(store.get(&k).await.expect("get"), None);
     assert!(store
-        .list(&ListFilter {
-            org_id: None,
-            namespace: "db".into(),
-            kind: "datasource".into()
-        })
+        .list(&ListFilter::new(None, "db", "datasource").expect("valid filter"))
         .await
         .expect("list")
         .is_empty());

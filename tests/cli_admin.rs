@@ -317,7 +317,13 @@ fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
 
 /// Starts `serve` on a free loopback port; returns it and the address it announced.
 fn spawn_serve(dir: &Path) -> (std::process::Child, String) {
-    let mut cmd = with(dir, &["serve", "--listen", "127.0.0.1:0"]);
+    spawn_serve_with(dir, &[])
+}
+
+/// Starts `serve` with the global flags `global` on a free loopback port.
+fn spawn_serve_with(dir: &Path, global: &[&str]) -> (std::process::Child, String) {
+    let mut cmd = broker(dir);
+    cmd.args(global).args(["serve", "--listen", "127.0.0.1:0"]);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -352,33 +358,119 @@ fn signal_and_expect_clean_exit(child: &mut std::process::Child, sig: &str) {
     }
 }
 
+type Client = SecretsManagerClient<tonic::transport::Channel>;
+
+async fn client(addr: &str) -> Client {
+    SecretsManagerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+}
+
+fn grpc_key(ns: &str) -> Option<pb::Key> {
+    Some(pb::Key {
+        org_id: 1,
+        namespace: ns.into(),
+        r#type: "datasource".into(),
+    })
+}
+
+/// SetSecret; its `userFriendlyError` must be empty.
+async fn grpc_set(c: &mut Client, ns: &str, value: &str) {
+    let r = c
+        .set_secret(pb::SetSecretRequest {
+            key_descriptor: grpc_key(ns),
+            value: value.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.user_friendly_error, "");
+}
+
+/// GetSecret: the value, `None` when it does not exist.
+async fn grpc_get(c: &mut Client, ns: &str) -> Option<String> {
+    let r = c
+        .get_secret(pb::GetSecretRequest {
+            key_descriptor: grpc_key(ns),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.user_friendly_error, "");
+    r.exists.then_some(r.decrypted_value)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_grpc_on_tcp_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = spawn_serve(dir.path());
-    let mut c = SecretsManagerClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let k = Some(pb::Key {
-        org_id: 1,
-        namespace: "ds".into(),
-        r#type: "datasource".into(),
-    });
+    let mut c = client(&addr).await;
+    grpc_set(&mut c, "ds", "v").await;
+    assert_eq!(grpc_get(&mut c, "ds").await.as_deref(), Some("v"));
+    signal_and_expect_clean_exit(&mut child, "-TERM");
+}
+
+/// `serve --backend memory`: set, get, list, rename and delete through gRPC; nothing is written
+/// to the data directory, and a restarted broker starts empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_the_memory_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
+    let mut c = client(&addr).await;
+    let value = "{\"password\":\"p\"}";
+    grpc_set(&mut c, "db", value).await;
+    assert_eq!(grpc_get(&mut c, "db").await.as_deref(), Some(value));
     let r = c
-        .set_secret(pb::SetSecretRequest {
-            key_descriptor: k.clone(),
-            value: "v".into(),
+        .rename_secret(pb::RenameSecretRequest {
+            key_descriptor: grpc_key("db"),
+            new_namespace: "db2".into(),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.user_friendly_error, "");
     let r = c
-        .get_secret(pb::GetSecretRequest { key_descriptor: k })
+        .list_secrets(pb::ListSecretsRequest {
+            key_descriptor: grpc_key("db2"),
+            all_organizations: false,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((r.exists, r.decrypted_value.as_str()), (true, "v"));
+    let listed: Vec<_> = r.keys.iter().map(|k| k.namespace.as_str()).collect();
+    assert_eq!(listed, ["db2"]);
+    assert_eq!(
+        grpc_get(&mut c, "db").await,
+        None,
+        "the rename left its source"
+    );
+    assert_eq!(grpc_get(&mut c, "db2").await.as_deref(), Some(value));
+    c.delete_secret(pb::DeleteSecretRequest {
+        key_descriptor: grpc_key("db2"),
+    })
+    .await
+    .unwrap();
+    let r = c
+        .get_all_secrets(pb::GetAllSecretsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.items.is_empty(), "{} left after delete", r.items.len());
+    // Kept until exit, and only in memory.
+    grpc_set(&mut c, "kept", "v").await;
+    signal_and_expect_clean_exit(&mut child, "-TERM");
+    assert!(
+        !data.exists(),
+        "the memory backend wrote to the data directory"
+    );
+    let (mut child, addr) = spawn_serve_with(&data, &["--backend", "memory"]);
+    let mut c = client(&addr).await;
+    assert_eq!(
+        grpc_get(&mut c, "kept").await,
+        None,
+        "a new process starts empty"
+    );
     signal_and_expect_clean_exit(&mut child, "-TERM");
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use secrets_broker::backends::local::{EncryptionKey, LocalConfig, LocalStore};
-use secrets_broker::backends::{self, testing, BackendConfig, Error, SecretStore};
+use secrets_broker::backends::{self, local, testing, BackendConfig, Error, SecretStore};
 use secrets_broker::config::{Settings, Source};
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
 
@@ -251,13 +251,12 @@ async fn key_file_setting_end_to_end() {
             key_path.to_str().expect("utf-8 path"),
         ),
     ]);
-    let BackendConfig::Local(config) =
-        secrets_broker::config::backend_from_settings(&s).expect("valid settings")
-    else {
+    let built = secrets_broker::config::backend_from_settings(&s).expect("valid settings");
+    let Some(config) = built.settings::<LocalConfig>().cloned() else {
         panic!("local is the default backend");
     };
     {
-        let store = backends::build(&BackendConfig::Local(config.clone()))
+        let store = backends::build(&BackendConfig::new(&local::BACKEND, config.clone()))
             .await
             .expect("build");
         store.set(&key(3, "x"), &value("v")).await.expect("set");
@@ -300,22 +299,13 @@ async fn second_open_of_the_same_dir_fails_clearly() {
 async fn bad_list_filter_is_an_error_not_an_empty_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    let filter = ListFilter {
-        org_id: Some(-1),
-        namespace: "a".into(),
-        kind: "datasource".into(),
-    };
+    // A bad filter cannot be built, so it never reaches the store as an empty answer.
     assert!(matches!(
-        store.list(&filter).await,
+        ListFilter::new(Some(-1), "a", "datasource").map_err(Error::from),
         Err(Error::InvalidInput(_))
     ));
-    let filter = ListFilter {
-        org_id: None,
-        namespace: String::new(),
-        kind: "datasource".into(),
-    };
     assert!(matches!(
-        store.list(&filter).await,
+        ListFilter::new(None, "", "datasource").map_err(Error::from),
         Err(Error::InvalidInput(_))
     ));
     assert!(matches!(

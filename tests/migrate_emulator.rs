@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use migrate_support::{contents, sample, MemStore};
+use migrate_support::{contents, mem_store, sample};
 use secrets_broker::backends::aws::{AwsConfig, AwsStore};
 use secrets_broker::backends::legacy_sql::{LegacySqlConfig, LegacySqlStore};
 use secrets_broker::backends::local::{LocalConfig, LocalStore};
@@ -85,7 +85,7 @@ async fn legacy_sqlite_to_emulator_to_sqlite_10000_secrets_byte_identical() {
         legacy(&dir.path().join("a.db"), true).await,
         legacy(&dir.path().join("b.db"), true).await,
     );
-    let seed = MemStore::new();
+    let seed = mem_store();
     migrate_support::fill(seed.as_ref(), &sample(n)).await;
     let r = migrate::migrate(seed.clone(), a.clone(), &opts("seed", None))
         .await
@@ -138,7 +138,7 @@ async fn the_emulators_50_writes_per_second_quota_gives_zero_failures() {
         .start()
         .await
         .unwrap();
-    let src = MemStore::new();
+    let src = mem_store();
     migrate_support::fill(src.as_ref(), &sample(300)).await;
     let dst = aws(&emu).await;
     let r = migrate::migrate(

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use migrate_support::{contents, fill, sample, Faulty, MemStore};
+use migrate_support::{contents, fill, mem_store, sample, Faulty};
 use secrets_broker::backends::SecretStore;
 use secrets_broker::domain::{SecretKey, SecretValue};
 use secrets_broker::migrate::guard::Lease;
@@ -23,7 +23,7 @@ fn opts() -> Options {
 
 #[tokio::test]
 async fn copies_everything_then_is_idempotent_and_copies_only_changes() {
-    let (src, dst) = (MemStore::new(), MemStore::new());
+    let (src, dst) = (mem_store(), mem_store());
     let items = sample(300);
     fill(src.as_ref(), &items).await;
     let r = migrate::migrate(src.clone(), dst.clone(), &opts())
@@ -90,7 +90,7 @@ async fn copies_everything_then_is_idempotent_and_copies_only_changes() {
 
 #[tokio::test(start_paused = true)]
 async fn adapts_to_a_50_per_second_quota_without_failures() {
-    let (src, inner) = (MemStore::new(), MemStore::new());
+    let (src, inner) = (mem_store(), mem_store());
     fill(src.as_ref(), &sample(1000)).await;
     let dst = Arc::new(Faulty::new(inner.clone()).with_quota(50.0));
     let r = migrate::migrate(
@@ -119,7 +119,7 @@ async fn adapts_to_a_50_per_second_quota_without_failures() {
 
 #[tokio::test]
 async fn per_secret_failures_are_reported_with_reasons_and_never_values() {
-    let (src, inner) = (MemStore::new(), MemStore::new());
+    let (src, inner) = (mem_store(), mem_store());
     let items = sample(50);
     fill(src.as_ref(), &items).await;
     let dst = Arc::new(Faulty::new(inner.clone()));
@@ -174,7 +174,7 @@ async fn per_secret_failures_are_reported_with_reasons_and_never_values() {
 async fn resumes_from_the_checkpoint_after_a_broken_run() {
     let dir = tempfile::tempdir().unwrap();
     let cp = dir.path().join("cp.json");
-    let (src, inner) = (MemStore::new(), MemStore::new());
+    let (src, inner) = (mem_store(), mem_store());
     fill(src.as_ref(), &sample(200)).await;
     let dst = Arc::new(Faulty::new(inner.clone()));
     dst.break_after_writes.store(81, Ordering::SeqCst); // 1 lease write + 80 secrets
@@ -222,7 +222,7 @@ async fn resumes_from_the_checkpoint_after_a_broken_run() {
 
 #[tokio::test]
 async fn lease_blocks_a_second_migration_until_it_expires() {
-    let (src, dst) = (MemStore::new(), MemStore::new());
+    let (src, dst) = (mem_store(), mem_store());
     fill(src.as_ref(), &sample(10)).await;
     let clock = Arc::new(ManualClock::new(1_000_000));
     let ttl = Duration::from_secs(30);
@@ -266,7 +266,7 @@ async fn lease_blocks_a_second_migration_until_it_expires() {
 
 #[tokio::test]
 async fn drift_reports_missing_extra_different_and_reconcile_repairs() {
-    let (a, b) = (MemStore::new(), MemStore::new());
+    let (a, b) = (mem_store(), mem_store());
     let items = sample(20);
     fill(a.as_ref(), &items).await;
     fill(b.as_ref(), &items[2..]).await;

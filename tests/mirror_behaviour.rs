@@ -156,11 +156,7 @@ async fn reads_fall_back_to_the_secondary_only_on_transient_errors() {
     assert_eq!(f.mirror.fallbacks(), 1);
     // get_all and list never fall back: the primary's transient error.
     assert!(f.mirror.get_all().await.unwrap_err().is_transient());
-    let filter = secrets_broker::domain::ListFilter {
-        org_id: Some(1),
-        namespace: "db".into(),
-        kind: "datasource".into(),
-    };
+    let filter = secrets_broker::domain::ListFilter::new(Some(1), "db", "datasource").unwrap();
     assert!(f.mirror.list(&filter).await.unwrap_err().is_transient());
     assert_eq!(f.mirror.fallbacks(), 1);
     // Writes never fall back: with the primary down they fail and change nothing.

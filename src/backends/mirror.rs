@@ -45,9 +45,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
-use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,9 +53,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{BackendConfig, Error, Result, SecretStore};
+use super::{Backend, BackendConfig, BackendSettings, Error, Result, SecretStore};
 use crate::config::{backend_named, ConfigError, Settings};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use crate::migrate::drift::{self, Reconciled};
 
 /// Settings keys this backend reads.
@@ -66,6 +64,23 @@ pub const KEYS: &[&str] = &[
     "mirror_secondary",
     "mirror_fallback_timeout_ms",
 ];
+
+/// This backend's entry in [`crate::backends::BACKENDS`].
+pub static BACKEND: Backend = Backend {
+    name: "mirror",
+    description: "writes to two other backends at once (for moving between them)",
+    keys: KEYS,
+    decorator: true,
+    migration_rate: None,
+    configure: |settings| Ok(Arc::new(MirrorConfig::from_settings(settings)?)),
+};
+
+#[async_trait]
+impl BackendSettings for MirrorConfig {
+    async fn open(&self) -> Result<Arc<dyn SecretStore>> {
+        Ok(Arc::new(MirrorStore::open(self).await?))
+    }
+}
 
 const STRIPES: usize = 64;
 const CACHE_LIMIT: usize = 100_000;
@@ -104,18 +119,23 @@ fn keyed_digest(key: &SecretKey, value: &SecretValue) -> [u8; 32] {
 #[derive(Debug, Clone)]
 pub struct MirrorConfig {
     /// The backend reads come from and that wins on drift.
-    pub primary: Box<BackendConfig>,
+    pub primary: BackendConfig,
     /// The backend that is kept equal to the primary.
-    pub secondary: Box<BackendConfig>,
+    pub secondary: BackendConfig,
     /// Bound of a read fallback to the secondary.
     pub fallback_timeout: Duration,
 }
 
 impl MirrorConfig {
-    /// Reads `mirror_primary`, `mirror_secondary` (two different backends among local, aws,
-    /// legacy_sql) and `mirror_fallback_timeout_ms`; each side reads its own keys.
+    /// Reads `mirror_primary`, `mirror_secondary` (two different backends that are not
+    /// decorators, see [`super::store_names`]) and `mirror_fallback_timeout_ms`; each side reads
+    /// its own keys.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let why = "when backend = mirror (one of local, aws, legacy_sql)";
+        let why = format!(
+            "when backend = mirror (one of {})",
+            super::store_names().join(", ")
+        );
+        let why = why.as_str();
         let p = settings.require("mirror_primary", why)?.trim().to_string();
         let s = settings
             .require("mirror_secondary", why)?
@@ -131,8 +151,8 @@ impl MirrorConfig {
             .parse("mirror_fallback_timeout_ms", "a number of milliseconds")?
             .unwrap_or(2000);
         Ok(Self {
-            primary: Box::new(backend_named(settings, "mirror_primary", &p)?),
-            secondary: Box::new(backend_named(settings, "mirror_secondary", &s)?),
+            primary: backend_named(settings, "mirror_primary", &p)?,
+            secondary: backend_named(settings, "mirror_secondary", &s)?,
             fallback_timeout: Duration::from_millis(ms),
         })
     }
@@ -150,12 +170,6 @@ pub struct MirrorStore {
     diverged: Mutex<HashSet<SecretKey>>,
     fallbacks: AtomicU64,
     repairs: AtomicU64,
-}
-
-type BuildFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<dyn SecretStore>>> + Send + 'a>>;
-
-fn build_boxed(config: &BackendConfig) -> BuildFuture<'_> {
-    Box::pin(super::build(config))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -181,8 +195,8 @@ fn context(e: Error, ctx: impl Display) -> Error {
 impl MirrorStore {
     /// Opens both configured backends.
     pub async fn open(config: &MirrorConfig) -> Result<Self> {
-        let primary = build_boxed(&config.primary).await?;
-        let secondary = build_boxed(&config.secondary).await?;
+        let primary = super::build(&config.primary).await?;
+        let secondary = super::build(&config.secondary).await?;
         Ok(Self::new(primary, secondary, config.fallback_timeout))
     }
 
@@ -447,7 +461,7 @@ impl MirrorStore {
 #[async_trait]
 impl SecretStore for MirrorStore {
     fn name(&self) -> &'static str {
-        "mirror"
+        BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
@@ -512,12 +526,12 @@ impl SecretStore for MirrorStore {
         self.primary.list(filter).await
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        if key.namespace() == new_namespace {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
-        let target = key.with_namespace(new_namespace)?;
-        let (a, b) = (self.stripe(key), self.stripe(&target));
+        let (key, target) = (rename.source(), rename.target());
+        let (a, b) = (self.stripe(key), self.stripe(target));
         let _g1 = self.locks[a.min(b)].lock().await;
         let _g2 = if a != b {
             Some(self.locks[a.max(b)].lock().await)
@@ -526,28 +540,28 @@ impl SecretStore for MirrorStore {
         };
         let ctx = |e| context(e, "mirror: reading the primary before renaming");
         let prev_src = self.primary.get(key).await.map_err(ctx)?;
-        let prev_dst = self.primary.get(&target).await.map_err(ctx)?;
-        self.write_started(&[key, &target]);
-        self.primary.rename(key, new_namespace).await?;
-        match self.secondary.rename(key, new_namespace).await {
+        let prev_dst = self.primary.get(target).await.map_err(ctx)?;
+        self.write_started(&[key, target]);
+        self.primary.rename_key(rename).await?;
+        match self.secondary.rename_key(rename).await {
             Ok(()) => {
                 // Under both keys' locks: the primary now holds the source's old value (if any)
                 // under the new name.
                 if let Some(v) = &prev_src {
-                    self.primary_holds(&target, v);
+                    self.primary_holds(target, v);
                 } else if let Some(v) = &prev_dst {
-                    self.primary_holds(&target, v);
+                    self.primary_holds(target, v);
                 }
                 let moved = lock(&self.synced).remove(key);
                 match moved {
-                    Some(d) => self.remember(&target, d),
-                    None => self.forget(&target),
+                    Some(d) => self.remember(target, d),
+                    None => self.forget(target),
                 }
                 Ok(())
             }
             Err(e) => {
-                self.write_started(&[key, &target]);
-                let before = vec![(target, prev_dst), (key.clone(), prev_src)];
+                self.write_started(&[key, target]);
+                let before = vec![(target.clone(), prev_dst), (key.clone(), prev_src)];
                 Err(self.undo(before, e, "the rename").await)
             }
         }

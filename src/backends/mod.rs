@@ -1,19 +1,24 @@
 //! The storage seam: the [`SecretStore`] trait every backend implements, the backend error type,
-//! and [`build`], the one place that turns a [`BackendConfig`] into a running store.
+//! and [`BACKENDS`], the registry of backends that settings, help texts, error messages and the
+//! migration's pacing read. [`build`] turns a [`BackendConfig`] into a running store.
 //!
-//! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager) and
-//! [`legacy_sql`] (Grafana's own `secrets` table). Cross-cutting behaviour is a decorator that
+//! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager),
+//! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
 //! implements the same trait ([`mirror`]).
 
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{InvalidInput, Item, ListFilter, SecretKey, SecretValue};
+use crate::config::{ConfigError, Settings};
+use crate::domain::{InvalidInput, Item, ListFilter, Rename, SecretKey, SecretValue};
 
 pub mod aws;
 pub mod legacy_sql;
 pub mod local;
+pub mod memory;
 pub mod mirror;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -73,7 +78,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Every implementation must pass the conformance suite in `backends::testing`.
 #[async_trait]
 pub trait SecretStore: Send + Sync + std::fmt::Debug {
-    /// Short backend name for logs and errors (`local`, `aws`, `legacy_sql`, `mirror`).
+    /// Short backend name for logs and errors: its [`Backend::name`] in [`BACKENDS`].
     fn name(&self) -> &'static str;
 
     /// The value stored under `key`, or `Ok(None)` when there is none. Absent is not an error.
@@ -90,15 +95,23 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The order is unspecified.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>>;
 
-    /// Moves the secret at `key` to the same org and type under `new_namespace`.
+    /// Moves the secret at `rename.source()` to `rename.target()` (the same org and type under
+    /// another namespace, already validated).
     ///
     /// - A missing source is a no-op that succeeds (Grafana renames before it sets).
     /// - Renaming onto an existing key **replaces** the target's value with the source's and
     ///   removes the source: Grafana keeps data-source names unique per org, so an existing
     ///   target can only be a stale leftover (for example of an interrupted rename), and the
     ///   renamed data source's secret must win.
-    /// - Renaming to the same namespace is a no-op.
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()>;
+    /// - Renaming to the same namespace ([`Rename::is_noop`]) is a no-op.
+    async fn rename_key(&self, rename: &Rename) -> Result<()>;
+
+    /// Validates the move of `key` to `new_namespace` and does it with
+    /// [`rename_key`](Self::rename_key); an invalid namespace is [`Error::InvalidInput`].
+    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+        self.rename_key(&Rename::new(key.clone(), new_namespace)?)
+            .await
+    }
 
     /// Every secret the backend holds, in every org, in one answer (Grafana's from-plugin
     /// migration reads them all in one call with no paging).
@@ -129,27 +142,200 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Which backend to run, with its settings. Adding a backend is one variant here, one module and
-/// one arm in [`build`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum BackendConfig {
-    /// Embedded sled store (the default).
-    Local(local::LocalConfig),
-    /// AWS Secrets Manager (or anything speaking its protocol, such as the emulator).
-    Aws(Box<aws::AwsConfig>),
-    /// Grafana's legacy SQL `secrets` table.
-    LegacySql(legacy_sql::LegacySqlConfig),
-    /// Dual-write decorator over two other backends.
-    Mirror(mirror::MirrorConfig),
+/// Every backend the broker can run, in the order help texts and error messages list them.
+/// Adding a backend is one module (with its `BACKEND` entry and its [`SecretStore`]) and one line
+/// here.
+pub static BACKENDS: &[&Backend] = &[
+    &local::BACKEND,
+    &aws::BACKEND,
+    &legacy_sql::BACKEND,
+    &memory::BACKEND,
+    &mirror::BACKEND,
+];
+
+/// The backend run when setting `backend` is not set.
+pub static DEFAULT_BACKEND: &Backend = &local::BACKEND;
+
+/// One backend's entry in [`BACKENDS`]: everything the rest of the broker needs to know to offer
+/// it, configure it and open it.
+pub struct Backend {
+    /// The value of setting `backend` (and of `mirror_primary` / `mirror_secondary`) that
+    /// selects it; also what its store's [`SecretStore::name`] returns.
+    pub name: &'static str,
+    /// One line for help texts and logs.
+    pub description: &'static str,
+    /// The settings keys it reads (every other key is reported as unknown at start-up).
+    pub keys: &'static [&'static str],
+    /// Whether it wraps other backends (`mirror`): such a backend is only valid as the top-level
+    /// `backend`, never as one of a mirror's sides.
+    pub decorator: bool,
+    /// The request rate (per second) a migration into or out of it keeps to by default
+    /// (`--max-write-rate auto`); `None` means unlimited. Throttling lowers the rate either way.
+    pub migration_rate: Option<f64>,
+    /// Validates its keys from `settings`; the error names the offending key.
+    pub configure: fn(&Settings) -> Result<Arc<dyn BackendSettings>, ConfigError>,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend")
+            .field("name", &self.name)
+            .field("keys", &self.keys)
+            .field("decorator", &self.decorator)
+            .field("migration_rate", &self.migration_rate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The backend called `name` in [`BACKENDS`].
+pub fn named(name: &str) -> Option<&'static Backend> {
+    BACKENDS.iter().copied().find(|b| b.name == name)
+}
+
+/// The names of the backends that store secrets themselves (every one but the decorators), for
+/// messages such as the mirror's "one of …".
+pub fn store_names() -> Vec<&'static str> {
+    BACKENDS
+        .iter()
+        .filter(|b| !b.decorator)
+        .map(|b| b.name)
+        .collect()
+}
+
+/// Every backend's name, and which of them are top-level only: `local, aws, legacy_sql, memory,
+/// mirror (mirror only as the top-level backend)`. For errors that ask for a backend name.
+pub fn choices() -> String {
+    let all: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
+    let decorators: Vec<&str> = BACKENDS
+        .iter()
+        .filter(|b| b.decorator)
+        .map(|b| b.name)
+        .collect();
+    let mut text = all.join(", ");
+    if !decorators.is_empty() {
+        text.push_str(&format!(
+            " ({} only as the top-level backend)",
+            decorators.join(", ")
+        ));
+    }
+    text
+}
+
+/// Lets [`BackendConfig::settings`] recover a backend's own settings type.
+pub trait AsAny {
+    /// `self` as [`Any`].
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A backend's validated settings: what opens its store.
+#[async_trait]
+pub trait BackendSettings: AsAny + fmt::Debug + Send + Sync {
+    /// Opens the store these settings describe.
+    async fn open(&self) -> Result<Arc<dyn SecretStore>>;
+}
+
+/// Which backend to run, with its validated settings.
+#[derive(Clone)]
+pub struct BackendConfig {
+    backend: &'static Backend,
+    settings: Arc<dyn BackendSettings>,
+}
+
+impl BackendConfig {
+    /// Validates `backend`'s keys from `settings`.
+    pub fn from_settings(
+        backend: &'static Backend,
+        settings: &Settings,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            backend,
+            settings: (backend.configure)(settings)?,
+        })
+    }
+
+    /// `backend` with settings already validated (`settings` must be the type its
+    /// [`Backend::configure`] produces).
+    pub fn new(backend: &'static Backend, settings: impl BackendSettings + 'static) -> Self {
+        Self {
+            backend,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The backend's registry entry.
+    pub fn backend(&self) -> &'static Backend {
+        self.backend
+    }
+
+    /// The backend's name (`local`, `aws` …).
+    pub fn name(&self) -> &'static str {
+        self.backend.name
+    }
+
+    /// The backend's own settings, if they are of type `T` (e.g. `mirror::MirrorConfig`).
+    pub fn settings<T: Any>(&self) -> Option<&T> {
+        (*self.settings).as_any().downcast_ref()
+    }
+}
+
+impl fmt::Debug for BackendConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendConfig")
+            .field("backend", &self.backend.name)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 /// Opens the configured backend.
 pub async fn build(config: &BackendConfig) -> Result<Arc<dyn SecretStore>> {
-    match config {
-        BackendConfig::Local(c) => Ok(Arc::new(local::LocalStore::open(c)?)),
-        BackendConfig::Aws(c) => Ok(Arc::new(aws::AwsStore::connect(c).await?)),
-        BackendConfig::LegacySql(c) => Ok(Arc::new(legacy_sql::LegacySqlStore::open(c).await?)),
-        BackendConfig::Mirror(c) => Ok(Arc::new(mirror::MirrorStore::open(c).await?)),
+    config.settings.open().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_found() {
+        for (i, backend) in BACKENDS.iter().enumerate() {
+            assert!(
+                BACKENDS[..i].iter().all(|b| b.name != backend.name),
+                "{} registered twice",
+                backend.name
+            );
+            assert!(std::ptr::eq(named(backend.name).unwrap(), *backend));
+            assert!(!backend.description.is_empty());
+        }
+        assert!(named("redis").is_none());
+        assert!(BACKENDS.iter().any(|b| std::ptr::eq(*b, DEFAULT_BACKEND)));
+        assert!(!DEFAULT_BACKEND.decorator);
+        assert!(!store_names().contains(&"mirror"));
+        assert_eq!(
+            choices(),
+            format!(
+                "{} (mirror only as the top-level backend)",
+                BACKENDS
+                    .iter()
+                    .map(|b| b.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn migration_into_aws_is_paced_by_default() {
+        assert_eq!(
+            named("aws").unwrap().migration_rate,
+            Some(aws::WRITES_PER_SEC)
+        );
+        assert_eq!(named("local").unwrap().migration_rate, None);
     }
 }

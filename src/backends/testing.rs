@@ -155,11 +155,8 @@ impl<'a> Case<'a> {
 
     /// Lists with `org` (None: all organizations), the full namespace `ns` and `kind`.
     pub async fn list(&self, org: Option<i64>, ns: &str, kind: &str) -> Vec<SecretKey> {
-        let filter = ListFilter {
-            org_id: org,
-            namespace: ns.to_string(),
-            kind: kind.to_string(),
-        };
+        let filter = ListFilter::new(org, ns, kind)
+            .unwrap_or_else(|e| self.fail(format!("building a list filter failed: {e}")));
         match self.store.list(&filter).await {
             Ok(keys) => {
                 if let Some(k) = keys.iter().find(|k| !filter.matches(k)) {

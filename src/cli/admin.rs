@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use secrets_broker::backends::{self, SecretStore};
 use secrets_broker::config::LogLevel;
-use secrets_broker::domain::{ListFilter, SecretKey, SecretValue, MAX_VALUE_BYTES};
+use secrets_broker::domain::{ListFilter, Rename, SecretKey, SecretValue, MAX_VALUE_BYTES};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{start, GlobalOpts};
@@ -112,7 +112,7 @@ pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
         Err(e) => {
             eprintln!(
                 "error: cannot open the {} backend: {e}",
-                backend_name(&config)
+                config.backend.name()
             );
             return ExitCode::FAILURE;
         }
@@ -123,16 +123,6 @@ pub async fn run(global: &GlobalOpts, cmd: Admin) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn backend_name(config: &secrets_broker::config::Config) -> &'static str {
-    match config.backend {
-        backends::BackendConfig::Local(_) => "local",
-        backends::BackendConfig::Aws(_) => "aws",
-        backends::BackendConfig::LegacySql(_) => "legacy_sql",
-        backends::BackendConfig::Mirror(_) => "mirror",
-        _ => "configured",
     }
 }
 
@@ -169,15 +159,9 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
             eprintln!("deleted ({key})");
         }
         Admin::List(a) => {
-            // Validate namespace and type like a key (the org is irrelevant with --all-orgs).
-            let org = if a.all_orgs { 0 } else { a.org };
-            SecretKey::new(org, a.namespace.clone(), a.kind.clone())
+            // The org is irrelevant (and not checked) with --all-orgs.
+            let filter = ListFilter::new((!a.all_orgs).then_some(a.org), a.namespace, a.kind)
                 .map_err(|e| anyhow!("invalid filter: {e}"))?;
-            let filter = ListFilter {
-                org_id: (!a.all_orgs).then_some(a.org),
-                namespace: a.namespace,
-                kind: a.kind,
-            };
             let mut keys = store.list(&filter).await.context("cannot list")?;
             keys.sort();
             for k in keys {
@@ -186,10 +170,10 @@ async fn execute(store: Arc<dyn SecretStore>, cmd: Admin) -> anyhow::Result<()> 
         }
         Admin::Rename(a) => {
             let key = a.key.key()?;
-            key.with_namespace(a.new_namespace.clone())
+            let rename = Rename::new(key.clone(), a.new_namespace.clone())
                 .map_err(|e| anyhow!("invalid new namespace: {e}"))?;
             store
-                .rename(&key, &a.new_namespace)
+                .rename_key(&rename)
                 .await
                 .with_context(|| format!("cannot rename ({key})"))?;
             eprintln!("renamed ({key}) to namespace {:?}", a.new_namespace);

@@ -12,16 +12,15 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use sha2::{Digest, Sha256};
 
-use secrets_broker::backends::{self, mirror::MirrorStore, BackendConfig, SecretStore};
+use secrets_broker::backends::{
+    self, legacy_sql, mirror, mirror::MirrorStore, Backend, SecretStore,
+};
 use secrets_broker::config::LogLevel;
 use secrets_broker::config::{backend_from_settings, Settings};
 use secrets_broker::migrate::{self, drift, pacing::PacerConfig, progress::Mode, Options};
 use secrets_broker::server::logging;
 
 use super::GlobalOpts;
-
-/// AWS Secrets Manager's write quota per account and region (not raisable).
-pub const AWS_WRITES_PER_SEC: f64 = 50.0;
 
 /// One side of a migration or comparison.
 #[derive(Debug, Args, Clone)]
@@ -70,9 +69,8 @@ pub struct MigrateArgs {
     /// batch its disk flushes; `--max-write-rate` (not this) is what keeps AWS within its quota.
     #[arg(long, default_value_t = 32)]
     pub workers: usize,
-    /// Ceiling on destination writes per second: a number, `unlimited`, or `auto` (50 for the
-    /// aws backend, AWS's quota; unlimited otherwise). Throttling lowers the rate either way.
-    #[arg(long, default_value = "auto")]
+    /// Ceiling on destination writes per second (help text: [`max_write_rate_help`]).
+    #[arg(long, default_value = "auto", help = max_write_rate_help())]
     pub max_write_rate: String,
     /// Print the plan (JSON) and change nothing.
     #[arg(long)]
@@ -121,7 +119,7 @@ pub struct ReconcileArgs {
 struct Opened {
     store: Arc<dyn SecretStore>,
     id: String,
-    backend: &'static str,
+    backend: &'static Backend,
     grafana: Option<migrate::grafana::GrafanaDb>,
 }
 
@@ -140,12 +138,11 @@ async fn open_settings_file(path: &Path) -> Result<Opened, String> {
     let store = backends::build(&config)
         .await
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let backend = store.name();
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(Opened {
+        id: format!("{}:{}", store.name(), abs.display()),
         store,
-        id: format!("{backend}:{}", abs.display()),
-        backend,
+        backend: config.backend(),
         grafana: None,
     })
 }
@@ -165,7 +162,7 @@ async fn open(eps: &Endpoints, role: Role) -> Result<Opened, String> {
             Ok(Opened {
                 store: g.store(),
                 id: format!("grafana:{}", abs.display()),
-                backend: "legacy_sql",
+                backend: &legacy_sql::BACKEND,
                 grafana: Some(g),
             })
         }
@@ -173,9 +170,22 @@ async fn open(eps: &Endpoints, role: Role) -> Result<Opened, String> {
     }
 }
 
-fn rate(arg: &str, backend: &str) -> Result<Option<f64>, String> {
+/// `--max-write-rate`'s help, with each backend's own `auto` rate from the registry.
+fn max_write_rate_help() -> String {
+    let paced: Vec<String> = backends::BACKENDS
+        .iter()
+        .filter_map(|b| b.migration_rate.map(|r| format!("{r} for {}", b.name)))
+        .collect();
+    format!(
+        "Ceiling on destination writes per second: a number, `unlimited`, or `auto` ({}; \
+         unlimited otherwise). Throttling lowers the rate either way.",
+        paced.join(", ")
+    )
+}
+
+fn rate(arg: &str, backend: &Backend) -> Result<Option<f64>, String> {
     match arg.trim() {
-        "auto" => Ok((backend == "aws").then_some(AWS_WRITES_PER_SEC)),
+        "auto" => Ok(backend.migration_rate),
         "unlimited" | "0" => Ok(None),
         n => match n.parse::<f64>() {
             Ok(r) if r > 0.0 && r.is_finite() => Ok(Some(r)),
@@ -314,17 +324,14 @@ pub async fn run_reconcile(global: &GlobalOpts, args: ReconcileArgs) -> ExitCode
     init_logging(global);
     let result: Result<drift::Reconciled, String> = async {
         let settings = global.settings().map_err(|e| e.to_string())?;
-        let BackendConfig::Mirror(config) =
-            backend_from_settings(&settings).map_err(|e| e.to_string())?
-        else {
+        let config = backend_from_settings(&settings).map_err(|e| e.to_string())?;
+        let Some(config) = config.settings::<mirror::MirrorConfig>() else {
             return Err(
                 "reconcile needs `backend = \"mirror\"` with mirror_primary and mirror_secondary"
                     .into(),
             );
         };
-        let mirror = MirrorStore::open(&config)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mirror = MirrorStore::open(config).await.map_err(|e| e.to_string())?;
         mirror
             .reconcile(args.dry_run, args.prune)
             .await

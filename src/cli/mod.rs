@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use secrets_broker::backends;
 use secrets_broker::config::{Config, ConfigError, LogLevel, Settings};
 use secrets_broker::server::{handshake, logging};
 
@@ -48,8 +49,8 @@ pub struct GlobalOpts {
     /// TOML settings file (`key = "value"` lines; same keys as GF_PLUGIN_*).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Backend: local (default), aws, legacy_sql or mirror.
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Backend (help text: [`backend_help`]).
+    #[arg(long, global = true, value_name = "NAME", help = backend_help(), long_help = backend_long_help())]
     backend: Option<String>,
     /// Data directory of the local backend.
     #[arg(long, global = true, value_name = "DIR")]
@@ -60,6 +61,26 @@ pub struct GlobalOpts {
     /// Any setting, as KEY=VALUE (repeatable), e.g. --set aws_region=eu-west-1.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
+}
+
+/// `--backend`'s short help: the backends' names from the registry.
+fn backend_help() -> String {
+    let names: Vec<&str> = backends::BACKENDS.iter().map(|b| b.name).collect();
+    format!(
+        "Backend: {} (default {})",
+        names.join(", "),
+        backends::DEFAULT_BACKEND.name
+    )
+}
+
+/// `--backend`'s long help: one line per backend from the registry.
+fn backend_long_help() -> String {
+    let mut text = backend_help();
+    text.push('.');
+    for b in backends::BACKENDS {
+        text.push_str(&format!("\n  {}: {}", b.name, b.description));
+    }
+    text
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -27,7 +27,11 @@ pub struct ServeArgs {
 async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
     match backends::build(&config.backend).await {
         Ok(store) => {
-            tracing::info!(backend = store.name(), "backend ready");
+            tracing::info!(
+                backend = store.name(),
+                description = config.backend.backend().description,
+                "backend ready"
+            );
             Some(store)
         }
         Err(e) => {

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::backends::legacy_sql::{db, LegacySqlConfig, LegacySqlStore};
 use crate::backends::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 /// `kv_store` namespace of Grafana's secrets-plugin flags.
 pub const FLAG_NAMESPACE: &str = "secretsmanagerplugin";
@@ -150,8 +150,8 @@ impl SecretStore for GrafanaSource {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         self.inner.list(filter).await
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.inner.rename(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.inner.rename_key(rename).await
     }
     async fn get_all(&self) -> Result<Vec<Item>> {
         let mut all: HashMap<SecretKey, SecretValue> = HashMap::new();

@@ -15,7 +15,7 @@ use super::errors::{self, Operation};
 use super::proto::secretsmanager as pb;
 use super::proto::secretsmanager::secrets_manager_server::SecretsManager;
 use crate::backends::SecretStore;
-use crate::domain::{InvalidInput, ListFilter, SecretKey, SecretValue};
+use crate::domain::{InvalidInput, ListFilter, Rename, SecretKey, SecretValue};
 
 /// The gRPC service over one store.
 #[derive(Debug, Clone)]
@@ -195,25 +195,23 @@ impl SecretsManager for SecretsService {
             }));
         };
         // With allOrganizations the org id is ignored, so only namespace and type must be valid.
-        let org = if req.all_organizations { 0 } else { k.org_id };
-        if let Err(e) = SecretKey::new(org, k.namespace.clone(), k.r#type.clone()) {
-            return Ok(Response::new(pb::ListSecretsResponse {
-                user_friendly_error: rejected(op, &describe(k), &e),
-                keys: Vec::new(),
-            }));
-        }
-        let filter = ListFilter {
-            org_id: (!req.all_organizations).then_some(k.org_id),
-            namespace: k.namespace.clone(),
-            kind: k.r#type.clone(),
+        let org_id = (!req.all_organizations).then_some(k.org_id);
+        let filter = match ListFilter::new(org_id, k.namespace.as_str(), k.r#type.as_str()) {
+            Ok(filter) => filter,
+            Err(e) => {
+                return Ok(Response::new(pb::ListSecretsResponse {
+                    user_friendly_error: rejected(op, &describe(k), &e),
+                    keys: Vec::new(),
+                }))
+            }
         };
         let what = format!(
             "{}, namespace {:?}, type {:?}",
             filter
-                .org_id
+                .org_id()
                 .map_or("all orgs".to_string(), |o| format!("org {o}")),
-            filter.namespace,
-            filter.kind
+            filter.namespace(),
+            filter.kind()
         );
         let reply = match self.store.list(&filter).await {
             Ok(keys) => {
@@ -242,28 +240,26 @@ impl SecretsManager for SecretsService {
         let op = Operation::Rename;
         let req = request.into_inner();
         let checked = to_key(op, req.key_descriptor.as_ref()).and_then(|key| {
-            key.with_namespace(req.new_namespace.clone())
-                .map(|_| key.clone())
-                .map_err(|e| {
-                    rejected(
-                        op,
-                        &format!("{key} to new namespace {:?}", req.new_namespace),
-                        &e,
-                    )
-                })
+            Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
+                let described = format!("{key} to new namespace {:?}", req.new_namespace);
+                rejected(op, &described, &e)
+            })
         });
         let user_friendly_error = match checked {
             Err(text) => text,
-            Ok(key) => match self.store.rename(&key, &req.new_namespace).await {
-                Ok(()) => {
-                    traced(op, &key, started, "ok");
-                    String::new()
+            Ok(rename) => {
+                let key = rename.source();
+                match self.store.rename_key(&rename).await {
+                    Ok(()) => {
+                        traced(op, key, started, "ok");
+                        String::new()
+                    }
+                    Err(e) => {
+                        traced(op, key, started, "error");
+                        errors::report(op, Some(key), &e)
+                    }
                 }
-                Err(e) => {
-                    traced(op, &key, started, "error");
-                    errors::report(op, Some(&key), &e)
-                }
-            },
+            }
         };
         Ok(Response::new(pb::RenameSecretResponse {
             user_friendly_error,

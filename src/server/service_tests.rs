@@ -10,19 +10,19 @@ use tonic::Request;
 use super::pb;
 use super::SecretsManager;
 use super::SecretsService;
-use crate::backends::local::{LocalConfig, LocalStore};
+use crate::backends::memory::MemoryStore;
 use crate::backends::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 /// Counts calls and either forwards them to a real store or fails them all.
 #[derive(Debug)]
 struct Probe {
-    inner: Option<LocalStore>,
+    inner: Option<MemoryStore>,
     calls: AtomicUsize,
 }
 
 impl Probe {
-    fn count(&self) -> Result<&LocalStore> {
+    fn count(&self) -> Result<&MemoryStore> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner
             .as_ref()
@@ -47,8 +47,8 @@ impl SecretStore for Probe {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         self.count()?.list(filter).await
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.count()?.rename(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.count()?.rename_key(rename).await
     }
     async fn get_all(&self) -> Result<Vec<Item>> {
         self.count()?.get_all().await
@@ -65,9 +65,8 @@ fn key(org: i64, ns: &str) -> Option<pb::Key> {
 
 #[tokio::test]
 async fn one_store_call_per_valid_request_none_for_invalid() {
-    let dir = tempfile::tempdir().unwrap();
     let probe = Arc::new(Probe {
-        inner: Some(LocalStore::open(&LocalConfig::new(dir.path())).unwrap()),
+        inner: Some(MemoryStore::new()),
         calls: AtomicUsize::new(0),
     });
     let svc = SecretsService::new(probe.clone());

@@ -1,85 +1,21 @@
-//! Test support for the migration and mirror tests: an in-memory store and a fault-injecting
+//! Test support for the migration and mirror tests: in-memory stores and a fault-injecting
 //! decorator (quota throttling, permanent failures, unavailability, corrupted read-back).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use secrets_broker::backends::memory::MemoryStore;
 use secrets_broker::backends::{Error, Result, SecretStore};
-use secrets_broker::domain::{Item, ListFilter, SecretKey, SecretValue};
+use secrets_broker::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use tokio::time::Instant;
 
-/// A plain in-memory store (the engine's own tests need a store that is fast and has no files).
-#[derive(Debug, Default)]
-pub struct MemStore {
-    map: Mutex<HashMap<SecretKey, SecretValue>>,
-}
-
-impl MemStore {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-    pub fn len(&self) -> usize {
-        self.map.lock().unwrap().len()
-    }
-    pub fn snapshot(&self) -> HashMap<SecretKey, String> {
-        self.map
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.expose().to_string()))
-            .collect()
-    }
-}
-
-#[async_trait]
-impl SecretStore for MemStore {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-    async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
-        Ok(self.map.lock().unwrap().get(key).cloned())
-    }
-    async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
-        self.map.lock().unwrap().insert(key.clone(), value.clone());
-        Ok(())
-    }
-    async fn delete(&self, key: &SecretKey) -> Result<()> {
-        self.map.lock().unwrap().remove(key);
-        Ok(())
-    }
-    async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        Ok(self
-            .map
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| filter.matches(k))
-            .cloned()
-            .collect())
-    }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
-        let mut m = self.map.lock().unwrap();
-        if let Some(v) = m.remove(key) {
-            m.insert(target, v);
-        }
-        Ok(())
-    }
-    async fn get_all(&self) -> Result<Vec<Item>> {
-        Ok(self
-            .map
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| Item {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect())
-    }
+/// A new, empty store of the `memory` backend (the engine's own tests need a store that is fast
+/// and has no files).
+pub fn mem_store() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
 }
 
 /// A decorator that injects faults into another store.
@@ -202,9 +138,9 @@ impl SecretStore for Faulty {
         self.check_available()?;
         self.inner.list(filter).await
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.check_write(key)?;
-        self.inner.rename(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.check_write(rename.source())?;
+        self.inner.rename_key(rename).await
     }
     async fn get_all(&self) -> Result<Vec<Item>> {
         self.check_available()?;

@@ -77,7 +77,7 @@ mod read;
 mod write;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -85,8 +85,29 @@ use aws_sdk_secretsmanager::Client;
 pub use self::config::{AwsConfig, DeletedNamePolicy, KEYS};
 use self::errors::Ctx;
 use self::naming::Naming;
-use super::{Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use super::{Backend, BackendSettings, Result, SecretStore};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
+
+/// AWS Secrets Manager's write quota per account and region (not raisable): the default rate of
+/// a migration into or out of this backend.
+pub const WRITES_PER_SEC: f64 = 50.0;
+
+/// This backend's entry in [`crate::backends::BACKENDS`].
+pub static BACKEND: Backend = Backend {
+    name: "aws",
+    description: "AWS Secrets Manager (or anything speaking its API, such as the emulator)",
+    keys: KEYS,
+    decorator: false,
+    migration_rate: Some(WRITES_PER_SEC),
+    configure: |settings| Ok(Arc::new(AwsConfig::from_settings(settings)?)),
+};
+
+#[async_trait]
+impl BackendSettings for AwsConfig {
+    async fn open(&self) -> Result<Arc<dyn SecretStore>> {
+        Ok(Arc::new(AwsStore::connect(self).await?))
+    }
+}
 
 /// Most names kept in the ownership cache before it is cleared (bounds memory).
 const OWNED_CACHE_MAX: usize = 200_000;
@@ -163,7 +184,7 @@ impl AwsStore {
 #[async_trait]
 impl SecretStore for AwsStore {
     fn name(&self) -> &'static str {
-        "aws"
+        BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
@@ -179,16 +200,9 @@ impl SecretStore for AwsStore {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        let prefix = match filter.org_id {
-            Some(org) => self.naming.name(&SecretKey::new(
-                org,
-                filter.namespace.clone(),
-                filter.kind.clone(),
-            )?),
-            None => {
-                SecretKey::new(0, filter.namespace.clone(), filter.kind.clone())?;
-                self.naming.group_prefix(&filter.namespace, &filter.kind)
-            }
+        let prefix = match filter.key() {
+            Some(key) => self.naming.name(&key),
+            None => self.naming.group_prefix(filter.namespace(), filter.kind()),
         };
         let entries = self.list_owned(Some(&prefix)).await?;
         Ok(entries
@@ -198,8 +212,8 @@ impl SecretStore for AwsStore {
             .collect())
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        self.rename_impl(key, new_namespace).await
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        self.rename_impl(rename).await
     }
 
     async fn get_all(&self) -> Result<Vec<Item>> {

@@ -9,7 +9,7 @@ use super::errors::{classify, Failure, Op};
 use super::naming::{OWNER_VALUE, TAG_INSTANCE, TAG_OWNER, TAG_RENAMED_FROM};
 use super::AwsStore;
 use crate::backends::{Error, Result};
-use crate::domain::{SecretKey, SecretValue};
+use crate::domain::{Rename, SecretKey, SecretValue};
 
 /// What DescribeSecret found at a name we own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,19 +287,19 @@ impl AwsStore {
     }
 
     /// Copy-then-delete rename (see the module doc for the crash states).
-    pub(super) async fn rename_impl(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
-        if target == *key {
+    pub(super) async fn rename_impl(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
-        let (src, dst) = (self.naming.name(key), self.naming.name(&target));
+        let (key, target) = (rename.source(), rename.target());
+        let (src, dst) = (self.naming.name(key), self.naming.name(target));
         let Some(value) = self.get_named(&src).await? else {
             return Ok(());
         };
         if !self.is_cached(&src) && self.verify(&src).await? != State::Live {
             return Ok(());
         }
-        self.write(&dst, &target, &value, Some(&src)).await?;
+        self.write(&dst, target, &value, Some(&src)).await?;
         self.delete_named(&src).await
     }
 }

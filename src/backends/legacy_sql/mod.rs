@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use zeroize::Zeroizing;
 
-use super::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use super::{Backend, BackendSettings, Error, Result, SecretStore};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use codec::{Expect, Job, Parsed, RowName};
 use datakeys::{DataKey, DataKeyCache};
 use db::{Db, SecretRow};
@@ -38,6 +38,24 @@ pub use settings::{DbTarget, GrafanaIni, LegacySqlConfig, ServerKind, ServerTarg
 
 /// The clock deciding the data key's day and the `created`/`updated` timestamps.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// This backend's entry in [`crate::backends::BACKENDS`].
+pub static BACKEND: Backend = Backend {
+    name: "legacy_sql",
+    description:
+        "Grafana's own `secrets` table (SQLite, PostgreSQL, MySQL) in Grafana's encryption format",
+    keys: KEYS,
+    decorator: false,
+    migration_rate: None,
+    configure: |settings| Ok(Arc::new(LegacySqlConfig::from_settings(settings)?)),
+};
+
+#[async_trait]
+impl BackendSettings for LegacySqlConfig {
+    async fn open(&self) -> Result<Arc<dyn SecretStore>> {
+        Ok(Arc::new(LegacySqlStore::open(self).await?))
+    }
+}
 
 /// How many rows `open` decrypts to check the secret_key.
 const PROBE_ROWS: usize = 5;
@@ -448,7 +466,7 @@ fn key_parts(key: &SecretKey) -> db::KeyParts<'_> {
 #[async_trait]
 impl SecretStore for LegacySqlStore {
     fn name(&self) -> &'static str {
-        "legacy_sql"
+        BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
@@ -488,7 +506,7 @@ impl SecretStore for LegacySqlStore {
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
         let rows = self
             .db
-            .list(filter.org_id, &filter.namespace, &filter.kind)
+            .list(filter.org_id(), filter.namespace(), filter.kind())
             .await
             .map_err(|e| sql_error("listing secrets", e))?;
         rows.into_iter()
@@ -499,14 +517,14 @@ impl SecretStore for LegacySqlStore {
             .collect()
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        let (key, target) = (rename.source(), rename.target());
         self.check_writable("rename", key)?;
-        let target = key.with_namespace(new_namespace)?;
-        if target == *key {
+        if rename.is_noop() {
             return Ok(());
         }
         self.db
-            .rename(key_parts(key), new_namespace, self.now_naive())
+            .rename(key_parts(key), target.namespace(), self.now_naive())
             .await
             .map_err(|e| sql_error(&format!("renaming {key} to {target}"), e))
     }

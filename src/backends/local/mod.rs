@@ -49,7 +49,11 @@
 //! - `store`: [`LocalStore`], the [`crate::backends::SecretStore`] implementation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use async_trait::async_trait;
+
+use crate::backends::{Backend, BackendSettings, SecretStore};
 use crate::config::{ConfigError, Settings};
 
 pub mod cipher;
@@ -62,6 +66,23 @@ pub use store::LocalStore;
 
 /// Settings keys this backend reads.
 pub const KEYS: &[&str] = &["data_dir", "encryption_key", "encryption_key_file", "fsync"];
+
+/// This backend's entry in [`crate::backends::BACKENDS`].
+pub static BACKEND: Backend = Backend {
+    name: "local",
+    description: "embedded sled database in a data directory, encrypted at rest",
+    keys: KEYS,
+    decorator: false,
+    migration_rate: None,
+    configure: |settings| Ok(Arc::new(LocalConfig::from_settings(settings)?)),
+};
+
+#[async_trait]
+impl BackendSettings for LocalConfig {
+    async fn open(&self) -> crate::backends::Result<Arc<dyn SecretStore>> {
+        Ok(Arc::new(LocalStore::open(self)?))
+    }
+}
 
 /// Directory name used under Grafana's or the user's data directory.
 pub const DIR_NAME: &str = "secrets-broker";

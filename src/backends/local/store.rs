@@ -21,7 +21,7 @@ use super::cipher::{Cipher, OpenError};
 use super::keyfile::{self, KEY_FILE_NAME};
 use super::{codec, KeySource, LocalConfig};
 use crate::backends::{Error, Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use sled_sync::wal::{Op, Wal};
 use sled_sync::SledFiles;
 
@@ -744,7 +744,7 @@ impl Inner {
 #[async_trait]
 impl SecretStore for LocalStore {
     fn name(&self) -> &'static str {
-        "local"
+        super::BACKEND.name
     }
 
     async fn get(&self, key: &SecretKey) -> Result<Option<SecretValue>> {
@@ -804,24 +804,18 @@ impl SecretStore for LocalStore {
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Vec<SecretKey>> {
-        // Validate like a key, so a bad filter is a clear error rather than an empty answer.
-        let probe = SecretKey::new(
-            filter.org_id.unwrap_or(0),
-            filter.namespace.clone(),
-            filter.kind.clone(),
-        )?;
-        let all_orgs = filter.org_id.is_none();
+        let filter = filter.clone();
         self.blocking(move |inner| {
-            if !all_orgs {
+            if let Some(key) = filter.key() {
                 let found = inner
                     .secrets
-                    .contains_key(codec::encode(&probe))
+                    .contains_key(codec::encode(&key))
                     .map_err(|e| inner.sled_error("cannot list", e))?;
-                return Ok(if found { vec![probe] } else { Vec::new() });
+                return Ok(if found { vec![key] } else { Vec::new() });
             }
             inner
                 .secrets
-                .scan_prefix(codec::list_prefix(probe.namespace(), probe.kind()))
+                .scan_prefix(codec::list_prefix(filter.namespace(), filter.kind()))
                 .keys()
                 .map(|k| Inner::decode_key(&k.map_err(|e| inner.sled_error("cannot list", e))?))
                 .collect()
@@ -829,12 +823,11 @@ impl SecretStore for LocalStore {
         .await
     }
 
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
-        if &target == key {
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
+        if rename.is_noop() {
             return Ok(());
         }
-        let key = key.clone();
+        let (key, target) = (rename.source().clone(), rename.target().clone());
         self.blocking(move |inner| {
             let (src, dst) = (codec::encode(&key), codec::encode(&target));
             inner.write_ahead(|inner| {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::run_all;
 use crate::backends::{Result, SecretStore};
-use crate::domain::{Item, ListFilter, SecretKey, SecretValue};
+use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bug {
@@ -88,21 +88,20 @@ impl SecretStore for MemStore {
         let mut out = Vec::new();
         for (org, ns, kind) in map.keys() {
             let ns_ok = match self.bug {
-                Bug::ListMatchesNamespacePrefix => ns.starts_with(&f.namespace),
-                _ => *ns == f.namespace,
+                Bug::ListMatchesNamespacePrefix => ns.starts_with(f.namespace()),
+                _ => ns == f.namespace(),
             };
-            let kind_ok = self.bug == Bug::ListIgnoresType || *kind == f.kind;
-            let org_ok = self.bug == Bug::ListIgnoresOrg || f.org_id.is_none_or(|o| o == *org);
+            let kind_ok = self.bug == Bug::ListIgnoresType || kind == f.kind();
+            let org_ok = self.bug == Bug::ListIgnoresOrg || f.org_id().is_none_or(|o| o == *org);
             if ns_ok && kind_ok && org_ok {
-                out.push(SecretKey::new(*org, ns.clone(), f.kind.clone())?);
+                out.push(SecretKey::new(*org, ns.clone(), f.kind())?);
             }
         }
         Ok(out)
     }
-    async fn rename(&self, key: &SecretKey, new_namespace: &str) -> Result<()> {
-        let target = key.with_namespace(new_namespace)?;
+    async fn rename_key(&self, rename: &Rename) -> Result<()> {
         let mut map = self.lock();
-        let (src, dst) = (self.id(key), self.id(&target));
+        let (src, dst) = (self.id(rename.source()), self.id(rename.target()));
         if src == dst {
             return Ok(());
         }
