@@ -239,6 +239,11 @@ const STEP_QUEUE: usize = 1024;
 /// Read-backs per `get_many` call (AWS's BatchGetSecretValue takes 20 names).
 const VERIFY_BATCH: usize = 20;
 
+/// What became of each copy step that was taken: its item, its digest and its outcome.
+type Outcomes = Arc<Mutex<Vec<(Item, String, Outcome)>>>;
+
+/// The migration proper (the lease, if any, is held by the caller): load the state, start the
+/// copy workers and verifiers, feed them from the source, then tally, delete and report.
 async fn run(
     source: Arc<dyn SecretStore>,
     destination: Arc<dyn SecretStore>,
@@ -249,6 +254,67 @@ async fn run(
     if opts.dry_run {
         return dry_run(source, destination, opts, started).await;
     }
+    let (ctx, classifier) = load_state(&destination, opts).await?;
+    let mut report = Report {
+        source: opts.source_id.clone(),
+        destination: opts.destination_id.clone(),
+        ..Report::default()
+    };
+    let (stop_background, background_stop) = tokio::sync::oneshot::channel();
+    let background = spawn_background(ctx.clone(), lease, background_stop);
+
+    // Copy phase: `workers` tasks take steps from one queue, which the source read below fills
+    // batch by batch, so copying overlaps with a slow source (legacy_sql decrypts every value).
+    let progress = Arc::new(Progress::start(opts.progress, "copy", 0));
+    let (steps, queue) = tokio::sync::mpsc::channel::<CopyStep>(STEP_QUEUE);
+    let outcomes = Outcomes::default();
+    // Written secrets wait here for their read-back, which verifiers do in batches.
+    let (written_tx, written_rx) = tokio::sync::mpsc::channel::<(Item, String)>(STEP_QUEUE);
+    let mut workers = spawn_copiers(&ctx, opts.workers, queue, &outcomes, &progress, written_tx);
+    let mut verifiers = spawn_verifiers(&ctx, opts.workers, written_rx, &outcomes, &progress);
+    let mut planner = Planner {
+        ctx: ctx.clone(),
+        classifier,
+        steps,
+        skipped: Vec::new(),
+        progress: progress.clone(),
+    };
+    let read = read_source(&source, opts.max_attempts, &mut planner, &mut report).await;
+    let (classifier, skipped) = planner.close();
+    if read.is_err() {
+        ctx.stop.store(true, Ordering::SeqCst);
+    }
+    while workers.join_next().await.is_some() {}
+    while verifiers.join_next().await.is_some() {}
+    progress.finish();
+    report.extra_in_destination = classifier.unmatched().len();
+    if let Err(e) = read {
+        // Keep what was verified for the rerun, then report the source's error.
+        let _ = stop_background.send(());
+        let _ = background.await;
+        if let Some(cp) = &ctx.checkpoint {
+            lock(cp).save()?;
+        }
+        return Err(src_err(source.as_ref())(e));
+    }
+    let verified_items = tally(&outcomes, skipped, &mut report);
+
+    if opts.delete_source && !ctx.stopped() {
+        delete_verified(&source, &ctx, opts, verified_items, &mut report).await;
+    }
+    // Stop the background task and wait for it: aborting it could leave a checkpoint write
+    // running on the blocking pool, which would recreate the checkpoint after it is removed.
+    let _ = stop_background.send(());
+    let _ = background.await;
+    finish(&ctx, report, started)
+}
+
+/// Reads the destination (what is already there) and loads the checkpoint: the classifier for
+/// the source's secrets and the workers' shared state.
+async fn load_state(
+    destination: &Arc<dyn SecretStore>,
+    opts: &Options,
+) -> Result<(Arc<Ctx>, Classifier), Error> {
     let dst_items = with_retries(opts.max_attempts, || destination.get_all())
         .await
         .map_err(dst_err(destination.as_ref()))?;
@@ -260,12 +326,6 @@ async fn run(
         )?),
         None => None,
     };
-    let mut classifier = Classifier::new(dst_items);
-    let mut report = Report {
-        source: opts.source_id.clone(),
-        destination: opts.destination_id.clone(),
-        ..Report::default()
-    };
     let ctx = Arc::new(Ctx {
         dst: destination.clone(),
         pacer: Pacer::new(opts.destination_pacing),
@@ -275,28 +335,30 @@ async fn run(
         retries: AtomicU64::new(0),
         max_attempts: opts.max_attempts,
     });
-    let (stop_background, background_stop) = tokio::sync::oneshot::channel();
-    let background = spawn_background(ctx.clone(), lease, background_stop);
+    Ok((ctx, Classifier::new(dst_items)))
+}
 
-    // Copy phase: `workers` tasks take steps from one queue, which the source read below fills
-    // batch by batch, so copying overlaps with a slow source (legacy_sql decrypts every value).
-    let progress = Arc::new(Progress::start(opts.progress, "copy", 0));
-    let (steps, queue) = tokio::sync::mpsc::channel::<CopyStep>(STEP_QUEUE);
+/// Starts `workers` copy tasks: each takes steps from `queue`, writes them through the pacer
+/// (with retries) and passes what it wrote on to the verifiers, recording any other outcome.
+fn spawn_copiers(
+    ctx: &Arc<Ctx>,
+    workers: usize,
+    queue: tokio::sync::mpsc::Receiver<CopyStep>,
+    outcomes: &Outcomes,
+    progress: &Arc<Progress>,
+    written: tokio::sync::mpsc::Sender<(Item, String)>,
+) -> tokio::task::JoinSet<()> {
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    // Written secrets wait here for their read-back, which verifiers do in batches.
-    let (written_tx, written_rx) = tokio::sync::mpsc::channel::<(Item, String)>(STEP_QUEUE);
-    let written_rx = Arc::new(tokio::sync::Mutex::new(written_rx));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..opts.workers {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
         let (ctx, queue, outcomes, progress, written) = (
             ctx.clone(),
             queue.clone(),
             outcomes.clone(),
             progress.clone(),
-            written_tx.clone(),
+            written.clone(),
         );
-        workers.spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let next = queue.lock().await.recv().await;
                 let Some(step) = next else {
@@ -317,31 +379,29 @@ async fn run(
             }
         });
     }
-    drop(written_tx);
-    let mut verifiers = tokio::task::JoinSet::new();
-    for _ in 0..opts.workers.div_ceil(VERIFY_BATCH).max(1) {
+    tasks
+}
+
+/// Starts the verifiers (one per [`VERIFY_BATCH`] workers): each reads back what was written,
+/// [`VERIFY_BATCH`] secrets at a time, and records the outcomes.
+fn spawn_verifiers(
+    ctx: &Arc<Ctx>,
+    workers: usize,
+    written: tokio::sync::mpsc::Receiver<(Item, String)>,
+    outcomes: &Outcomes,
+    progress: &Arc<Progress>,
+) -> tokio::task::JoinSet<()> {
+    let written = Arc::new(tokio::sync::Mutex::new(written));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.div_ceil(VERIFY_BATCH).max(1) {
         let (ctx, written, outcomes, progress) = (
             ctx.clone(),
-            written_rx.clone(),
+            written.clone(),
             outcomes.clone(),
             progress.clone(),
         );
-        verifiers.spawn(async move {
-            loop {
-                let batch = {
-                    let mut rx = written.lock().await;
-                    let Some(first) = rx.recv().await else {
-                        break;
-                    };
-                    let mut batch = vec![first];
-                    while batch.len() < VERIFY_BATCH {
-                        match rx.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    batch
-                };
+        tasks.spawn(async move {
+            while let Some(batch) = next_written_batch(&written).await {
                 let results = verify_batch(&ctx, &batch).await;
                 let mut done = lock(&outcomes);
                 for ((item, digest), outcome) in batch.into_iter().zip(results) {
@@ -351,39 +411,93 @@ async fn run(
             }
         });
     }
-    let mut skipped: Vec<(Item, String)> = Vec::new();
+    tasks
+}
+
+/// Waits for the next written secret and takes up to [`VERIFY_BATCH`] that are already waiting;
+/// `None` once every copy worker has finished.
+async fn next_written_batch(
+    written: &tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(Item, String)>>,
+) -> Option<Vec<(Item, String)>> {
+    let mut rx = written.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < VERIFY_BATCH {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// The planning side of the source read: classifies each secret as it arrives, queues the copy
+/// steps for the workers and keeps the skipped secrets (already in the destination).
+struct Planner {
+    ctx: Arc<Ctx>,
+    classifier: Classifier,
+    steps: tokio::sync::mpsc::Sender<CopyStep>,
+    skipped: Vec<(Item, String)>,
+    progress: Arc<Progress>,
+}
+
+impl Planner {
+    /// Closes the copy queue (the workers finish what is in it); the classifier, for what it did
+    /// not match, and the skipped secrets.
+    fn close(self) -> (Classifier, Vec<(Item, String)>) {
+        (self.classifier, self.skipped)
+    }
+
+    /// Classifies one batch from the source and counts it in `report`; `false` when the copy
+    /// queue is closed (no worker is left to take a step).
+    async fn plan_batch(&mut self, batch: Vec<Item>, report: &mut Report) -> bool {
+        for item in batch {
+            let cp = self.ctx.checkpoint.as_ref();
+            let step = self.classifier.classify(item, |k, d| {
+                cp.is_some_and(|c| in_checkpoint(Some(&lock(c)), k, d))
+            });
+            match step {
+                Step::Copy(c) => {
+                    report.total += 1;
+                    self.progress.add_total(1);
+                    if self.steps.send(c).await.is_err() {
+                        return false;
+                    }
+                }
+                Step::Skip(s) => {
+                    report.total += 1;
+                    report.skipped += 1;
+                    report.resumed += usize::from(s.from_checkpoint);
+                    self.ctx.mark_verified(&s.item.key, &s.digest);
+                    self.skipped.push((s.item, s.digest));
+                }
+                Step::Ignore => {}
+            }
+        }
+        true
+    }
+}
+
+/// Streams the source in batches into `planner`, retrying a read that failed transiently before
+/// delivering anything (up to `max_attempts` tries).
+async fn read_source(
+    source: &Arc<dyn SecretStore>,
+    max_attempts: u32,
+    planner: &mut Planner,
+    report: &mut Report,
+) -> backends::Result<()> {
     let mut attempt = 0;
-    let read = loop {
+    loop {
         let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<Item>>(4);
         let src = source.clone();
         let reader = tokio::spawn(async move { src.get_all_batched(batches).await });
         let mut received = false;
-        'read: while let Some(batch) = incoming.recv().await {
+        while let Some(batch) = incoming.recv().await {
             received = true;
-            for item in batch {
-                let cp = ctx.checkpoint.as_ref();
-                let step = classifier.classify(item, |k, d| {
-                    cp.is_some_and(|c| in_checkpoint(Some(&lock(c)), k, d))
-                });
-                match step {
-                    Step::Copy(c) => {
-                        report.total += 1;
-                        progress.add_total(1);
-                        if steps.send(c).await.is_err() {
-                            break 'read;
-                        }
-                    }
-                    Step::Skip(s) => {
-                        report.total += 1;
-                        report.skipped += 1;
-                        report.resumed += usize::from(s.from_checkpoint);
-                        ctx.mark_verified(&s.item.key, &s.digest);
-                        skipped.push((s.item, s.digest));
-                    }
-                    Step::Ignore => {}
-                }
+            if !planner.plan_batch(batch, report).await {
+                break;
             }
-            if ctx.stopped() {
+            if planner.ctx.stopped() {
                 break;
             }
         }
@@ -396,32 +510,24 @@ async fn run(
         match res {
             // Retry a read that failed before delivering anything; a partial one is not
             // repeated (its secrets are already queued): the run fails and a rerun resumes.
-            Err(e) if e.is_transient() && !received && attempt + 1 < opts.max_attempts => {
+            Err(e) if e.is_transient() && !received && attempt + 1 < max_attempts => {
                 attempt += 1;
                 backoff(attempt).await;
             }
-            other => break other,
+            other => return other,
         }
-    };
-    drop(steps);
-    if read.is_err() {
-        ctx.stop.store(true, Ordering::SeqCst);
     }
-    while workers.join_next().await.is_some() {}
-    while verifiers.join_next().await.is_some() {}
-    progress.finish();
-    report.extra_in_destination = classifier.unmatched().len();
-    if let Err(e) = read {
-        // Keep what was verified for the rerun, then report the source's error.
-        let _ = stop_background.send(());
-        let _ = background.await;
-        if let Some(cp) = &ctx.checkpoint {
-            lock(cp).save()?;
-        }
-        return Err(src_err(source.as_ref())(e));
-    }
+}
+
+/// Counts the outcomes into `report` (copied, failures, verified); the verified secrets (copied
+/// or skipped), with their digests.
+fn tally(
+    outcomes: &Outcomes,
+    skipped: Vec<(Item, String)>,
+    report: &mut Report,
+) -> Vec<(Item, String)> {
     let mut verified_items = skipped;
-    let outcomes = std::mem::take(&mut *lock(&outcomes));
+    let outcomes = std::mem::take(&mut *lock(outcomes));
     for (item, digest, outcome) in outcomes {
         match outcome {
             Outcome::Verified => {
@@ -433,14 +539,12 @@ async fn run(
         }
     }
     report.verified = verified_items.len();
+    verified_items
+}
 
-    if opts.delete_source && !ctx.stopped() {
-        delete_verified(&source, &ctx, opts, verified_items, &mut report).await;
-    }
-    // Stop the background task and wait for it: aborting it could leave a checkpoint write
-    // running on the blocking pool, which would recreate the checkpoint after it is removed.
-    let _ = stop_background.send(());
-    let _ = background.await;
+/// Completes the report (failures sorted, retries, rate, timing), removes the checkpoint of a
+/// complete run or saves it for a rerun, and fails if the lease was lost.
+fn finish(ctx: &Ctx, mut report: Report, started: Instant) -> Result<Report, Error> {
     let lost = lock(&ctx.lost).clone();
     report.failed = report.failures.len();
     report.failures.sort_by(|a, b| a.key.cmp(&b.key));

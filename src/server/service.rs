@@ -6,6 +6,8 @@
 //! caller, Grafana's from-plugin migration, ignores `userFriendlyError`). At trace level each
 //! call is logged with its method, key, duration and outcome, never its value.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use tonic::{Request, Response, Status};
 use super::errors::{self, Operation};
 use super::proto::secretsmanager as pb;
 use super::proto::secretsmanager::secrets_manager_server::SecretsManager;
-use crate::backends::SecretStore;
+use crate::backends::{self, SecretStore};
 use crate::domain::{InvalidInput, ListFilter, Rename, SecretKey, SecretValue};
 
 /// The gRPC service over one store.
@@ -38,14 +40,17 @@ fn describe(k: &pb::Key) -> String {
     )
 }
 
+/// The `userFriendlyError` text for a request without a key descriptor.
+fn missing_key(op: Operation) -> String {
+    format!(
+        "{}: the request has no keyDescriptor; send orgId, namespace and type",
+        op.rpc()
+    )
+}
+
 /// Validates the request's key; `Err` is the finished `userFriendlyError` text.
 fn to_key(op: Operation, k: Option<&pb::Key>) -> Result<SecretKey, String> {
-    let k = k.ok_or_else(|| {
-        format!(
-            "{}: the request has no keyDescriptor; send orgId, namespace and type",
-            op.rpc()
-        )
-    })?;
+    let k = k.ok_or_else(|| missing_key(op))?;
     SecretKey::new(k.org_id, k.namespace.clone(), k.r#type.clone())
         .map_err(|e| rejected(op, &describe(k), &e))
 }
@@ -64,7 +69,7 @@ fn from_key(key: &SecretKey) -> pb::Key {
 }
 
 /// Trace line for one finished call (never the value).
-fn traced(op: Operation, key: &dyn std::fmt::Display, started: Instant, outcome: &str) {
+fn traced(op: Operation, key: &dyn Display, started: Instant, outcome: &str) {
     tracing::trace!(
         method = op.rpc(),
         key = %key,
@@ -74,137 +79,161 @@ fn traced(op: Operation, key: &dyn std::fmt::Display, started: Instant, outcome:
     );
 }
 
-#[tonic::async_trait]
-impl SecretsManager for SecretsService {
-    async fn get_secret(
-        &self,
-        request: Request<pb::GetSecretRequest>,
-    ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::Get;
-        let req = request.into_inner();
-        let key = match to_key(op, req.key_descriptor.as_ref()) {
-            Ok(k) => k,
-            Err(text) => {
-                return Ok(Response::new(pb::GetSecretResponse {
-                    user_friendly_error: text,
-                    ..Default::default()
-                }))
-            }
-        };
-        let reply = match self.store.get(&key).await {
-            Ok(Some(value)) => {
-                traced(op, &key, started, "found");
-                pb::GetSecretResponse {
-                    user_friendly_error: String::new(),
-                    decrypted_value: value.expose().to_string(),
-                    exists: true,
-                }
-            }
-            Ok(None) => {
-                traced(op, &key, started, "absent");
-                pb::GetSecretResponse::default()
-            }
-            Err(e) => {
-                traced(op, &key, started, "error");
-                pb::GetSecretResponse {
-                    user_friendly_error: errors::report(op, Some(&key), &e),
-                    ..Default::default()
-                }
-            }
-        };
-        Ok(Response::new(reply))
+/// A failed store call, already logged by [`errors::report`]: its `userFriendlyError` text and
+/// the gRPC status code [`errors::grpc_code`] gives it (used only by GetAllSecrets).
+struct Reported {
+    text: String,
+    code: tonic::Code,
+}
+
+impl From<Reported> for String {
+    fn from(reported: Reported) -> String {
+        reported.text
+    }
+}
+
+/// One RPC in progress: which RPC, and when its request arrived (for the trace line's duration).
+struct Call {
+    op: Operation,
+    started: Instant,
+}
+
+impl Call {
+    /// Starts timing a call of `op`.
+    fn start(op: Operation) -> Self {
+        Self {
+            op,
+            started: Instant::now(),
+        }
     }
 
-    async fn set_secret(
+    /// Awaits the call's one store call and traces it under `subject` (outcome from `outcome` on
+    /// success, "error" on failure; never a value). A failure is logged at its severity and mapped
+    /// to its text and code by the table in `errors`; `key` is the key the message names.
+    async fn store<T>(
         &self,
-        request: Request<pb::SetSecretRequest>,
-    ) -> Result<Response<pb::SetSecretResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::Set;
-        let req = request.into_inner();
-        let checked = to_key(op, req.key_descriptor.as_ref()).and_then(|key| {
-            let size = req.value.len();
-            SecretValue::new(req.value)
-                .map(|v| (key.clone(), v))
-                .map_err(|e| {
-                    tracing::trace!(value_bytes = size, "value rejected");
-                    rejected(op, &key.to_string(), &e)
+        subject: &(impl Display + Sync),
+        key: Option<&SecretKey>,
+        store_call: impl Future<Output = backends::Result<T>>,
+        outcome: impl FnOnce(&T) -> String,
+    ) -> Result<T, Reported> {
+        match store_call.await {
+            Ok(answer) => {
+                traced(self.op, subject, self.started, &outcome(&answer));
+                Ok(answer)
+            }
+            Err(e) => {
+                traced(self.op, subject, self.started, "error");
+                Err(Reported {
+                    text: errors::report(self.op, key, &e),
+                    code: errors::grpc_code(&e),
                 })
-        });
-        let (key, value) = match checked {
-            Ok(kv) => kv,
-            Err(text) => {
-                return Ok(Response::new(pb::SetSecretResponse {
-                    user_friendly_error: text,
-                }))
             }
-        };
-        let user_friendly_error = match self.store.set(&key, &value).await {
-            Ok(()) => {
-                tracing::trace!(value_bytes = value.len(), "stored");
-                traced(op, &key, started, "ok");
-                String::new()
-            }
-            Err(e) => {
-                traced(op, &key, started, "error");
-                errors::report(op, Some(&key), &e)
-            }
-        };
-        Ok(Response::new(pb::SetSecretResponse {
-            user_friendly_error,
-        }))
+        }
     }
+}
 
-    async fn delete_secret(
+/// A response that reports failures in-band, in its `userFriendlyError`, under gRPC OK.
+trait InBand: Default {
+    /// The response for a failed call: only `userFriendlyError`, set to `text`.
+    fn failed(text: String) -> Self;
+}
+
+macro_rules! in_band_responses {
+    ($($response:ty),+) => {$(
+        impl InBand for $response {
+            #[allow(clippy::needless_update)]
+            fn failed(user_friendly_error: String) -> Self {
+                Self {
+                    user_friendly_error,
+                    ..Default::default()
+                }
+            }
+        }
+    )+};
+}
+
+in_band_responses!(
+    pb::GetSecretResponse,
+    pb::SetSecretResponse,
+    pb::DeleteSecretResponse,
+    pb::ListSecretsResponse,
+    pb::RenameSecretResponse
+);
+
+/// Answers an in-band RPC: always gRPC OK, a failure's text in `userFriendlyError`.
+fn in_band<R: InBand>(answer: Result<R, String>) -> Result<Response<R>, Status> {
+    Ok(Response::new(answer.unwrap_or_else(R::failed)))
+}
+
+/// The handlers' bodies: request to domain types, the one store call, answer to response.
+impl SecretsService {
+    async fn get(
         &self,
-        request: Request<pb::DeleteSecretRequest>,
-    ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::Delete;
-        let req = request.into_inner();
-        let user_friendly_error = match to_key(op, req.key_descriptor.as_ref()) {
-            Err(text) => text,
-            Ok(key) => match self.store.delete(&key).await {
-                Ok(()) => {
-                    traced(op, &key, started, "ok");
-                    String::new()
-                }
-                Err(e) => {
-                    traced(op, &key, started, "error");
-                    errors::report(op, Some(&key), &e)
-                }
+        call: Call,
+        req: pb::GetSecretRequest,
+    ) -> Result<pb::GetSecretResponse, String> {
+        let key = to_key(call.op, req.key_descriptor.as_ref())?;
+        let found = call
+            .store(&key, Some(&key), self.store.get(&key), |found| {
+                if found.is_some() { "found" } else { "absent" }.to_string()
+            })
+            .await?;
+        Ok(match found {
+            Some(value) => pb::GetSecretResponse {
+                user_friendly_error: String::new(),
+                decrypted_value: value.expose().to_string(),
+                exists: true,
             },
-        };
-        Ok(Response::new(pb::DeleteSecretResponse {
-            user_friendly_error,
-        }))
+            None => pb::GetSecretResponse::default(),
+        })
     }
 
-    async fn list_secrets(
+    async fn set(
         &self,
-        request: Request<pb::ListSecretsRequest>,
-    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::List;
-        let req = request.into_inner();
-        let Some(k) = req.key_descriptor.as_ref() else {
-            return Ok(Response::new(pb::ListSecretsResponse {
-                user_friendly_error: to_key(op, None).err().unwrap_or_default(),
-                keys: Vec::new(),
-            }));
-        };
+        call: Call,
+        req: pb::SetSecretRequest,
+    ) -> Result<pb::SetSecretResponse, String> {
+        let key = to_key(call.op, req.key_descriptor.as_ref())?;
+        let size = req.value.len();
+        let value = SecretValue::new(req.value).map_err(|e| {
+            tracing::trace!(value_bytes = size, "value rejected");
+            rejected(call.op, &key.to_string(), &e)
+        })?;
+        call.store(&key, Some(&key), self.store.set(&key, &value), |()| {
+            tracing::trace!(value_bytes = value.len(), "stored");
+            "ok".to_string()
+        })
+        .await?;
+        Ok(pb::SetSecretResponse::default())
+    }
+
+    async fn delete(
+        &self,
+        call: Call,
+        req: pb::DeleteSecretRequest,
+    ) -> Result<pb::DeleteSecretResponse, String> {
+        let key = to_key(call.op, req.key_descriptor.as_ref())?;
+        call.store(&key, Some(&key), self.store.delete(&key), |()| {
+            "ok".to_string()
+        })
+        .await?;
+        Ok(pb::DeleteSecretResponse::default())
+    }
+
+    async fn list(
+        &self,
+        call: Call,
+        req: pb::ListSecretsRequest,
+    ) -> Result<pb::ListSecretsResponse, String> {
+        let k = req
+            .key_descriptor
+            .as_ref()
+            .ok_or_else(|| missing_key(call.op))?;
         // With allOrganizations the org id is ignored, so only namespace and type must be valid.
         let org_id = (!req.all_organizations).then_some(k.org_id);
-        let filter = match ListFilter::new(org_id, k.namespace.as_str(), k.r#type.as_str()) {
-            Ok(filter) => filter,
-            Err(e) => {
-                return Ok(Response::new(pb::ListSecretsResponse {
-                    user_friendly_error: rejected(op, &describe(k), &e),
-                    keys: Vec::new(),
-                }))
-            }
-        };
+        let filter = ListFilter::new(org_id, k.namespace.as_str(), k.r#type.as_str())
+            .map_err(|e| rejected(call.op, &describe(k), &e))?;
         let what = format!(
             "{}, namespace {:?}, type {:?}",
             filter
@@ -213,89 +242,101 @@ impl SecretsManager for SecretsService {
             filter.namespace(),
             filter.kind()
         );
-        let reply = match self.store.list(&filter).await {
-            Ok(keys) => {
-                traced(op, &what, started, &format!("{} keys", keys.len()));
-                pb::ListSecretsResponse {
-                    user_friendly_error: String::new(),
-                    keys: keys.iter().map(from_key).collect(),
-                }
-            }
-            Err(e) => {
-                traced(op, &what, started, "error");
-                pb::ListSecretsResponse {
-                    user_friendly_error: errors::report(op, None, &e),
-                    keys: Vec::new(),
-                }
-            }
-        };
-        Ok(Response::new(reply))
+        let keys = call
+            .store(&what, None, self.store.list(&filter), |keys| {
+                format!("{} keys", keys.len())
+            })
+            .await?;
+        Ok(pb::ListSecretsResponse {
+            user_friendly_error: String::new(),
+            keys: keys.iter().map(from_key).collect(),
+        })
+    }
+
+    async fn rename(
+        &self,
+        call: Call,
+        req: pb::RenameSecretRequest,
+    ) -> Result<pb::RenameSecretResponse, String> {
+        let key = to_key(call.op, req.key_descriptor.as_ref())?;
+        let rename = Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
+            let described = format!("{key} to new namespace {:?}", req.new_namespace);
+            rejected(call.op, &described, &e)
+        })?;
+        call.store(&key, Some(&key), self.store.rename_key(&rename), |()| {
+            "ok".to_string()
+        })
+        .await?;
+        Ok(pb::RenameSecretResponse::default())
+    }
+}
+
+#[tonic::async_trait]
+impl SecretsManager for SecretsService {
+    async fn get_secret(
+        &self,
+        request: Request<pb::GetSecretRequest>,
+    ) -> Result<Response<pb::GetSecretResponse>, Status> {
+        let call = Call::start(Operation::Get);
+        in_band(self.get(call, request.into_inner()).await)
+    }
+
+    async fn set_secret(
+        &self,
+        request: Request<pb::SetSecretRequest>,
+    ) -> Result<Response<pb::SetSecretResponse>, Status> {
+        let call = Call::start(Operation::Set);
+        in_band(self.set(call, request.into_inner()).await)
+    }
+
+    async fn delete_secret(
+        &self,
+        request: Request<pb::DeleteSecretRequest>,
+    ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
+        let call = Call::start(Operation::Delete);
+        in_band(self.delete(call, request.into_inner()).await)
+    }
+
+    async fn list_secrets(
+        &self,
+        request: Request<pb::ListSecretsRequest>,
+    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
+        let call = Call::start(Operation::List);
+        in_band(self.list(call, request.into_inner()).await)
     }
 
     async fn rename_secret(
         &self,
         request: Request<pb::RenameSecretRequest>,
     ) -> Result<Response<pb::RenameSecretResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::Rename;
-        let req = request.into_inner();
-        let checked = to_key(op, req.key_descriptor.as_ref()).and_then(|key| {
-            Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
-                let described = format!("{key} to new namespace {:?}", req.new_namespace);
-                rejected(op, &described, &e)
-            })
-        });
-        let user_friendly_error = match checked {
-            Err(text) => text,
-            Ok(rename) => {
-                let key = rename.source();
-                match self.store.rename_key(&rename).await {
-                    Ok(()) => {
-                        traced(op, key, started, "ok");
-                        String::new()
-                    }
-                    Err(e) => {
-                        traced(op, key, started, "error");
-                        errors::report(op, Some(key), &e)
-                    }
-                }
-            }
-        };
-        Ok(Response::new(pb::RenameSecretResponse {
-            user_friendly_error,
-        }))
+        let call = Call::start(Operation::Rename);
+        in_band(self.rename(call, request.into_inner()).await)
     }
 
     async fn get_all_secrets(
         &self,
         _request: Request<pb::GetAllSecretsRequest>,
     ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
-        let started = Instant::now();
-        let op = Operation::GetAll;
-        let reply = match self.store.get_all().await {
-            Ok(items) => {
-                traced(op, &"all", started, &format!("{} items", items.len()));
-                pb::GetAllSecretsResponse {
-                    user_friendly_error: String::new(),
-                    items: items
-                        .iter()
-                        .map(|i| pb::Item {
-                            key: Some(from_key(&i.key)),
-                            value: i.value.expose().to_string(),
-                        })
-                        .collect(),
-                }
-            }
-            Err(e) => {
-                traced(op, &"all", started, "error");
-                // Grafana's from-plugin migration checks only the gRPC error of this call: an OK
-                // answer without items would make it copy nothing and then drop its "plugin
-                // required" flag. So this RPC, unlike the others, fails with a non-OK status.
-                let code = errors::grpc_code(&e);
-                return Err(Status::new(code, errors::report(op, None, &e)));
-            }
-        };
-        Ok(Response::new(reply))
+        let call = Call::start(Operation::GetAll);
+        // Grafana's from-plugin migration checks only the gRPC error of this call: an OK answer
+        // without items would make it copy nothing and then drop its "plugin required" flag. So
+        // this RPC, unlike the others, fails with a non-OK status.
+        let items = call
+            .store(&"all", None, self.store.get_all(), |items| {
+                format!("{} items", items.len())
+            })
+            .await
+            .map_err(|failed| Status::new(failed.code, failed.text))?;
+        Ok(Response::new(pb::GetAllSecretsResponse {
+            user_friendly_error: String::new(),
+            items: items
+                .iter()
+                .map(|i| pb::Item {
+                    key: Some(from_key(&i.key)),
+                    value: i.value.expose().to_string(),
+                })
+                .collect(),
+        }))
     }
 }
 
