@@ -53,8 +53,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use super::backend_named;
+use super::settings::{ConfigError, Settings};
 use super::{Backend, BackendConfig, BackendSettings, Error, Result, SecretStore};
-use crate::config::{backend_named, ConfigError, Settings};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use crate::migrate::drift::{self, Reconciled};
 

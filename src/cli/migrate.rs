@@ -131,7 +131,7 @@ enum Role {
 
 async fn open_settings_file(path: &Path) -> Result<Opened, String> {
     let settings = Settings::from_toml_file(path).map_err(|e| e.to_string())?;
-    for key in settings.unknown_keys() {
+    for key in secrets_broker::config::unknown_keys(&settings) {
         tracing::warn!(%key, file = %path.display(), "unknown setting ignored");
     }
     let config = backend_from_settings(&settings).map_err(|e| e.to_string())?;

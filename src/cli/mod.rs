@@ -145,7 +145,7 @@ pub fn start(global: &GlobalOpts, default_level: LogLevel) -> Option<Config> {
             Err(e) => return fail_early(default_level, &e),
         };
     logging::init(level);
-    for key in settings.unknown_keys() {
+    for key in secrets_broker::config::unknown_keys(&settings) {
         let source = settings
             .source(&key)
             .map(ToString::to_string)

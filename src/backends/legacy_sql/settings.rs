@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, Settings};
+use crate::backends::settings::{ConfigError, Settings};
 
 /// Settings keys this backend reads.
 pub const KEYS: &[&str] = &[

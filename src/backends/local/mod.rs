@@ -53,8 +53,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::backends::settings::{ConfigError, Settings};
 use crate::backends::{Backend, BackendSettings, SecretStore};
-use crate::config::{ConfigError, Settings};
 
 pub mod cipher;
 pub mod codec;
@@ -322,7 +322,7 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Source;
+    use crate::backends::settings::Source;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         let mut s = Settings::default();
