@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backends::legacy_sql::{db, LegacySqlConfig, LegacySqlStore};
+use crate::backends::legacy_sql::{self, db, LegacySqlConfig, LegacySqlStore};
 use crate::backends::{Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
@@ -58,7 +58,7 @@ impl GrafanaDb {
 
     /// Deletes Grafana's fatal flag row from `kv_store` (absent row or table: nothing to do).
     pub async fn clear_plugin_startup_failure_flag(&self) -> Result<()> {
-        let conn = db::connect(&self.config.target, false, false)
+        let conn = legacy_sql::connect::connect(&self.config.target, false, false)
             .await
             .map_err(|e| {
                 Error::Storage(format!("connecting to clear Grafana's kv_store flag: {e}"))

@@ -4,7 +4,7 @@
 //!
 //! - [`settings`]: `legacy_*` keys and Grafana ini files; [`crypto`]: the byte format;
 //!   [`datakeys`]: data key naming and caching; [`codec`]: stored text ↔ plaintext;
-//!   [`db`]/[`ops`]/[`schema`]/[`connect`]: SQL per dialect and locked writes; [`errors`]:
+//!   [`db`]/[`rows`]/[`ops`]/[`schema`]/[`connect`]: SQL per dialect and locked writes; [`errors`]:
 //!   database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
 //! - Writes happen in locked transactions and never alter the schema; `legacy_read_only`
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
@@ -17,6 +17,7 @@ pub mod datasource;
 pub mod db;
 pub mod errors;
 pub mod ops;
+pub mod rows;
 pub mod schema;
 pub mod settings;
 
@@ -31,8 +32,9 @@ use super::{Backend, BackendSettings, Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use codec::{Expect, Job, Parsed, RowName};
 use datakeys::{DataKey, DataKeyCache};
-use db::{Db, SecretRow};
+use db::Db;
 use errors::{connect_error, sql_error};
+use rows::SecretRow;
 
 pub use settings::{DbTarget, GrafanaIni, LegacySqlConfig, ServerKind, ServerTarget, KEYS};
 
@@ -104,7 +106,7 @@ impl LegacySqlStore {
                 "legacy_create_tables cannot be combined with legacy_read_only".into(),
             ));
         }
-        let db = db::connect(&config.target, config.read_only, config.create_tables)
+        let db = connect::connect(&config.target, config.read_only, config.create_tables)
             .await
             .map_err(|e| connect_error(&target, e))?;
         if config.create_tables {
@@ -226,7 +228,7 @@ impl LegacySqlStore {
         Ok(key)
     }
 
-    async fn decrypt_data_key(&self, dk: db::DataKeyRow) -> Result<DataKey> {
+    async fn decrypt_data_key(&self, dk: rows::DataKeyRow) -> Result<DataKey> {
         if !datakeys::is_secret_key_provider(&dk.provider) {
             return Err(Error::Config(format!(
                 "data key {:?} uses encryption provider {:?}; only {} (the secret_key) can be \
@@ -282,7 +284,7 @@ impl LegacySqlStore {
                     tokio::task::spawn_blocking(move || datakeys::new_data_key(&l, &sk, now))
                         .await
                         .map_err(|e| Error::Storage(format!("data key creation failed: {e}")))?;
-                let insert = db::DataKeyInsert {
+                let insert = rows::DataKeyInsert {
                     name: &fresh.key.id,
                     label: &fresh.label,
                     scope: datakeys::SCOPE,
@@ -459,7 +461,7 @@ impl LegacySqlStore {
     }
 }
 
-fn key_parts(key: &SecretKey) -> db::KeyParts<'_> {
+fn key_parts(key: &SecretKey) -> rows::KeyParts<'_> {
     (key.org_id(), key.namespace(), key.kind())
 }
 

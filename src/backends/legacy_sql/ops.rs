@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use sqlx::{Connection, Row};
 
-use super::db::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
+use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
 use super::schema::Queries;
 
 macro_rules! dialect_ops {
