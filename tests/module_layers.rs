@@ -25,41 +25,6 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("migrate", &["cli"]),
 ];
 
-/// Cycles that exist today and are being taken apart (issue 18), each as its members. The test fails
-/// on any other cycle, and on a listed one that is gone (so that this list only shrinks).
-const KNOWN_CYCLES: &[&[&str]] = &[
-    &["backends", "migrate"],
-    &["migrate::engine", "migrate::guard"],
-];
-
-/// Imports against the layer order that exist today and are being removed (issue 18). The test
-/// fails on any other, and on a listed one that is gone.
-const KNOWN_UPWARD: &[&str] = &[
-    "backends::mirror imports migrate",
-    "backends::mirror imports migrate::drift",
-];
-
-/// Compares what was found with what is known; the error lists both directions.
-fn unexpected(found: &[String], known: &[String], what: &str) -> Option<String> {
-    let new: Vec<&String> = found.iter().filter(|f| !known.contains(f)).collect();
-    let gone: Vec<&String> = known.iter().filter(|k| !found.contains(k)).collect();
-    if new.is_empty() && gone.is_empty() {
-        return None;
-    }
-    let mut lines = Vec::new();
-    if !new.is_empty() {
-        lines.push(format!("{what} in src/:"));
-        lines.extend(new.iter().map(|n| n.to_string()));
-    }
-    if !gone.is_empty() {
-        lines.push(format!(
-            "{what} listed as known but no longer found (remove them from the list):"
-        ));
-        lines.extend(gone.iter().map(|n| format!("  {n}")));
-    }
-    Some(lines.join("\n"))
-}
-
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();
@@ -471,23 +436,11 @@ fn describe(graph: &Graph, component: &[ModPath]) -> String {
 fn no_module_imports_a_module_that_imports_it_back() {
     let graph = load();
     let found = cycles(&sibling_edges(&graph));
-    let members = |c: &Vec<ModPath>| c.iter().map(name).collect::<Vec<_>>().join(", ");
-    let known: Vec<String> = KNOWN_CYCLES.iter().map(|c| c.join(", ")).collect();
-    let new: Vec<String> = found
-        .iter()
-        .filter(|c| !known.contains(&members(c)))
-        .map(|c| describe(&graph, c))
-        .collect();
-    let names: Vec<String> = found.iter().map(members).collect();
-    let gone: Vec<String> = known
-        .iter()
-        .filter(|k| !names.contains(k))
-        .cloned()
-        .collect();
-    assert!(new.is_empty(), "import cycles in src/:\n{}", new.join("\n"));
+    let report: Vec<String> = found.iter().map(|c| describe(&graph, c)).collect();
     assert!(
-        gone.is_empty(),
-        "cycles listed in KNOWN_CYCLES but no longer found (remove them): {gone:?}"
+        found.is_empty(),
+        "import cycles in src/:\n{}",
+        report.join("\n")
     );
 }
 
@@ -509,10 +462,11 @@ fn areas_import_only_the_areas_below_them() {
             }
         }
     }
-    let known: Vec<String> = KNOWN_UPWARD.iter().map(|s| s.to_string()).collect();
-    if let Some(problem) = unexpected(&wrong, &known, "imports against the layer order") {
-        panic!("{problem}");
-    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layer order:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

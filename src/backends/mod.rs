@@ -5,6 +5,8 @@
 //! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager),
 //! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
 //! implements the same trait ([`mirror`]).
+//! [`settings`] holds the raw settings every backend reads; [`reconcile`] compares and repairs two
+//! stores (the mirror and the migration's `verify`/`reconcile`).
 
 use std::any::Any;
 use std::fmt;
@@ -20,6 +22,7 @@ pub mod legacy_sql;
 pub mod local;
 pub mod memory;
 pub mod mirror;
+pub mod reconcile;
 pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod testing;
