@@ -61,6 +61,11 @@ impl FromStr for LogLevel {
     }
 }
 
+/// The `log_level` setting, `None` when unset.
+pub fn log_level(settings: &Settings) -> Result<Option<LogLevel>, ConfigError> {
+    settings.parse("log_level", "one of trace, debug, info, warn, error")
+}
+
 /// Validated configuration of the broker.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -73,9 +78,7 @@ pub struct Config {
 impl Config {
     /// Validates settings into a config. The first invalid setting stops with an error naming it.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let log_level = settings
-            .parse("log_level", "one of trace, debug, info, warn, error")?
-            .unwrap_or(LogLevel::Info);
+        let log_level = log_level(settings)?.unwrap_or(LogLevel::Info);
         Ok(Config {
             backend: backend_from_settings(settings)?,
             log_level,

@@ -54,6 +54,9 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Settings {
     entries: BTreeMap<String, Entry>,
+    /// The process environment as the binary read it (every variable, not only `GF_PLUGIN_*`),
+    /// for backends that follow other variables (Grafana's `GF_*` ini overrides, `HOME`).
+    environment: BTreeMap<String, String>,
 }
 
 /// Values may be credentials: `Debug` lists only keys and sources.
@@ -68,15 +71,21 @@ impl fmt::Debug for Settings {
 impl Settings {
     /// Merges the sources: `file` (a TOML table of keys, if given; otherwise the file named by
     /// `config_file` in the environment or flags), then `env` (only `GF_PLUGIN_*`), then `flags`.
+    /// The whole of `env` is kept as [`Settings::environment`].
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
         flags: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let environment: BTreeMap<String, String> = env.into_iter().collect();
         let mut env_layer = Settings::default();
-        for (name, value) in env {
+        for (name, value) in &environment {
             if let Some(key) = name.strip_prefix(ENV_PREFIX) {
-                env_layer.insert(key.to_ascii_lowercase(), value, Source::Env(name.clone()));
+                env_layer.insert(
+                    key.to_ascii_lowercase(),
+                    value.clone(),
+                    Source::Env(name.clone()),
+                );
             }
         }
         let mut flag_layer = Settings::default();
@@ -95,12 +104,21 @@ impl Settings {
         };
         merged.entries.extend(env_layer.entries);
         merged.entries.extend(flag_layer.entries);
+        merged.environment = environment;
         Ok(merged)
     }
 
-    /// Settings from the process environment only (what Grafana gives a plugin).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::load(None, std::env::vars(), std::iter::empty())
+    /// The environment variable `name` as given to [`Settings::load`], if set and not empty.
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.environment
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every environment variable given to [`Settings::load`].
+    pub fn environment(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.environment.iter().map(|(k, v)| (k.clone(), v.clone()))
     }
 
     /// Reads a TOML file of `key = value` pairs (strings, numbers, booleans).

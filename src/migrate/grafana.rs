@@ -33,10 +33,15 @@ pub struct GrafanaDb {
 }
 
 impl GrafanaDb {
-    /// Opens the database named by `ini` (read-only when it is the migration's source).
-    pub async fn open(ini: &Path, read_only: bool) -> Result<Self> {
-        let parsed = crate::backends::legacy_sql::GrafanaIni::load(ini, std::env::vars())
-            .map_err(Error::Config)?;
+    /// Opens the database named by `ini` (read-only when it is the migration's source); `env` is
+    /// the process environment, for Grafana's `GF_<SECTION>_<KEY>` overrides of the ini file.
+    pub async fn open(
+        ini: &Path,
+        read_only: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let parsed =
+            crate::backends::legacy_sql::GrafanaIni::load(ini, env).map_err(Error::Config)?;
         let mut config = LegacySqlConfig::new("sqlite::memory:", "");
         config.target = parsed.target;
         config.secret_key = parsed.secret_key;
