@@ -16,7 +16,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::Connection;
 
-use super::schema::{Dialect, Queries};
+use super::schema::Queries;
 
 use super::ops::{mysql_ops, pg_ops, sqlite_ops};
 use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
@@ -137,15 +137,6 @@ fn sorted(locks: Vec<String>) -> Vec<String> {
 }
 
 impl Db {
-    /// Which dialect this is.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite(..) => Dialect::Sqlite,
-            Db::Postgres(..) => Dialect::Postgres,
-            Db::MySql(..) => Dialect::MySql,
-        }
-    }
-
     /// Every `secrets` row, by id.
     pub async fn all_secrets(&self) -> Result<Vec<SecretRow>, DbError> {
         read!(self, all_secrets())
@@ -181,7 +172,13 @@ impl Db {
         read!(self, data_sources())
     }
 
-    /// Column names of `table` (empty when the table does not exist).
+    /// Deletes the `kv_store` row (`namespace`, `key`); returns how many rows there were.
+    pub async fn delete_kv_store_row(&self, namespace: &str, key: &str) -> Result<u64, DbError> {
+        // One statement on a pooled connection: atomic on its own, and no secret's lock applies.
+        read!(self, delete_kv_store_row(namespace, key))
+    }
+
+    /// The columns of `table` from the schema catalogue; empty when there is no such table.
     pub async fn columns(&self, table: &str) -> Result<Vec<String>, DbError> {
         read!(self, columns(table))
     }

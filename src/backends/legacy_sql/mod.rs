@@ -10,15 +10,15 @@
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
 
 pub mod codec;
-pub mod connect;
+mod connect;
 pub mod crypto;
 pub mod datakeys;
 pub mod datasource;
-pub mod db;
+mod db;
 pub mod errors;
-pub mod ops;
-pub mod rows;
-pub mod schema;
+mod ops;
+mod rows;
+mod schema;
 pub mod settings;
 
 use std::collections::{BTreeSet, HashMap};
@@ -57,6 +57,36 @@ impl BackendSettings for LegacySqlConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(LegacySqlStore::open(self).await?))
     }
+}
+
+/// Deletes the row (`namespace`, `key`) of Grafana's `kv_store` table in the database of
+/// `config`, on a writable connection of its own (also when the store itself is read-only).
+/// `Ok(None)` when the database has no `kv_store` table (looked up in its schema catalogue);
+/// otherwise how many rows were deleted.
+pub async fn delete_grafana_kv_store_row(
+    config: &LegacySqlConfig,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<u64>> {
+    let target = format!("{:?}", config.target);
+    let db = connect::connect(&config.target, false, false)
+        .await
+        .map_err(|e| connect_error(&target, e))?;
+    let what = "looking up Grafana's kv_store table";
+    if db
+        .columns("kv_store")
+        .await
+        .map_err(|e| sql_error(what, e))?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let what = format!("deleting kv_store row ({namespace}, {key})");
+    let deleted = db
+        .delete_kv_store_row(namespace, key)
+        .await
+        .map_err(|e| sql_error(&what, e))?;
+    Ok(Some(deleted))
 }
 
 /// How many rows `open` decrypts to check the secret_key.

@@ -135,6 +135,20 @@ macro_rules! dialect_ops {
                 row.as_ref().map(data_key_row).transpose()
             }
 
+            pub async fn delete_kv_store_row(
+                c: &mut $conn,
+                q: &Queries,
+                namespace: &str,
+                key: &str,
+            ) -> Result<u64, sqlx::Error> {
+                Ok(sqlx::query(&q.delete_kv_store_row)
+                    .bind(namespace)
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
+            }
+
             pub async fn data_sources(
                 c: &mut $conn,
                 q: &Queries,
