@@ -4,8 +4,9 @@
 //!
 //! - [`settings`]: `legacy_*` keys and Grafana ini files; [`crypto`]: the byte format;
 //!   [`datakeys`]: data key naming and caching; [`codec`]: stored text ↔ plaintext;
-//!   [`db`]/[`rows`]/[`ops`]/[`schema`]/[`connect`]: SQL per dialect and locked writes; [`errors`]:
-//!   database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
+//!   `db`/`rows`/`ops`/`schema`/`connect` (private): SQL per dialect and locked writes, reached
+//!   from outside only through [`LegacySqlStore`] and [`delete_grafana_kv_store_row`];
+//!   [`errors`]: database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
 //! - Writes happen in locked transactions and never alter the schema; `legacy_read_only`
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
 
