@@ -297,6 +297,28 @@ impl ListFilter {
     }
 }
 
+/// A key as written in checkpoints and reports (serialisable; `kind` is written as `type`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct KeyRecord {
+    /// Grafana org id.
+    pub org_id: i64,
+    /// Namespace.
+    pub namespace: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl From<&SecretKey> for KeyRecord {
+    fn from(k: &SecretKey) -> Self {
+        Self {
+            org_id: k.org_id(),
+            namespace: k.namespace().to_string(),
+            kind: k.kind().to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

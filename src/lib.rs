@@ -4,7 +4,8 @@
 //! - [`domain`]: the key, the value (never printed) and list filters.
 //! - [`config`]: settings from `GF_PLUGIN_*`, a config file and flags, validated into [`config::Config`].
 //! - [`backends`]: the [`backends::SecretStore`] seam and the backends behind it.
-//! - [`migrate`]: the migration engine, `verify` drift detection and `reconcile`.
+//! - [`migrate`]: the migration engine and the `verify`/`reconcile` commands (their comparison is
+//!   [`backends::reconcile`], shared with the mirror backend).
 //! - [`server`]: the Grafana plugin server (go-plugin handshake, gRPC service, hclog logs).
 
 pub mod backends;

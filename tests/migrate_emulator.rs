@@ -296,7 +296,9 @@ async fn grafana_fixture_to_emulator_and_back_into_a_copy() {
         .unwrap();
 
     let emu = Emulator::builder().in_memory().start().await.unwrap();
-    let src = GrafanaDb::open(&src_ini, true).await.unwrap();
+    let src = GrafanaDb::open(&src_ini, true, std::iter::empty())
+        .await
+        .unwrap();
     let expected = contents(src.store().as_ref()).await;
     assert_eq!(
         expected.len(),
@@ -310,7 +312,9 @@ async fn grafana_fixture_to_emulator_and_back_into_a_copy() {
         .unwrap();
     assert_eq!((out.copied, out.failed), (expected.len(), 0));
 
-    let back = GrafanaDb::open(&dst_ini, false).await.unwrap();
+    let back = GrafanaDb::open(&dst_ini, false, std::iter::empty())
+        .await
+        .unwrap();
     let r = migrate::migrate(dst.clone(), back.store(), &opts("g-back", None))
         .await
         .unwrap();

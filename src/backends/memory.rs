@@ -155,7 +155,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_open_is_a_new_empty_store() {
-        let config = crate::config::Settings::default();
+        let config = super::super::settings::Settings::default();
         let config = super::super::BackendConfig::from_settings(&BACKEND, &config).unwrap();
         let a = super::super::build(&config).await.unwrap();
         a.set(&key("a"), &SecretValue::new("v").unwrap())

@@ -53,10 +53,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
+use super::backend_named;
+use super::reconcile::{self, CompareError, Reconciled};
+use super::settings::{ConfigError, Settings};
 use super::{Backend, BackendConfig, BackendSettings, Error, Result, SecretStore};
-use crate::config::{backend_named, ConfigError, Settings};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
-use crate::migrate::drift::{self, Reconciled};
 
 /// Settings keys this backend reads.
 pub const KEYS: &[&str] = &[
@@ -247,12 +248,8 @@ impl MirrorStore {
 
     /// Compares both sides and (unless `dry_run`) writes the primary's missing and different
     /// secrets into the secondary; with `prune`, deletes secrets only in the secondary.
-    pub async fn reconcile(
-        &self,
-        dry_run: bool,
-        prune: bool,
-    ) -> Result<Reconciled, crate::migrate::Error> {
-        let out = drift::reconcile(
+    pub async fn reconcile(&self, dry_run: bool, prune: bool) -> Result<Reconciled, CompareError> {
+        let out = reconcile::reconcile(
             self.primary.as_ref(),
             self.secondary.as_ref(),
             dry_run,

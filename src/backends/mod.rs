@@ -5,6 +5,8 @@
 //! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager),
 //! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
 //! implements the same trait ([`mirror`]).
+//! [`settings`] holds the raw settings every backend reads; [`reconcile`] compares and repairs two
+//! stores (the mirror and the migration's `verify`/`reconcile`).
 
 use std::any::Any;
 use std::fmt;
@@ -12,14 +14,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{ConfigError, Settings};
 use crate::domain::{InvalidInput, Item, ListFilter, Rename, SecretKey, SecretValue};
+pub use settings::{ConfigError, Settings};
 
 pub mod aws;
 pub mod legacy_sql;
 pub mod local;
 pub mod memory;
 pub mod mirror;
+pub mod reconcile;
+pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -296,6 +300,21 @@ impl fmt::Debug for BackendConfig {
 /// Opens the configured backend.
 pub async fn build(config: &BackendConfig) -> Result<Arc<dyn SecretStore>> {
     config.settings.open().await
+}
+
+/// The backend called `name` (as given by setting `key`), with its settings.
+pub fn backend_named(
+    settings: &Settings,
+    key: &str,
+    name: &str,
+) -> Result<BackendConfig, ConfigError> {
+    // A decorator (mirror) is valid only as the top-level backend, not as one of its sides.
+    match named(name.trim()) {
+        Some(backend) if key == "backend" || !backend.decorator => {
+            BackendConfig::from_settings(backend, settings)
+        }
+        _ => Err(settings.error(key, format!("expected one of {}", choices()))),
+    }
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ enum Role {
 
 async fn open_settings_file(path: &Path) -> Result<Opened, String> {
     let settings = Settings::from_toml_file(path).map_err(|e| e.to_string())?;
-    for key in settings.unknown_keys() {
+    for key in secrets_broker::config::unknown_keys(&settings) {
         tracing::warn!(%key, file = %path.display(), "unknown setting ignored");
     }
     let config = backend_from_settings(&settings).map_err(|e| e.to_string())?;
@@ -155,7 +155,7 @@ async fn open(eps: &Endpoints, role: Role) -> Result<Opened, String> {
     match (file, ini) {
         (Some(f), None) => open_settings_file(f).await,
         (None, Some(ini)) => {
-            let g = migrate::grafana::GrafanaDb::open(ini, role == Role::Source)
+            let g = migrate::grafana::GrafanaDb::open(ini, role == Role::Source, std::env::vars())
                 .await
                 .map_err(|e| e.to_string())?;
             let abs = std::fs::canonicalize(ini).unwrap_or_else(|_| ini.clone());
@@ -209,7 +209,7 @@ fn init_logging(global: &GlobalOpts) {
     let level = global
         .settings()
         .ok()
-        .and_then(|s| s.parse::<LogLevel>("log_level", "a level").ok().flatten())
+        .and_then(|s| secrets_broker::config::log_level(&s).ok().flatten())
         .unwrap_or(LogLevel::Info);
     logging::init(level);
 }

@@ -139,24 +139,23 @@ pub fn start(global: &GlobalOpts, default_level: LogLevel) -> Option<Config> {
         Ok(s) => s,
         Err(e) => return fail_early(default_level, &e),
     };
-    let level =
-        match settings.parse::<LogLevel>("log_level", "one of trace, debug, info, warn, error") {
-            Ok(l) => l.unwrap_or(default_level),
-            Err(e) => return fail_early(default_level, &e),
-        };
+    let level = match secrets_broker::config::log_level(&settings) {
+        Ok(l) => l.unwrap_or(default_level),
+        Err(e) => return fail_early(default_level, &e),
+    };
     logging::init(level);
-    for key in settings.unknown_keys() {
+    for key in secrets_broker::config::unknown_keys(&settings) {
         let source = settings
             .source(&key)
             .map(ToString::to_string)
             .unwrap_or_default();
         tracing::warn!(key, source, "unknown setting; ignored");
     }
-    match Config::from_settings(&settings) {
-        Ok(mut config) => {
-            config.log_level = level;
-            Some(config)
-        }
+    match secrets_broker::config::backend_from_settings(&settings) {
+        Ok(backend) => Some(Config {
+            backend,
+            log_level: level,
+        }),
         Err(e) => {
             tracing::error!(key = e.key, "{e}");
             None

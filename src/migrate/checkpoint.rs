@@ -17,31 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+pub use crate::domain::KeyRecord;
 use crate::domain::SecretKey;
 
 const VERSION: u32 = 1;
-
-/// A key as stored in checkpoints and reports.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct KeyRecord {
-    /// Grafana org id.
-    pub org_id: i64,
-    /// Namespace.
-    pub namespace: String,
-    /// Type.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-impl From<&SecretKey> for KeyRecord {
-    fn from(k: &SecretKey) -> Self {
-        Self {
-            org_id: k.org_id(),
-            namespace: k.namespace().to_string(),
-            kind: k.kind().to_string(),
-        }
-    }
-}
 
 /// What the checkpoint knows about one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backends::legacy_sql::{db, LegacySqlConfig, LegacySqlStore};
+use crate::backends::legacy_sql::{self, LegacySqlConfig, LegacySqlStore};
 use crate::backends::{Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 
@@ -33,10 +33,15 @@ pub struct GrafanaDb {
 }
 
 impl GrafanaDb {
-    /// Opens the database named by `ini` (read-only when it is the migration's source).
-    pub async fn open(ini: &Path, read_only: bool) -> Result<Self> {
-        let parsed = crate::backends::legacy_sql::GrafanaIni::load(ini, std::env::vars())
-            .map_err(Error::Config)?;
+    /// Opens the database named by `ini` (read-only when it is the migration's source); `env` is
+    /// the process environment, for Grafana's `GF_<SECTION>_<KEY>` overrides of the ini file.
+    pub async fn open(
+        ini: &Path,
+        read_only: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let parsed =
+            crate::backends::legacy_sql::GrafanaIni::load(ini, env).map_err(Error::Config)?;
         let mut config = LegacySqlConfig::new("sqlite::memory:", "");
         config.target = parsed.target;
         config.secret_key = parsed.secret_key;
@@ -58,59 +63,15 @@ impl GrafanaDb {
 
     /// Deletes Grafana's fatal flag row from `kv_store` (absent row or table: nothing to do).
     pub async fn clear_plugin_startup_failure_flag(&self) -> Result<()> {
-        let conn = db::connect(&self.config.target, false, false)
-            .await
-            .map_err(|e| {
-                Error::Storage(format!("connecting to clear Grafana's kv_store flag: {e}"))
-            })?;
-        let err = |e: sqlx::Error| {
-            Error::Storage(format!(
-                "deleting kv_store row ({FLAG_NAMESPACE}, {FLAG_KEY}): {e}"
-            ))
-        };
-        let missing_table = |e: &sqlx::Error| {
-            let text = e.to_string().to_ascii_lowercase();
-            text.contains("no such table")
-                || text.contains("does not exist")
-                || text.contains("doesn't exist")
-        };
-        let res = match &conn {
-            db::Db::Sqlite(pool, _) => {
-                sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND key = ?")
-                    .bind(FLAG_NAMESPACE)
-                    .bind(FLAG_KEY)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
+        match legacy_sql::delete_grafana_kv_store_row(&self.config, FLAG_NAMESPACE, FLAG_KEY)
+            .await?
+        {
+            Some(n) => tracing::info!(rows = n, "cleared Grafana's secrets-plugin fatal flag"),
+            None => {
+                tracing::warn!("Grafana's database has no kv_store table; no fatal flag to clear")
             }
-            db::Db::Postgres(pool, _) => {
-                sqlx::query("DELETE FROM kv_store WHERE namespace = $1 AND key = $2")
-                    .bind(FLAG_NAMESPACE)
-                    .bind(FLAG_KEY)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            }
-            db::Db::MySql(pool, _) => {
-                sqlx::query("DELETE FROM kv_store WHERE namespace = ? AND `key` = ?")
-                    .bind(FLAG_NAMESPACE)
-                    .bind(FLAG_KEY)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            }
-        };
-        match res {
-            Ok(n) => {
-                tracing::info!(rows = n, "cleared Grafana's secrets-plugin fatal flag");
-                Ok(())
-            }
-            Err(e) if missing_table(&e) => {
-                tracing::warn!("Grafana's database has no kv_store table; no fatal flag to clear");
-                Ok(())
-            }
-            Err(e) => Err(err(e)),
         }
+        Ok(())
     }
 }
 

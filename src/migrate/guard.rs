@@ -24,18 +24,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::with_retries;
 use super::{dst_err, lease_key, Clock, Error};
 
 /// Attempts per lease call on transient errors (throttling must not strand the lease).
 const ATTEMPTS: u32 = 8;
+use crate::backends::reconcile::with_retries;
 use crate::backends::SecretStore;
 use crate::domain::SecretValue;
 
-/// Namespace of the reserved lease key.
-pub const LEASE_NAMESPACE: &str = "__secrets_broker_migration__";
-/// Type of the reserved lease key.
-pub const LEASE_TYPE: &str = "lease";
+pub use crate::backends::reconcile::{LEASE_NAMESPACE, LEASE_TYPE};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct LeaseRecord {

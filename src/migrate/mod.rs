@@ -98,12 +98,7 @@ pub fn lease_key() -> SecretKey {
         .unwrap_or_else(|_| unreachable!("the reserved lease key is valid"))
 }
 
-/// Whether `key` is one of the broker's reserved keys (the lease), never migrated.
-pub fn is_reserved(key: &SecretKey) -> bool {
-    key.org_id() == 0
-        && key.namespace() == guard::LEASE_NAMESPACE
-        && key.kind() == guard::LEASE_TYPE
-}
+pub use crate::backends::reconcile::is_reserved;
 
 /// Wall-clock milliseconds since the Unix epoch, behind a trait so that lease expiry is tested on
 /// a controllable clock.

@@ -12,8 +12,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_secretsmanager::config::retry::{RetryPartition, TokenBucket};
 
 use super::naming::{self, RESERVED_TAG_PREFIX};
+use crate::backends::settings::{ConfigError, Settings};
 use crate::backends::{Error, Result};
-use crate::config::{ConfigError, Settings};
 
 /// Settings keys this backend reads.
 pub const KEYS: &[&str] = &[
@@ -351,7 +351,7 @@ impl AwsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Source;
+    use crate::backends::settings::Source;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         let mut s = Settings::default();

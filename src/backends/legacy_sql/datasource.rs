@@ -66,7 +66,7 @@ pub async fn read(store: &LegacySqlStore) -> Result<Vec<Item>> {
 /// Decrypts `secure_json_data`; `None` when it holds no field.
 async fn legacy_fields(
     store: &LegacySqlStore,
-    ds: &super::db::DataSourceRow,
+    ds: &super::rows::DataSourceRow,
 ) -> Result<Option<String>> {
     let what = format!(
         "data_source id {} (org {}, name {:?})",

@@ -16,10 +16,10 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use sqlx::Connection;
 
-use super::schema::{Dialect, Queries};
+use super::schema::Queries;
 
-pub use super::connect::connect;
 use super::ops::{mysql_ops, pg_ops, sqlite_ops};
+use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
 
 /// How long a writer waits for another writer's lock before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -34,63 +34,6 @@ pub enum DbError {
     #[error("timed out after {0:?} waiting for another writer's lock")]
     LockTimeout(Duration),
 }
-
-/// One `secrets` row.
-#[derive(Debug, Clone)]
-pub struct SecretRow {
-    /// `id`.
-    pub id: i64,
-    /// `org_id`.
-    pub org_id: i64,
-    /// `namespace`.
-    pub namespace: String,
-    /// `type`.
-    pub kind: String,
-    /// `value` (base64 of the envelope blob); `None` for SQL NULL.
-    pub value: Option<String>,
-}
-
-/// One `data_keys` row (the columns decryption needs).
-#[derive(Debug, Clone)]
-pub struct DataKeyRow {
-    /// `name`: the data key id.
-    pub name: String,
-    /// `provider`.
-    pub provider: String,
-    /// `encrypted_data`.
-    pub encrypted: Vec<u8>,
-}
-
-/// A data key to insert.
-#[derive(Debug)]
-pub struct DataKeyInsert<'a> {
-    /// `name`.
-    pub name: &'a str,
-    /// `label`.
-    pub label: &'a str,
-    /// `scope`.
-    pub scope: &'a str,
-    /// `provider`.
-    pub provider: &'a str,
-    /// `encrypted_data`.
-    pub encrypted: &'a [u8],
-}
-
-/// One `data_source` row (the columns migration needs).
-#[derive(Debug, Clone)]
-pub struct DataSourceRow {
-    /// `id`.
-    pub id: i64,
-    /// `org_id`.
-    pub org_id: i64,
-    /// `name`.
-    pub name: String,
-    /// `secure_json_data` (JSON map of padded-base64 blobs), if any.
-    pub secure_json_data: Option<String>,
-}
-
-/// A (org, namespace, type) triple as stored.
-pub type KeyParts<'a> = (i64, &'a str, &'a str);
 
 /// An open pool on one of the three dialects.
 #[derive(Debug)]
@@ -194,15 +137,6 @@ fn sorted(locks: Vec<String>) -> Vec<String> {
 }
 
 impl Db {
-    /// Which dialect this is.
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite(..) => Dialect::Sqlite,
-            Db::Postgres(..) => Dialect::Postgres,
-            Db::MySql(..) => Dialect::MySql,
-        }
-    }
-
     /// Every `secrets` row, by id.
     pub async fn all_secrets(&self) -> Result<Vec<SecretRow>, DbError> {
         read!(self, all_secrets())
@@ -238,7 +172,13 @@ impl Db {
         read!(self, data_sources())
     }
 
-    /// Column names of `table` (empty when the table does not exist).
+    /// Deletes the `kv_store` row (`namespace`, `key`); returns how many rows there were.
+    pub async fn delete_kv_store_row(&self, namespace: &str, key: &str) -> Result<u64, DbError> {
+        // One statement on a pooled connection: atomic on its own, and no secret's lock applies.
+        read!(self, delete_kv_store_row(namespace, key))
+    }
+
+    /// The columns of `table` from the schema catalogue; empty when there is no such table.
     pub async fn columns(&self, table: &str) -> Result<Vec<String>, DbError> {
         read!(self, columns(table))
     }

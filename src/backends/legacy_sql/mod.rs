@@ -4,20 +4,22 @@
 //!
 //! - [`settings`]: `legacy_*` keys and Grafana ini files; [`crypto`]: the byte format;
 //!   [`datakeys`]: data key naming and caching; [`codec`]: stored text ↔ plaintext;
-//!   [`db`]/[`ops`]/[`schema`]/[`connect`]: SQL per dialect and locked writes; [`errors`]:
-//!   database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
+//!   `db`/`rows`/`ops`/`schema`/`connect` (private): SQL per dialect and locked writes, reached
+//!   from outside only through [`LegacySqlStore`] and [`delete_grafana_kv_store_row`];
+//!   [`errors`]: database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
 //! - Writes happen in locked transactions and never alter the schema; `legacy_read_only`
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
 
 pub mod codec;
-pub mod connect;
+mod connect;
 pub mod crypto;
 pub mod datakeys;
 pub mod datasource;
-pub mod db;
+mod db;
 pub mod errors;
-pub mod ops;
-pub mod schema;
+mod ops;
+mod rows;
+mod schema;
 pub mod settings;
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,8 +33,9 @@ use super::{Backend, BackendSettings, Error, Result, SecretStore};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use codec::{Expect, Job, Parsed, RowName};
 use datakeys::{DataKey, DataKeyCache};
-use db::{Db, SecretRow};
+use db::Db;
 use errors::{connect_error, sql_error};
+use rows::SecretRow;
 
 pub use settings::{DbTarget, GrafanaIni, LegacySqlConfig, ServerKind, ServerTarget, KEYS};
 
@@ -55,6 +58,36 @@ impl BackendSettings for LegacySqlConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(LegacySqlStore::open(self).await?))
     }
+}
+
+/// Deletes the row (`namespace`, `key`) of Grafana's `kv_store` table in the database of
+/// `config`, on a writable connection of its own (also when the store itself is read-only).
+/// `Ok(None)` when the database has no `kv_store` table (looked up in its schema catalogue);
+/// otherwise how many rows were deleted.
+pub async fn delete_grafana_kv_store_row(
+    config: &LegacySqlConfig,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<u64>> {
+    let target = format!("{:?}", config.target);
+    let db = connect::connect(&config.target, false, false)
+        .await
+        .map_err(|e| connect_error(&target, e))?;
+    let what = "looking up Grafana's kv_store table";
+    if db
+        .columns("kv_store")
+        .await
+        .map_err(|e| sql_error(what, e))?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let what = format!("deleting kv_store row ({namespace}, {key})");
+    let deleted = db
+        .delete_kv_store_row(namespace, key)
+        .await
+        .map_err(|e| sql_error(&what, e))?;
+    Ok(Some(deleted))
 }
 
 /// How many rows `open` decrypts to check the secret_key.
@@ -104,7 +137,7 @@ impl LegacySqlStore {
                 "legacy_create_tables cannot be combined with legacy_read_only".into(),
             ));
         }
-        let db = db::connect(&config.target, config.read_only, config.create_tables)
+        let db = connect::connect(&config.target, config.read_only, config.create_tables)
             .await
             .map_err(|e| connect_error(&target, e))?;
         if config.create_tables {
@@ -226,7 +259,7 @@ impl LegacySqlStore {
         Ok(key)
     }
 
-    async fn decrypt_data_key(&self, dk: db::DataKeyRow) -> Result<DataKey> {
+    async fn decrypt_data_key(&self, dk: rows::DataKeyRow) -> Result<DataKey> {
         if !datakeys::is_secret_key_provider(&dk.provider) {
             return Err(Error::Config(format!(
                 "data key {:?} uses encryption provider {:?}; only {} (the secret_key) can be \
@@ -282,7 +315,7 @@ impl LegacySqlStore {
                     tokio::task::spawn_blocking(move || datakeys::new_data_key(&l, &sk, now))
                         .await
                         .map_err(|e| Error::Storage(format!("data key creation failed: {e}")))?;
-                let insert = db::DataKeyInsert {
+                let insert = rows::DataKeyInsert {
                     name: &fresh.key.id,
                     label: &fresh.label,
                     scope: datakeys::SCOPE,
@@ -459,7 +492,7 @@ impl LegacySqlStore {
     }
 }
 
-fn key_parts(key: &SecretKey) -> db::KeyParts<'_> {
+fn key_parts(key: &SecretKey) -> rows::KeyParts<'_> {
     (key.org_id(), key.namespace(), key.kind())
 }
 

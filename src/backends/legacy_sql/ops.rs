@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use sqlx::{Connection, Row};
 
-use super::db::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
+use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
 use super::schema::Queries;
 
 macro_rules! dialect_ops {
@@ -133,6 +133,20 @@ macro_rules! dialect_ops {
                     .fetch_optional(&mut *c)
                     .await?;
                 row.as_ref().map(data_key_row).transpose()
+            }
+
+            pub async fn delete_kv_store_row(
+                c: &mut $conn,
+                q: &Queries,
+                namespace: &str,
+                key: &str,
+            ) -> Result<u64, sqlx::Error> {
+                Ok(sqlx::query(&q.delete_kv_store_row)
+                    .bind(namespace)
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
             }
 
             pub async fn data_sources(

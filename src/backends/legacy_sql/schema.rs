@@ -72,6 +72,8 @@ pub struct Queries {
     pub insert_data_key: String,
     /// All data sources.
     pub data_sources: String,
+    /// Deletes one `kv_store` row by namespace and key.
+    pub delete_kv_store_row: String,
     /// Column names of a table.
     pub columns: String,
     /// DDL for `legacy_create_tables`.
@@ -133,6 +135,10 @@ impl Queries {
             insert_data_key: q("INSERT INTO data_keys (name, label, active, scope, provider, \
                                 encrypted_data, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 .into()),
+            delete_kv_store_row: q(match dialect {
+                Dialect::MySql => "DELETE FROM kv_store WHERE namespace = ? AND `key` = ?".into(),
+                _ => "DELETE FROM kv_store WHERE namespace = ? AND key = ?".into(),
+            }),
             data_sources: q(
                 "SELECT id, org_id, name, secure_json_data FROM data_source ORDER BY id".into(),
             ),

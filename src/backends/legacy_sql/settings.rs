@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::config::{ConfigError, Settings};
+use crate::backends::settings::{ConfigError, Settings};
 
 /// Settings keys this backend reads.
 pub const KEYS: &[&str] = &[
@@ -188,7 +188,7 @@ impl LegacySqlConfig {
         let create_tables = settings.bool("legacy_create_tables", false)?;
         let ini = match settings.get("legacy_grafana_ini") {
             Some(path) => Some(
-                GrafanaIni::load(Path::new(path), std::env::vars())
+                GrafanaIni::load(Path::new(path), settings.environment())
                     .map_err(|m| settings.error("legacy_grafana_ini", m))?,
             ),
             None => None,

@@ -53,8 +53,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::backends::settings::{ConfigError, Settings};
 use crate::backends::{Backend, BackendSettings, SecretStore};
-use crate::config::{ConfigError, Settings};
 
 pub mod cipher;
 pub mod codec;
@@ -138,8 +138,8 @@ impl LocalConfig {
         let data_dir = match settings.get("data_dir") {
             Some(d) => PathBuf::from(d.trim()),
             None => {
-                let dir =
-                    default_data_dir().map_err(|e| settings.error("data_dir", e.to_string()))?;
+                let dir = default_data_dir(settings)
+                    .map_err(|e| settings.error("data_dir", e.to_string()))?;
                 tracing::info!(
                     data_dir = %dir.display(),
                     "data directory (the default; setting data_dir chooses another)"
@@ -186,11 +186,11 @@ pub struct NoDataDir {
 }
 
 /// The default data directory for this process (see the module documentation): from the
-/// environment, the executable's location and what exists on disk.
-pub fn default_data_dir() -> Result<PathBuf, NoDataDir> {
+/// environment the settings were loaded with, the executable's location and what exists on disk.
+pub fn default_data_dir(settings: &Settings) -> Result<PathBuf, NoDataDir> {
     let exe = std::env::current_exe().ok();
     default_data_dir_from(
-        |name| std::env::var_os(name).map(PathBuf::from),
+        |name| settings.env_var(name).map(PathBuf::from),
         exe.as_deref(),
         &probe_disk,
     )
@@ -322,7 +322,7 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Source;
+    use crate::backends::settings::Source;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         let mut s = Settings::default();
