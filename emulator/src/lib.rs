@@ -97,6 +97,12 @@ pub struct Config {
     pub max_body: usize,
     /// Rotation hooks (Lambda ARN -> local HTTP endpoint) and strict mode (rotation.rs).
     pub rotation: rotation::RotationSettings,
+    /// Token admin requests may carry in `X-Emulator-Admin-Token` instead of a SigV4 signature.
+    /// With it or with `credentials`, unauthenticated admin requests are refused (admin.rs).
+    pub admin_token: Option<String>,
+    /// Host names (besides loopback names and IP literals) state-changing admin requests may name
+    /// in their `Host` header.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -107,6 +113,8 @@ impl Default for Config {
             kms_keys: Vec::new(),
             max_body: 2 * 1024 * 1024,
             rotation: rotation::RotationSettings::default(),
+            admin_token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -211,6 +219,17 @@ impl EmulatorBuilder {
         self.config
             .credentials
             .insert(access_key_id.into(), secret_access_key.into());
+        self
+    }
+    /// Accept this token in `X-Emulator-Admin-Token` on admin requests, and refuse admin requests
+    /// carrying neither it nor a valid SigV4 signature.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.config.admin_token = Some(token.into());
+        self
+    }
+    /// A host name (besides loopback names and IP literals) state-changing admin requests may use.
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.config.allowed_hosts.push(host.into());
         self
     }
     /// A KMS key the emulator knows (key id, key ARN, alias name or alias ARN).

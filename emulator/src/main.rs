@@ -27,6 +27,14 @@ struct Args {
     /// well-formed SigV4 request is accepted.
     #[arg(long = "credentials", value_name = "AKID:SECRET")]
     credentials: Vec<String>,
+    /// Token that authorizes admin requests (`/_emulator/*`) in the `X-Emulator-Admin-Token`
+    /// header. With it or --credentials, admin requests need the token or a SigV4 signature.
+    #[arg(long, env = "SM_EMULATOR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A dotted host name (besides loopback names, IP addresses and single-label names) by which clients may send
+    /// state-changing admin requests, e.g. a container's service name (repeatable).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// A KMS key id / key ARN / alias / alias ARN the emulator knows besides the default (repeatable).
     #[arg(long = "kms-key")]
     kms_keys: Vec<String>,
@@ -154,6 +162,12 @@ async fn run() -> anyhow::Result<()> {
             .split_once(':')
             .context("--credentials must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")?;
         b = b.credentials(k, s);
+    }
+    if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {
+        b = b.admin_token(t);
+    }
+    for h in args.allowed_hosts {
+        b = b.allowed_host(h);
     }
     let rotation = secretsmanager_emulator::rotation::RotationSettings::default();
     for h in &args.rotation_hooks {

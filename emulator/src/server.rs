@@ -28,7 +28,7 @@ use crate::{admin, sigv4, Shared};
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// How long a client may take to send a request's body once its headers arrived.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Response type of the server.
 pub type Resp = Response<Full<Bytes>>;

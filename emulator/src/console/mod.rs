@@ -55,6 +55,17 @@ pub fn owns(path: &str) -> bool {
     )
 }
 
+/// The console's static page and assets (no data: served without admin credentials).
+pub fn is_static_asset(path: &str) -> bool {
+    matches!(
+        path,
+        "/_emulator/ui"
+            | "/_emulator/ui/"
+            | "/_emulator/ui/console.js"
+            | "/_emulator/ui/console.css"
+    )
+}
+
 /// Answers one console request (`owns(path)` is true). `body` is the parsed JSON body or the
 /// answer to send when it was not valid JSON.
 pub fn handle(
