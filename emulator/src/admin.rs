@@ -162,6 +162,30 @@ pub fn authorize(
     sigv4::verify(&auth, &rp, secret, chrono::Utc::now()).map_err(refuse)
 }
 
+/// The `seconds` member of a clock advance: a finite, non-negative JSON number of at most
+/// [`crate::clock::MAX_OFFSET`] seconds. The error names the member and what was wrong.
+fn advance_seconds(v: &Value) -> Result<Duration, String> {
+    let max = crate::clock::MAX_OFFSET.as_secs();
+    let expected = format!("expected {{\"seconds\": <number from 0 to {max}>}}");
+    let Some(field) = v.get("seconds") else {
+        return Err(format!("'seconds' is missing: {expected}"));
+    };
+    let Some(secs) = field.as_f64() else {
+        return Err(format!(
+            "'seconds' must be a number, got {field}: {expected}"
+        ));
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!(
+            "'seconds' must not be negative, got {field}: {expected}"
+        ));
+    }
+    if secs > max as f64 {
+        return Err(format!("'seconds' is too large, got {field}: {expected}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("'seconds' {e}: {expected}"))
+}
+
 /// Largest admin request body.
 const ADMIN_MAX_BODY: usize = 1 << 20;
 
@@ -251,14 +275,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                 Ok(v) => v,
                 Err(r) => return *r,
             };
-            let Some(secs) = v
-                .get("seconds")
-                .and_then(Value::as_f64)
-                .filter(|s| *s >= 0.0 && s.is_finite())
-            else {
-                return err(400, "expected {\"seconds\": <non-negative number>}");
+            let secs = match advance_seconds(&v) {
+                Ok(s) => s,
+                Err(msg) => return err(400, msg),
             };
-            shared.clock.advance(Duration::from_secs_f64(secs));
+            if let Err(e) = shared.clock.try_advance(secs) {
+                return err(400, format!("'seconds': {e}"));
+            }
             ok(
                 json!({"now": shared.clock.now(), "offset_seconds": shared.clock.offset().as_secs_f64()}),
             )

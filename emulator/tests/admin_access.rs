@@ -282,3 +282,108 @@ async fn without_credentials_admin_calls_need_no_signature() {
     assert!(!secret_kept(a).await);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn bad_clock_advances_are_refused_naming_the_field() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let a = emu.addr();
+    for body in [
+        r#"{"seconds": 1e20}"#,
+        r#"{"seconds": 1e300}"#,
+        r#"{"seconds": -1}"#,
+        r#"{"seconds": -1e20}"#,
+        r#"{"seconds": "86400"}"#,
+        r#"{"seconds": null}"#,
+        r#"{"seconds": [1]}"#,
+        r#"{"secs": 1}"#,
+        r#"{"seconds": 9223372036854.775807}"#,
+    ] {
+        let r = raw(a, "POST", "/_emulator/clock/advance", &[], body.as_bytes()).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let msg = r.json()["error"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains("'seconds'"), "{body}: {msg}");
+        assert_eq!(
+            emu.shared().clock.offset().as_secs(),
+            0,
+            "{body} moved the clock"
+        );
+    }
+    // a large but allowed step, then one that would overflow the offset: refused, clock kept
+    let r = raw(
+        a,
+        "POST",
+        "/_emulator/clock/advance",
+        &[],
+        br#"{"seconds": 31536000000}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = raw(
+        a,
+        "POST",
+        "/_emulator/clock/advance",
+        &[],
+        br#"{"seconds": 1}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(emu.shared().clock.offset().as_secs(), 31_536_000_000);
+    // the emulator still answers
+    assert_eq!(
+        raw(a, "GET", "/_emulator/clock", &[], b"").await.status,
+        200
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn rotation_hook_urls_cannot_inject_into_the_hook_request() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let a = emu.addr();
+    let f = "arn:aws:lambda:us-east-1:123456789012:function:f";
+    for url in [
+        "http://127.0.0.1:9/x\r\nX-Injected: 1",
+        "http://127.0.0.1:9/x HTTP/1.1\r\nHost: other",
+        "http://user:pw@127.0.0.1:9/x",
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1:9/x#frag",
+    ] {
+        let body = serde_json::json!({ f: url }).to_string();
+        let r = raw(a, "POST", "/_emulator/rotation/hooks", &[], body.as_bytes()).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{url:?}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(emu.rotation().hooks().is_empty(), "{url:?} was accepted");
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_admin_body_that_never_arrives_times_out() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let head = format!(
+        "POST /_emulator/reset HTTP/1.1\r\nhost: {}\r\ncontent-length: 100\r\n\r\n",
+        emu.addr()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(40), s.read(&mut answer))
+        .await
+        .expect("no answer 40 s after the admin request's headers")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    emu.shutdown().await;
+}
