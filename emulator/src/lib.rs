@@ -26,7 +26,8 @@
 //!   it is synced).
 //! - `model.rs`: [`model::Secret`], [`model::Version`], label moves (`attach_label`), pruning, ARNs.
 //! - `store.rs`: the only module touching sled: record layout, commits (pending in memory, logged in
-//!   `sled_sync::wal`), checkpoints into sled, replay at start. `value_cache.rs`: the version
+//!   `sled_sync::wal`), checkpoints into sled, replay at start; `data_dir.rs` makes the data
+//!   directory 0700 and its files 0600. `value_cache.rs`: the version
 //!   records it has read from sled.
 //! - `ops/`: one function per operation. **`ops/mod.rs` maps each `X-Amz-Target` operation name to
 //!   an [`ops::Handler`]**: `Handler::Sync(fn(&Ctx, Input) -> Result<Value, ApiError>)` or
@@ -43,6 +44,7 @@ pub mod admin;
 pub mod clock;
 pub mod console;
 pub mod ctx;
+pub mod data_dir;
 pub mod error;
 pub mod faults;
 pub mod kms;

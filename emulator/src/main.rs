@@ -106,6 +106,10 @@ fn tune_allocator() {
 fn main() -> anyhow::Result<()> {
     #[cfg(unix)]
     tune_allocator();
+    // Files and directories the emulator creates later (log segments, sled snapshots) are for
+    // its user only: they hold plaintext secret values.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -153,7 +157,8 @@ async fn run() -> anyhow::Result<()> {
         .faults(faults)
         .cache_bytes(args.cache_mib << 20);
     if let Some(d) = args.data_dir.filter(|_| !args.in_memory) {
-        std::fs::create_dir_all(&d)
+        // mode 0700 (its files 0600): it holds plaintext values
+        secretsmanager_emulator::data_dir::restrict(&d)
             .with_context(|| format!("creating data dir {}", d.display()))?;
         b = b.data_dir(d);
     }
