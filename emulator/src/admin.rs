@@ -139,27 +139,8 @@ pub fn authorize(
     };
     let refuse = |e: ApiError| forbidden(e.code, e.message);
     let auth = sigv4::parse_authorization(value).map_err(refuse)?;
-    let Some(secret) = config.credentials.get(&auth.access_key) else {
-        return Err(refuse(sigv4::unknown_key()));
-    };
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let rp = sigv4::RequestParts {
-        method: parts.method.as_str(),
-        path,
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        body,
-    };
-    sigv4::verify(&auth, &rp, secret, chrono::Utc::now()).map_err(refuse)
+    sigv4::verify_configured(&config.credentials, &auth, parts, body, chrono::Utc::now())
+        .map_err(refuse)
 }
 
 /// The `seconds` member of a clock advance: a finite, non-negative JSON number of at most

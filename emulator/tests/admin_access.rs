@@ -13,6 +13,12 @@ use secretsmanager_emulator::Emulator;
 
 const CREATE: &str = r#"{"Name":"kept","SecretString":"v1","ClientRequestToken":"00000000-0000-4000-8000-000000000001"}"#;
 
+/// Creates the secret `kept`.
+async fn create_kept(a: SocketAddr) {
+    let r = aws_call(a, "secretsmanager.CreateSecret", CREATE).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
 /// Whether the secret `kept` still answers GetSecretValue.
 async fn secret_kept(a: SocketAddr) -> bool {
     aws_call(a, "secretsmanager.GetSecretValue", r#"{"SecretId":"kept"}"#)
@@ -90,12 +96,7 @@ async fn unsigned_admin_calls_are_refused_when_credentials_are_configured() {
         .await
         .unwrap();
     let a = emu.addr();
-    assert_eq!(
-        aws_call(a, "secretsmanager.CreateSecret", CREATE)
-            .await
-            .status,
-        200
-    );
+    create_kept(a).await;
     let offset_before = emu.shared().clock.offset();
 
     let r = raw(a, "POST", "/_emulator/reset", &[], b"").await;
@@ -182,12 +183,7 @@ async fn unsigned_admin_calls_are_refused_when_credentials_are_configured() {
 async fn cross_site_admin_posts_are_refused() {
     let emu = Emulator::builder().start().await.unwrap();
     let a = emu.addr();
-    assert_eq!(
-        aws_call(a, "secretsmanager.CreateSecret", CREATE)
-            .await
-            .status,
-        200
-    );
+    create_kept(a).await;
     let own_origin = format!("http://{a}");
     // A page of another site (CSRF): the browser sends its Origin.
     let r = raw(
@@ -234,12 +230,7 @@ async fn the_admin_token_authorizes_admin_calls() {
         .await
         .unwrap();
     let a = emu.addr();
-    assert_eq!(
-        aws_call(a, "secretsmanager.CreateSecret", CREATE)
-            .await
-            .status,
-        200
-    );
+    create_kept(a).await;
     let r = raw(
         a,
         "POST",
@@ -265,12 +256,7 @@ async fn the_admin_token_authorizes_admin_calls() {
 async fn without_credentials_admin_calls_need_no_signature() {
     let emu = Emulator::builder().start().await.unwrap();
     let a = emu.addr();
-    assert_eq!(
-        aws_call(a, "secretsmanager.CreateSecret", CREATE)
-            .await
-            .status,
-        200
-    );
+    create_kept(a).await;
     assert_eq!(
         raw(a, "GET", "/_emulator/state", &[], b"").await.status,
         200
