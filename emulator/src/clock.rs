@@ -4,6 +4,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// How far ahead of the system clock the emulator clock may be moved: 1,000 years (timestamps
+/// stay well inside what every SDK parses).
+pub const MAX_OFFSET: Duration = Duration::from_secs(1000 * 365 * 86_400);
+
+/// Errors moving the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// The move would put the clock more than [`MAX_OFFSET`] ahead.
+    #[error("the clock may be at most 31536000000 seconds (1000 years) ahead of the system clock")]
+    TooFar,
+}
+
 /// A source of the current time in epoch seconds.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in epoch seconds (with a fractional part).
@@ -22,10 +34,27 @@ impl OffsetClock {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Moves this clock forward by `by`.
+    /// Moves this clock forward by `by`, at most up to [`MAX_OFFSET`] ahead of the system clock.
     pub fn advance(&self, by: Duration) {
+        let _ = self.try_advance(by);
+    }
+    /// Moves this clock forward by `by`, or (changing nothing) refuses when that would put it
+    /// more than [`MAX_OFFSET`] ahead of the system clock.
+    pub fn try_advance(&self, by: Duration) -> Result<(), ClockError> {
+        let max = MAX_OFFSET.as_micros() as i64;
         let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.offset_micros.fetch_add(micros, Ordering::SeqCst);
+        let mut refused = false;
+        let _ = self
+            .offset_micros
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                let next = now.saturating_add(micros);
+                refused = next > max;
+                Some(if refused { now } else { next })
+            });
+        if refused {
+            return Err(ClockError::TooFar);
+        }
+        Ok(())
     }
     /// Puts this clock back at the system clock (the admin reset: fresh state for the next test).
     pub fn reset(&self) {

@@ -26,7 +26,8 @@
 //!   it is synced).
 //! - `model.rs`: [`model::Secret`], [`model::Version`], label moves (`attach_label`), pruning, ARNs.
 //! - `store.rs`: the only module touching sled: record layout, commits (pending in memory, logged in
-//!   `sled_sync::wal`), checkpoints into sled, replay at start. `value_cache.rs`: the version
+//!   `sled_sync::wal`), checkpoints into sled, replay at start; `data_dir.rs` makes the data
+//!   directory 0700 and its files 0600. `value_cache.rs`: the version
 //!   records it has read from sled.
 //! - `ops/`: one function per operation. **`ops/mod.rs` maps each `X-Amz-Target` operation name to
 //!   an [`ops::Handler`]**: `Handler::Sync(fn(&Ctx, Input) -> Result<Value, ApiError>)` or
@@ -43,6 +44,7 @@ pub mod admin;
 pub mod clock;
 pub mod console;
 pub mod ctx;
+pub mod data_dir;
 pub mod error;
 pub mod faults;
 pub mod kms;
@@ -97,6 +99,12 @@ pub struct Config {
     pub max_body: usize,
     /// Rotation hooks (Lambda ARN -> local HTTP endpoint) and strict mode (rotation.rs).
     pub rotation: rotation::RotationSettings,
+    /// Token admin requests may carry in `X-Emulator-Admin-Token` instead of a SigV4 signature.
+    /// With it or with `credentials`, unauthenticated admin requests are refused (admin.rs).
+    pub admin_token: Option<String>,
+    /// Host names (besides loopback names and IP literals) state-changing admin requests may name
+    /// in their `Host` header.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Config {
@@ -107,6 +115,8 @@ impl Default for Config {
             kms_keys: Vec::new(),
             max_body: 2 * 1024 * 1024,
             rotation: rotation::RotationSettings::default(),
+            admin_token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -211,6 +221,17 @@ impl EmulatorBuilder {
         self.config
             .credentials
             .insert(access_key_id.into(), secret_access_key.into());
+        self
+    }
+    /// Accept this token in `X-Emulator-Admin-Token` on admin requests, and refuse admin requests
+    /// carrying neither it nor a valid SigV4 signature.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.config.admin_token = Some(token.into());
+        self
+    }
+    /// A host name (besides loopback names and IP literals) state-changing admin requests may use.
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.config.allowed_hosts.push(host.into());
         self
     }
     /// A KMS key the emulator knows (key id, key ARN, alias name or alias ARN).

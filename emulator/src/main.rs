@@ -27,6 +27,14 @@ struct Args {
     /// well-formed SigV4 request is accepted.
     #[arg(long = "credentials", value_name = "AKID:SECRET")]
     credentials: Vec<String>,
+    /// Token that authorizes admin requests (`/_emulator/*`) in the `X-Emulator-Admin-Token`
+    /// header. With it or --credentials, admin requests need the token or a SigV4 signature.
+    #[arg(long, env = "SM_EMULATOR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A dotted host name (besides loopback names, IP addresses and single-label names) by which clients may send
+    /// state-changing admin requests, e.g. a container's service name (repeatable).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// A KMS key id / key ARN / alias / alias ARN the emulator knows besides the default (repeatable).
     #[arg(long = "kms-key")]
     kms_keys: Vec<String>,
@@ -98,6 +106,10 @@ fn tune_allocator() {
 fn main() -> anyhow::Result<()> {
     #[cfg(unix)]
     tune_allocator();
+    // Files and directories the emulator creates later (log segments, sled snapshots) are for
+    // its user only: they hold plaintext secret values.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,7 +157,8 @@ async fn run() -> anyhow::Result<()> {
         .faults(faults)
         .cache_bytes(args.cache_mib << 20);
     if let Some(d) = args.data_dir.filter(|_| !args.in_memory) {
-        std::fs::create_dir_all(&d)
+        // mode 0700 (its files 0600): it holds plaintext values
+        secretsmanager_emulator::data_dir::restrict(&d)
             .with_context(|| format!("creating data dir {}", d.display()))?;
         b = b.data_dir(d);
     }
@@ -154,6 +167,12 @@ async fn run() -> anyhow::Result<()> {
             .split_once(':')
             .context("--credentials must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")?;
         b = b.credentials(k, s);
+    }
+    if let Some(t) = args.admin_token.filter(|t| !t.is_empty()) {
+        b = b.admin_token(t);
+    }
+    for h in args.allowed_hosts {
+        b = b.allowed_host(h);
     }
     let rotation = secretsmanager_emulator::rotation::RotationSettings::default();
     for h in &args.rotation_hooks {

@@ -11,14 +11,21 @@ use crate::error::ApiError;
 #[derive(Default)]
 pub struct Input {
     map: Map<String, Value>,
+    /// The first [`LISTED_ERRORS`] violation messages.
     errors: Vec<String>,
+    /// How many violations were found (the message counts them all but lists only the first).
+    error_count: usize,
 }
+
+/// How many violations a ValidationException message lists (its count covers every one): a
+/// request with thousands of bad members gets a bounded message.
+pub const LISTED_ERRORS: usize = 10;
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Input")
             .field("members", &self.map.keys().collect::<Vec<_>>())
-            .field("errors", &self.errors.len())
+            .field("errors", &self.error_count)
             .finish()
     }
 }
@@ -57,6 +64,7 @@ impl Input {
             Value::Object(map) => Ok(Input {
                 map,
                 errors: Vec::new(),
+                error_count: 0,
             }),
             Value::Null => Ok(Input::default()),
             _ => Err(ApiError::serialization(
@@ -70,23 +78,33 @@ impl Input {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// Counts one violation and keeps its message if fewer than [`LISTED_ERRORS`] are kept.
+    fn record(&mut self, message: impl FnOnce() -> String) {
+        self.error_count += 1;
+        if self.errors.len() < LISTED_ERRORS {
+            self.errors.push(message());
+        }
+    }
+
     /// Records a constraint violation on `path`; `shown` is the offending value (None for sensitive members).
     pub fn violation(&mut self, path: &str, shown: Option<&str>, constraint: &str) {
-        let value = match shown {
-            Some(s) => format!("Value '{s}' at"),
-            None => "Value at".to_string(),
-        };
-        self.errors.push(format!(
-            "{value} '{path}' failed to satisfy constraint: {constraint}"
-        ));
+        self.record(|| {
+            let value = match shown {
+                Some(s) => format!("Value '{s}' at"),
+                None => "Value at".to_string(),
+            };
+            format!("{value} '{path}' failed to satisfy constraint: {constraint}")
+        });
     }
 
     /// Records "Member must not be null" for a missing required member.
     pub fn missing(&mut self, key: &str) {
-        self.errors.push(format!(
-            "Value null at '{}' failed to satisfy constraint: Member must not be null",
-            member_path(key)
-        ));
+        self.record(|| {
+            format!(
+                "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                member_path(key)
+            )
+        });
     }
 
     /// Checks a string's length (in characters) against `min..=max`, recording violations.
@@ -251,19 +269,26 @@ impl Input {
         min: usize,
         max: usize,
     ) -> Result<Option<Vec<Value>>, ApiError> {
-        let items = match self.raw(key) {
+        let len = match self.raw(key) {
             None => return Ok(None),
-            Some(Value::Array(a)) => a.clone(),
+            Some(Value::Array(a)) => a.len(),
             Some(_) => return Err(type_error(key, "a list")),
         };
         let path = member_path(key);
-        if items.len() > max {
+        if len > max {
+            // its members are neither copied nor checked: the request fails on its length
             self.violation(
                 &path,
                 None,
                 &format!("Member must have length less than or equal to {max}"),
             );
-        } else if items.len() < min {
+            return Ok(Some(Vec::new()));
+        }
+        let items = match self.raw(key) {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        if items.len() < min {
             self.violation(
                 &path,
                 None,
@@ -299,10 +324,10 @@ impl Input {
 
     /// Ends validation: a ValidationException listing every violation, AWS style.
     pub fn finish(&mut self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
+        if self.error_count == 0 {
             return Ok(());
         }
-        let n = self.errors.len();
+        let n = self.error_count;
         let plural = if n == 1 { "error" } else { "errors" };
         Err(ApiError::validation(format!(
             "{n} validation {plural} detected: {}",
@@ -313,6 +338,13 @@ impl Input {
 
 /// Tags as given in a request: a list of `{Key, Value}` objects, validated per the model.
 pub fn parse_tags(input: &mut Input, key: &str) -> Result<Option<Vec<(String, String)>>, ApiError> {
+    if input
+        .raw(key)
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > crate::model::MAX_TAGS)
+    {
+        return Err(crate::ops::too_many_tags());
+    }
     let Some(items) = input.list(key, 0, usize::MAX)? else {
         return Ok(None);
     };
@@ -325,7 +357,7 @@ pub fn parse_tags(input: &mut Input, key: &str) -> Result<Option<Vec<(String, St
         let k = match m.get("Key") {
             Some(Value::String(s)) => s.clone(),
             None | Some(Value::Null) => {
-                input.errors.push(format!(
+                input.record(|| format!(
                     "Value null at '{path}.{}.member.key' failed to satisfy constraint: Member must not be null",
                     i + 1
                 ));

@@ -28,7 +28,7 @@ use crate::{admin, sigv4, Shared};
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// How long a client may take to send a request's body once its headers arrived.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Response type of the server.
 pub type Resp = Response<Full<Bytes>>;
@@ -234,27 +234,13 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
         Err(e) => return fail(e),
     };
     if !shared.config.credentials.is_empty() {
-        let Some(secret) = shared.config.credentials.get(&auth.access_key) else {
-            return fail(sigv4::unknown_key());
-        };
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let rp = sigv4::RequestParts {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &headers,
-            body: &body,
-        };
-        if let Err(e) = sigv4::verify(&auth, &rp, secret, chrono::Utc::now()) {
+        if let Err(e) = sigv4::verify_configured(
+            &shared.config.credentials,
+            &auth,
+            &parts,
+            &body,
+            chrono::Utc::now(),
+        ) {
             return fail(e);
         }
     }

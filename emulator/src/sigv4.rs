@@ -399,8 +399,41 @@ pub fn verify(
     Ok(())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Verifies a request against the configured `credentials` (access key id -> secret) at real
+/// time `now`: an unknown key is UnrecognizedClientException, then [`verify`].
+pub fn verify_configured(
+    credentials: &std::collections::HashMap<String, String>,
+    auth: &Authorization,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Some(secret) = credentials.get(&auth.access_key) else {
+        return Err(unknown_key());
+    };
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let rp = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    verify(auth, &rp, secret, now)
 }
 
 /// The error for an access key the emulator does not know (when credentials are configured).

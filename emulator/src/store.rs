@@ -65,6 +65,9 @@ pub enum StoreError {
     /// The flush that would make a write durable failed.
     #[error("flush to disk failed")]
     FlushFailed,
+    /// The data directory's permissions could not be restricted.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
     /// Syncing sled's files to disk failed.
     #[error("cannot sync the database files: {0}")]
     Sync(#[from] std::io::Error),
@@ -481,6 +484,9 @@ impl Store {
     /// `cache_bytes` bounds sled's page cache. A durable store first replays the write-ahead log
     /// into sled and makes the result durable.
     pub fn open(dir: Option<&Path>, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
+        if let Some(d) = dir {
+            crate::data_dir::restrict(d)?;
+        }
         let cfg = sled::Config::new().cache_capacity(cache_bytes);
         let cfg = match dir {
             // sled is flushed at checkpoints; between them the log makes writes durable
@@ -539,6 +545,8 @@ impl Store {
                 db.flush()?;
                 sled_files.sync()?;
                 let wal = Wal::start(&wal_dir, &segments, last_seq)?;
+                // the files sled and the log just created
+                crate::data_dir::restrict(d)?;
                 Some(Arc::new(Files {
                     sled: sled_files,
                     wal,

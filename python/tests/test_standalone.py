@@ -7,6 +7,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import urllib.error
 import urllib.request
 
 import pytest
@@ -137,3 +138,16 @@ def test_a_binary_that_cannot_run_fails_the_start_naming_it(monkeypatch, tmp_pat
     monkeypatch.setenv("SM_EMULATOR_BIN", str(fake))
     with pytest.raises(EmulatorStartError, match=f"cannot run {fake}"):
         SecretsManagerEmulator().start()
+
+
+def test_admin_calls_keep_working_when_the_emulator_verifies_credentials():
+    # --credentials makes the emulator refuse unauthenticated admin calls; the package starts it
+    # with an admin token of its own and sends it with every admin call.
+    with SecretsManagerEmulator(args=["--credentials", "AKIDPYTEST:py-test-secret"]) as emu:
+        emu.clock.advance(days=1)
+        emu.reset()
+        req = urllib.request.Request(emu.endpoint_url + "/_emulator/reset", data=b"", method="POST")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(req, timeout=10)
+        assert refused.value.code == 403

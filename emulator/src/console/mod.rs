@@ -41,17 +41,25 @@ const MAX_LIST_LIMIT: usize = 5000;
 
 /// The paths this module answers (for the admin router and its 405 answers).
 pub fn owns(path: &str) -> bool {
+    is_static_asset(path)
+        || matches!(
+            path,
+            "/_emulator/state"
+                | "/_emulator/state/secret"
+                | "/_emulator/state/reveal"
+                | "/_emulator/requests"
+                | "/_emulator/rates"
+        )
+}
+
+/// The console's static page and assets (no data: served without admin credentials).
+pub fn is_static_asset(path: &str) -> bool {
     matches!(
         path,
         "/_emulator/ui"
             | "/_emulator/ui/"
             | "/_emulator/ui/console.js"
             | "/_emulator/ui/console.css"
-            | "/_emulator/state"
-            | "/_emulator/state/secret"
-            | "/_emulator/state/reveal"
-            | "/_emulator/requests"
-            | "/_emulator/rates"
     )
 }
 

@@ -68,6 +68,15 @@ pub fn parse_filters(inp: &mut Input) -> Result<Vec<Filter>, ApiError> {
             );
         }
         let values: Vec<String> = match m.get("Values") {
+            Some(Value::Array(a)) if a.len() > 10 => {
+                // neither copied nor checked one by one: the length alone fails the request
+                inp.violation(
+                    &format!("{path}.{}.member.values", i + 1),
+                    None,
+                    "Member must have length less than or equal to 10",
+                );
+                continue;
+            }
             Some(Value::Array(a)) if !a.is_empty() => {
                 let mut vs = Vec::new();
                 for v in a {

@@ -207,26 +207,51 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
 
 /// Checks tags to add: no `aws:` prefix, no duplicate keys, at most 50 after merging.
 pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Result<(), ApiError> {
-    for (i, (k, _)) in new.iter().enumerate() {
+    check_new_tags(new)?;
+    check_tag_count(existing, new)
+}
+
+/// The refusal of more than [`MAX_TAGS`] tags on a secret.
+pub fn too_many_tags() -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
+    ))
+}
+
+/// The checks of a request's tags alone (reserved `aws:` keys, duplicate keys, at most
+/// [`MAX_TAGS`]): linear, and needing no lock.
+pub fn check_new_tags(new: &[(String, String)]) -> Result<(), ApiError> {
+    if new.len() > MAX_TAGS {
+        return Err(too_many_tags());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(new.len());
+    for (k, _) in new {
         if k.to_ascii_lowercase().starts_with("aws:") {
             return Err(ApiError::invalid_parameter(format!(
                 "Invalid tag key {k}: tag keys starting with 'aws:' are reserved for AWS use."
             )));
         }
-        if new[..i].iter().any(|(k2, _)| k2 == k) {
+        if !seen.insert(k.as_str()) {
             return Err(ApiError::invalid_parameter(format!(
                 "Duplicate tag key {k} in the request."
             )));
         }
     }
+    Ok(())
+}
+
+/// Whether a secret holding `existing` tags may take `new` ones (already checked by
+/// [`check_new_tags`], so at most [`MAX_TAGS`] of them).
+pub fn check_tag_count(
+    existing: &[(String, String)],
+    new: &[(String, String)],
+) -> Result<(), ApiError> {
     let added = new
         .iter()
         .filter(|(k, _)| !existing.iter().any(|(e, _)| e == k))
         .count();
     if existing.len() + added > MAX_TAGS {
-        return Err(ApiError::invalid_parameter(format!(
-            "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
-        )));
+        return Err(too_many_tags());
     }
     Ok(())
 }

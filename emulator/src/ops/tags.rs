@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::ops::{check_tags, live, secret_id};
+use crate::ops::{check_new_tags, check_tag_count, live, secret_id};
 use crate::protocol::{parse_tags, Input};
 
 /// TagResource.
@@ -16,12 +16,14 @@ pub fn tag_resource(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     }
     inp.finish()?;
     let tags = tags.unwrap_or_default();
+    // everything about the request's own tags is checked before taking the write lock
+    check_new_tags(&tags)?;
     ctx.write(|region, tx| {
         let name = live(ctx, region, &id)?.name.clone();
         let s = region
             .get_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
-        check_tags(&s.tags, &tags)?;
+        check_tag_count(&s.tags, &tags)?;
         s.merge_tags(&tags);
         s.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, s);

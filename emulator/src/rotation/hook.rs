@@ -106,24 +106,48 @@ pub fn parse_mapping(s: &str) -> Result<(String, String), String> {
     Ok((arn.to_string(), url.to_string()))
 }
 
-/// (host:port, path) of an `http://` URL.
+/// (host:port, path and query) of an `http://host[:port][/path][?query]` URL, parsed by
+/// `http::Uri`: no user info, fragment, whitespace or control characters (CR/LF), so nothing can
+/// reach the hand-written request line or `Host` header but a host, a port and a path.
 fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("rotation hook URL '{url}' must start with http:// (local endpoints only)")
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        return Err(format!("rotation hook URL '{url}' has no host"));
+    let bad = |why: &str| format!("rotation hook URL '{}' {why}", url.escape_debug());
+    if url
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '#')
+    {
+        return Err(bad(
+            "must not contain whitespace, control characters or a fragment",
+        ));
     }
-    let authority = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad("must start with http:// (local endpoints only)"));
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(bad("has no host"));
     };
-    Ok((authority, path.to_string()))
+    if authority.as_str().contains('@') {
+        return Err(bad("must not contain user information"));
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let port = match authority.as_str().get(host.len()..) {
+        None | Some("") => 80,
+        Some(p) => match p.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()) {
+            Some(0) | None => return Err(bad("has no valid port (1-65535)")),
+            Some(p) => p,
+        },
+    };
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/");
+    Ok((format!("{host}:{port}"), path.to_string()))
 }
 
 /// Posts one step event `{"Step", "SecretId", "ClientRequestToken", "RotationToken"}` to `url`, as a Lambda
@@ -205,6 +229,28 @@ mod tests {
         );
         assert!(parse_mapping("no-equals").is_err());
         assert!(parse_mapping("a=https://x").is_err());
+        for url in [
+            "http://127.0.0.1:9/x\r\nX-Injected: 1",
+            "http://127.0.0.1:9/x HTTP/1.1",
+            "http://h\nx:9/",
+            "http://user:pw@127.0.0.1:9/x",
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1:0/x",
+            "http://127.0.0.1:/x",
+            "http:///x",
+            "http://127.0.0.1:9/x#frag",
+            "file:///etc/passwd",
+        ] {
+            assert!(parse_mapping(&format!("a={url}")).is_err(), "{url:?}");
+        }
+        assert_eq!(
+            parse_url("http://[::1]:8080/rotate?a=1").unwrap(),
+            ("[::1]:8080".to_string(), "/rotate?a=1".to_string())
+        );
+        assert_eq!(
+            parse_url("http://localhost").unwrap(),
+            ("localhost:80".to_string(), "/".to_string())
+        );
         let s = RotationSettings::default();
         assert!(s.set_hook("a", "ftp://x").is_err());
         s.set_hook("a", "http://localhost").expect("set");

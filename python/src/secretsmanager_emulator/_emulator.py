@@ -8,6 +8,7 @@ import datetime as _dt
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -261,6 +262,14 @@ class SecretsManagerEmulator:
         self._client: Any = None
         self._baseline_faults: Dict[str, Any] = {}
         self._baseline_hooks: Dict[str, str] = {}
+        #: The admin token sent with admin calls: the caller's ``SM_EMULATOR_ADMIN_TOKEN``, or a fresh
+        #: one when ``args`` turn on SigV4 verification (``--credentials``), whose emulator refuses
+        #: unauthenticated admin calls.
+        self._admin_token: Optional[str] = self.env.get("SM_EMULATOR_ADMIN_TOKEN")
+        if self._admin_token is None and any(
+            a == "--credentials" or a.startswith("--credentials=") for a in self.args
+        ):
+            self._admin_token = secrets.token_urlsafe(24)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         #: Fault injection: ``emu.faults(throttle_rate=0.3)``.
         self.faults = Faults(self)
@@ -289,6 +298,10 @@ class SecretsManagerEmulator:
         cmd += self.args
         env = dict(os.environ)
         env.update(self.env)
+        if self._admin_token is not None:
+            env["SM_EMULATOR_ADMIN_TOKEN"] = self._admin_token
+        else:
+            env.pop("SM_EMULATOR_ADMIN_TOKEN", None)
         try:
             self._proc = subprocess.Popen(
                 cmd,
@@ -529,13 +542,16 @@ class SecretsManagerEmulator:
         req = urllib.request.Request(self.endpoint_url + path, data=data, method=method)
         if data is not None:
             req.add_header("content-type", "application/json")
+        if self._admin_token is not None:
+            req.add_header("x-emulator-admin-token", self._admin_token)
         try:
             with self._opener.open(req, timeout=30) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as e:
             raw = e.read()
             try:
-                reason = json.loads(raw).get("error", raw.decode("utf-8", "replace"))
+                answer = json.loads(raw)
+                reason = answer.get("error") or answer.get("Message") or raw.decode("utf-8", "replace")
             except (ValueError, AttributeError):
                 reason = raw.decode("utf-8", "replace")
             raise EmulatorError(method, path, e.code, reason) from None

@@ -10,6 +10,15 @@
   const POLL_MS = 1000;
   const LOG_KEEP = 1000;
   const LOG_ROWS = 250;
+  // An emulator started with --credentials or --admin-token answers admin requests only with its
+  // admin token: open the console as /_emulator/ui#token=TOKEN. The token is kept in this tab's
+  // sessionStorage (the fragment never reaches the server) and removed from the address bar.
+  const TOKEN_KEY = 'sm-emulator-admin-token';
+  const fragment = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
+  if (fragment) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(fragment[1]));
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+  }
 
   const S = {
     view: 'secrets',
@@ -68,6 +77,8 @@
   class HttpError extends Error {}
   async function call(method, path, body) {
     const init = { method, headers: {}, cache: 'no-store' };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) init.headers['x-emulator-admin-token'] = token;
     if (body !== undefined) {
       init.headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -75,6 +86,10 @@
     const r = await fetch(API + path, init);
     let data = null;
     try { data = await r.json(); } catch (_) { data = null; }
+    if (r.status === 403) {
+      throw new HttpError(((data && data.Message) || 'HTTP 403') +
+        ' (open the console as /_emulator/ui#token=<admin token>)');
+    }
     if (!r.ok) throw new HttpError((data && data.error) || ('HTTP ' + r.status));
     return data;
   }
