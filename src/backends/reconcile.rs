@@ -46,7 +46,7 @@ pub enum CompareError {
 }
 
 /// Exponential backoff with jitter: 50 ms · 2^attempt, at most 5 s.
-async fn backoff(attempt: u32) {
+pub async fn backoff(attempt: u32) {
     let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
     let jitter = rand::random::<f64>() * 0.5 + 0.5;
     tokio::time::sleep(Duration::from_millis((base as f64 * jitter) as u64)).await;

@@ -19,6 +19,7 @@ use super::plan::{in_checkpoint, record, Classifier, CopyReason, CopyStep, Plan,
 use super::progress::{Mode, Progress};
 use super::report::{Failure, PlannedStep, Report, Stage};
 use super::{dst_err, src_err, Clock, Error};
+use crate::backends::reconcile::{backoff, with_retries};
 use crate::backends::{self, SecretStore};
 use crate::domain::{Item, SecretKey};
 
@@ -96,31 +97,6 @@ impl Ctx {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Exponential backoff with jitter: 50 ms · 2^attempt, at most 5 s.
-pub(crate) async fn backoff(attempt: u32) {
-    let base = 50u64.saturating_mul(1 << attempt.min(7)).min(5_000);
-    let jitter = rand::random::<f64>() * 0.5 + 0.5;
-    tokio::time::sleep(Duration::from_millis((base as f64 * jitter) as u64)).await;
-}
-
-/// Retries `op` on transient errors (up to `attempts` tries).
-pub(crate) async fn with_retries<T, F, Fut>(attempts: u32, mut op: F) -> backends::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = backends::Result<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        match op().await {
-            Err(e) if e.is_transient() && attempt + 1 < attempts => {
-                attempt += 1;
-                backoff(attempt).await;
-            }
-            other => return other,
-        }
-    }
 }
 
 enum Outcome {
