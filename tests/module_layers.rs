@@ -500,3 +500,29 @@ fn the_checker_finds_paths_and_cycles() {
     let found = cycles(&sibling_edges(&Graph { edges }));
     assert_eq!(found, vec![vec![m("area::a"), m("area::b"), m("area::c")]]);
 }
+
+/// The environment is read once, at the edge (`main.rs`, `cli`), into settings; below it code
+/// gets what it needs passed in.
+#[test]
+fn only_the_edge_reads_the_environment() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut readers = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).expect("below src");
+        if rel == Path::new("main.rs") || rel.starts_with("cli") {
+            continue;
+        }
+        let code = code_only(&fs::read_to_string(file).expect("readable source"));
+        for call in ["env::var(", "env::var_os(", "env::vars(", "env::vars_os("] {
+            if code.contains(call) {
+                readers.push(format!("{} calls {call}..)", rel.display()));
+            }
+        }
+    }
+    assert!(
+        readers.is_empty(),
+        "the environment is read below the edge: {readers:?}"
+    );
+}

@@ -141,7 +141,7 @@ impl Lease {
             holder: self.holder.clone(),
             expires_at_ms: self.clock.now_ms() + self.ttl.as_millis() as u64,
             pid: std::process::id(),
-            host: std::env::var("HOSTNAME").unwrap_or_default(),
+            host: host_name(),
         };
         let json = serde_json::to_string(&rec).map_err(|e| Error::Options(e.to_string()))?;
         let value = SecretValue::new(json).map_err(|e| Error::Options(e.to_string()))?;
@@ -150,4 +150,19 @@ impl Lease {
             .await
             .map_err(dst_err(self.store.as_ref()))
     }
+}
+
+/// This machine's host name as the kernel reports it (for the lease record; empty where unknown).
+#[cfg(unix)]
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// This machine's host name (for the lease record; empty where unknown).
+#[cfg(not(unix))]
+fn host_name() -> String {
+    String::new()
 }
