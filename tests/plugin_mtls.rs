@@ -135,47 +135,33 @@ async fn mutual_tls_accepts_the_host_certificate_only() {
     assert_hclog(&plugin.stderr_lines());
 }
 
-/// A certificate and key made as go-plugin's `generateCert` makes them: P-521 key, self-signed
-/// with ECDSA-SHA512, O=HashiCorp CN=localhost, SAN localhost, a CA, key usages digital
-/// signature, key encipherment, key agreement and certificate signing, extended key usages
-/// client and server auth. Returns (PEM, DER, signing key).
-fn go_plugin_p521_cert(
+/// A self-signed certificate for `localhost` made by the openssl CLI with go-plugin's subject,
+/// SAN and CA constraint plus `args` (key type, digest, validity, extensions), written as
+/// `<name>.pem` and `<name>.key` in `dir`. Returns (certificate PEM, certificate DER, key PEM).
+fn openssl_self_signed(
     dir: &std::path::Path,
     name: &str,
-) -> (String, Vec<u8>, p521::ecdsa::SigningKey) {
-    use p521::pkcs8::DecodePrivateKey;
+    args: &[&str],
+) -> (String, Vec<u8>, String) {
     let cert = dir.join(format!("{name}.pem"));
     let key = dir.join(format!("{name}.key"));
     let out = std::process::Command::new("openssl")
         .args([
             "req",
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-521",
-        ])
-        .args([
-            "-sha512",
             "-nodes",
-            "-days",
-            "10950",
             "-subj",
             "/O=HashiCorp/CN=localhost",
         ])
         .args(["-addext", "subjectAltName=DNS:localhost"])
         .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args([
-            "-addext",
-            "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement,keyCertSign",
-        ])
-        .args(["-addext", "extendedKeyUsage=clientAuth,serverAuth"])
+        .args(args)
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
-        .expect("the openssl command (Debian package openssl) makes the P-521 certificate");
+        .expect("the openssl command (Debian package openssl) makes the certificate");
     assert!(
         out.status.success(),
         "{}",
@@ -187,8 +173,36 @@ fn go_plugin_p521_cert(
         .unwrap()
         .unwrap()
         .to_vec();
-    let secret = p521::SecretKey::from_pkcs8_pem(&std::fs::read_to_string(&key).unwrap())
-        .expect("a P-521 PKCS#8 key");
+    (pem, der, std::fs::read_to_string(&key).unwrap())
+}
+
+/// A certificate and key made as go-plugin's `generateCert` makes them: P-521 key, self-signed
+/// with ECDSA-SHA512, O=HashiCorp CN=localhost, SAN localhost, a CA, key usages digital
+/// signature, key encipherment, key agreement and certificate signing, extended key usages
+/// client and server auth. Returns (PEM, DER, signing key).
+fn go_plugin_p521_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> (String, Vec<u8>, p521::ecdsa::SigningKey) {
+    use p521::pkcs8::DecodePrivateKey;
+    let (pem, der, key_pem) = openssl_self_signed(
+        dir,
+        name,
+        &[
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+            "-sha512",
+            "-days",
+            "10950",
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement,keyCertSign",
+            "-addext",
+            "extendedKeyUsage=clientAuth,serverAuth",
+        ],
+    );
+    let secret = p521::SecretKey::from_pkcs8_pem(&key_pem).expect("a P-521 PKCS#8 key");
     let signing = p521::ecdsa::SigningKey::from_bytes(&secret.to_bytes()).unwrap();
     (pem, der, signing)
 }
@@ -373,33 +387,11 @@ async fn go_plugin_p521_host_certificate_is_accepted_in_tls_1_3_and_1_2() {
 
 /// A go-plugin-shaped host certificate with an RSA-2048 key (openssl), as (PEM, DER, PKCS#8 DER).
 fn rsa_host_cert(dir: &std::path::Path) -> (String, Vec<u8>, Vec<u8>) {
-    let cert = dir.join("rsa.pem");
-    let key = dir.join("rsa.key");
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-sha256", "-nodes", "-days", "30",
-        ])
-        .args(["-subj", "/O=HashiCorp/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("the openssl command makes the RSA certificate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (pem, der, key_pem) = openssl_self_signed(
+        dir,
+        "rsa",
+        &["-newkey", "rsa:2048", "-sha256", "-days", "30"],
     );
-    let pem = std::fs::read_to_string(&cert).unwrap();
-    let der = rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec();
-    let key_pem = std::fs::read_to_string(&key).unwrap();
     let key_der = match rustls_pemfile::private_key(&mut key_pem.as_bytes()).unwrap() {
         Some(rustls::pki_types::PrivateKeyDer::Pkcs8(k)) => k.secret_pkcs8_der().to_vec(),
         other => panic!("expected a PKCS#8 key, got {other:?}"),

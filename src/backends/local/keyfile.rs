@@ -117,19 +117,14 @@ const TEMP_PREFIX: &str = ".broker.key.";
 const TEMP_SUFFIX: &str = ".tmp";
 /// Entries of the data directory that are not data: the key, its temporary files, the lock.
 const NOT_DATA: &[&str] = &[KEY_FILE_NAME, "broker.lock"];
-/// Entries the store keeps besides those: sled's database and the write-ahead log (names as in
-/// `store`).
-#[cfg(unix)]
-const STORE_ENTRIES: &[&str] = &["db", "wal"];
 
 const GENERATED: &str = "generated key, no encryption_key or encryption_key_file set";
 
 /// The key in `<data_dir>/broker.key`, generating it on first start; returns the key and whether
 /// it was just created. Call with the data directory's lock held (`LocalStore::open` does):
-/// replacing an invalid key file assumes no other process is doing the same.
+/// replacing an invalid key file assumes no other process is doing the same. The directory's own
+/// mode is the store's to set (`store::restrict_data_dir`, before this is called).
 ///
-/// - The directory is made 0700 if group or others had access (with a warning): the key file and
-///   the database in it are for this user only.
 /// - A new key is written to a temporary file (mode 0600) in the directory, fsynced, hard-linked
 ///   to `broker.key` (which fails if that exists, so of two creators only one wins and the other
 ///   reads the winner's key), and the directory is fsynced. A crash at any point leaves no
@@ -141,7 +136,6 @@ const GENERATED: &str = "generated key, no encryption_key or encryption_key_file
 /// - An existing valid key readable by group or others is refused (see [`read_key_file`]).
 pub fn load_or_create(data_dir: &Path) -> Result<(EncryptionKey, bool), Error> {
     let path = data_dir.join(KEY_FILE_NAME);
-    restrict_dir(data_dir)?;
     remove_leftover_temp_files(data_dir);
     // A lost creation race is followed by reading the winner's key.
     for _ in 0..8 {
@@ -328,59 +322,6 @@ fn other_entries(data_dir: &Path) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
-/// Makes the data directory 0700 when group or others have any access to it and it holds nothing
-/// but the store.
-#[cfg(unix)]
-fn restrict_dir(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(dir)
-        .map_err(|e| {
-            Error::Storage(format!(
-                "cannot read the data directory {}: {e}",
-                dir.display()
-            ))
-        })?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        // A directory shared with other files (data_dir set to an existing directory) is not
-        // ours to lock down: the key file itself is still 0600.
-        let foreign: Vec<String> = other_entries(dir)?
-            .into_iter()
-            .filter(|n| !STORE_ENTRIES.contains(&n.as_str()))
-            .collect();
-        if !foreign.is_empty() {
-            tracing::warn!(
-                data_dir = %dir.display(),
-                "the data directory has mode {mode:04o} and holds files that are not the \
-                 store's ({}), so its mode is left as it is; the key file is 0600, but set \
-                 data_dir to a directory of its own to keep the database private",
-                foreign.join(", ")
-            );
-            return Ok(());
-        }
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
-            Error::PermissionDenied(format!(
-                "data directory {} has mode {mode:04o} (group or others can access it) and \
-                 cannot be changed to 0700: {e}; run `chmod 700 {}`",
-                dir.display(),
-                dir.display()
-            ))
-        })?;
-        tracing::warn!(
-            data_dir = %dir.display(),
-            "the data directory had mode {mode:04o}; changed to 0700 (it holds the key file)"
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn restrict_dir(_dir: &Path) -> Result<(), Error> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +423,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = private_dir();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        super::super::store::restrict_data_dir(dir.path()).expect("restrict");
         load_or_create(dir.path()).expect("create");
         assert_eq!(mode(dir.path()), 0o700);
         let path = dir.path().join(KEY_FILE_NAME);
@@ -497,6 +439,7 @@ mod tests {
         let dir = private_dir();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).expect("chmod");
         fs::write(dir.path().join("grafana.db"), "").expect("write");
+        super::super::store::restrict_data_dir(dir.path()).expect("restrict");
         load_or_create(dir.path()).expect("create");
         assert_eq!(mode(dir.path()), 0o750);
         assert_eq!(mode(&dir.path().join(KEY_FILE_NAME)), 0o600);

@@ -216,7 +216,7 @@ fn is_store_entry(name: &str) -> bool {
 }
 
 #[cfg(unix)]
-fn restrict_data_dir(dir: &Path) -> Result<()> {
+pub(super) fn restrict_data_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(dir)
         .map_err(|e| {
@@ -269,7 +269,7 @@ fn restrict_data_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn restrict_data_dir(_dir: &Path) -> Result<()> {
+pub(super) fn restrict_data_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
