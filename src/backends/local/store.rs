@@ -216,7 +216,7 @@ fn is_store_entry(name: &str) -> bool {
 }
 
 #[cfg(unix)]
-pub(super) fn restrict_data_dir(dir: &Path) -> Result<()> {
+fn restrict_data_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(dir)
         .map_err(|e| {
@@ -269,7 +269,7 @@ pub(super) fn restrict_data_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-pub(super) fn restrict_data_dir(_dir: &Path) -> Result<()> {
+fn restrict_data_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
@@ -882,6 +882,42 @@ mod tests {
 
     fn value(v: &str) -> SecretValue {
         SecretValue::new(v).unwrap()
+    }
+
+    #[cfg(unix)]
+    fn file_mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn loose_modes_the_directory_is_fixed_a_readable_key_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        restrict_data_dir(dir.path()).expect("restrict");
+        keyfile::load_or_create(dir.path()).expect("create");
+        assert_eq!(file_mode(dir.path()), 0o700);
+        let path = dir.path().join(KEY_FILE_NAME);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = keyfile::load_or_create(dir.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("0644") && e.contains("chmod 600"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_directory_shared_with_other_files_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o750)).expect("chmod");
+        fs::write(dir.path().join("grafana.db"), "").expect("write");
+        restrict_data_dir(dir.path()).expect("restrict");
+        keyfile::load_or_create(dir.path()).expect("create");
+        assert_eq!(file_mode(dir.path()), 0o750);
+        assert_eq!(file_mode(&dir.path().join(KEY_FILE_NAME)), 0o600);
     }
 
     fn log_files(dir: &Path) -> usize {
