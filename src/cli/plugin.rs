@@ -1,14 +1,17 @@
 //! Plugin mode (what Grafana runs: go-plugin handshake, then the gRPC API until Shutdown or
-//! SIGTERM) and `serve` (the same API on a TCP address, until SIGINT or SIGTERM).
+//! SIGTERM) and `serve` (the same API on a TCP address, every call authenticated by a bearer
+//! token, until SIGINT or SIGTERM).
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 use secrets_broker::backends::{self, SecretStore};
 use secrets_broker::config::LogLevel;
+use secrets_broker::server::auth::{BearerToken, GeneratedTokenFile, TokenError};
 use secrets_broker::server::{self, handshake, tls::AutoMtls};
 
 use super::{start, GlobalOpts};
@@ -22,6 +25,30 @@ pub struct ServeArgs {
     /// Allow a non-loopback --listen address (anyone who can connect can read every secret).
     #[arg(long)]
     allow_remote: bool,
+    /// File holding the bearer token every call must send as `authorization: Bearer <token>`
+    /// (mode 0600: refused when its group or others can read it). Without it a token is
+    /// generated into a new private directory and its file's path printed on stdout.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+/// The token `serve` requires: from `--token-file`, or generated into a private directory under
+/// `$XDG_RUNTIME_DIR`, else `$TMPDIR`, else `/tmp` (removed at exit). The path is printed on
+/// stdout (the second line, after the address); the token itself never is, nor logged.
+fn serve_token(
+    args: &ServeArgs,
+) -> Result<(BearerToken, PathBuf, Option<GeneratedTokenFile>), TokenError> {
+    if let Some(path) = &args.token_file {
+        return Ok((BearerToken::load(path)?, path.clone(), None));
+    }
+    let parent = ["XDG_RUNTIME_DIR", "TMPDIR"]
+        .iter()
+        .filter_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let (token, file) = BearerToken::generate_in(&parent)?;
+    Ok((token, file.path.clone(), Some(file)))
 }
 
 async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
@@ -173,8 +200,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), store, None, stop).await?,
+        None => server::run(accepted, store, None, stop).await?,
     }
     drop(socket);
     Ok(())
@@ -199,8 +226,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), store, None, stop).await?,
+        None => server::run(accepted, store, None, stop).await?,
     }
     Ok(())
 }
@@ -217,6 +244,13 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let (token, token_path, _generated) = match serve_token(args) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let Some(store) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
@@ -231,11 +265,15 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let stop = serve_stop_signal();
-    tracing::info!(address, "serving the plugin API over plain gRPC");
-    // Scripts read the bound address (useful with port 0) from stdout.
-    let _ = writeln!(std::io::stdout(), "listening on {address}");
+    let token_file = token_path.display().to_string();
+    tracing::info!(address, token_file, "serving the plugin API over plain gRPC; every call must send the bearer token in the token file");
+    // Scripts read the bound address (useful with port 0) and the token file from stdout.
+    let _ = writeln!(
+        std::io::stdout(),
+        "listening on {address}\ntoken file {token_file}"
+    );
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, store, stop).await {
+    match server::run(accepted, store, Some(token), stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -3,6 +3,7 @@
 //! SERVING, `plugin.GRPCController/Shutdown`), run until a shutdown signal.
 //!
 //! - [`handshake`]: go-plugin's launch protocol (cookie, version, listener, the stdout line).
+//! - [`auth`]: `serve`'s bearer token (the plugin mode relies on the handshake instead).
 //! - [`tls`]: AutoMTLS (server certificate, pinned client certificate).
 //! - [`service`]: the six RPCs: convert, one store call, respond.
 //! - [`errors`]: the one place that turns a store error into `userFriendlyError` text.
@@ -19,6 +20,7 @@ use tonic::transport::server::Connected;
 
 use crate::backends::SecretStore;
 
+pub mod auth;
 pub mod errors;
 pub mod handshake;
 pub mod logging;
@@ -121,10 +123,13 @@ impl GrpcController for Controller {
 
 /// Serves the plugin API on `incoming` until `shutdown` completes or a host calls
 /// `GRPCController/Shutdown`; then lets in-flight calls finish (at most [`DRAIN_LIMIT`]) and
-/// returns.
+/// returns. With a `token` (`serve`), every call of every service (health and Shutdown included)
+/// must carry it as `authorization: Bearer <token>`; others end with `UNAUTHENTICATED` before any
+/// handler runs. Plugin mode passes `None`: the go-plugin handshake decides who connects.
 pub async fn run<I, IO, IE>(
     incoming: I,
     store: Arc<dyn SecretStore>,
+    token: Option<auth::BearerToken>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
 where
@@ -158,6 +163,9 @@ where
     };
 
     let serve = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(auth::Gate::new(
+            token,
+        )))
         .add_service(health_service)
         .add_service(controller)
         .add_service(secrets)
