@@ -17,6 +17,7 @@ use secrets_broker::server::auth::{BearerAuth, BearerToken};
 use secrets_broker::server::proto::controller::grpc_controller_client::GrpcControllerClient;
 use secrets_broker::server::proto::secretsmanager as pb;
 use secrets_broker::server::proto::secretsmanager::secrets_manager_client::SecretsManagerClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secrets-broker");
@@ -207,6 +208,18 @@ async fn assert_every_call_refused(serve: &Serve, header: Option<&str>) {
     }
 }
 
+/// Asserts that `db` holds `v1`, read with an authenticated client.
+async fn assert_holds_v1(
+    client: &mut SecretsManagerClient<InterceptedService<Channel, BearerAuth>>,
+) {
+    let r = client
+        .get_secret(get_request("db"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.exists && r.decrypted_value == "v1", "{r:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_without_the_right_token_are_refused_and_touch_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,12 +242,7 @@ async fn calls_without_the_right_token_are_refused_and_touch_nothing() {
         SecretsManagerClient::with_interceptor(serve.channel().await, BearerAuth::new(&token));
     let r = authed.set_secret(set_request("db", "v1")).await.unwrap();
     assert_eq!(r.into_inner().user_friendly_error, "");
-    let r = authed
-        .get_secret(get_request("db"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.exists && r.decrypted_value == "v1", "{r:?}");
+    assert_holds_v1(&mut authed).await;
     let traced = serve.traced_calls();
     assert_eq!(traced, 2, "{:?}", serve.stderr.lock().unwrap());
 
@@ -262,12 +270,7 @@ async fn calls_without_the_right_token_are_refused_and_touch_nothing() {
     );
 
     // Nothing was changed: the value, its key and no renamed copy.
-    let r = authed
-        .get_secret(get_request("db"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.exists && r.decrypted_value == "v1", "{r:?}");
+    assert_holds_v1(&mut authed).await;
     let all = authed
         .get_all_secrets(pb::GetAllSecretsRequest {})
         .await
