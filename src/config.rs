@@ -9,6 +9,7 @@
 use std::str::FromStr;
 
 pub use crate::backends::backend_named;
+use crate::backends::cache::CacheConfig;
 pub use crate::backends::settings::{ConfigError, Settings, Source, ENV_PREFIX};
 use crate::backends::{self, BackendConfig, BACKENDS};
 
@@ -28,6 +29,7 @@ pub fn unknown_keys(settings: &Settings) -> Vec<String> {
 fn known_keys() -> impl Iterator<Item = &'static str> {
     GENERAL_KEYS
         .iter()
+        .chain(backends::cache::KEYS)
         .chain(BACKENDS.iter().flat_map(|b| b.keys))
         .copied()
 }
@@ -73,14 +75,23 @@ pub struct Config {
     pub backend: BackendConfig,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// The read cache in front of the backend (plugin and `serve`).
+    pub cache: CacheConfig,
 }
 
 impl Config {
     /// Validates settings into a config. The first invalid setting stops with an error naming it.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let log_level = log_level(settings)?.unwrap_or(LogLevel::Info);
+        Self::at_level(settings, log_level)
+    }
+
+    /// Validates settings into a config logging at `log_level` (already read from them).
+    pub fn at_level(settings: &Settings, log_level: LogLevel) -> Result<Self, ConfigError> {
+        let backend = backend_from_settings(settings)?;
         Ok(Config {
-            backend: backend_from_settings(settings)?,
+            cache: CacheConfig::from_settings(settings, &backend)?,
+            backend,
             log_level,
         })
     }

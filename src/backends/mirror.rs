@@ -81,6 +81,11 @@ impl BackendSettings for MirrorConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(MirrorStore::open(self).await?))
     }
+
+    /// Reads come from the primary: cached by default when the primary's reads are.
+    fn read_cache_by_default(&self) -> bool {
+        self.primary.read_cache_by_default()
+    }
 }
 
 const STRIPES: usize = 64;

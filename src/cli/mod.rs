@@ -151,11 +151,8 @@ pub fn start(global: &GlobalOpts, default_level: LogLevel) -> Option<Config> {
             .unwrap_or_default();
         tracing::warn!(key, source, "unknown setting; ignored");
     }
-    match secrets_broker::config::backend_from_settings(&settings) {
-        Ok(backend) => Some(Config {
-            backend,
-            log_level: level,
-        }),
+    match Config::at_level(&settings, level) {
+        Ok(config) => Some(config),
         Err(e) => {
             tracing::error!(key = e.key, "{e}");
             None

@@ -51,15 +51,20 @@ fn serve_token(
     Ok((token, file.path.clone(), Some(file)))
 }
 
+/// Opens the configured backend behind the read cache its settings ask for (the one place the
+/// plugin and `serve` build their store).
 async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
     match backends::build(&config.backend).await {
         Ok(store) => {
             tracing::info!(
                 backend = store.name(),
                 description = config.backend.backend().description,
+                cache_ttl_ms = config.cache.ttl.as_millis() as u64,
+                cache_max_bytes = config.cache.max_bytes,
+                cache_max_stale_ms = config.cache.max_stale.as_millis() as u64,
                 "backend ready"
             );
-            Some(store)
+            Some(backends::cache::wrap(store, config.cache))
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the backend");

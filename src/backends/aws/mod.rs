@@ -107,6 +107,11 @@ impl BackendSettings for AwsConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(AwsStore::connect(self).await?))
     }
+
+    /// Every read is a paid API call over the network.
+    fn read_cache_by_default(&self) -> bool {
+        true
+    }
 }
 
 /// Most names kept in the ownership cache before it is cleared (bounds memory).
