@@ -19,6 +19,9 @@ struct Counting {
     failure: Mutex<Option<Error>>,
     gate: Option<Semaphore>,
     jitter: AtomicBool,
+    /// `set` stores the value and then answers this error (a write that landed but whose
+    /// answer was lost, such as a timeout after the backend took it).
+    set_failure: Mutex<Option<Error>>,
 }
 
 impl Counting {
@@ -68,7 +71,10 @@ impl SecretStore for Counting {
         self.jitter().await;
         let done = self.inner.set(key, value).await;
         self.jitter().await;
-        done
+        match self.set_failure.lock().unwrap().clone() {
+            Some(e) => Err(e),
+            None => done,
+        }
     }
     async fn delete(&self, key: &SecretKey) -> Result<()> {
         self.jitter().await;
@@ -312,6 +318,18 @@ async fn writes_through_the_cache_are_read_at_once_and_absent_is_cached() {
     cache.set(&key("c"), &value("v3")).await.unwrap();
     let all = cache.get_all().await.unwrap();
     assert_eq!(all.len(), 1);
+}
+
+/// A write that fails may still have landed: the cache must not keep answering the old value.
+#[tokio::test]
+async fn a_failed_write_invalidates_too() {
+    let backend = Arc::new(Counting::default());
+    let cache = cache(&backend, config(Duration::from_secs(60)));
+    cache.set(&key("a"), &value("v1")).await.unwrap();
+    assert_eq!(read(&cache, "a").await.as_deref(), Some("v1"));
+    *backend.set_failure.lock().unwrap() = Some(Error::Unavailable("timed out".into()));
+    assert!(cache.set(&key("a"), &value("v2")).await.is_err());
+    assert_eq!(read(&cache, "a").await.as_deref(), Some("v2"));
 }
 
 #[tokio::test]

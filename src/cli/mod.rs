@@ -24,8 +24,9 @@ Without a subcommand it runs as a Grafana plugin: Grafana starts it with the go-
 cookie (grafana_plugin_type=datasource) and its settings as GF_PLUGIN_* variables; started by \
 hand without the cookie it prints go-plugin's hint and exits 1.
 
-For local use: `serve` runs the same gRPC API on a loopback TCP address; get/set/delete/list/\
-rename/export work directly on the configured backend (by default the embedded, encrypted \
+For local use: `serve` runs the same gRPC API on a loopback TCP address (every call must send \
+the bearer token from the file it names on stdout); get/set/delete/list/rename/export work \
+directly on the configured backend (by default the embedded, encrypted \
 `local` store).
 
 Every setting key (see README, section Configuration) can be given as GF_PLUGIN_<KEY> in the \
