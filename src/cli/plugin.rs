@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use secrets_broker::backends::{self, SecretStore};
+use secrets_broker::backends;
 use secrets_broker::config::LogLevel;
+use secrets_broker::server::audit::AuditLog;
+use secrets_broker::server::service::SecretsService;
 use secrets_broker::server::{self, handshake, tls::AutoMtls};
 
 use super::{start, GlobalOpts};
@@ -24,21 +26,35 @@ pub struct ServeArgs {
     allow_remote: bool,
 }
 
-async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
-    match backends::build(&config.backend).await {
+async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsService> {
+    let store = match backends::build(&config.backend).await {
         Ok(store) => {
             tracing::info!(
                 backend = store.name(),
                 description = config.backend.backend().description,
                 "backend ready"
             );
-            Some(store)
+            store
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the backend");
-            None
+            return None;
         }
-    }
+    };
+    let audit = match &config.audit {
+        None => None,
+        Some(target) => match AuditLog::open(target, config.backend.name()) {
+            Ok(log) => {
+                tracing::info!(target = ?target, "audit log open");
+                Some(Arc::new(log))
+            }
+            Err(e) => {
+                tracing::error!(key = "audit_log", "{e}");
+                return None;
+            }
+        },
+    };
+    Some(SecretsService::with_audit(store, audit))
 }
 
 /// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
@@ -142,10 +158,10 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
             }
         },
     };
-    let Some(store) = open_store(&config).await else {
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
-    let result = serve_plugin(store, mtls, &env).await;
+    let result = serve_plugin(service, mtls, &env).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -157,7 +173,7 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
 
 #[cfg(unix)]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -173,8 +189,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, stop).await?,
+        None => server::run(accepted, service, stop).await?,
     }
     drop(socket);
     Ok(())
@@ -182,7 +198,7 @@ async fn serve_plugin(
 
 #[cfg(not(unix))]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -199,8 +215,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, stop).await?,
+        None => server::run(accepted, service, stop).await?,
     }
     Ok(())
 }
@@ -217,7 +233,7 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let Some(store) = open_store(&config).await else {
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -235,7 +251,7 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
     // Scripts read the bound address (useful with port 0) from stdout.
     let _ = writeln!(std::io::stdout(), "listening on {address}");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, store, stop).await {
+    match server::run(accepted, service, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

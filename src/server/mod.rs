@@ -1,10 +1,11 @@
 //! The Grafana plugin server: the `secretsmanagerplugin.SecretsManager` gRPC service over a
-//! [`SecretStore`], with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
+//! [`SecretStore`](crate::backends::SecretStore), with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
 //! SERVING, `plugin.GRPCController/Shutdown`), run until a shutdown signal.
 //!
 //! - [`handshake`]: go-plugin's launch protocol (cookie, version, listener, the stdout line).
 //! - [`tls`]: AutoMTLS (server certificate, pinned client certificate).
 //! - [`service`]: the six RPCs: convert, one store call, respond.
+//! - [`audit`]: the hash-chained audit log and its verifier.
 //! - [`errors`]: the one place that turns a store error into `userFriendlyError` text.
 //! - [`logging`]: hclog-format JSON lines on stderr.
 
@@ -17,8 +18,7 @@ use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
-use crate::backends::SecretStore;
-
+pub mod audit;
 pub mod errors;
 pub mod handshake;
 pub mod logging;
@@ -124,7 +124,7 @@ impl GrpcController for Controller {
 /// returns.
 pub async fn run<I, IO, IE>(
     incoming: I,
-    store: Arc<dyn SecretStore>,
+    service: service::SecretsService,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
 where
@@ -138,7 +138,7 @@ where
         .set_service_status(HEALTH_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
 
-    let secrets = SecretsManagerServer::new(service::SecretsService::new(store))
+    let secrets = SecretsManagerServer::new(service)
         // GetAllSecrets answers with every secret in one message (10,000 x 64 KiB must fit).
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
