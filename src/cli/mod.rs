@@ -13,6 +13,7 @@ use secrets_broker::config::{Config, ConfigError, LogLevel, Settings};
 use secrets_broker::server::{handshake, logging};
 
 mod admin;
+mod audit;
 mod migrate;
 mod plugin;
 
@@ -113,6 +114,8 @@ enum Command {
     Verify(migrate::VerifyArgs),
     /// Make the mirror backend's secondary match its primary (the configured backend must be mirror).
     Reconcile(migrate::ReconcileArgs),
+    /// Audit log tools: `audit verify FILE...` checks its hash chain.
+    Audit(audit::AuditArgs),
 }
 
 impl GlobalOpts {
@@ -204,6 +207,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate(a)) => migrate::run_migrate(&cli.global, a).await,
             Some(Command::Verify(a)) => migrate::run_verify(&cli.global, a).await,
             Some(Command::Reconcile(a)) => migrate::run_reconcile(&cli.global, a).await,
+            Some(Command::Audit(a)) => audit::run(a),
         }
     });
     // Do not wait for stray blocking tasks (a backend call stuck on the network) at exit.

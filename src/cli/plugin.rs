@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use secrets_broker::backends::{self, SecretStore};
+use secrets_broker::backends;
 use secrets_broker::config::LogLevel;
+use secrets_broker::server::audit::AuditLog;
 use secrets_broker::server::auth::{BearerToken, GeneratedTokenFile, TokenError};
+use secrets_broker::server::service::SecretsService;
 use secrets_broker::server::{self, handshake, tls::AutoMtls};
 
 use super::{start, GlobalOpts};
@@ -51,10 +53,10 @@ fn serve_token(
     Ok((token, file.path.clone(), Some(file)))
 }
 
-/// Opens the configured backend behind the read cache its settings ask for (the one place the
-/// plugin and `serve` build their store).
-async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
-    match backends::build(&config.backend).await {
+/// Opens the configured backend behind the read cache its settings ask for, and the audit log
+/// (the one place the plugin and `serve` build their service).
+async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsService> {
+    let store = match backends::build(&config.backend).await {
         Ok(store) => {
             tracing::info!(
                 backend = store.name(),
@@ -64,13 +66,27 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn S
                 cache_max_stale_ms = config.cache.max_stale.as_millis() as u64,
                 "backend ready"
             );
-            Some(backends::cache::wrap(store, config.cache))
+            backends::cache::wrap(store, config.cache)
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the backend");
-            None
+            return None;
         }
-    }
+    };
+    let audit = match &config.audit {
+        None => None,
+        Some(target) => match AuditLog::open(target, config.backend.name()) {
+            Ok(log) => {
+                tracing::info!(target = ?target, "audit log open");
+                Some(Arc::new(log))
+            }
+            Err(e) => {
+                tracing::error!(key = "audit_log", "{e}");
+                return None;
+            }
+        },
+    };
+    Some(SecretsService::with_audit(store, audit))
 }
 
 /// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
@@ -174,10 +190,10 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
             }
         },
     };
-    let Some(store) = open_store(&config).await else {
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
-    let result = serve_plugin(store, mtls, &env).await;
+    let result = serve_plugin(service, mtls, &env).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -189,7 +205,7 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
 
 #[cfg(unix)]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -205,8 +221,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, None, stop).await?,
-        None => server::run(accepted, store, None, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
+        None => server::run(accepted, service, None, stop).await?,
     }
     drop(socket);
     Ok(())
@@ -214,7 +230,7 @@ async fn serve_plugin(
 
 #[cfg(not(unix))]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -231,8 +247,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, None, stop).await?,
-        None => server::run(accepted, store, None, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
+        None => server::run(accepted, service, None, stop).await?,
     }
     Ok(())
 }
@@ -256,7 +272,7 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(store) = open_store(&config).await else {
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -278,7 +294,7 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         "listening on {address}\ntoken file {token_file}"
     );
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, store, Some(token), stop).await {
+    match server::run(accepted, service, Some(token), stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -1,11 +1,12 @@
 //! The Grafana plugin server: the `secretsmanagerplugin.SecretsManager` gRPC service over a
-//! [`SecretStore`], with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
+//! [`SecretStore`](crate::backends::SecretStore), with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
 //! SERVING, `plugin.GRPCController/Shutdown`), run until a shutdown signal.
 //!
 //! - [`handshake`]: go-plugin's launch protocol (cookie, version, listener, the stdout line).
 //! - [`auth`]: `serve`'s bearer token (the plugin mode relies on the handshake instead).
 //! - [`tls`]: AutoMTLS (server certificate, pinned client certificate).
 //! - [`service`]: the six RPCs: convert, one store call, respond.
+//! - [`audit`]: the hash-chained audit log and its verifier.
 //! - [`errors`]: the one place that turns a store error into `userFriendlyError` text.
 //! - [`logging`]: hclog-format JSON lines on stderr.
 
@@ -18,8 +19,7 @@ use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
-use crate::backends::SecretStore;
-
+pub mod audit;
 pub mod auth;
 pub mod errors;
 pub mod handshake;
@@ -128,7 +128,7 @@ impl GrpcController for Controller {
 /// handler runs. Plugin mode passes `None`: the go-plugin handshake decides who connects.
 pub async fn run<I, IO, IE>(
     incoming: I,
-    store: Arc<dyn SecretStore>,
+    service: service::SecretsService,
     token: Option<auth::BearerToken>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
@@ -143,7 +143,7 @@ where
         .set_service_status(HEALTH_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
 
-    let secrets = SecretsManagerServer::new(service::SecretsService::new(store))
+    let secrets = SecretsManagerServer::new(service)
         // GetAllSecrets answers with every secret in one message (10,000 x 64 KiB must fit).
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
