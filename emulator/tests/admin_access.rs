@@ -9,7 +9,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{aws_call, raw, RawResponse, AKID, SECRET_KEY};
-use secretsmanager_emulator::Emulator;
+use secretsmanager_emulator::{sigv4, Emulator};
 
 const CREATE: &str = r#"{"Name":"kept","SecretString":"v1","ClientRequestToken":"00000000-0000-4000-8000-000000000001"}"#;
 
@@ -44,18 +44,9 @@ async fn signed_admin(
         ("x-amz-date".to_string(), amz_date.clone()),
     ];
     let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-    let sig = secretsmanager_emulator::sigv4::signature(
-        secret,
-        &amz_date,
-        "us-east-1",
-        "secretsmanager",
-        method,
-        path,
-        query,
-        &headers,
-        &signed,
-        &secretsmanager_emulator::sigv4::sha256_hex(body),
-    );
+    let payload_hash = sigv4::sha256_hex(body);
+    let canonical = sigv4::canonical_request(method, path, query, &headers, &signed, &payload_hash);
+    let sig = sigv4::signature(secret, &amz_date, "us-east-1", "secretsmanager", &canonical);
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential={AKID}/{}/us-east-1/secretsmanager/aws4_request, SignedHeaders=host;x-amz-date, Signature={sig}",
         &amz_date[..8]
