@@ -2,9 +2,22 @@
 //! each declared error (MalformedPolicyDocument, PublicPolicy, InvalidParameter, ResourceNotFound,
 //! InvalidRequest, InvalidNextToken).
 
-mod extra_support;
+mod common;
 
-use extra_support::{assert_err, create, raw_call, start, REGION};
+use aws_sdk_secretsmanager::operation::delete_resource_policy::{
+    DeleteResourcePolicyError, DeleteResourcePolicyOutput,
+};
+use aws_sdk_secretsmanager::operation::get_resource_policy::{
+    GetResourcePolicyError, GetResourcePolicyOutput,
+};
+use aws_sdk_secretsmanager::operation::put_resource_policy::{
+    PutResourcePolicyError, PutResourcePolicyOutput,
+};
+use aws_sdk_secretsmanager::operation::validate_resource_policy::{
+    ValidateResourcePolicyError, ValidateResourcePolicyOutput,
+};
+use aws_sdk_secretsmanager::Client;
+use common::{all_pages, assert_code, assert_err, create, delete, raw_call, start, Sdk, REGION};
 use serde_json::{json, Value};
 
 /// PolicyName and ListResourcePolicies are newer than the pinned Rust SDK: raw JSON 1.1 calls.
@@ -17,56 +30,83 @@ const GOOD: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 const PUBLIC: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*",
   "Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
 
+/// A raw call that must fail with error type `want`; returns the error body.
+async fn raw_error(
+    emu: &secretsmanager_emulator::Emulator,
+    op: &str,
+    body: Value,
+    want: &str,
+) -> Value {
+    let (_, e) = raw(emu, op, body).await;
+    assert_eq!(e["__type"], json!(want), "{op}: {e}");
+    e
+}
+
+/// PutResourcePolicy of `policy` on `id`, with BlockPublicPolicy when `block_public`.
+async fn put_policy(
+    c: &Client,
+    id: &str,
+    policy: &str,
+    block_public: bool,
+) -> Sdk<PutResourcePolicyOutput, PutResourcePolicyError> {
+    c.put_resource_policy()
+        .secret_id(id)
+        .resource_policy(policy)
+        .set_block_public_policy(block_public.then_some(true))
+        .send()
+        .await
+}
+
+/// GetResourcePolicy of `id`.
+async fn get_policy(c: &Client, id: &str) -> Sdk<GetResourcePolicyOutput, GetResourcePolicyError> {
+    c.get_resource_policy().secret_id(id).send().await
+}
+
+/// DeleteResourcePolicy of `id`.
+async fn delete_policy(
+    c: &Client,
+    id: &str,
+) -> Sdk<DeleteResourcePolicyOutput, DeleteResourcePolicyError> {
+    c.delete_resource_policy().secret_id(id).send().await
+}
+
+/// ValidateResourcePolicy of `policy`, for secret `id` if given.
+async fn validate(
+    c: &Client,
+    id: Option<&str>,
+    policy: &str,
+) -> Sdk<ValidateResourcePolicyOutput, ValidateResourcePolicyError> {
+    c.validate_resource_policy()
+        .set_secret_id(id.map(str::to_string))
+        .resource_policy(policy)
+        .send()
+        .await
+}
+
 #[tokio::test]
 async fn put_get_delete_resource_policy() {
     let (emu, c) = start().await;
     let arn = create(&c, "pol/a", "v").await;
-    let got = c
-        .get_resource_policy()
-        .secret_id("pol/a")
-        .send()
-        .await
-        .expect("get without policy");
+    let got = get_policy(&c, "pol/a").await.expect("get without policy");
     assert_eq!(got.arn(), Some(arn.as_str()));
     assert_eq!(got.resource_policy(), None);
 
-    let put = c
-        .put_resource_policy()
-        .secret_id(&arn)
-        .resource_policy(GOOD)
-        .block_public_policy(true)
-        .send()
-        .await;
+    let put = put_policy(&c, &arn, GOOD, true).await;
     let put = put.expect("put");
     assert_eq!(put.name(), Some("pol/a"));
-    let got = c
-        .get_resource_policy()
-        .secret_id("pol/a")
-        .send()
-        .await
-        .expect("get");
+    let got = get_policy(&c, "pol/a").await.expect("get");
     assert_eq!(got.resource_policy(), Some(GOOD));
     // A public policy is accepted without BlockPublicPolicy, refused with it.
-    c.put_resource_policy()
-        .secret_id("pol/a")
-        .resource_policy(PUBLIC)
-        .send()
+    put_policy(&c, "pol/a", PUBLIC, false)
         .await
         .expect("public allowed");
     assert_err(
-        c.put_resource_policy()
-            .secret_id("pol/a")
-            .resource_policy(PUBLIC)
-            .block_public_policy(true)
-            .send()
-            .await,
+        put_policy(&c, "pol/a", PUBLIC, true).await,
         "PublicPolicyException",
         "public access",
     );
     assert_eq!(
-        c.get_resource_policy()
-            .secret_id("pol/a")
-            .send()
+        get_policy(&c, "pol/a")
             .await
             .expect("get")
             .resource_policy(),
@@ -74,140 +114,96 @@ async fn put_get_delete_resource_policy() {
         "a refused put leaves the stored policy alone"
     );
     assert_err(
-        c.put_resource_policy()
-            .secret_id("pol/a")
-            .resource_policy(r#"{"Statement":{"Effect":"Allow"}}"#)
-            .send()
-            .await,
+        put_policy(&c, "pol/a", r#"{"Statement":{"Effect":"Allow"}}"#, false).await,
         "MalformedPolicyDocumentException",
         "missing Principal",
     );
     assert_err(
-        c.put_resource_policy()
-            .secret_id("pol/a")
-            .resource_policy("{not json")
-            .send()
-            .await,
+        put_policy(&c, "pol/a", "{not json", false).await,
         "MalformedPolicyDocumentException",
         "not valid JSON",
     );
-    let (_, e) = raw(
-        &emu,
-        "PutResourcePolicy",
-        json!({"SecretId": "pol/a", "ResourcePolicy": GOOD, "PolicyName": "other"}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("InvalidParameterException"), "{e}");
-    let (_, e) = raw(
-        &emu,
-        "PutResourcePolicy",
-        json!({"SecretId": "pol/a", "ResourcePolicy": GOOD, "PolicyName": "bad name!"}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("ValidationException"), "{e}");
+    let named =
+        |name: &str| json!({"SecretId": "pol/a", "ResourcePolicy": GOOD, "PolicyName": name});
+    let put = "PutResourcePolicy";
+    raw_error(&emu, put, named("other"), "InvalidParameterException").await;
+    let e = raw_error(&emu, put, named("bad name!"), "ValidationException").await;
     assert!(
         e["Message"]
             .as_str()
             .is_some_and(|m| m.contains("policyName")),
         "{e}"
     );
-    let (status, out) = raw(
-        &emu,
-        "PutResourcePolicy",
-        json!({"SecretId": "pol/a", "ResourcePolicy": GOOD, "PolicyName": "default"}),
-    )
-    .await;
+    let (status, out) = raw(&emu, put, named("default")).await;
     assert_eq!(
         (status, &out["PolicyName"]),
         (200, &json!("default")),
         "{out}"
     );
     assert_err(
-        c.put_resource_policy()
-            .secret_id("pol/missing")
-            .resource_policy(GOOD)
-            .send()
-            .await,
+        put_policy(&c, "pol/missing", GOOD, false).await,
         "ResourceNotFoundException",
         "can't find the specified secret",
     );
-    let (_, e) = raw(
-        &emu,
-        "GetResourcePolicy",
-        json!({"SecretId": "pol/a", "PolicyName": "nope"}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("ResourceNotFoundException"), "{e}");
+    let nope = json!({"SecretId": "pol/a", "PolicyName": "nope"});
+    let e = raw_error(&emu, "GetResourcePolicy", nope, "ResourceNotFoundException").await;
     assert!(
         e["Message"].as_str().is_some_and(|m| m.contains("nope")),
         "{e}"
     );
 
-    let del = c
-        .delete_resource_policy()
-        .secret_id("pol/a")
-        .send()
-        .await
-        .expect("delete");
+    let del = delete_policy(&c, "pol/a").await.expect("delete");
     assert_eq!(del.name(), Some("pol/a"));
     assert_eq!(
-        c.get_resource_policy()
-            .secret_id("pol/a")
-            .send()
+        get_policy(&c, "pol/a")
             .await
             .expect("get")
             .resource_policy(),
         None
     );
-    c.delete_resource_policy()
-        .secret_id("pol/a")
-        .send()
+    delete_policy(&c, "pol/a")
         .await
         .expect("delete is idempotent");
-    let (_, e) = raw(
+    let other = json!({"SecretId": "pol/a", "PolicyName": "other"});
+    raw_error(
         &emu,
         "DeleteResourcePolicy",
-        json!({"SecretId": "pol/a", "PolicyName": "other"}),
+        other,
+        "InvalidParameterException",
     )
     .await;
-    assert_eq!(e["__type"], json!("InvalidParameterException"), "{e}");
-    assert_err(
-        c.delete_resource_policy()
-            .secret_id("pol/missing")
-            .send()
-            .await,
+    assert_code(
+        delete_policy(&c, "pol/missing").await,
         "ResourceNotFoundException",
-        "",
     );
 
     // On a secret scheduled for deletion: InvalidRequestException.
-    c.delete_secret()
-        .secret_id("pol/a")
-        .recovery_window_in_days(7)
-        .send()
+    delete(&c, "pol/a", Some(7))
         .await
         .expect("schedule deletion");
     assert_err(
-        c.put_resource_policy()
-            .secret_id("pol/a")
-            .resource_policy(GOOD)
-            .send()
-            .await,
+        put_policy(&c, "pol/a", GOOD, false).await,
         "InvalidRequestException",
         "marked for deletion",
     );
     assert_err(
-        c.get_resource_policy().secret_id("pol/a").send().await,
+        get_policy(&c, "pol/a").await,
         "InvalidRequestException",
         "deletion",
     );
     assert_err(
-        c.delete_resource_policy().secret_id("pol/a").send().await,
+        delete_policy(&c, "pol/a").await,
         "InvalidRequestException",
         "deletion",
     );
-    let (_, e) = raw(&emu, "ListResourcePolicies", json!({"SecretId": "pol/a"})).await;
-    assert_eq!(e["__type"], json!("InvalidRequestException"), "{e}");
+    let list = json!({"SecretId": "pol/a"});
+    raw_error(
+        &emu,
+        "ListResourcePolicies",
+        list,
+        "InvalidRequestException",
+    )
+    .await;
     emu.shutdown().await;
 }
 
@@ -222,12 +218,7 @@ async fn list_resource_policies_orders_and_pages() {
     )
     .await;
     assert_eq!(empty, json!({"ResourcePolicies": []}));
-    c.put_resource_policy()
-        .secret_id("pol/list")
-        .resource_policy(GOOD)
-        .send()
-        .await
-        .expect("put");
+    put_policy(&c, "pol/list", GOOD, false).await.expect("put");
     // Named policies other than `default` cannot be attached through the API; place two in the state.
     {
         let mut g = emu.shared().state.accounts.write().expect("lock");
@@ -239,26 +230,27 @@ async fn list_resource_policies_orders_and_pages() {
         s.policies.insert("zeta".into(), GOOD.into());
         s.policies.insert("alpha".into(), GOOD.into());
     }
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = json!({"SecretId": "pol/list", "MaxResults": 1});
-        if let Some(t) = &token {
-            body["NextToken"] = json!(t);
+    let names: Vec<String> = all_pages(|token| {
+        let emu = &emu;
+        async move {
+            let mut body = json!({"SecretId": "pol/list", "MaxResults": 1});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
+            let (status, page) = raw(emu, "ListResourcePolicies", body).await;
+            assert_eq!(status, 200, "{page}");
+            let list = page["ResourcePolicies"].as_array().expect("list");
+            assert!(list.len() <= 1);
+            let names = list
+                .iter()
+                .filter_map(|p| p["PolicyName"].as_str().map(str::to_string));
+            (
+                names.collect(),
+                page["NextToken"].as_str().map(str::to_string),
+            )
         }
-        let (status, page) = raw(&emu, "ListResourcePolicies", body).await;
-        assert_eq!(status, 200, "{page}");
-        let list = page["ResourcePolicies"].as_array().expect("list");
-        assert!(list.len() <= 1);
-        names.extend(
-            list.iter()
-                .filter_map(|p| p["PolicyName"].as_str().map(str::to_string)),
-        );
-        token = page["NextToken"].as_str().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    })
+    .await;
     assert_eq!(names, ["default", "alpha", "zeta"]);
     let (_, alpha) = raw(
         &emu,
@@ -267,48 +259,30 @@ async fn list_resource_policies_orders_and_pages() {
     )
     .await;
     assert_eq!(alpha["ResourcePolicy"], json!(GOOD));
-    let (_, e) = raw(
-        &emu,
-        "ListResourcePolicies",
-        json!({"SecretId": "pol/list", "NextToken": "garbage"}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("InvalidNextTokenException"), "{e}");
-    let (_, e) = raw(
-        &emu,
-        "ListResourcePolicies",
-        json!({"SecretId": "pol/none"}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("ResourceNotFoundException"), "{e}");
-    let (_, e) = raw(
-        &emu,
-        "ListResourcePolicies",
-        json!({"SecretId": "pol/list", "MaxResults": 101}),
-    )
-    .await;
-    assert_eq!(e["__type"], json!("ValidationException"), "{e}");
+    for (body, want) in [
+        (
+            json!({"SecretId": "pol/list", "NextToken": "garbage"}),
+            "InvalidNextTokenException",
+        ),
+        (json!({"SecretId": "pol/none"}), "ResourceNotFoundException"),
+        (
+            json!({"SecretId": "pol/list", "MaxResults": 101}),
+            "ValidationException",
+        ),
+    ] {
+        raw_error(&emu, "ListResourcePolicies", body, want).await;
+    }
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn validate_resource_policy() {
     let (emu, c) = start().await;
-    let ok = c
-        .validate_resource_policy()
-        .resource_policy(GOOD)
-        .send()
-        .await
-        .expect("validate good");
+    let ok = validate(&c, None, GOOD).await.expect("validate good");
     assert!(ok.policy_validation_passed());
     assert!(ok.validation_errors().is_empty());
 
-    let public = c
-        .validate_resource_policy()
-        .resource_policy(PUBLIC)
-        .send()
-        .await
-        .expect("validate public");
+    let public = validate(&c, None, PUBLIC).await.expect("validate public");
     assert!(!public.policy_validation_passed());
     assert_eq!(
         public.validation_errors()[0].check_name(),
@@ -317,12 +291,7 @@ async fn validate_resource_policy() {
 
     let bad =
         r#"{"Statement":[{"Effect":"Sometimes","Principal":"*","Action":"x","Resource":"*"}]}"#;
-    let syntax = c
-        .validate_resource_policy()
-        .resource_policy(bad)
-        .send()
-        .await
-        .expect("validate bad grammar");
+    let syntax = validate(&c, None, bad).await.expect("validate bad grammar");
     assert!(!syntax.policy_validation_passed());
     let messages: Vec<&str> = syntax
         .validation_errors()
@@ -343,28 +312,17 @@ async fn validate_resource_policy() {
         .all(|e| e.check_name() == Some("SYNTAX_CHECK")));
 
     assert_err(
-        c.validate_resource_policy()
-            .resource_policy("[1,2]")
-            .send()
-            .await,
+        validate(&c, None, "[1,2]").await,
         "MalformedPolicyDocumentException",
         "JSON object",
     );
     create(&c, "pol/v", "v").await;
-    c.validate_resource_policy()
-        .secret_id("pol/v")
-        .resource_policy(GOOD)
-        .send()
+    validate(&c, Some("pol/v"), GOOD)
         .await
         .expect("with secret");
-    assert_err(
-        c.validate_resource_policy()
-            .secret_id("pol/none")
-            .resource_policy(GOOD)
-            .send()
-            .await,
+    assert_code(
+        validate(&c, Some("pol/none"), GOOD).await,
         "ResourceNotFoundException",
-        "",
     );
     emu.shutdown().await;
 }
