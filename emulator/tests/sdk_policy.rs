@@ -62,6 +62,12 @@ async fn get_policy(c: &Client, id: &str) -> Sdk<GetResourcePolicyOutput, GetRes
     c.get_resource_policy().secret_id(id).send().await
 }
 
+/// The resource policy of `id` (GetResourcePolicy).
+async fn policy_of(c: &Client, id: &str) -> Option<String> {
+    let out = get_policy(c, id).await.expect("get");
+    out.resource_policy().map(str::to_string)
+}
+
 /// DeleteResourcePolicy of `id`.
 async fn delete_policy(
     c: &Client,
@@ -94,8 +100,7 @@ async fn put_get_delete_resource_policy() {
     let put = put_policy(&c, &arn, GOOD, true).await;
     let put = put.expect("put");
     assert_eq!(put.name(), Some("pol/a"));
-    let got = get_policy(&c, "pol/a").await.expect("get");
-    assert_eq!(got.resource_policy(), Some(GOOD));
+    assert_eq!(policy_of(&c, "pol/a").await.as_deref(), Some(GOOD));
     // A public policy is accepted without BlockPublicPolicy, refused with it.
     put_policy(&c, "pol/a", PUBLIC, false)
         .await
@@ -106,23 +111,17 @@ async fn put_get_delete_resource_policy() {
         "public access",
     );
     assert_eq!(
-        get_policy(&c, "pol/a")
-            .await
-            .expect("get")
-            .resource_policy(),
+        policy_of(&c, "pol/a").await.as_deref(),
         Some(PUBLIC),
         "a refused put leaves the stored policy alone"
     );
-    assert_err(
-        put_policy(&c, "pol/a", r#"{"Statement":{"Effect":"Allow"}}"#, false).await,
-        "MalformedPolicyDocumentException",
-        "missing Principal",
-    );
-    assert_err(
-        put_policy(&c, "pol/a", "{not json", false).await,
-        "MalformedPolicyDocumentException",
-        "not valid JSON",
-    );
+    for (document, needle) in [
+        (r#"{"Statement":{"Effect":"Allow"}}"#, "missing Principal"),
+        ("{not json", "not valid JSON"),
+    ] {
+        let r = put_policy(&c, "pol/a", document, false).await;
+        assert_err(r, "MalformedPolicyDocumentException", needle);
+    }
     let named =
         |name: &str| json!({"SecretId": "pol/a", "ResourcePolicy": GOOD, "PolicyName": name});
     let put = "PutResourcePolicy";
@@ -154,13 +153,7 @@ async fn put_get_delete_resource_policy() {
 
     let del = delete_policy(&c, "pol/a").await.expect("delete");
     assert_eq!(del.name(), Some("pol/a"));
-    assert_eq!(
-        get_policy(&c, "pol/a")
-            .await
-            .expect("get")
-            .resource_policy(),
-        None
-    );
+    assert_eq!(policy_of(&c, "pol/a").await, None);
     delete_policy(&c, "pol/a")
         .await
         .expect("delete is idempotent");
@@ -181,21 +174,11 @@ async fn put_get_delete_resource_policy() {
     delete(&c, "pol/a", Some(7))
         .await
         .expect("schedule deletion");
-    assert_err(
-        put_policy(&c, "pol/a", GOOD, false).await,
-        "InvalidRequestException",
-        "marked for deletion",
-    );
-    assert_err(
-        get_policy(&c, "pol/a").await,
-        "InvalidRequestException",
-        "deletion",
-    );
-    assert_err(
-        delete_policy(&c, "pol/a").await,
-        "InvalidRequestException",
-        "deletion",
-    );
+    let refused = "InvalidRequestException";
+    let deleted = "marked for deletion";
+    assert_err(put_policy(&c, "pol/a", GOOD, false).await, refused, deleted);
+    assert_err(get_policy(&c, "pol/a").await, refused, "deletion");
+    assert_err(delete_policy(&c, "pol/a").await, refused, "deletion");
     let list = json!({"SecretId": "pol/a"});
     raw_error(
         &emu,

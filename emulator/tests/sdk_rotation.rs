@@ -8,12 +8,13 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::operation::cancel_rotate_secret::builders::CancelRotateSecretFluentBuilder;
 use aws_sdk_secretsmanager::operation::rotate_secret::builders::RotateSecretFluentBuilder;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
 use common::{
-    assert_code, assert_err, client_in, create, current, delete, describe, get, get_at,
-    put_request, start, REGION,
+    assert_case, assert_code, assert_err, client, client_in, create, current, delete, describe,
+    get, get_at, put_request, start, REGION,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -146,6 +147,40 @@ fn days(n: i64) -> RotationRulesType {
         .build()
 }
 
+/// Maps [`USER_FN`] to a fresh local "Lambda" (failing `fail_step`) and creates the secret `name`
+/// holding `pw0`: the events the "Lambda" records, and the secret's ARN.
+async fn hooked_secret(
+    emu: &Emulator,
+    fail_step: Option<&'static str>,
+    name: &str,
+) -> (Events, String) {
+    let (url, events) = hook_server(emu.endpoint(), fail_step).await;
+    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
+    let arn = create(&client(emu), name, "pw0").await;
+    (events, arn)
+}
+
+/// Sends the rotation `request`; the id of the version it creates.
+async fn new_version(request: RotateSecretFluentBuilder) -> String {
+    let out = request.send().await.expect("rotate");
+    out.version_id().expect("version id").to_string()
+}
+
+/// Turns on rotation of `id` by `lambda` every `every` days without rotating it now.
+async fn schedule_only(c: &Client, id: &str, lambda: &str, every: i64) {
+    rotate_request(c, id, lambda)
+        .rotation_rules(days(every))
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect("configure");
+}
+
+/// A CancelRotateSecret of `id`, ready to send.
+fn cancel_request(c: &Client, id: &str) -> CancelRotateSecretFluentBuilder {
+    c.cancel_rotate_secret().secret_id(id)
+}
+
 /// A RotateSecret of `id` with the rotation function `lambda`, ready for more members or to send.
 fn rotate_request(c: &Client, id: &str, lambda: &str) -> RotateSecretFluentBuilder {
     c.rotate_secret().secret_id(id).rotation_lambda_arn(lambda)
@@ -154,15 +189,8 @@ fn rotate_request(c: &Client, id: &str, lambda: &str) -> RotateSecretFluentBuild
 #[tokio::test]
 async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), None).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    let arn = create(&c, "rot/hook", "pw0").await;
-    let out = rotate_request(&c, "rot/hook", USER_FN)
-        .rotation_rules(days(30))
-        .send()
-        .await
-        .expect("rotate");
-    let token = out.version_id().expect("version id").to_string();
+    let (events, arn) = hooked_secret(&emu, None, "rot/hook").await;
+    let token = new_version(rotate_request(&c, "rot/hook", USER_FN).rotation_rules(days(30))).await;
     assert_eq!(
         steps(&events),
         ["createSecret", "setSecret", "testSecret", "finishSecret"]
@@ -202,14 +230,8 @@ async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
 #[tokio::test]
 async fn failed_step_leaves_pending_and_blocks_the_next_rotation() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), Some("setSecret")).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    create(&c, "rot/fail", "pw0").await;
-    let out = rotate_request(&c, "rot/fail", USER_FN)
-        .send()
-        .await
-        .expect("rotate");
-    let token = out.version_id().expect("token").to_string();
+    let (events, _) = hooked_secret(&emu, Some("setSecret"), "rot/fail").await;
+    let token = new_version(rotate_request(&c, "rot/fail", USER_FN)).await;
     assert_eq!(
         steps(&events),
         ["createSecret", "setSecret"],
@@ -223,12 +245,7 @@ async fn failed_step_leaves_pending_and_blocks_the_next_rotation() {
         "Previous rotation request is still in progress.",
     );
     // CancelRotateSecret turns rotation off, reports the pending version and leaves the labels alone.
-    let cancel = c
-        .cancel_rotate_secret()
-        .secret_id("rot/fail")
-        .send()
-        .await
-        .expect("cancel");
+    let cancel = cancel_request(&c, "rot/fail").send().await.expect("cancel");
     assert_eq!(cancel.version_id(), Some(token.as_str()));
     let d = describe(&c, "rot/fail").await.expect("describe");
     assert_eq!(
@@ -289,16 +306,9 @@ async fn builtin_rotation_function_sets_a_new_password() {
 #[tokio::test]
 async fn rotate_immediately_false_runs_only_test_secret() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), None).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    create(&c, "rot/later", "pw0").await;
+    let (events, _) = hooked_secret(&emu, None, "rot/later").await;
     let before = stages(&c, "rot/later").await;
-    rotate_request(&c, "rot/later", USER_FN)
-        .rotation_rules(days(7))
-        .rotate_immediately(false)
-        .send()
-        .await
-        .expect("configure");
+    schedule_only(&c, "rot/later", USER_FN, 7).await;
     assert_eq!(steps(&events), ["testSecret"]);
     assert_eq!(
         stages(&c, "rot/later").await,
@@ -317,12 +327,7 @@ async fn rotate_immediately_false_runs_only_test_secret() {
 async fn schedules_run_on_the_emulator_clock() {
     let (emu, c) = start().await;
     create(&c, "rot/sched", r#"{"password":"p"}"#).await;
-    rotate_request(&c, "rot/sched", BUILTIN)
-        .rotation_rules(days(2))
-        .rotate_immediately(false)
-        .send()
-        .await
-        .expect("configure");
+    schedule_only(&c, "rot/sched", BUILTIN, 2).await;
     let v0 = get(&c, "rot/sched")
         .await
         .expect("get")
@@ -362,8 +367,7 @@ async fn schedules_run_on_the_emulator_clock() {
     }
     assert!(rotated, "the ticker rotated the secret");
     // Cancelled rotation is not scheduled any more.
-    c.cancel_rotate_secret()
-        .secret_id("rot/sched")
+    cancel_request(&c, "rot/sched")
         .send()
         .await
         .expect("cancel");
@@ -421,75 +425,70 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
 async fn rotation_errors() {
     let (emu, c) = start().await;
     create(&c, "rot/err", "v").await;
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(days(0))
-            .send()
-            .await,
-        "InvalidParameterException",
-        "AutomaticallyAfterDays must be within 1-1000.",
-    );
+    let rotate = |id: &str| c.rotate_secret().secret_id(id);
     let both = RotationRulesType::builder()
         .automatically_after_days(3)
         .schedule_expression("rate(4 hours)")
         .build();
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(both)
-            .send()
-            .await,
-        "InvalidParameterException",
-        "both",
-    );
     let bad = RotationRulesType::builder()
         .schedule_expression("cron(0 8 * * * *)")
         .build();
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(bad)
-            .send()
-            .await,
-        "InvalidParameterException",
-        "ScheduleExpression",
-    );
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .client_request_token("short")
-            .send()
-            .await,
-        "ValidationException",
-        "clientRequestToken",
-    );
+    // (case, request, expected error code, text its message contains)
+    let refusals = [
+        (
+            "zero days",
+            rotate("rot/err").rotation_rules(days(0)),
+            "InvalidParameterException",
+            "AutomaticallyAfterDays must be within 1-1000.",
+        ),
+        (
+            "days and a schedule",
+            rotate("rot/err").rotation_rules(both),
+            "InvalidParameterException",
+            "both",
+        ),
+        (
+            "a six-field cron",
+            rotate("rot/err").rotation_rules(bad),
+            "InvalidParameterException",
+            "ScheduleExpression",
+        ),
+        (
+            "a short token",
+            rotate("rot/err").client_request_token("short"),
+            "ValidationException",
+            "clientRequestToken",
+        ),
+        (
+            "an unknown secret",
+            rotate("rot/missing"),
+            "ResourceNotFoundException",
+            "",
+        ),
+    ];
+    for (case, request, want, needle) in refusals {
+        assert_case(case, request.send().await, want, needle);
+    }
     assert_code(
-        c.rotate_secret().secret_id("rot/missing").send().await,
+        cancel_request(&c, "rot/missing").send().await,
         "ResourceNotFoundException",
     );
-    assert_code(
-        c.cancel_rotate_secret()
-            .secret_id("rot/missing")
-            .send()
-            .await,
-        "ResourceNotFoundException",
-    );
     assert_err(
-        c.cancel_rotate_secret().secret_id("rot/err").send().await,
+        cancel_request(&c, "rot/err").send().await,
         "InvalidRequestException",
         "doesn't already have a Lambda function ARN configured",
     );
     delete(&c, "rot/err", Some(7)).await.expect("delete");
+    let deleted = "marked for deletion";
     assert_err(
-        c.rotate_secret().secret_id("rot/err").send().await,
+        rotate("rot/err").send().await,
         "InvalidRequestException",
-        "marked for deletion",
+        deleted,
     );
     assert_err(
-        c.cancel_rotate_secret().secret_id("rot/err").send().await,
+        cancel_request(&c, "rot/err").send().await,
         "InvalidRequestException",
-        "marked for deletion",
+        deleted,
     );
     emu.shutdown().await;
 }
