@@ -159,9 +159,21 @@ pub fn replicate_on_create(
     )
 }
 
-/// The required `SecretId` member (1-2048 characters).
+/// The required `SecretId` member (1-2048 characters). An id that is not an ARN must be a valid
+/// secret name: AWS refuses anything else on every operation, before looking the secret up
+/// ([`Input::finish`] answers the refusal).
 pub fn secret_id(inp: &mut Input) -> Result<String, ApiError> {
-    inp.required_string("SecretId", 1, 2048)
+    let id = inp.required_string("SecretId", 1, 2048)?;
+    check_secret_id(inp, &id);
+    Ok(id)
+}
+
+/// Records AWS's refusal of a secret id that is neither an ARN nor a valid name (answered by
+/// [`Input::finish`]).
+pub fn check_secret_id(inp: &mut Input, id: &str) {
+    if !id.is_empty() && !id.starts_with("arn:") && !crate::model::valid_name_chars(id) {
+        inp.refuse(ApiError::invalid_name());
+    }
 }
 
 /// The optional `ClientRequestToken` (32-64 characters).
@@ -188,11 +200,20 @@ pub fn one_value(v: (Option<String>, Option<Vec<u8>>)) -> Result<Option<SecretDa
     }
 }
 
-/// The error for a raw request that carries a value but no ClientRequestToken.
+/// What AWS answers a raw request without the ClientRequestToken it needs (SDKs fill it in).
+const TOKEN_REQUIRED: &str =
+    "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
+
+/// The error for a raw CreateSecret, PutSecretValue or UpdateSecret that carries a value but no
+/// ClientRequestToken (an InvalidRequestException, as recorded from AWS).
 pub fn token_required() -> ApiError {
-    ApiError::invalid_request(
-        "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
-    )
+    ApiError::invalid_request(TOKEN_REQUIRED)
+}
+
+/// The error for a raw RotateSecret without ClientRequestToken: the same message, but AWS
+/// answers it as an InvalidParameterException.
+pub fn rotation_token_required() -> ApiError {
+    ApiError::invalid_parameter(TOKEN_REQUIRED)
 }
 
 /// Secret lookup for operations that refuse secrets scheduled for deletion.

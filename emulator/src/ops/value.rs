@@ -7,7 +7,9 @@ use crate::clock::day_floor;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
-use crate::model::{LabelError, Secret, SecretData, AWSCURRENT, MAX_LABELS_PER_VERSION};
+use crate::model::{
+    LabelError, Secret, SecretData, AWSCURRENT, AWSPENDING, MAX_LABELS_PER_VERSION,
+};
 use crate::ops::create::token_in_use;
 use crate::ops::{
     arn_name, live, one_value, read_value, request_token, secret_id, token_required, ts,
@@ -68,6 +70,16 @@ pub fn put_version(
         }
     };
     let mut changed_ids: Vec<String> = vec![token.to_string()];
+    if wanted.iter().any(|l| l == AWSCURRENT) {
+        // AWS takes AWSPENDING off a version that loses AWSCURRENT to a new value: it is left
+        // with AWSPREVIOUS only
+        if let Some(h) = s.holder(AWSCURRENT).filter(|h| *h != idx) {
+            if s.versions[h].has(AWSPENDING) {
+                s.detach_label(AWSPENDING, h);
+                changed_ids.push(s.versions[h].id.clone());
+            }
+        }
+    }
     for label in &wanted {
         let c = s
             .attach_label(label, idx)

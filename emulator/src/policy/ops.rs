@@ -9,7 +9,7 @@ use super::{
 };
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::ops::{arn_name, live, paging, secret_id};
+use crate::ops::{arn_name, check_secret_id, live, paging, secret_id};
 use crate::protocol::Input;
 
 fn policy_name(inp: &mut Input) -> Result<Option<String>, ApiError> {
@@ -178,6 +178,9 @@ pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
 /// Text that is not a JSON object at all answers MalformedPolicyDocumentException.
 pub fn validate_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = inp.string("SecretId", 1, 2048)?;
+    if let Some(id) = &id {
+        check_secret_id(&mut inp, id);
+    }
     let text = inp.required_string("ResourcePolicy", 1, MAX_POLICY_LEN)?;
     inp.finish()?;
     if let Some(id) = &id {
