@@ -9,8 +9,11 @@
 
 mod common;
 
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionType, Tag};
+use aws_sdk_secretsmanager::types::{
+    Filter, FilterNameStringType, ReplicaRegionType, RotationRulesType, Tag,
+};
 use aws_sdk_secretsmanager::Client;
 use common::{aws_call, client, code, emulator, message};
 use secretsmanager_emulator::rotation::RotationSettings;
@@ -21,15 +24,21 @@ const INVALID_NAME: &str = "Invalid name. Must be a valid name containing alphan
 const TOKEN_REQUIRED: &str =
     "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
 const LAMBDA_DENIED: &str = "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.";
+const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
 const USER_FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:not-mapped";
 
-/// The code and message of a failed SDK call.
-fn failure<T: std::fmt::Debug, E: aws_sdk_secretsmanager::error::ProvideErrorMetadata>(
-    r: Result<T, E>,
-) -> (String, String) {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => (code(&e), message(&e)),
+/// Asserts that an SDK call failed with `want_code` and, unless `want_message` is empty, exactly
+/// that message.
+#[track_caller]
+fn refused<T, E>(r: Result<T, E>, want_code: &str, want_message: &str)
+where
+    T: std::fmt::Debug,
+    E: aws_sdk_secretsmanager::error::ProvideErrorMetadata,
+{
+    let e = r.expect_err("the call should fail");
+    assert_eq!(code(&e), want_code, "{}", message(&e));
+    if !want_message.is_empty() {
+        assert_eq!(message(&e), want_message);
     }
 }
 
@@ -51,6 +60,18 @@ async fn put(c: &Client, id: &str, value: &str, stages: &[&str]) -> String {
     let p = c.put_secret_value().secret_id(id).secret_string(value);
     let p = p.set_version_stages(labels).send().await.expect("put");
     p.version_id().expect("version id").to_string()
+}
+
+/// A secret `id` with `n` versions written back to back, each later one taking AWSCURRENT, or a
+/// label of its own (`L1`, `L2`, ...) when `labelled`; their ids in creation order.
+async fn back_to_back(c: &Client, id: &str, n: usize, labelled: bool) -> Vec<String> {
+    let mut ids = vec![create(c, id, "v0").await];
+    for i in 1..n {
+        let label = format!("L{i}");
+        let stages: &[&str] = if labelled { &[&label] } else { &[] };
+        ids.push(put(c, id, &format!("v{i}"), stages).await);
+    }
+    ids
 }
 
 /// Moves AWSCURRENT from version `from` to version `to`.
@@ -163,24 +184,17 @@ fn request_for(id: &str, members: &str) -> String {
 }
 
 #[tokio::test]
-async fn invalid_names_are_refused_on_every_operation_before_the_lookup() {
+async fn invalid_names_are_refused_on_every_operation_before_the_lookup_and_valid_ones_work() {
     let emu = emulator().await;
     let c = client(&emu);
     for name in BAD_NAMES {
         // through the SDK, as recorded (test_invalid_secret_name)
-        let answers = [
-            failure(c.create_secret().name(name).secret_string("s").send().await),
-            failure(c.describe_secret().secret_id(name).send().await),
-            failure(c.get_secret_value().secret_id(name).send().await),
-            failure(c.restore_secret().secret_id(name).send().await),
-        ];
-        for (code, msg) in answers {
-            assert_eq!(
-                (code.as_str(), msg.as_str()),
-                ("ValidationException", INVALID_NAME),
-                "{name:?}"
-            );
-        }
+        let create = c.create_secret().name(name).secret_string("s");
+        refused(create.send().await, "ValidationException", INVALID_NAME);
+        let get = c.get_secret_value().secret_id(name).send().await;
+        refused(get, "ValidationException", INVALID_NAME);
+        let restore = c.restore_secret().secret_id(name).send().await;
+        refused(restore, "ValidationException", INVALID_NAME);
         // on the wire, every operation that takes a SecretId
         for (op, members) in WITH_SECRET_ID {
             let r = aws_call(
@@ -219,78 +233,58 @@ async fn invalid_names_are_refused_on_every_operation_before_the_lookup() {
         assert!(ok, "{op}: {} {v}", r.status);
     }
     // an ARN is looked up, not checked as a name (its ':' are not name characters)
-    let (code, _) = failure(
-        c.describe_secret()
-            .secret_id("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf")
-            .send()
-            .await,
-    );
-    assert_eq!(code, "ResourceNotFoundException");
-    emu.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_valid_name_with_every_allowed_punctuation_works_everywhere() {
-    let emu = emulator().await;
-    let c = client(&emu);
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf";
+    assert_eq!(describe_raw(&emu, arn).await["Message"], NOT_FOUND);
+    // as recorded (test_create_and_update_secret[Valid/_+=.@-Name-a1b2c3-])
     let name = "Valid/_+=.@-Name-a1b2c3-";
     create(&c, name, "my_secret").await;
-    let g = c.get_secret_value().secret_id(name).send().await.unwrap();
-    assert_eq!(g.secret_string(), Some("my_secret"));
-    c.delete_secret()
-        .secret_id(name)
-        .force_delete_without_recovery(true)
-        .send()
-        .await
-        .unwrap();
+    for (op, members) in WITH_SECRET_ID.iter().skip(1).take(3) {
+        let r = aws_call(
+            emu.addr(),
+            &format!("secretsmanager.{op}"),
+            &request_for(name, members),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{op}: {}", r.json());
+    }
     emu.shutdown().await;
 }
 
-/// The members of an error body, sorted.
-fn body_keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    k.sort();
-    k
+/// The members of an error body, comma-separated in sorted order.
+fn members(v: &Value) -> String {
+    let mut names: Vec<&str> = match v.as_object() {
+        Some(m) => m.keys().map(String::as_str).collect(),
+        None => Vec::new(),
+    };
+    names.sort_unstable();
+    names.join(",")
 }
 
 #[tokio::test]
 async fn a_raw_request_without_client_request_token_is_refused_before_the_lookup() {
     let emu = emulator().await;
-    let a = emu.addr();
     // as recorded (test_no_client_request_token): SecretString and Description, no token, a
     // secret that does not exist
-    let cases = [
-        (
-            "CreateSecret",
-            r#"{"Name":"tok-missing","SecretString":"thisisthesecret","Description":"My secret string"}"#,
-            "InvalidRequestException",
-        ),
-        (
-            "UpdateSecret",
-            r#"{"SecretId":"tok-missing","SecretString":"thisisthesecret","Description":"My secret string"}"#,
-            "InvalidRequestException",
-        ),
-        (
-            "PutSecretValue",
-            r#"{"SecretId":"tok-missing","SecretString":"thisisthesecret","Description":"My secret string"}"#,
-            "InvalidRequestException",
-        ),
-        (
-            "RotateSecret",
-            r#"{"SecretId":"tok-missing","SecretString":"thisisthesecret","Description":"My secret string"}"#,
-            "InvalidParameterException",
-        ),
-    ];
-    for (op, body, want) in cases {
-        let r = aws_call(a, &format!("secretsmanager.{op}"), body).await;
-        assert_eq!(r.status, 400, "{op}");
+    let members_sent = r#""SecretString":"thisisthesecret","Description":"My secret string""#;
+    for (op, id, want) in [
+        ("CreateSecret", "Name", "InvalidRequestException"),
+        ("UpdateSecret", "SecretId", "InvalidRequestException"),
+        ("PutSecretValue", "SecretId", "InvalidRequestException"),
+        ("RotateSecret", "SecretId", "InvalidParameterException"),
+    ] {
+        let body = format!(r#"{{"{id}":"tok-missing",{members_sent}}}"#);
+        let r = aws_call(emu.addr(), &format!("secretsmanager.{op}"), &body).await;
         let v = r.json();
-        assert_eq!(v["__type"], want, "{op}: {v}");
-        assert_eq!(v["Message"], TOKEN_REQUIRED, "{op}: {v}");
-        assert_eq!(body_keys(&v), ["Message", "__type"], "{op}: {v}");
+        assert_eq!(
+            (r.status, members(&v)),
+            (400, "Message,__type".into()),
+            "{op}"
+        );
+        assert_eq!(
+            (&v["__type"], &v["Message"]),
+            (&Value::from(want), &Value::from(TOKEN_REQUIRED)),
+            "{op}"
+        );
         assert_eq!(r.header("x-amzn-errortype"), Some(want), "{op}");
     }
     emu.shutdown().await;
@@ -299,31 +293,16 @@ async fn a_raw_request_without_client_request_token_is_refused_before_the_lookup
 #[tokio::test]
 async fn error_bodies_carry_type_and_message_only_and_every_sdk_reads_them() {
     let emu = emulator().await;
-    let r = aws_call(
-        emu.addr(),
-        "secretsmanager.DescribeSecret",
-        r#"{"SecretId":"nope"}"#,
-    )
-    .await;
-    let v = r.json();
-    assert_eq!(body_keys(&v), ["Message", "__type"], "{v}");
-    assert_eq!(
-        v["Message"],
-        "Secrets Manager can't find the specified secret."
-    );
+    let missing = describe_raw(&emu, "nope").await;
+    assert_eq!(members(&missing), "Message,__type", "{missing}");
+    assert_eq!(missing["Message"], NOT_FOUND);
     // a front-end validation error has the same two members
     let r = aws_call(emu.addr(), "secretsmanager.DescribeSecret", "{}").await;
-    assert_eq!(body_keys(&r.json()), ["Message", "__type"]);
+    assert_eq!(members(&r.json()), "Message,__type");
     // the Rust SDK (the broker's aws backend uses it) still reads the message
     let c = client(&emu);
-    let (code, msg) = failure(c.describe_secret().secret_id("nope").send().await);
-    assert_eq!(
-        (code.as_str(), msg.as_str()),
-        (
-            "ResourceNotFoundException",
-            "Secrets Manager can't find the specified secret."
-        )
-    );
+    let d = c.describe_secret().secret_id("nope").send().await;
+    refused(d, "ResourceNotFoundException", NOT_FOUND);
     emu.shutdown().await;
 }
 
@@ -331,60 +310,37 @@ async fn error_bodies_carry_type_and_message_only_and_every_sdk_reads_them() {
 async fn request_members_are_checked_before_the_secret_is_looked_up() {
     let emu = emulator().await;
     let c = client(&emu);
-    // DeleteSecret: the two deletion options together, or a window outside 7-30, on a missing secret
-    let (code, msg) = failure(
-        c.delete_secret()
-            .secret_id("missing")
-            .force_delete_without_recovery(true)
-            .recovery_window_in_days(7)
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException", "{msg}");
-    let (code, _) = failure(
-        c.delete_secret()
-            .secret_id("missing")
-            .recovery_window_in_days(3)
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException");
+    let id = "missing";
+    // DeleteSecret: both deletion options, or a window outside 7-30, on a missing secret
+    let delete = || c.delete_secret().secret_id(id);
+    let both = delete().recovery_window_in_days(7);
+    let both = both.force_delete_without_recovery(true);
+    refused(both.send().await, "InvalidParameterException", "");
+    let short = delete().recovery_window_in_days(3);
+    refused(short.send().await, "InvalidParameterException", "");
     // PutResourcePolicy: a policy that is not a policy, on a missing secret
-    let (code, _) = failure(
-        c.put_resource_policy()
-            .secret_id("missing")
-            .resource_policy("{not json")
-            .send()
-            .await,
-    );
-    assert_eq!(code, "MalformedPolicyDocumentException");
+    let policy = c.put_resource_policy().secret_id(id);
+    let policy = policy.resource_policy("{not json");
+    refused(policy.send().await, "MalformedPolicyDocumentException", "");
     // PutSecretValue: both kinds of value, on a missing secret
-    let (code, _) = failure(
-        c.put_secret_value()
-            .secret_id("missing")
-            .secret_string("s")
-            .secret_binary(Blob::new(vec![1]))
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException");
+    let put = c.put_secret_value().secret_id(id).secret_string("s");
+    let put = put.secret_binary(Blob::new(vec![1]));
+    refused(put.send().await, "InvalidParameterException", "");
     // RotateSecret: rules out of range, on a missing secret
-    let (code, _) = failure(
-        c.rotate_secret()
-            .secret_id("missing")
-            .rotation_rules(
-                aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                    .automatically_after_days(0)
-                    .build(),
-            )
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException");
+    let rules = RotationRulesType::builder().automatically_after_days(0);
+    let rotate = c.rotate_secret().secret_id(id);
+    let rotate = rotate.rotation_rules(rules.build());
+    refused(rotate.send().await, "InvalidParameterException", "");
     // a well-formed request on a missing secret is a ResourceNotFoundException
-    let (code, _) = failure(c.delete_secret().secret_id("missing").send().await);
-    assert_eq!(code, "ResourceNotFoundException");
+    let found = delete().send().await;
+    refused(found, "ResourceNotFoundException", NOT_FOUND);
     emu.shutdown().await;
+}
+
+/// DescribeSecret through the SDK.
+async fn describe(c: &Client, id: &str) -> DescribeSecretOutput {
+    let d = c.describe_secret().secret_id(id);
+    d.send().await.expect("describe")
 }
 
 #[tokio::test]
@@ -392,34 +348,17 @@ async fn tags_are_an_empty_list_once_all_are_removed_and_absent_before() {
     let emu = emulator().await;
     let c = client(&emu);
     create(&c, "tagged", "v").await;
-    let d = c
-        .describe_secret()
-        .secret_id("tagged")
-        .send()
-        .await
-        .unwrap();
-    assert!(d.tags.is_none(), "never tagged: no Tags member");
+    assert!(describe(&c, "tagged").await.tags.is_none(), "never tagged");
     let tag = Tag::builder().key("tag1").value("value1").build();
-    c.tag_resource()
-        .secret_id("tagged")
-        .tags(tag)
-        .send()
-        .await
-        .unwrap();
+    let t = c.tag_resource().secret_id("tagged").tags(tag);
+    t.send().await.expect("tag");
     let untag = c.untag_resource().secret_id("tagged").tag_keys("tag1");
-    untag.send().await.unwrap();
+    untag.send().await.expect("untag");
     // as recorded (test_secret_tags): "Tags": [] in DescribeSecret, and in a ListSecrets entry
-    let d = c
-        .describe_secret()
-        .secret_id("tagged")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(d.tags.as_deref(), Some(&[][..]), "all removed: Tags is []");
-    assert_eq!(
-        describe_raw(&emu, "tagged").await["Tags"],
-        serde_json::json!([])
-    );
+    let tags = describe(&c, "tagged").await.tags;
+    assert_eq!(tags.as_deref(), Some(&[][..]), "all removed: Tags is []");
+    let raw = describe_raw(&emu, "tagged").await;
+    assert_eq!(raw["Tags"], serde_json::json!([]));
     let l = c.list_secrets().send().await.unwrap();
     assert_eq!(l.secret_list()[0].tags.as_deref(), Some(&[][..]));
     emu.shutdown().await;
@@ -431,12 +370,7 @@ async fn an_empty_description_is_left_out() {
     let c = client(&emu);
     let create = c.create_secret().name("nodesc").description("");
     create.secret_string("v").send().await.unwrap();
-    let d = c
-        .describe_secret()
-        .secret_id("nodesc")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, "nodesc").await;
     assert!(d.description.is_none(), "{:?}", d.description);
     for text in ["set", ""] {
         let u = c.update_secret().secret_id("nodesc").description(text);
@@ -450,14 +384,11 @@ async fn an_empty_description_is_left_out() {
 }
 
 #[tokio::test]
-async fn deprecated_versions_have_no_version_stages_and_all_list_oldest_first() {
+async fn versions_list_oldest_first_and_deprecated_ones_have_no_version_stages() {
     let emu = emulator().await;
     let c = client(&emu);
     // as recorded (test_deprecated_secret_version_stage): four values, the first two deprecated
-    let mut ids = vec![create(&c, "dep", "v1").await];
-    for v in ["v2", "v3", "v4"] {
-        ids.push(put(&c, "dep", v, &[]).await);
-    }
+    let ids = back_to_back(&c, "dep", 4, false).await;
     assert_eq!(
         versions(&c, "dep", true).await,
         vec![
@@ -476,33 +407,18 @@ async fn deprecated_versions_have_no_version_stages_and_all_list_oldest_first() 
     .await;
     let first = &r.json()["Versions"][0];
     assert!(first.get("VersionStages").is_none(), "{first}");
-    emu.shutdown().await;
-}
-
-#[tokio::test]
-async fn versions_created_back_to_back_list_in_creation_order_across_pages() {
-    let emu = emulator().await;
-    let c = client(&emu);
-    let mut ids = vec![create(&c, "fast", "0").await];
-    // back to back, most of them in the same millisecond; custom labels keep them all listed
-    for i in 1..8 {
-        ids.push(put(&c, "fast", &i.to_string(), &[&format!("L{i}")]).await);
-    }
-    let mut listed = Vec::new();
-    let mut token = None;
-    loop {
-        let l = c.list_secret_version_ids().secret_id("fast").max_results(3);
-        let r = l.set_next_token(token).send().await.unwrap();
-        listed.extend(
-            r.versions()
-                .iter()
-                .map(|v| v.version_id().unwrap().to_string()),
-        );
-        token = r.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    // versions written back to back (most in the same millisecond) keep their creation order
+    // across pages; custom labels keep them all listed
+    let ids = back_to_back(&c, "fast", 8, true).await;
+    let pages = c.list_secret_version_ids().secret_id("fast").max_results(3);
+    let pages: Vec<_> = pages.into_paginator().send().collect().await;
+    assert_eq!(pages.len(), 3, "three pages of at most three");
+    let listed: Vec<String> = pages
+        .into_iter()
+        .flat_map(|p| p.unwrap().versions)
+        .flatten()
+        .filter_map(|v| v.version_id)
+        .collect();
     assert_eq!(listed, ids);
     emu.shutdown().await;
 }
@@ -546,41 +462,41 @@ async fn rotation_without_a_usable_function_is_refused_as_aws_does_by_default() 
     let c = client(&emu);
     assert!(emu.rotation().strict(), "AWS's behaviour is the default");
     create(&c, "rot", "v").await;
-    let (code, msg) = failure(c.rotate_secret().secret_id("rot").send().await);
-    assert_eq!(
-        (code.as_str(), msg.as_str()),
-        (
-            "InvalidRequestException",
-            "No Lambda rotation function ARN is associated with this secret."
-        )
+    let no_function = c.rotate_secret().secret_id("rot").send().await;
+    refused(
+        no_function,
+        "InvalidRequestException",
+        "No Lambda rotation function ARN is associated with this secret.",
     );
     // as recorded (test_rotate_secret_invalid_lambda_arn): AWS's message, no emulator hint in it
-    let (code, msg) = failure(
-        c.rotate_secret()
-            .secret_id("rot")
-            .rotation_lambda_arn(USER_FN)
-            .send()
-            .await,
+    let unmapped = c
+        .rotate_secret()
+        .secret_id("rot")
+        .rotation_lambda_arn(USER_FN);
+    refused(
+        unmapped.send().await,
+        "AccessDeniedException",
+        LAMBDA_DENIED,
+    );
+    let body = format!(
+        r#"{{"SecretId":"rot","RotationLambdaARN":"{USER_FN}","ClientRequestToken":"{}"}}"#,
+        "b".repeat(36)
+    );
+    let r = aws_call(emu.addr(), "secretsmanager.RotateSecret", &body).await;
+    assert_eq!(
+        (r.status, members(&r.json())),
+        (400, "Message,__type".into())
+    );
+    // the refused calls changed nothing (as recorded: no rotation members, one version)
+    let d = describe_raw(&emu, "rot").await;
+    assert!(
+        d.get("RotationEnabled").is_none() && d.get("RotationLambdaARN").is_none(),
+        "{d}"
     );
     assert_eq!(
-        (code.as_str(), msg.as_str()),
-        ("AccessDeniedException", LAMBDA_DENIED)
+        d["VersionIdsToStages"].as_object().map(|m| m.len()),
+        Some(1)
     );
-    let r = aws_call(
-        emu.addr(),
-        "secretsmanager.RotateSecret",
-        &format!(
-            r#"{{"SecretId":"rot","RotationLambdaARN":"{USER_FN}","ClientRequestToken":"{}"}}"#,
-            "b".repeat(36)
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(body_keys(&r.json()), ["Message", "__type"]);
-    // the refused calls changed nothing (as recorded: no rotation members, one version)
-    let d = c.describe_secret().secret_id("rot").send().await.unwrap();
-    assert!(d.rotation_enabled.is_none() && d.rotation_lambda_arn.is_none());
-    assert_eq!(d.version_ids_to_stages().unwrap().len(), 1);
     emu.shutdown().await;
 }
 
@@ -588,12 +504,8 @@ async fn rotation_without_a_usable_function_is_refused_as_aws_does_by_default() 
 async fn moto_compatible_rotation_is_a_flag() {
     let settings = RotationSettings::default();
     settings.set_moto(true);
-    let emu = Emulator::builder()
-        .in_memory()
-        .rotation(settings)
-        .start()
-        .await
-        .unwrap();
+    let builder = Emulator::builder().in_memory().rotation(settings);
+    let emu = builder.start().await.unwrap();
     let c = client(&emu);
     create(&c, "rot", "keep").await;
     let out = c.rotate_secret().secret_id("rot").send().await.unwrap();
@@ -602,13 +514,39 @@ async fn moto_compatible_rotation_is_a_flag() {
         (g.secret_string(), g.version_id()),
         (Some("keep"), out.version_id())
     );
-    c.rotate_secret()
+    let unmapped = c
+        .rotate_secret()
         .secret_id("rot")
-        .rotation_lambda_arn(USER_FN)
+        .rotation_lambda_arn(USER_FN);
+    unmapped
         .send()
         .await
         .expect("an unmapped function is promoted too");
     emu.shutdown().await;
+}
+
+/// GetRandomPassword with `length` characters and the character types `excluded` (l, u, n, p)
+/// left out; the password or the error's code and message.
+async fn password(
+    c: &Client,
+    length: i64,
+    excluded: &str,
+    space: bool,
+) -> Result<String, (String, String)> {
+    let g = c
+        .get_random_password()
+        .password_length(length)
+        .include_space(space);
+    let g = g
+        .exclude_lowercase(excluded.contains('l'))
+        .exclude_uppercase(excluded.contains('u'));
+    let g = g
+        .exclude_numbers(excluded.contains('n'))
+        .exclude_punctuation(excluded.contains('p'));
+    match g.send().await {
+        Ok(p) => Ok(p.random_password().unwrap_or_default().to_string()),
+        Err(e) => Err((code(&e), message(&e))),
+    }
 }
 
 #[tokio::test]
@@ -619,55 +557,28 @@ async fn get_random_password_limits_and_character_sets() {
         (0, "greater than or equal to 1"),
         (4097, "less than or equal to 4096"),
     ] {
-        let (code, msg) = failure(c.get_random_password().password_length(len).send().await);
-        assert_eq!(code, "ValidationException");
+        let want = format!("1 validation error detected: Value '{len}' at 'passwordLength' failed to satisfy constraint: Member must have value {bound}");
         assert_eq!(
-            msg,
-            format!("1 validation error detected: Value '{len}' at 'passwordLength' failed to satisfy constraint: Member must have value {bound}")
+            password(&c, len, "", false).await,
+            Err(("ValidationException".into(), want))
         );
     }
-    for len in [1, 4096] {
-        let p = c
-            .get_random_password()
-            .password_length(len)
-            .require_each_included_type(false)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(p.random_password().unwrap().chars().count(), len as usize);
+    for len in [4, 4096] {
+        let p = password(&c, len, "", false).await.unwrap();
+        assert_eq!(p.chars().count(), len as usize);
     }
-    let (code, msg) = failure(
-        c.get_random_password()
-            .exclude_lowercase(true)
-            .exclude_uppercase(true)
-            .exclude_numbers(true)
-            .exclude_punctuation(true)
-            .send()
-            .await,
-    );
     assert_eq!(
-        (code.as_str(), msg.as_str()),
-        (
-            "InvalidParameterException",
-            "All characters have been excluded from selection."
-        )
+        password(&c, 32, "lunp", false).await,
+        Err((
+            "InvalidParameterException".into(),
+            "All characters have been excluded from selection.".into()
+        ))
     );
     // IncludeSpace adds the space to the choices (never a required type)
-    let p = c
-        .get_random_password()
-        .exclude_lowercase(true)
-        .exclude_uppercase(true)
-        .exclude_numbers(true)
-        .exclude_punctuation(true)
-        .include_space(true)
-        .password_length(12)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(p.random_password(), Some("            "));
-    let (code, _) = failure(c.get_random_password().password_length(3).send().await);
+    assert_eq!(password(&c, 12, "lunp", true).await, Ok(" ".repeat(12)));
+    let short = password(&c, 3, "", false).await.unwrap_err();
     assert_eq!(
-        code, "InvalidParameterException",
+        short.0, "InvalidParameterException",
         "4 required types, 3 places"
     );
     emu.shutdown().await;
@@ -677,22 +588,13 @@ async fn get_random_password_limits_and_character_sets() {
 async fn list_secrets_names_the_filter_keys_of_the_model() {
     let emu = emulator().await;
     let c = client(&emu);
-    let (code, msg) = failure(
-        c.list_secrets()
-            .filters(
-                Filter::builder()
-                    .key(FilterNameStringType::from("invalid"))
-                    .values("foo")
-                    .build(),
-            )
-            .send()
-            .await,
-    );
-    assert_eq!(code, "ValidationException");
+    let key = FilterNameStringType::from("invalid");
+    let filter = Filter::builder().key(key).values("foo").build();
     // the enumeration in the order of the model's FilterNameStringType
-    assert_eq!(
-        msg,
-        "1 validation error detected: Value 'invalid' at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set: [description, name, tag-key, tag-value, primary-region, owning-service, all]"
+    refused(
+        c.list_secrets().filters(filter).send().await,
+        "ValidationException",
+        "1 validation error detected: Value 'invalid' at 'filters.1.member.key' failed to satisfy constraint: Member must satisfy enum value set: [description, name, tag-key, tag-value, primary-region, owning-service, all]",
     );
     emu.shutdown().await;
 }
@@ -702,38 +604,22 @@ async fn replication_conflicts_answer_codes_of_the_model() {
     let emu = emulator().await;
     let c = client(&emu);
     create(&c, "rep", "v").await;
-    let eu = ReplicaRegionType::builder().region("eu-west-1").build();
-    c.replicate_secret_to_regions()
-        .secret_id("rep")
-        .add_replica_regions(eu.clone())
+    let region = |r: &str| ReplicaRegionType::builder().region(r).build();
+    let first = c.replicate_secret_to_regions().secret_id("rep");
+    first
+        .add_replica_regions(region("eu-west-1"))
         .send()
         .await
         .unwrap();
     // ReplicateSecretToRegions and RemoveRegionsFromReplication declare ResourceNotFound,
     // InvalidRequest, InvalidParameter and InternalServiceError only
-    let (code, _) = failure(
-        c.replicate_secret_to_regions()
-            .secret_id("rep")
-            .add_replica_regions(eu)
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException");
-    let (code, _) = failure(
-        c.replicate_secret_to_regions()
-            .secret_id("rep")
-            .add_replica_regions(ReplicaRegionType::builder().region("us-east-1").build())
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException", "its own region");
-    let (code, _) = failure(
-        c.remove_regions_from_replication()
-            .secret_id("rep")
-            .remove_replica_regions("ap-south-1")
-            .send()
-            .await,
-    );
-    assert_eq!(code, "InvalidParameterException");
+    for again in ["eu-west-1", "us-east-1"] {
+        let r = c.replicate_secret_to_regions().secret_id("rep");
+        let r = r.add_replica_regions(region(again)).send().await;
+        refused(r, "InvalidParameterException", "");
+    }
+    let remove = c.remove_regions_from_replication().secret_id("rep");
+    let remove = remove.remove_replica_regions("ap-south-1").send().await;
+    refused(remove, "InvalidParameterException", "");
     emu.shutdown().await;
 }

@@ -226,6 +226,23 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
     Ok(s)
 }
 
+/// The secret `id` of `region` for a write: refused when it is scheduled for deletion, or when
+/// it is a replica in this region (writes go to the primary's region).
+pub fn writable<'a>(
+    ctx: &Ctx,
+    region: &'a mut Region,
+    id: &str,
+) -> Result<&'a mut Secret, ApiError> {
+    let name = live(ctx, region, id)?.name.clone();
+    let s = region
+        .get_mut(&name)
+        .ok_or_else(ApiError::secret_not_found)?;
+    if s.is_replica_in(&ctx.region) {
+        return Err(ApiError::replica_read_only());
+    }
+    Ok(s)
+}
+
 /// Checks tags to add: no `aws:` prefix, no duplicate keys, at most 50 after merging.
 pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Result<(), ApiError> {
     check_new_tags(new)?;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{LabelError, AWSCURRENT, AWSPREVIOUS, MAX_LABELS_PER_VERSION};
-use crate::ops::{arn_name, live, paging, secret_id, ts};
+use crate::ops::{arn_name, paging, secret_id, ts, writable};
 use crate::protocol::Input;
 
 /// ListSecretVersionIds (allowed on secrets scheduled for deletion). Versions in creation order,
@@ -95,11 +95,7 @@ pub fn update_secret_version_stage(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         ));
     }
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         crate::replication::cross_account::refuse_value_write(s)?;
         let not_valid = |v: &str| ApiError::invalid_parameter(format!("Not a valid version: {v}"));
         let to = match &move_to {

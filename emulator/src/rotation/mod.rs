@@ -36,7 +36,7 @@ use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
 use crate::ops::value::put_version;
-use crate::ops::{arn_name, live, request_token, rotation_token_required, secret_id, OpFuture};
+use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
 use crate::protocol::Input;
 use crate::store::Tx;
 use crate::Shared;
@@ -137,13 +137,8 @@ fn prepare(
     id: &str,
     req: Request,
 ) -> Result<Plan, ApiError> {
-    let name = live(ctx, region, id)?.name.clone();
-    let s = region
-        .get_mut(&name)
-        .ok_or_else(ApiError::secret_not_found)?;
-    if s.is_replica_in(&ctx.region) {
-        return Err(ApiError::replica_read_only());
-    }
+    let s = writable(ctx, region, id)?;
+    let name = s.name.clone();
     crate::replication::cross_account::refuse_value_write(s)?;
     let mut out = arn_name(s);
     out.insert("VersionId".into(), json!(req.token));
@@ -334,11 +329,7 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
     let id = secret_id(&mut inp)?;
     inp.finish()?;
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
