@@ -525,6 +525,29 @@ async fn moto_compatible_rotation_is_a_flag() {
     emu.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_binary_takes_moto_rotation_as_a_flag_and_strict_rotation_as_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, rotates) in [("--moto-rotation", true), ("--strict-rotation", false)] {
+        let port = common::free_port();
+        let data = dir.path().join(flag.trim_start_matches('-'));
+        let mut child = common::spawn_binary_with(&data, port, &[flag]).await;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let c = common::client_for(&endpoint, "us-east-1", common::AKID, common::SECRET_KEY);
+        create(&c, "rot", "v").await;
+        let r = c.rotate_secret().secret_id("rot").send().await;
+        assert_eq!(r.is_ok(), rotates, "{flag}: {r:?}");
+        child.kill().await.unwrap();
+    }
+    // the two contradict each other
+    let both = std::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
+        .args(["--in-memory", "--moto-rotation", "--strict-rotation"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+}
+
 /// GetRandomPassword with `length` characters and the character types `excluded` (l, u, n, p)
 /// left out; the password or the error's code and message.
 async fn password(

@@ -181,7 +181,17 @@ pub fn free_port() -> u16 {
 /// Starts the `sm-emulator` binary on `dir` and `port` and waits (up to 10 s) until it answers
 /// its health check.
 pub async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    spawn_binary_with(dir, port, &[]).await
+}
+
+/// [`spawn_binary`] with further flags.
+pub async fn spawn_binary_with(
+    dir: &std::path::Path,
+    port: u16,
+    flags: &[&str],
+) -> tokio::process::Child {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
+        .args(flags)
         .arg("--data-dir")
         .arg(dir)
         .arg("--listen")
