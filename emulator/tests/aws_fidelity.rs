@@ -195,6 +195,21 @@ async fn invalid_names_are_refused_on_every_operation_before_the_lookup_and_vali
         refused(get, "ValidationException", INVALID_NAME);
         let restore = c.restore_secret().secret_id(name).send().await;
         refused(restore, "ValidationException", INVALID_NAME);
+        // BatchGetSecretValue answers it for that id alone, among its Errors
+        let batch = c.batch_get_secret_value().secret_id_list(name);
+        let batch = batch.secret_id_list("missing").send().await.unwrap();
+        let errors: Vec<(&str, &str)> = batch
+            .errors()
+            .iter()
+            .map(|e| (e.error_code().unwrap_or(""), e.message().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("ValidationException", INVALID_NAME),
+                ("ResourceNotFoundException", NOT_FOUND)
+            ]
+        );
         // on the wire, every operation that takes a SecretId
         for (op, members) in WITH_SECRET_ID {
             let r = aws_call(
