@@ -293,8 +293,8 @@ class SecretsManagerEmulator:
         else:
             cmd += ["--in-memory"]
         cmd += ["--account-id", self.account_id]
-        if self.strict_rotation:
-            cmd.append("--strict-rotation")
+        # the wrapper's documented default is moto-compatible rotation; the binary's is AWS's
+        cmd.append("--strict-rotation" if self.strict_rotation else "--moto-rotation")
         cmd += self.args
         env = dict(os.environ)
         env.update(self.env)
