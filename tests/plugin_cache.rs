@@ -169,3 +169,45 @@ async fn the_cache_is_on_by_default_for_aws() {
     drop(plugin);
     emu.shutdown().await;
 }
+
+/// With an audit log, each GetSecret's line says whether the cache answered it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lines_say_whether_the_cache_answered() {
+    let emu = Emulator::builder().in_memory().start().await.unwrap();
+    let endpoint = emu.endpoint();
+    let (data, sockets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let audit = data.path().join("audit.log");
+    let plugin = plugin(
+        data.path(),
+        sockets.path(),
+        &endpoint,
+        &[
+            ("GF_PLUGIN_CACHE_TTL", "10m"),
+            ("GF_PLUGIN_AUDIT_LOG", audit.to_str().unwrap()),
+        ],
+    );
+    let mut c = plugin.client().await;
+    assert_eq!(set(&mut c, 1, &data_source(0), &secret_of(0, 1)).await, "");
+    for _ in 0..2 {
+        assert!(get(&mut c, 1, &data_source(0)).await.exists);
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l["operation"].as_str().unwrap(), l["cache"].as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("SetSecret", None),
+            ("GetSecret", Some("miss")),
+            ("GetSecret", Some("hit"))
+        ]
+    );
+    drop(plugin);
+    emu.shutdown().await;
+}

@@ -19,6 +19,7 @@ pub use settings::{ConfigError, Settings};
 
 pub mod aws;
 pub mod cache;
+pub mod call_notes;
 pub mod legacy_sql;
 pub mod local;
 pub mod memory;

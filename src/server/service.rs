@@ -241,7 +241,15 @@ impl Call {
         store_call: impl Future<Output = backends::Result<T>>,
         outcome: impl FnOnce(&T) -> String,
     ) -> Result<T, Reported> {
-        match store_call.await {
+        // Only an audited call asks the decorators what they saw.
+        let result = if self.audit.is_some() {
+            let (result, cache) = backends::call_notes::observe(store_call).await;
+            self.note(|e| e.cache = cache.map(|c| c.as_str()));
+            result
+        } else {
+            store_call.await
+        };
+        match result {
             Ok(answer) => {
                 let outcome = outcome(&answer);
                 traced(self.op, subject, self.started, &outcome);
