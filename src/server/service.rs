@@ -269,6 +269,16 @@ impl Call {
             }
         }
     }
+
+    /// [`Call::store`] for a store call on `key` that answers nothing (outcome "ok").
+    async fn store_key_op(
+        &self,
+        key: &SecretKey,
+        store_call: impl Future<Output = backends::Result<()>>,
+    ) -> Result<(), Reported> {
+        self.store(key, Some(key), store_call, |()| "ok".to_string())
+            .await
+    }
 }
 
 /// A response that reports failures in-band, in its `userFriendlyError`, under gRPC OK.
@@ -352,10 +362,7 @@ impl SecretsService {
         req: pb::DeleteSecretRequest,
     ) -> Result<pb::DeleteSecretResponse, String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
-        call.store(&key, Some(&key), self.store.delete(&key), |()| {
-            "ok".to_string()
-        })
-        .await?;
+        call.store_key_op(&key, self.store.delete(&key)).await?;
         Ok(pb::DeleteSecretResponse::default())
     }
 
@@ -406,98 +413,77 @@ impl SecretsService {
             let described = format!("{key} to new namespace {:?}", req.new_namespace);
             rejected(call.op, &described, &e)
         })?;
-        call.store(&key, Some(&key), self.store.rename_key(&rename), |()| {
-            "ok".to_string()
-        })
-        .await?;
+        call.store_key_op(&key, self.store.rename_key(&rename))
+            .await?;
         Ok(pb::RenameSecretResponse::default())
     }
 }
 
-#[tonic::async_trait]
-impl SecretsManager for SecretsService {
-    async fn get_secret(
-        &self,
-        request: Request<pb::GetSecretRequest>,
-    ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let call = self.call(Operation::Get, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.get(&call, req).await;
-        self.answer(call, answer).await
-    }
+/// The gRPC trait's methods: each `in_band` RPC (`method(Request) -> Response = Operation via
+/// handler`) starts its call (timing, and the audit entry with the key as sent), hands the
+/// request to its handler, and answers OK with the handler's response or its
+/// `userFriendlyError` once the call is audited; `others` are the methods written out.
+macro_rules! secrets_manager_rpcs {
+    (
+        in_band { $($rpc:ident($request:ty) -> $response:ty = $op:ident via $handler:ident;)+ }
+        others { $($others:tt)* }
+    ) => {
+        #[tonic::async_trait]
+        impl SecretsManager for SecretsService {
+            $(
+                async fn $rpc(
+                    &self,
+                    request: Request<$request>,
+                ) -> Result<Response<$response>, Status> {
+                    let call = self.call(Operation::$op, &request);
+                    let req = request.into_inner();
+                    call.about(req.key_descriptor.as_ref());
+                    let answer = self.$handler(&call, req).await;
+                    self.answer(call, answer).await
+                }
+            )+
+            $($others)*
+        }
+    };
+}
 
-    async fn set_secret(
-        &self,
-        request: Request<pb::SetSecretRequest>,
-    ) -> Result<Response<pb::SetSecretResponse>, Status> {
-        let call = self.call(Operation::Set, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.set(&call, req).await;
-        self.answer(call, answer).await
+secrets_manager_rpcs! {
+    in_band {
+        get_secret(pb::GetSecretRequest) -> pb::GetSecretResponse = Get via get;
+        set_secret(pb::SetSecretRequest) -> pb::SetSecretResponse = Set via set;
+        delete_secret(pb::DeleteSecretRequest) -> pb::DeleteSecretResponse = Delete via delete;
+        list_secrets(pb::ListSecretsRequest) -> pb::ListSecretsResponse = List via list;
+        rename_secret(pb::RenameSecretRequest) -> pb::RenameSecretResponse = Rename via rename;
     }
-
-    async fn delete_secret(
-        &self,
-        request: Request<pb::DeleteSecretRequest>,
-    ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let call = self.call(Operation::Delete, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.delete(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn list_secrets(
-        &self,
-        request: Request<pb::ListSecretsRequest>,
-    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let call = self.call(Operation::List, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.list(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn rename_secret(
-        &self,
-        request: Request<pb::RenameSecretRequest>,
-    ) -> Result<Response<pb::RenameSecretResponse>, Status> {
-        let call = self.call(Operation::Rename, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.rename(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn get_all_secrets(
-        &self,
-        request: Request<pb::GetAllSecretsRequest>,
-    ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
-        let call = self.call(Operation::GetAll, &request);
-        // Grafana's from-plugin migration checks only the gRPC error of this call: an OK answer
-        // without items would make it copy nothing and then drop its "plugin required" flag. So
-        // this RPC, unlike the others, fails with a non-OK status.
-        let items = call
-            .store(&"all", None, self.store.get_all(), |items| {
-                format!("{} items", items.len())
-            })
-            .await
-            .map_err(|failed| Status::new(failed.code, failed.text));
-        let audited = self.audited(call, items.is_ok()).await;
-        let items = items?;
-        audited.map_err(Status::unavailable)?;
-        Ok(Response::new(pb::GetAllSecretsResponse {
-            user_friendly_error: String::new(),
-            items: items
-                .iter()
-                .map(|i| pb::Item {
-                    key: Some(from_key(&i.key)),
-                    value: i.value.expose().to_string(),
+    others {
+        async fn get_all_secrets(
+            &self,
+            request: Request<pb::GetAllSecretsRequest>,
+        ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
+            let call = self.call(Operation::GetAll, &request);
+            // Grafana's from-plugin migration checks only the gRPC error of this call: an OK
+            // answer without items would make it copy nothing and then drop its "plugin required"
+            // flag. So this RPC, unlike the others, fails with a non-OK status.
+            let items = call
+                .store(&"all", None, self.store.get_all(), |items| {
+                    format!("{} items", items.len())
                 })
-                .collect(),
-        }))
+                .await
+                .map_err(|failed| Status::new(failed.code, failed.text));
+            let audited = self.audited(call, items.is_ok()).await;
+            let items = items?;
+            audited.map_err(Status::unavailable)?;
+            Ok(Response::new(pb::GetAllSecretsResponse {
+                user_friendly_error: String::new(),
+                items: items
+                    .iter()
+                    .map(|i| pb::Item {
+                        key: Some(from_key(&i.key)),
+                        value: i.value.expose().to_string(),
+                    })
+                    .collect(),
+            }))
+        }
     }
 }
 
