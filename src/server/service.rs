@@ -270,14 +270,16 @@ impl Call {
         }
     }
 
-    /// [`Call::store`] for a store call on `key` that answers nothing (outcome "ok").
+    /// [`Call::store`] for a store call on `key` that answers nothing (outcome "ok"); `Err` is
+    /// the `userFriendlyError` text.
     async fn store_key_op(
         &self,
         key: &SecretKey,
         store_call: impl Future<Output = backends::Result<()>>,
-    ) -> Result<(), Reported> {
+    ) -> Result<(), String> {
         self.store(key, Some(key), store_call, |()| "ok".to_string())
             .await
+            .map_err(String::from)
     }
 }
 
@@ -296,6 +298,13 @@ macro_rules! in_band_responses {
                     user_friendly_error,
                     ..Default::default()
                 }
+            }
+        }
+
+        /// A call that succeeded with nothing to return: the empty answer.
+        impl From<()> for $response {
+            fn from((): ()) -> Self {
+                Self::default()
             }
         }
     )+};
@@ -337,11 +346,7 @@ impl SecretsService {
         })
     }
 
-    async fn set(
-        &self,
-        call: &Call,
-        req: pb::SetSecretRequest,
-    ) -> Result<pb::SetSecretResponse, String> {
+    async fn set(&self, call: &Call, req: pb::SetSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
         let size = req.value.len();
         let value = SecretValue::new(req.value).map_err(|e| {
@@ -352,18 +357,13 @@ impl SecretsService {
             tracing::trace!(value_bytes = value.len(), "stored");
             "ok".to_string()
         })
-        .await?;
-        Ok(pb::SetSecretResponse::default())
+        .await
+        .map_err(String::from)
     }
 
-    async fn delete(
-        &self,
-        call: &Call,
-        req: pb::DeleteSecretRequest,
-    ) -> Result<pb::DeleteSecretResponse, String> {
+    async fn delete(&self, call: &Call, req: pb::DeleteSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
-        call.store_key_op(&key, self.store.delete(&key)).await?;
-        Ok(pb::DeleteSecretResponse::default())
+        call.store_key_op(&key, self.store.delete(&key)).await
     }
 
     async fn list(
@@ -402,11 +402,7 @@ impl SecretsService {
         })
     }
 
-    async fn rename(
-        &self,
-        call: &Call,
-        req: pb::RenameSecretRequest,
-    ) -> Result<pb::RenameSecretResponse, String> {
+    async fn rename(&self, call: &Call, req: pb::RenameSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
         call.note(|e| e.new_namespace = Some(req.new_namespace.clone()));
         let rename = Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
@@ -414,15 +410,15 @@ impl SecretsService {
             rejected(call.op, &described, &e)
         })?;
         call.store_key_op(&key, self.store.rename_key(&rename))
-            .await?;
-        Ok(pb::RenameSecretResponse::default())
+            .await
     }
 }
 
 /// The gRPC trait's methods: each `in_band` RPC (`method(Request) -> Response = Operation via
 /// handler`) starts its call (timing, and the audit entry with the key as sent), hands the
-/// request to its handler, and answers OK with the handler's response or its
-/// `userFriendlyError` once the call is audited; `others` are the methods written out.
+/// request to its handler, and answers OK with the handler's response (the empty response for a
+/// handler that returns `()`) or its `userFriendlyError` once the call is audited; `others` are
+/// the methods written out.
 macro_rules! secrets_manager_rpcs {
     (
         in_band { $($rpc:ident($request:ty) -> $response:ty = $op:ident via $handler:ident;)+ }
@@ -438,7 +434,7 @@ macro_rules! secrets_manager_rpcs {
                     let call = self.call(Operation::$op, &request);
                     let req = request.into_inner();
                     call.about(req.key_descriptor.as_ref());
-                    let answer = self.$handler(&call, req).await;
+                    let answer = self.$handler(&call, req).await.map(<$response>::from);
                     self.answer(call, answer).await
                 }
             )+
