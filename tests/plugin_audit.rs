@@ -6,6 +6,8 @@
 
 #[path = "reliability_support/kill.rs"]
 mod kill;
+#[path = "reliability_support/kill_load.rs"]
+mod kill_load;
 mod plugin_support;
 
 use std::path::{Path, PathBuf};
@@ -185,7 +187,8 @@ async fn every_write_acknowledged_before_kill_9_has_its_line() {
     let audit = folders.audit.clone();
     let mut plugin = folders.launch();
     let load_client = plugin.client().await;
-    let (acked, evidence) = kill::kill_mid_set_load(&mut plugin.child, load_client, 1, 50).await;
+    let (acked, evidence) =
+        kill_load::kill_mid_set_load(&mut plugin.child, load_client, 1, 50).await;
     drop(plugin);
 
     // Grafana restarts the plugin; the reopened log continues the chain.

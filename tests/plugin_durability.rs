@@ -5,6 +5,8 @@
 
 #[path = "reliability_support/kill.rs"]
 mod kill;
+#[path = "reliability_support/kill_load.rs"]
+mod kill_load;
 mod plugin_support;
 
 use plugin_support::*;
@@ -25,7 +27,7 @@ async fn acknowledged_set_survives_kill_9() {
     // A writer that keeps setting fresh keys (org 2) until the plugin dies: the kill lands in
     // the middle of its load.
     let load_client = plugin.client().await;
-    let (loaded, _) = kill::kill_mid_set_load(&mut plugin.child, load_client, 2, 20).await;
+    let (loaded, _) = kill_load::kill_mid_set_load(&mut plugin.child, load_client, 2, 20).await;
     drop(c);
     drop(plugin);
 

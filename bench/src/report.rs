@@ -447,6 +447,76 @@ pub fn headline_table(a: &BTreeMap<AggKey, Agg>, pending: &BTreeMap<String, Stri
     s
 }
 
+/// A figure judged against another figure of the same run (both medians over the rounds, which
+/// alternate the two sides so that each pair ran as neighbours).
+#[derive(Debug, Clone, Copy)]
+pub struct Ratio {
+    /// What is compared.
+    pub label: &'static str,
+    /// The measured side: (target, workload, concurrency), its requests/s.
+    pub key: (&'static str, &'static str, usize),
+    /// The reference side, its requests/s.
+    pub reference: (&'static str, &'static str, usize),
+    /// The least ratio that meets the target (None = informative only).
+    pub at_least: Option<f64>,
+}
+
+/// Issue 19's figures: what the read cache gains and what the audit log costs, sequential GetSecret
+/// over 10 data sources.
+pub const RATIOS: &[Ratio] = &[
+    Ratio {
+        label: "GetSecret sequential, aws backend → emulator with the read cache on (default) ÷ local backend",
+        key: ("plugin-aws-cached", "get_seq", 1),
+        reference: ("plugin-local-unwatched", "get_seq", 1),
+        at_least: Some(1.0),
+    },
+    Ratio {
+        label: "GetSecret sequential, aws backend → emulator, read cache off (cache_ttl = 0) ÷ on",
+        key: ("plugin-aws-uncached", "get_seq", 1),
+        reference: ("plugin-aws-cached", "get_seq", 1),
+        at_least: None,
+    },
+    Ratio {
+        label: "GetSecret sequential, local backend, audit log on ÷ off",
+        key: ("plugin-local-watched", "get_seq", 1),
+        reference: ("plugin-local-unwatched", "get_seq", 1),
+        at_least: Some(0.9),
+    },
+];
+
+/// The ratio table: both sides' rates, their ratio and the verdict.
+pub fn ratio_table(a: &BTreeMap<AggKey, Agg>) -> String {
+    let mut s = String::from(
+        "| comparison | measured | reference | ratio | target | met? |\n|---|---|---|---|---|---|\n",
+    );
+    for r in RATIOS {
+        let target = r.at_least.map_or("—".to_owned(), |b| format!("≥ {b:.2}×"));
+        let side = |(t, w, c): (&str, &str, usize)| get(a, t, w, c).filter(|g| g.rounds > 0);
+        let (Some(m), Some(base)) = (side(r.key), side(r.reference)) else {
+            let _ = writeln!(s, "| {} | not measured | | | {target} | n/a |", r.label);
+            continue;
+        };
+        let ratio = if base.rps > 0.0 {
+            m.rps / base.rps
+        } else {
+            0.0
+        };
+        let failed = m.errors > 0 || base.errors > 0;
+        let met = match r.at_least {
+            None => "—",
+            Some(_) if failed => "**no** (errors)",
+            Some(b) if ratio >= b => "yes",
+            Some(_) => "**no**",
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {:.0}/s ({} rounds) | {:.0}/s | {ratio:.2}× | {target} | {met} |",
+            r.label, m.rps, m.rounds, base.rps
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,5 +630,27 @@ mod tests {
         assert!(t
             .lines()
             .any(|l| l.contains("SetSecret sequential, local") && l.ends_with("| **no** |")));
+    }
+
+    #[test]
+    fn ratios_are_judged_against_their_reference() {
+        let lines = [
+            r("plugin-local-unwatched", "get_seq", 1, 1000.0, 1.0),
+            r("plugin-local-watched", "get_seq", 1, 850.0, 1.0),
+            r("plugin-aws-cached", "get_seq", 1, 1200.0, 1.0),
+        ];
+        let t = ratio_table(&aggregate(&lines));
+        assert!(
+            t.contains("| 850/s (1 rounds) | 1000/s | 0.85× | ≥ 0.90× | **no** |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 1200/s (1 rounds) | 1000/s | 1.20× | ≥ 1.00× | yes |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("read cache off (cache_ttl = 0) ÷ on | not measured"),
+            "{t}"
+        );
     }
 }

@@ -44,5 +44,7 @@ fn main() -> anyhow::Result<()> {
     println!("{}", report::rss_table(&agg, &args.concurrency));
     println!("### Plugin, migration and legacy figures\n");
     println!("{}", report::headline_table(&agg, &pending));
+    println!("Side by side in this run (medians over the alternated rounds):\n");
+    println!("{}", report::ratio_table(&agg));
     Ok(())
 }
