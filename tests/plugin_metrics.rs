@@ -28,6 +28,17 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// Checks a scrape of `GET /metrics`: HTTP 200, one SetSecret counted, no key or value.
+fn assert_scrape_counts_one_set(addr: &str) {
+    let (status, text) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("secrets_broker_rpc_requests_total{rpc=\"SetSecret\",outcome=\"ok\"} 1\n"),
+        "{text}"
+    );
+    assert_no_secret(&text);
+}
+
 fn assert_no_secret(text: &str) {
     for secret in ["metrics-secret-value", "loki-ns"] {
         assert!(!text.contains(secret), "{secret} in the metrics:\n{text}");
@@ -104,13 +115,7 @@ async fn grafana_collects_the_plugins_metrics_over_diagnostics_and_the_loopback_
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    let (status, scraped) = http_get(&addr, "/metrics");
-    assert_eq!(status, 200);
-    assert!(
-        scraped.contains("secrets_broker_rpc_requests_total{rpc=\"SetSecret\",outcome=\"ok\"} 1\n"),
-        "{scraped}"
-    );
-    assert_no_secret(&scraped);
+    assert_scrape_counts_one_set(&addr);
     assert_eq!(http_get(&addr, "/other").0, 404);
 
     let (_, status) = plugin.shutdown(channel).await;
@@ -180,13 +185,7 @@ async fn serve_answers_metrics_on_its_own_listener_without_the_token() {
     let answer = c.set_secret(request).await.unwrap().into_inner();
     assert_eq!(answer.user_friendly_error, "");
 
-    let (status, text) = http_get(&metrics, "/metrics");
-    assert_eq!(status, 200);
-    assert!(
-        text.contains("secrets_broker_rpc_requests_total{rpc=\"SetSecret\",outcome=\"ok\"} 1\n"),
-        "{text}"
-    );
-    assert_no_secret(&text);
+    assert_scrape_counts_one_set(&metrics);
     let _ = child.kill();
     let _ = child.wait();
 
