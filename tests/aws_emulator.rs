@@ -14,7 +14,7 @@ use secrets_broker::backends::aws::naming::{OWNER_VALUE, TAG_INSTANCE, TAG_OWNER
 use secrets_broker::backends::aws::{AwsConfig, AwsStore};
 use secrets_broker::backends::{testing, Error, SecretStore};
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
-use secretsmanager_emulator::{Emulator, FaultSettings};
+use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
 
 fn config(emu: &Emulator, prefix: &str) -> AwsConfig {
     AwsConfig {
