@@ -122,6 +122,37 @@ async fn grafana_collects_the_plugins_metrics_over_diagnostics_and_the_loopback_
     assert!(status.success(), "{status:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_metrics_port_leaves_the_plugin_serving_and_says_so() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let cmd = grafana_command(
+        data.path(),
+        sockets.path(),
+        &[
+            ("GF_PLUGIN_BACKEND", "memory"),
+            ("GF_PLUGIN_METRICS_LISTEN", port.as_str()),
+        ],
+    );
+    let mut plugin = launch(cmd);
+    let mut c = plugin.client().await;
+    assert_eq!(set(&mut c, 1, "loki-ns", "metrics-secret-value").await, "");
+    let errors: Vec<String> = plugin
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| {
+            l.contains("\"key\":\"metrics_listen\"") && l.contains("without the metrics listener")
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", plugin.stderr_lines());
+    let channel = plugin.channel().await;
+    let (_, status) = plugin.shutdown(channel).await;
+    assert!(status.success(), "{status:?}");
+    drop(busy);
+}
+
 #[test]
 fn a_non_loopback_metrics_listener_stops_start_up_naming_the_setting() {
     let data = tempfile::tempdir().unwrap();

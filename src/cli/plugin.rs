@@ -241,10 +241,15 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
         return ExitCode::FAILURE;
     };
     if let Some(addr) = config.metrics_listen {
-        // The setting was checked for loopback (or explicitly allowed) when it was read.
+        // The setting was checked for loopback (or explicitly allowed) when it was read. A port
+        // that cannot be bound (still held by the plugin's previous process, say) must not keep
+        // Grafana from its secrets: the plugin serves without the listener (Grafana's
+        // /metrics/plugins/<id> still works) and says so.
         if let Err(e) = start_metrics_listener(addr, true, &registry).await {
-            tracing::error!(key = "metrics_listen", "{e}");
-            return ExitCode::FAILURE;
+            tracing::error!(
+                key = "metrics_listen",
+                "{e}; serving without the metrics listener"
+            );
         }
     }
     let result = serve_plugin(service, registry, mtls, &env).await;
