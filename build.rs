@@ -2,7 +2,11 @@
 //! crate needs nothing but cargo, no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/secretsmanager.proto", "proto/grpc_controller.proto"];
+    let protos = [
+        "proto/secretsmanager.proto",
+        "proto/grpc_controller.proto",
+        "proto/diagnostics.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -13,7 +13,8 @@ use crate::backends::cache::CacheConfig;
 pub use crate::backends::settings::{ConfigError, Settings, Source, ENV_PREFIX};
 use crate::backends::{self, BackendConfig, BACKENDS};
 
-/// Keys that are not a backend's: which backend, the config file, the log level, the audit log.
+/// Keys that are not a backend's: which backend, the config file, the log level, the audit log,
+/// the metrics listener.
 pub const GENERAL_KEYS: &[&str] = &[
     "backend",
     "config_file",
@@ -21,7 +22,28 @@ pub const GENERAL_KEYS: &[&str] = &[
     "audit_log",
     "audit_log_max_bytes",
     "audit_log_keep",
+    "metrics_listen",
+    "metrics_listen_allow_remote",
 ];
+
+/// The `metrics_listen` setting: the address of an HTTP listener answering `GET /metrics`;
+/// `None` when unset or `off`. A non-loopback address is refused unless
+/// `metrics_listen_allow_remote` is true.
+pub fn metrics_listen(settings: &Settings) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    if settings.get("metrics_listen").map(str::trim) == Some("off") {
+        return Ok(None);
+    }
+    let addr: Option<std::net::SocketAddr> =
+        settings.parse("metrics_listen", "an address such as 127.0.0.1:9464")?;
+    let allow_remote = settings.bool("metrics_listen_allow_remote", false)?;
+    match addr {
+        Some(a) if !a.ip().is_loopback() && !allow_remote => Err(settings.error(
+            "metrics_listen",
+            format!("{a} is not a loopback address; set metrics_listen_allow_remote = true to expose the metrics beyond this host"),
+        )),
+        other => Ok(other),
+    }
+}
 
 /// Default size at which the audit log file is rotated.
 pub const AUDIT_LOG_DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -163,6 +185,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The audit log, if one is configured.
     pub audit: Option<AuditTarget>,
+    /// Where to answer `GET /metrics` over HTTP, if anywhere (`metrics_listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -180,6 +204,7 @@ impl Config {
             backend,
             log_level,
             audit: audit_target(settings)?,
+            metrics_listen: metrics_listen(settings)?,
         })
     }
 }
@@ -219,6 +244,32 @@ mod tests {
             s.source("aws_region"),
             Some(&Source::Env("GF_PLUGIN_AWS_REGION".into()))
         );
+    }
+
+    #[test]
+    fn metrics_listen_settings() {
+        let load = |pairs: &[(&str, &str)]| Settings::load(None, [], env(pairs)).unwrap();
+        assert_eq!(metrics_listen(&load(&[])).unwrap(), None);
+        assert_eq!(
+            metrics_listen(&load(&[("metrics_listen", "off")])).unwrap(),
+            None
+        );
+        assert_eq!(
+            metrics_listen(&load(&[("metrics_listen", "127.0.0.1:9464")])).unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        let remote = metrics_listen(&load(&[("metrics_listen", "0.0.0.0:9464")])).unwrap_err();
+        assert_eq!(remote.key, "metrics_listen");
+        assert_eq!(
+            metrics_listen(&load(&[
+                ("metrics_listen", "0.0.0.0:9464"),
+                ("metrics_listen_allow_remote", "true"),
+            ]))
+            .unwrap(),
+            Some("0.0.0.0:9464".parse().unwrap())
+        );
+        let bad = metrics_listen(&load(&[("metrics_listen", "localhost")])).unwrap_err();
+        assert_eq!(bad.key, "metrics_listen");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use secrets_broker::backends::aws::naming::{OWNER_VALUE, TAG_INSTANCE, TAG_OWNER
 use secrets_broker::backends::aws::{AwsConfig, AwsStore};
 use secrets_broker::backends::{testing, Error, SecretStore};
 use secrets_broker::domain::{ListFilter, SecretKey, SecretValue};
-use secretsmanager_emulator::{Emulator, FaultSettings};
+use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
 
 fn config(emu: &Emulator, prefix: &str) -> AwsConfig {
     AwsConfig {
@@ -200,6 +200,54 @@ async fn api_calls_per_operation_from_the_emulator_side() {
     let before = total(&emu);
     store.delete(&k).await.expect("delete");
     assert_eq!(total(&emu) - before, 1);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sdks_attempts_retries_and_throttles_are_counted() {
+    use secrets_broker::backends::aws::attempts;
+    let emu = emulator().await;
+    let store = AwsStore::connect(&config(&emu, "attempts/"))
+        .await
+        .expect("store");
+    store
+        .set(&key(1, "counted"), &value("v"))
+        .await
+        .expect("set");
+    emu.faults().reset_stats();
+    emu.faults().set(FaultSettings {
+        seed: Some(11),
+        rules: vec![FaultRule {
+            throttle_rate: Some(0.5),
+            ..FaultRule::default()
+        }],
+    });
+    let (_, attempts_before, throttled_before) = attempts::counts();
+    for _ in 0..20 {
+        assert!(store.get(&key(1, "counted")).await.expect("get").is_some());
+    }
+    let stats = emu.faults().stats();
+    emu.faults().set(FaultSettings::default());
+    let (_, attempts_after, throttled_after) = attempts::counts();
+    let requests = stats["total"].as_u64().unwrap_or(0);
+    let throttled = stats["throttled"].as_u64().unwrap_or(0);
+    assert!(throttled > 0, "{stats}");
+    // Other tests of this binary share the process-wide counters: they can only add to them.
+    assert!(attempts_after - attempts_before >= requests, "{stats}");
+    assert!(throttled_after - throttled_before >= throttled, "{stats}");
+    let mut out = prom_text::Exposition::new();
+    attempts::write(&mut out);
+    let text = out.finish();
+    let retries: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("secrets_broker_aws_retries_total "))
+        .expect("retries line")
+        .parse()
+        .expect("number");
+    assert!(
+        retries >= throttled,
+        "every throttled get was retried: {text}"
+    );
     emu.shutdown().await;
 }
 

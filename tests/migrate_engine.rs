@@ -22,6 +22,26 @@ fn opts() -> Options {
 }
 
 #[tokio::test]
+async fn the_runs_metrics_count_planned_skipped_and_verified_secrets() {
+    let (src, dst) = (mem_store(), mem_store());
+    let items = sample(40);
+    fill(src.as_ref(), &items[..30]).await;
+    fill(dst.as_ref(), &items[30..]).await;
+    fill(src.as_ref(), &items[30..]).await;
+    let o = opts();
+    let r = migrate::migrate(src.clone(), dst.clone(), &o)
+        .await
+        .unwrap();
+    assert_eq!((r.copied, r.skipped, r.failed), (30, 10, 0));
+    assert_eq!(o.metrics.counts(), (30, 10, 30, 0));
+    let text = o.metrics.render();
+    assert!(
+        text.contains("secrets_broker_migration_secrets{state=\"verified\"} 30\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn copies_everything_then_is_idempotent_and_copies_only_changes() {
     let (src, dst) = (mem_store(), mem_store());
     let items = sample(300);

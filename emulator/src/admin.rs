@@ -1,6 +1,8 @@
 //! The admin endpoint under `/_emulator/` (never collides with the AWS API, which is `POST /`):
 //!
 //! - `GET  /_emulator/health` -> `{"status":"ok"}`
+//! - `GET  /_emulator/metrics` and `GET /metrics` -> the Prometheus metrics (see `metrics`), under
+//!   the same access rules as `/_emulator/stats`
 //! - `GET  /_emulator/stats` -> per-operation call counts, throttled and injected totals;
 //!   `POST /_emulator/stats/reset` zeroes them
 //! - `GET  /_emulator/faults` -> current [`FaultSettings`]; `POST /_emulator/faults` replaces them
@@ -24,9 +26,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
 use hyper::body::Incoming;
-use hyper::{Method, Request};
+use hyper::{Method, Request, Response};
 use serde_json::{json, Value};
 
 use crate::clock::Clock as _;
@@ -204,6 +207,14 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     match (method, path.as_str()) {
         (Method::GET, "/_emulator/health") => ok(json!({"status": "ok"})),
         (Method::GET, "/_emulator/stats") => ok(shared.faults.stats()),
+        (Method::GET, "/_emulator/metrics" | "/metrics") => {
+            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.render())));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(prom_text::CONTENT_TYPE),
+            );
+            r
+        }
         (Method::POST, "/_emulator/stats/reset") => {
             shared.faults.reset_stats();
             ok(json!({"reset": true}))
@@ -272,6 +283,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                 p,
                 "/_emulator/health"
                     | "/_emulator/stats"
+                    | "/_emulator/metrics"
                     | "/_emulator/stats/reset"
                     | "/_emulator/faults"
                     | "/_emulator/faults/aws-quotas"

@@ -48,6 +48,7 @@ pub mod data_dir;
 pub mod error;
 pub mod faults;
 pub mod kms;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod password;
@@ -136,6 +137,8 @@ pub struct Shared {
     pub faults: faults::Faults,
     /// The last API requests and per-second totals, for the web console (console/).
     pub requests: console::RequestLog,
+    /// The Prometheus metrics (`/metrics`).
+    pub metrics: metrics::EmulatorMetrics,
 }
 
 impl Shared {
@@ -276,6 +279,7 @@ impl EmulatorBuilder {
             config: self.config,
             faults: faults::Faults::new(self.faults),
             requests: console::RequestLog::default(),
+            metrics: metrics::EmulatorMetrics::new(),
         });
         let n = shared.load()?;
         let addr = self

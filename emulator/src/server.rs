@@ -1,7 +1,8 @@
-//! The HTTP server (hyper 1, HTTP/1.1 keep-alive): routes `/_emulator/*` to admin.rs and every other
-//! request to the AWS JSON 1.1 API: body limit, X-Amz-Target, SigV4, faults, dispatch with panic
-//! isolation, durability wait, and AWS-shaped responses. Every API request is recorded in the
-//! console's request log (operation, scope, secret id, status, error type, timings; no value).
+//! The HTTP server (hyper 1, HTTP/1.1 keep-alive): routes `/_emulator/*` and `GET /metrics` to
+//! admin.rs and every other request to the AWS JSON 1.1 API: body limit, X-Amz-Target, SigV4,
+//! faults, dispatch with panic isolation, durability wait, and AWS-shaped responses. Every API
+//! request is recorded in the console's request log (operation, scope, secret id, status, error
+//! type, timings; no value) and counted in the metrics.
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -21,6 +22,7 @@ use tokio::task::JoinSet;
 use crate::console::RequestNote;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
+use crate::metrics::FaultKind;
 use crate::ops::{self, Handler};
 use crate::protocol::Input;
 use crate::{admin, sigv4, Shared};
@@ -145,13 +147,16 @@ pub fn error_response(e: &ApiError, request_id: &str) -> Resp {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Infallible> {
-    if req.uri().path().starts_with("/_emulator/") {
+    // The AWS API is `POST /`, so `GET /metrics` (Prometheus' default path) cannot collide.
+    let metrics = req.method() == hyper::Method::GET && req.uri().path() == "/metrics";
+    if metrics || req.uri().path().starts_with("/_emulator/") {
         return Ok(admin::handle(shared, req).await);
     }
     let started = Instant::now();
     let mut note = RequestNote::default();
     let resp = aws(shared.clone(), req, &mut note).await;
-    let micros = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros() as u64;
     let status = resp.status().as_u16();
     tracing::debug!(status, micros, "request");
     let error = (status >= 400)
@@ -159,6 +164,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
         .flatten()
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    shared.metrics.request(note.op, elapsed, error.as_deref());
     shared.requests.record(note, status, error, micros);
     Ok(resp)
 }
@@ -251,9 +257,16 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
 
     let decision = shared.faults.on_request(op_name);
     if !decision.latency.is_zero() {
+        shared.metrics.fault(op_name, FaultKind::Latency);
         tokio::time::sleep(decision.latency).await;
     }
     if let Some(e) = decision.error {
+        let kind = if e.code == "ThrottlingException" {
+            FaultKind::Throttle
+        } else {
+            FaultKind::Error
+        };
+        shared.metrics.fault(op_name, kind);
         // the body is not parsed for an injected fault; the log still names the secret
         let body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         note.note_secret(
@@ -294,7 +307,9 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
     if seq > 0 {
         let waited = Instant::now();
         let durable = shared.store.wait_durable(seq).await;
-        note.sync_micros = Some(waited.elapsed().as_micros() as u64);
+        let waited = waited.elapsed();
+        shared.metrics.durable_wait(waited);
+        note.sync_micros = Some(waited.as_micros() as u64);
         if let Err(e) = durable {
             tracing::error!(error = %e, op = op_name, "write not durable");
             return fail(ApiError::internal(

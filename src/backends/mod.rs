@@ -23,6 +23,7 @@ pub mod call_notes;
 pub mod legacy_sql;
 pub mod local;
 pub mod memory;
+pub mod metrics;
 pub mod mirror;
 pub mod reconcile;
 pub mod settings;
@@ -67,7 +68,42 @@ pub enum Error {
     Storage(String),
 }
 
+/// The names of [`Error`]'s kinds, in [`Error::kind_index`] order (audit lines and metric labels).
+pub const ERROR_KINDS: [&str; 10] = [
+    "invalid_input",
+    "config",
+    "permission_denied",
+    "throttled",
+    "unavailable",
+    "conflict",
+    "not_owned",
+    "crypto",
+    "corrupt",
+    "storage",
+];
+
 impl Error {
+    /// The position of this error's kind in [`ERROR_KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Error::InvalidInput(_) => 0,
+            Error::Config(_) => 1,
+            Error::PermissionDenied(_) => 2,
+            Error::Throttled(_) => 3,
+            Error::Unavailable(_) => 4,
+            Error::Conflict(_) => 5,
+            Error::NotOwned(_) => 6,
+            Error::Crypto(_) => 7,
+            Error::Corrupt(_) => 8,
+            Error::Storage(_) => 9,
+        }
+    }
+
+    /// The name of this error's kind (`throttled`, `unavailable` …), from [`ERROR_KINDS`].
+    pub fn kind_name(&self) -> &'static str {
+        ERROR_KINDS[self.kind_index()]
+    }
+
     /// Whether retrying the same call later may succeed (throttling, network, 5xx). Drives the
     /// retry and fallback decisions of decorators and of migration.
     pub fn is_transient(&self) -> bool {

@@ -91,6 +91,14 @@ pub struct MigrateArgs {
     /// Progress display on stderr.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
+    /// While the migration runs, answer `GET /metrics` on this address with its progress
+    /// (secrets planned, skipped, verified, failed; retries) for Prometheus; the address is
+    /// printed on stderr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Allow a non-loopback --metrics-listen address.
+    #[arg(long)]
+    pub metrics_allow_remote: bool,
 }
 
 /// `verify`: compare two backends (`--from` is the reference).
@@ -268,6 +276,23 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
         ProgressArg::Plain => Mode::Plain,
         ProgressArg::None => Mode::Quiet,
     };
+    let _metrics_listener = match args.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = secrets_broker::server::metrics::bind(addr, args.metrics_allow_remote)
+                .await
+                .map_err(|e| e.to_string())?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            eprintln!("migrate: metrics on http://{bound}/metrics");
+            let metrics = Arc::clone(&opts.metrics);
+            Some(AbortOnDrop(tokio::spawn(
+                secrets_broker::server::metrics::serve_http(
+                    listener,
+                    Arc::new(move || metrics.render()),
+                ),
+            )))
+        }
+    };
     let report = migrate::migrate(src.store.clone(), dst.store.clone(), &opts)
         .await
         .map_err(|e| e.to_string())?;
@@ -290,6 +315,15 @@ async fn migrate_inner(args: MigrateArgs) -> Result<u8, String> {
         report.elapsed_secs, report.copied_per_sec
     );
     Ok(if report.failed == 0 { 0 } else { 1 })
+}
+
+/// A task stopped when this is dropped (the metrics listener ends with the migration).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs `verify`: 0 = no drift, 1 = drift, 2 = error.

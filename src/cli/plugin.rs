@@ -10,9 +10,12 @@ use std::sync::Arc;
 
 use clap::Args;
 use secrets_broker::backends;
+use secrets_broker::backends::cache::ReadCache;
+use secrets_broker::backends::metrics::Metered;
 use secrets_broker::config::LogLevel;
 use secrets_broker::server::audit::AuditLog;
 use secrets_broker::server::auth::{BearerToken, GeneratedTokenFile, TokenError};
+use secrets_broker::server::metrics::{self, Registry};
 use secrets_broker::server::service::SecretsService;
 use secrets_broker::server::{self, handshake, tls::AutoMtls};
 
@@ -32,6 +35,13 @@ pub struct ServeArgs {
     /// generated into a new private directory and its file's path printed on stdout.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// Also answer `GET /metrics` (Prometheus text, no token: it holds no key or value) on this
+    /// address; the same as setting `metrics_listen`, which it overrides.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Allow a non-loopback --metrics-listen address.
+    #[arg(long)]
+    metrics_allow_remote: bool,
 }
 
 /// The token `serve` requires: from `--token-file`, or generated into a private directory under
@@ -53,10 +63,13 @@ fn serve_token(
     Ok((token, file.path.clone(), Some(file)))
 }
 
-/// Opens the configured backend behind the read cache its settings ask for, and the audit log
-/// (the one place the plugin and `serve` build their service).
-async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsService> {
-    let store = match backends::build(&config.backend).await {
+/// Opens the configured backend (its calls counted) behind the read cache its settings ask for,
+/// and the audit log (the one place the plugin and `serve` build their service), with the
+/// registry of the metrics they export.
+async fn open_store(
+    config: &secrets_broker::config::Config,
+) -> Option<(SecretsService, Arc<Registry>)> {
+    let (store, backend_calls, read_cache) = match backends::build(&config.backend).await {
         Ok(store) => {
             tracing::info!(
                 backend = store.name(),
@@ -66,7 +79,14 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsSe
                 cache_max_stale_ms = config.cache.max_stale.as_millis() as u64,
                 "backend ready"
             );
-            backends::cache::wrap(store, config.cache)
+            let (store, calls) = Metered::wrap(store);
+            if config.cache.is_on() {
+                let cache = Arc::new(ReadCache::new(store, config.cache));
+                let store: Arc<dyn backends::SecretStore> = cache.clone();
+                (store, calls, Some(cache))
+            } else {
+                (store, calls, None)
+            }
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the backend");
@@ -86,7 +106,33 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsSe
             }
         },
     };
-    Some(SecretsService::with_audit(store, audit))
+    let service = SecretsService::with_audit(store, audit);
+    let uses_aws = matches!(config.backend.name(), "aws" | "mirror");
+    let registry = Registry::new(
+        Arc::clone(service.metrics()),
+        Some(backend_calls),
+        read_cache,
+        uses_aws,
+    );
+    Some((service, Arc::new(registry)))
+}
+
+/// Starts answering `GET /metrics` on `addr` (checked for loopback unless `allow_remote`) in a
+/// task of its own; the bound address (useful with port 0).
+async fn start_metrics_listener(
+    addr: SocketAddr,
+    allow_remote: bool,
+    registry: &Arc<Registry>,
+) -> Result<SocketAddr, metrics::MetricsListenError> {
+    let listener = metrics::bind(addr, allow_remote).await?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let registry = Arc::clone(registry);
+    tokio::spawn(metrics::serve_http(
+        listener,
+        Arc::new(move || registry.render()),
+    ));
+    tracing::info!(address = %bound, "serving metrics at /metrics");
+    Ok(bound)
 }
 
 /// The SIGTERM and SIGINT handlers, installed by this call (each an error when it cannot be).
@@ -191,10 +237,22 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
             }
         },
     };
-    let Some(service) = open_store(&config).await else {
+    let Some((service, registry)) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
-    let result = serve_plugin(service, mtls, &env).await;
+    if let Some(addr) = config.metrics_listen {
+        // The setting was checked for loopback (or explicitly allowed) when it was read. A port
+        // that cannot be bound (still held by the plugin's previous process, say) must not keep
+        // Grafana from its secrets: the plugin serves without the listener (Grafana's
+        // /metrics/plugins/<id> still works) and says so.
+        if let Err(e) = start_metrics_listener(addr, true, &registry).await {
+            tracing::error!(
+                key = "metrics_listen",
+                "{e}; serving without the metrics listener"
+            );
+        }
+    }
+    let result = serve_plugin(service, registry, mtls, &env).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -207,13 +265,14 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
 #[cfg(unix)]
 async fn serve_plugin(
     service: SecretsService,
+    registry: Arc<Registry>,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
     let (listener, socket) = handshake::PrivateSocket::bind_first(&handshake::socket_parents(env))?;
     let address = socket.path.display().to_string();
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
-    announce_and_serve("unix", &address, accepted, service, mtls).await?;
+    announce_and_serve("unix", &address, accepted, service, registry, mtls).await?;
     drop(socket);
     Ok(())
 }
@@ -221,6 +280,7 @@ async fn serve_plugin(
 #[cfg(not(unix))]
 async fn serve_plugin(
     service: SecretsService,
+    registry: Arc<Registry>,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -228,16 +288,18 @@ async fn serve_plugin(
     let listener = handshake::bind_tcp_in_range(min, max).await?;
     let address = listener.local_addr()?.to_string();
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    announce_and_serve("tcp", &address, accepted, service, mtls).await
+    announce_and_serve("tcp", &address, accepted, service, registry, mtls).await
 }
 
 /// Announces the handshake line for `address` on `network`, then serves `service` on the
-/// `accepted` connections (inside AutoMTLS when it is on) until Grafana stops the plugin.
+/// `accepted` connections (inside AutoMTLS when it is on), with `pluginv2.Diagnostics` over
+/// `registry`, until Grafana stops the plugin.
 async fn announce_and_serve<S, IO>(
     network: &str,
     address: &str,
     accepted: S,
     service: SecretsService,
+    registry: Arc<Registry>,
     mtls: Option<AutoMtls>,
 ) -> anyhow::Result<()>
 where
@@ -258,8 +320,8 @@ where
     announce(&line)?;
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
-        None => server::run(accepted, service, None, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, None, Some(registry), stop).await?,
+        None => server::run(accepted, service, None, Some(registry), stop).await?,
     }
     Ok(())
 }
@@ -283,8 +345,24 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(service) = open_store(&config).await else {
+    let Some((service, registry)) = open_store(&config).await else {
         return ExitCode::FAILURE;
+    };
+    let metrics_at = match args.metrics_listen {
+        Some(addr) => Some((addr, args.metrics_allow_remote)),
+        None => config.metrics_listen.map(|addr| (addr, true)),
+    };
+    let metrics_address = match metrics_at {
+        None => None,
+        Some((addr, allow_remote)) => {
+            match start_metrics_listener(addr, allow_remote, &registry).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
@@ -304,8 +382,11 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         std::io::stdout(),
         "listening on {address}\ntoken file {token_file}"
     );
+    if let Some(bound) = metrics_address {
+        let _ = writeln!(std::io::stdout(), "metrics on http://{bound}/metrics");
+    }
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, service, Some(token), stop).await {
+    match server::run(accepted, service, Some(token), Some(registry), stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

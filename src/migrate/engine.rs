@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::checkpoint::{write_atomically, Checkpoint};
 use super::guard::Lease;
+use super::metrics::MigrationMetrics;
 use super::pacing::{Pacer, PacerConfig};
 use super::plan::{in_checkpoint, record, Classifier, CopyReason, CopyStep, Plan, Step};
 use super::progress::{Mode, Progress};
@@ -50,6 +51,8 @@ pub struct Options {
     pub progress: Mode,
     /// Clock for the lease.
     pub clock: Arc<dyn Clock>,
+    /// Where the run's progress is counted (for `--metrics-listen`).
+    pub metrics: Arc<MigrationMetrics>,
 }
 
 impl Options {
@@ -68,6 +71,7 @@ impl Options {
             destination_id: destination_id.into(),
             progress: Mode::Quiet,
             clock: Arc::new(super::SystemClock),
+            metrics: Arc::new(MigrationMetrics::new()),
         }
     }
 }
@@ -81,6 +85,7 @@ struct Ctx {
     stop: AtomicBool,
     retries: AtomicU64,
     max_attempts: u32,
+    metrics: Arc<MigrationMetrics>,
 }
 
 impl Ctx {
@@ -103,6 +108,15 @@ enum Outcome {
     Verified,
     Failed(Failure),
     Stopped,
+}
+
+/// Counts a copy's final outcome in the run's metrics.
+fn count(metrics: &MigrationMetrics, outcome: &Outcome) {
+    match outcome {
+        Outcome::Verified => metrics.verified(),
+        Outcome::Failed(_) => metrics.failed(),
+        Outcome::Stopped => {}
+    }
 }
 
 fn failure(key: &SecretKey, stage: Stage, reason: impl Into<String>) -> Outcome {
@@ -130,6 +144,7 @@ async fn write_one(ctx: &Ctx, item: &Item) -> Option<Outcome> {
             Err(e) if e.is_transient() && attempt + 1 < ctx.max_attempts => {
                 ctx.pacer.on_throttle();
                 ctx.retries.fetch_add(1, Ordering::Relaxed);
+                ctx.metrics.retried();
                 attempt += 1;
                 backoff(attempt).await;
             }
@@ -310,6 +325,7 @@ async fn load_state(
         stop: AtomicBool::new(false),
         retries: AtomicU64::new(0),
         max_attempts: opts.max_attempts,
+        metrics: Arc::clone(&opts.metrics),
     });
     Ok((ctx, Classifier::new(dst_items)))
 }
@@ -349,6 +365,7 @@ fn spawn_copiers(
                     }
                     Some(outcome) => {
                         progress.inc();
+                        count(&ctx.metrics, &outcome);
                         lock(&outcomes).push((step.item, step.digest, outcome));
                     }
                 }
@@ -382,6 +399,7 @@ fn spawn_verifiers(
                 let mut done = lock(&outcomes);
                 for ((item, digest), outcome) in batch.into_iter().zip(results) {
                     progress.inc();
+                    count(&ctx.metrics, &outcome);
                     done.push((item, digest, outcome));
                 }
             }
@@ -436,6 +454,7 @@ impl Planner {
                 Step::Copy(c) => {
                     report.total += 1;
                     self.progress.add_total(1);
+                    self.ctx.metrics.planned();
                     if self.steps.send(c).await.is_err() {
                         return false;
                     }
@@ -443,6 +462,7 @@ impl Planner {
                 Step::Skip(s) => {
                     report.total += 1;
                     report.skipped += 1;
+                    self.ctx.metrics.skipped();
                     report.resumed += usize::from(s.from_checkpoint);
                     self.ctx.mark_verified(&s.item.key, &s.digest);
                     self.skipped.push((s.item, s.digest));
@@ -689,6 +709,7 @@ async fn delete_verified(
                 Err(e) if e.is_transient() && attempt + 1 < opts.max_attempts => {
                     pacer.on_throttle();
                     ctx.retries.fetch_add(1, Ordering::Relaxed);
+                    ctx.metrics.retried();
                     attempt += 1;
                     backoff(attempt).await;
                 }

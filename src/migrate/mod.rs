@@ -11,6 +11,7 @@
 //! - [`guard`]: the lease marker stored in the destination (holder id + expiry, renewed, stealable).
 //! - [`drift`]: missing / extra / different between two stores, and repairing them (`reconcile`).
 //! - [`report`]: the final JSON report (counts and per-secret failures, never a value).
+//! - [`metrics`]: the run's progress as Prometheus gauges (`migrate --metrics-listen`).
 //! - [`progress`]: a progress bar on a terminal, plain lines otherwise.
 //! - [`grafana`]: the `--from-grafana` / `--to-grafana` presets (Grafana's own database).
 //!
@@ -28,6 +29,7 @@ pub mod drift;
 pub mod engine;
 pub mod grafana;
 pub mod guard;
+pub mod metrics;
 pub mod pacing;
 pub mod plan;
 pub mod progress;

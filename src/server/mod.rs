@@ -7,6 +7,7 @@
 //! - [`tls`]: AutoMTLS (server certificate, pinned client certificate).
 //! - [`service`]: the six RPCs: convert, one store call, respond.
 //! - [`audit`]: the hash-chained audit log and its verifier.
+//! - [`metrics`]: the Prometheus metrics, Grafana's `pluginv2.Diagnostics` and `GET /metrics`.
 //! - [`errors`]: the one place that turns a store error into `userFriendlyError` text.
 //! - [`logging`]: hclog-format JSON lines on stderr.
 
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod errors;
 pub mod handshake;
 pub mod logging;
+pub mod metrics;
 pub mod service;
 pub mod tls;
 
@@ -42,6 +44,10 @@ pub mod proto {
     /// `plugin`: go-plugin's `GRPCController`.
     pub mod controller {
         tonic::include_proto!("plugin");
+    }
+    /// `pluginv2`: the `Diagnostics` service of Grafana's plugin protocol.
+    pub mod diagnostics {
+        tonic::include_proto!("pluginv2");
     }
 }
 
@@ -126,10 +132,12 @@ impl GrpcController for Controller {
 /// returns. With a `token` (`serve`), every call of every service (health and Shutdown included)
 /// must carry it as `authorization: Bearer <token>`; others end with `UNAUTHENTICATED` before any
 /// handler runs. Plugin mode passes `None`: the go-plugin handshake decides who connects.
+/// With `metrics`, `pluginv2.Diagnostics` is served too (Grafana's `CollectMetrics`).
 pub async fn run<I, IO, IE>(
     incoming: I,
     service: service::SecretsService,
     token: Option<auth::BearerToken>,
+    metrics: Option<Arc<metrics::Registry>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
 where
@@ -169,6 +177,11 @@ where
         .add_service(health_service)
         .add_service(controller)
         .add_service(secrets)
+        .add_optional_service(metrics.map(|registry| {
+            proto::diagnostics::diagnostics_server::DiagnosticsServer::new(
+                metrics::Diagnostics::new(registry),
+            )
+        }))
         .serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(serve);
     tokio::select! {

@@ -6,10 +6,12 @@
 //! caller, Grafana's from-plugin migration, ignores `userFriendlyError`). At trace level each
 //! call is logged with its method, key, duration and outcome, never its value; with an audit log
 //! every call also gets its audit line before it answers (a call whose line cannot be written
-//! fails).
+//! fails). Every call is counted and timed in the service's [`RpcMetrics`] once its answer is
+//! decided.
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,6 +19,7 @@ use tonic::{Request, Response, Status};
 
 use super::audit::{AuditLog, Entry};
 use super::errors::{self, Operation};
+use super::metrics::{RpcMetrics, RpcOutcome};
 use super::proto::secretsmanager as pb;
 use super::proto::secretsmanager::secrets_manager_server::SecretsManager;
 use crate::backends::{self, SecretStore};
@@ -27,17 +30,32 @@ use crate::domain::{InvalidInput, ListFilter, Rename, SecretKey, SecretValue};
 pub struct SecretsService {
     store: Arc<dyn SecretStore>,
     audit: Option<Arc<AuditLog>>,
+    metrics: Arc<RpcMetrics>,
 }
 
 impl SecretsService {
     /// Serves `store`.
     pub fn new(store: Arc<dyn SecretStore>) -> Self {
-        Self { store, audit: None }
+        Self::with_audit(store, None)
     }
 
     /// Serves `store`, writing an audit line for every call to `audit`.
     pub fn with_audit(store: Arc<dyn SecretStore>, audit: Option<Arc<AuditLog>>) -> Self {
-        Self { store, audit }
+        Self {
+            store,
+            audit,
+            metrics: Arc::new(RpcMetrics::new()),
+        }
+    }
+
+    /// This service, counting its calls in `metrics` instead of a table of its own.
+    pub fn with_metrics(self, metrics: Arc<RpcMetrics>) -> Self {
+        Self { metrics, ..self }
+    }
+
+    /// The table its calls are counted in.
+    pub fn metrics(&self) -> &Arc<RpcMetrics> {
+        &self.metrics
     }
 
     /// Starts a call of `op`; its caller is read from the request only when it will be audited.
@@ -46,6 +64,7 @@ impl SecretsService {
         Call {
             op,
             started: Instant::now(),
+            failed: AtomicUsize::new(NO_FAILURE),
             audit: caller.map(|caller| {
                 Mutex::new(Entry {
                     operation: op.rpc(),
@@ -57,12 +76,27 @@ impl SecretsService {
     }
 
     /// Writes `call`'s audit line (when there is an audit log), for an answer that succeeded
-    /// (`ok`) or not. `Err` is the text of the failure the caller must get instead of its answer.
+    /// (`ok`) or not, then counts the call. `Err` is the text of the failure the caller must get
+    /// instead of its answer.
     async fn audited(&self, call: Call, ok: bool) -> Result<(), String> {
-        let (Some(log), Some(entry)) = (&self.audit, call.audit) else {
+        let written = self.write_audit(&call, ok).await;
+        let outcome = match (&written, call.failed.load(Ordering::Relaxed)) {
+            (Err(_), _) => RpcOutcome::AuditFailed,
+            (Ok(()), NO_FAILURE) if ok => RpcOutcome::Ok,
+            (Ok(()), NO_FAILURE) => RpcOutcome::Rejected,
+            (Ok(()), kind) => RpcOutcome::Failed(kind),
+        };
+        self.metrics
+            .record(call.op, outcome, call.started.elapsed());
+        written
+    }
+
+    /// Writes `call`'s audit line; a no-op without an audit log.
+    async fn write_audit(&self, call: &Call, ok: bool) -> Result<(), String> {
+        let (Some(log), Some(entry)) = (&self.audit, &call.audit) else {
             return Ok(());
         };
-        let mut entry = entry.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut entry = std::mem::take(&mut *entry.lock().unwrap_or_else(|p| p.into_inner()));
         if entry.outcome.is_empty() {
             entry.outcome = if ok { "ok" } else { "rejected" }.to_string();
             if !ok {
@@ -127,23 +161,6 @@ fn caller_of<T>(request: &Request<T>) -> String {
     "plugin host".to_string()
 }
 
-/// The audit name of a store error's kind.
-fn error_kind(e: &backends::Error) -> &'static str {
-    use backends::Error as E;
-    match e {
-        E::InvalidInput(_) => "invalid_input",
-        E::Config(_) => "config",
-        E::PermissionDenied(_) => "permission_denied",
-        E::Throttled(_) => "throttled",
-        E::Unavailable(_) => "unavailable",
-        E::Conflict(_) => "conflict",
-        E::NotOwned(_) => "not_owned",
-        E::Crypto(_) => "crypto",
-        E::Corrupt(_) => "corrupt",
-        E::Storage(_) => "storage",
-    }
-}
-
 /// The key as the request spelled it, for messages about keys that failed validation.
 fn describe(k: &pb::Key) -> String {
     format!(
@@ -204,11 +221,17 @@ impl From<Reported> for String {
     }
 }
 
-/// One RPC in progress: which RPC, when its request arrived (for the trace line's duration) and,
-/// when the service has an audit log, the audit entry it fills in.
+/// [`Call::failed`] before its store call failed.
+const NO_FAILURE: usize = usize::MAX;
+
+/// One RPC in progress: which RPC, when its request arrived (for the trace line's duration and
+/// the latency metric), the kind of its store call's failure (an index into
+/// [`backends::ERROR_KINDS`], or [`NO_FAILURE`]) and, when the service has an audit log, the audit
+/// entry it fills in.
 struct Call {
     op: Operation,
     started: Instant,
+    failed: AtomicUsize,
     audit: Option<Mutex<Entry>>,
 }
 
@@ -258,9 +281,10 @@ impl Call {
             }
             Err(e) => {
                 traced(self.op, subject, self.started, "error");
+                self.failed.store(e.kind_index(), Ordering::Relaxed);
                 self.note(|entry| {
                     entry.outcome = "error".to_string();
-                    entry.error = Some(error_kind(&e));
+                    entry.error = Some(e.kind_name());
                 });
                 Err(Reported {
                     text: errors::report(self.op, key, &e),

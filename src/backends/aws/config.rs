@@ -343,6 +343,7 @@ impl AwsConfig {
             .build();
         let sm = aws_sdk_secretsmanager::config::Builder::from(&conf)
             .retry_partition(partition)
+            .interceptor(super::attempts::AttemptCounter)
             .build();
         Ok(aws_sdk_secretsmanager::Client::from_conf(sm))
     }

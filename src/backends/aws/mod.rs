@@ -4,6 +4,7 @@
 //! - [`config`]: settings (`GF_PLUGIN_*` keys in [`KEYS`]) and the SDK client (credentials,
 //!   assume-role, region, endpoint, retries, timeouts).
 //! - [`naming`]: the reversible (org, namespace, type) → secret-name scheme and ownership tags.
+//! - [`attempts`]: the SDK's attempts, retries and throttled attempts (for the metrics).
 //! - [`errors`]: typed SDK errors → [`backends::Error`](crate::backends::Error).
 //! - `write` / `read`: the operations.
 //!
@@ -70,6 +71,7 @@
 //! any of these states: step 3 is idempotent (it writes the same value) and step 4 treats an
 //! already deleted source as success; once the source is gone the rename is a no-op.
 
+pub mod attempts;
 pub mod config;
 pub mod errors;
 pub mod naming;
