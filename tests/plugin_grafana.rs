@@ -10,22 +10,15 @@ use plugin_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let cmd = grafana_command(
-        data.path(),
-        sockets.path(),
-        &[
-            ("GF_PLUGIN_LOG_LEVEL", "debug"),
-            ("GF_PLUGIN_SOMETHING_FOR_GRAFANA", "x"),
-        ],
-    );
-    let mut plugin = launch(cmd);
+    let mut plugin = launch_fresh(&[
+        ("GF_PLUGIN_LOG_LEVEL", "debug"),
+        ("GF_PLUGIN_SOMETHING_FOR_GRAFANA", "x"),
+    ]);
     let hs = plugin.handshake.clone();
     hs.assert_grafana_grpc_over_unix("launched like Grafana");
     assert!(hs.server_cert.is_none(), "no 6th field without AutoMTLS");
     let socket = std::path::PathBuf::from(&hs.address);
-    assert!(socket.starts_with(sockets.path()), "{socket:?}");
+    assert!(socket.starts_with(plugin.sockets.path()), "{socket:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -47,17 +47,10 @@ fn assert_no_secret(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_collects_the_plugins_metrics_over_diagnostics_and_the_loopback_listener() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let cmd = grafana_command(
-        data.path(),
-        sockets.path(),
-        &[
-            ("GF_PLUGIN_BACKEND", "memory"),
-            ("GF_PLUGIN_METRICS_LISTEN", "127.0.0.1:0"),
-        ],
-    );
-    let mut plugin = launch(cmd);
+    let mut plugin = launch_fresh(&[
+        ("GF_PLUGIN_BACKEND", "memory"),
+        ("GF_PLUGIN_METRICS_LISTEN", "127.0.0.1:0"),
+    ]);
     let mut c = plugin.client().await;
     assert_eq!(set(&mut c, 1, "loki-ns", "metrics-secret-value").await, "");
     assert!(get(&mut c, 1, "loki-ns").await.exists);
@@ -126,17 +119,10 @@ async fn grafana_collects_the_plugins_metrics_over_diagnostics_and_the_loopback_
 async fn a_busy_metrics_port_leaves_the_plugin_serving_and_says_so() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().to_string();
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let cmd = grafana_command(
-        data.path(),
-        sockets.path(),
-        &[
-            ("GF_PLUGIN_BACKEND", "memory"),
-            ("GF_PLUGIN_METRICS_LISTEN", port.as_str()),
-        ],
-    );
-    let mut plugin = launch(cmd);
+    let mut plugin = launch_fresh(&[
+        ("GF_PLUGIN_BACKEND", "memory"),
+        ("GF_PLUGIN_METRICS_LISTEN", port.as_str()),
+    ]);
     let mut c = plugin.client().await;
     assert_eq!(set(&mut c, 1, "loki-ns", "metrics-secret-value").await, "");
     let errors: Vec<String> = plugin

@@ -6,9 +6,10 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
+#[path = "../../tests/reliability_support/small_disk.rs"]
+mod small_disk;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_secretsmanager::Client;
@@ -16,59 +17,7 @@ use common::{
     binary_command, client_for, code, comes_up, create, create_request, free_port, get, AKID,
     SECRET_KEY,
 };
-
-/// A tmpfs mounted for the test; unmounted on drop.
-struct SmallDisk {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Result<Self, String> {
-        let parent = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let dir = parent.path().join("disk");
-        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
-            .arg("tmpfs")
-            .arg(&dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed (needs root): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Self {
-            dir,
-            _parent: parent,
-        })
-    }
-
-    fn grow(&self, size: &str) {
-        let out = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "remount failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn path(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
+use small_disk::SmallDisk;
 
 /// Starts `sm-emulator` on `data` with its output appended to `log` and waits until it answers.
 async fn spawn_logged(data: &Path, port: u16, log: &Path) -> tokio::process::Child {
