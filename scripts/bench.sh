@@ -4,6 +4,8 @@
 #   scripts/bench.sh            full run: release build, moto peers from PyPI, 3 rounds, c = 1, 16, 64
 #   scripts/bench.sh --smoke    seconds, not minutes: tiny N, c = 1 and 16, one round, no PyPI (CI)
 #
+# BENCH_SECTIONS picks parts of the run (default "servers plugin legacy": the AWS JSON servers, the
+# plugin, legacy SQL and migration); the report marks what a partial run did not measure.
 # Environment overrides: BENCH_ROUNDS, BENCH_DURATION (s per run), BENCH_N (seeded keyspace),
 # BENCH_PLUGIN_N (secrets written through the plugin), BENCH_LEGACY_N, BENCH_CONCURRENCY ("1 16 64"),
 # BENCH_PROFILE (release|debug), BENCH_OUT (result directory), BENCH_VENV (python venv for the peers),
@@ -32,6 +34,9 @@ else
   EQUAL_CREATE=2000; EQUAL_WRITE=2000; EQUAL_READ=4000
   PROFILE=${BENCH_PROFILE:-release}
 fi
+
+SECTIONS=" ${BENCH_SECTIONS:-servers plugin legacy} "
+want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$CARGO_TARGET_DIR/$PROFILE
@@ -171,6 +176,7 @@ log "PBKDF2 rate (kdf-rate, $KDF_N derivations per measurement)"
 # ---------------------------------------------------------------- AWS JSON 1.1 servers
 SERVERS=(fixed emulator-mem emulator-durable)
 [[ $HAVE_MOTO == 1 ]] && SERVERS+=(moto moto-gunicorn)
+want servers || SERVERS=()
 for ((round = 1; round <= ROUNDS; round++)); do
   for label in "${SERVERS[@]}"; do
     port=$(free_port)
@@ -224,6 +230,7 @@ plugin_run() { # label n stderr-log [plugin-driver args...]
   fi
 }
 
+if want plugin; then
 log "plugin, local backend: $PLUGIN_N secrets"
 rm -rf "$OUT/plugin-local"
 plugin_run plugin-local "$PLUGIN_N" "$LOGS/plugin-local.stderr" \
@@ -269,8 +276,10 @@ else
   PENDING+=("plugin-aws=pending: emulator did not start")
 fi
 stop_server "$SERVER_PID"
+fi
 
 # ---------------------------------------------------------------- legacy SQL + migration
+if want legacy; then
 # as_line <from-target> <to-target> <to-workload>: re-labels the last GetAllSecrets line (items/s = decrypt rate).
 as_line() {
   grep "\"target\":\"$1\",\"workload\":\"get_all\"" "$RESULTS" | tail -n 1 \
@@ -349,6 +358,7 @@ elif [[ $LEGACY_OK == 1 ]]; then
   PENDING+=("migrate=not measured: this build has no 'secrets-broker migrate'")
 else
   PENDING+=("migrate=pending: no legacy SQLite source (the legacy_sql plugin run failed)")
+fi
 fi
 
 # ---------------------------------------------------------------- report
