@@ -81,6 +81,21 @@ impl BackendSettings for MirrorConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(MirrorStore::open(self).await?))
     }
+
+    /// Both sides' checks, each finding named after its side.
+    async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        let mut out = Vec::new();
+        for (side, config) in [("primary", &self.primary), ("secondary", &self.secondary)] {
+            let label = format!("mirror {side} ({})", config.name());
+            out.extend(
+                super::diagnose(config, probe)
+                    .await
+                    .into_iter()
+                    .map(|f| f.within(&format!("mirror_{side}"), &label)),
+            );
+        }
+        out
+    }
 }
 
 const STRIPES: usize = 64;

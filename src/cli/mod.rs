@@ -13,6 +13,7 @@ use secrets_broker::config::{Config, ConfigError, LogLevel, Settings};
 use secrets_broker::server::{handshake, logging};
 
 mod admin;
+mod doctor;
 mod migrate;
 mod plugin;
 
@@ -112,11 +113,22 @@ enum Command {
     Verify(migrate::VerifyArgs),
     /// Make the mirror backend's secondary match its primary (the configured backend must be mirror).
     Reconcile(migrate::ReconcileArgs),
+    /// Check the settings, the backend and (with --grafana-home/--grafana-config) the Grafana
+    /// install: one finding per check with its fix; exit 0 = no problem, 1 = a problem.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl GlobalOpts {
     /// The merged settings: --config file, then GF_PLUGIN_* environment, then flags.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        self.settings_from(std::env::vars())
+    }
+
+    /// The merged settings with `env` as the environment.
+    pub fn settings_from(
+        &self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut flags = Vec::new();
         if let Some(b) = &self.backend {
             flags.push(("backend".to_string(), b.clone()));
@@ -128,7 +140,7 @@ impl GlobalOpts {
             flags.push(("log_level".to_string(), l.clone()));
         }
         flags.extend(self.set.iter().cloned());
-        Settings::load(self.config.as_deref(), std::env::vars(), flags)
+        Settings::load(self.config.as_deref(), env, flags)
     }
 }
 
@@ -206,6 +218,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate(a)) => migrate::run_migrate(&cli.global, a).await,
             Some(Command::Verify(a)) => migrate::run_verify(&cli.global, a).await,
             Some(Command::Reconcile(a)) => migrate::run_reconcile(&cli.global, a).await,
+            Some(Command::Doctor(a)) => doctor::run(&cli.global, &a).await,
         }
     });
     // Do not wait for stray blocking tasks (a backend call stuck on the network) at exit.

@@ -6,6 +6,7 @@
 //! - [`naming`]: the reversible (org, namespace, type) → secret-name scheme and ownership tags.
 //! - [`errors`]: typed SDK errors → [`backends::Error`](crate::backends::Error).
 //! - `write` / `read`: the operations.
+//! - `diagnose`: `secrets-broker doctor`'s harmless probes (reachability, credentials, IAM, KMS).
 //!
 //! # Ownership
 //!
@@ -71,6 +72,7 @@
 //! already deleted source as success; once the source is gone the rename is a no-op.
 
 pub mod config;
+mod diagnose;
 pub mod errors;
 pub mod naming;
 mod read;
@@ -106,6 +108,10 @@ pub static BACKEND: Backend = Backend {
 impl BackendSettings for AwsConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(AwsStore::connect(self).await?))
+    }
+
+    async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        diagnose::diagnose(self, probe).await
     }
 }
 
