@@ -1,5 +1,6 @@
 //! The command line: global settings flags, plugin mode (what Grafana runs: no subcommand, magic
-//! cookie present), `serve` (the same gRPC API on a TCP address) and the admin commands.
+//! cookie present), `serve` (the same gRPC API on a TCP address), the admin commands and
+//! `doctor` (checks of a setup).
 //!
 //! Settings come from `--config FILE`, `GF_PLUGIN_*` environment variables and the flags below,
 //! merged by [`secrets_broker::config::Settings::load`] (flags > environment > file).

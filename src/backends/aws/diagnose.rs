@@ -129,7 +129,7 @@ pub(super) async fn diagnose(config: &AwsConfig, probe: &Probe) -> Vec<Finding> 
         uuid::Uuid::new_v4().simple()
     );
     permissions(config, &client, &probe_name, &region, &mut out).await;
-    kms_decrypt(config, &client, &naming, &mut out).await;
+    kms_decrypt(config, &client, &naming, probe.write, &mut out).await;
     if probe.write {
         write_probe(config, &client, &probe_name, &mut out).await;
     } else {
@@ -201,6 +201,24 @@ async fn credentials(
     }
 }
 
+/// ListSecrets of at most `max` names under the prefix.
+fn list_under_prefix(
+    client: &Client,
+    config: &AwsConfig,
+    max: i32,
+) -> aws_sdk_secretsmanager::operation::list_secrets::builders::ListSecretsFluentBuilder {
+    let req = client.list_secrets().max_results(max);
+    if config.prefix.is_empty() {
+        return req;
+    }
+    req.filters(
+        Filter::builder()
+            .key(FilterNameStringType::Name)
+            .values(config.prefix.clone())
+            .build(),
+    )
+}
+
 /// ListSecrets (one result under the prefix): the endpoint answers, accepts the credentials, and
 /// the identity may list.
 async fn reachable(
@@ -210,15 +228,7 @@ async fn reachable(
     region: &str,
     out: &mut Vec<Finding>,
 ) -> bool {
-    let mut req = client.list_secrets().max_results(1);
-    if !config.prefix.is_empty() {
-        req = req.filters(
-            Filter::builder()
-                .key(FilterNameStringType::Name)
-                .values(config.prefix.clone())
-                .build(),
-        );
-    }
+    let req = list_under_prefix(client, config, 1);
     let subject = format!("Secrets Manager endpoint {endpoint}");
     let result = outcome(req.send().await);
     match result {
@@ -282,7 +292,7 @@ fn iam_finding(
     let check = format!("aws.iam.{action}");
     let subject = format!("IAM secretsmanager:{action}");
     match result {
-        Outcome::Answered => Finding::ok(&check, subject, format!("allowed ({what} succeeded)")),
+        Outcome::Answered => Finding::ok(&check, subject, format!("allowed ({what}: answered)")),
         Outcome::NotFound => Finding::ok(
             &check,
             subject,
@@ -422,21 +432,19 @@ fn same_key(configured: &str, used: &str) -> bool {
 
 /// Decrypts one secret this instance owns (value dropped) and compares its KMS key with
 /// `kms_key_id`.
-async fn kms_decrypt(config: &AwsConfig, client: &Client, naming: &Naming, out: &mut Vec<Finding>) {
+async fn kms_decrypt(
+    config: &AwsConfig,
+    client: &Client,
+    naming: &Naming,
+    write_probe: bool,
+    out: &mut Vec<Finding>,
+) {
     let configured = config.kms_key_id.as_deref();
     let subject = format!(
         "KMS key {}",
         configured.unwrap_or("aws/secretsmanager (the default; kms_key_id is not set)")
     );
-    let mut req = client.list_secrets().max_results(20);
-    if !config.prefix.is_empty() {
-        req = req.filters(
-            Filter::builder()
-                .key(FilterNameStringType::Name)
-                .values(config.prefix.clone())
-                .build(),
-        );
-    }
+    let req = list_under_prefix(client, config, 20);
     let owned = match req.send().await {
         Ok(page) => page.secret_list().iter().find_map(|e| {
             let tags: HashMap<String, String> = e
@@ -460,6 +468,11 @@ async fn kms_decrypt(config: &AwsConfig, client: &Client, naming: &Naming, out: 
                 "aws.kms",
                 subject,
                 format!("{detail} (the default key needs no grant)"),
+            ),
+            Some(_) if write_probe => Finding::ok(
+                "aws.kms",
+                subject,
+                format!("{detail}; the write probe below encrypts and decrypts with it"),
             ),
             Some(_) => Finding::warning(
                 "aws.kms",

@@ -73,16 +73,7 @@ fn data_dir(dir: &Path, who: Option<&Account>, out: &mut Vec<Finding>) {
             return;
         }
         Err(e) => {
-            out.push(Finding::problem(
-                DIR_CHECK,
-                subject,
-                format!("cannot be examined: {e}"),
-                format!(
-                    "make each parent directory of {} searchable by {user}, or set data_dir to \
-                     another directory",
-                    dir.display()
-                ),
-            ));
+            out.push(unexaminable(DIR_CHECK, subject, dir, &e, user));
             return;
         }
     };
@@ -97,31 +88,17 @@ fn data_dir(dir: &Path, who: Option<&Account>, out: &mut Vec<Finding>) {
     }
     let mode = meta.mode() & 0o777;
     let before = out.len();
-    if let Some(a) = who {
-        if meta.uid() != a.uid {
-            out.push(Finding::problem(
-                &format!("{DIR_CHECK}.owner"),
-                subject.clone(),
-                format!(
-                    "is owned by {}, but the plugin runs as {}: it cannot make the directory \
-                     private, and files it creates may be unreadable to the next owner",
-                    name_of(meta.uid(), who),
-                    name_of(a.uid, who)
-                ),
-                format!("chown -R {} {}", a.name, dir.display()),
-            ));
-        } else if !permits(a, mode, meta.uid(), meta.gid(), 7) {
-            out.push(Finding::problem(
-                &format!("{DIR_CHECK}.access"),
-                subject.clone(),
-                format!(
-                    "has mode {mode:04o}: its owner {} cannot read, write and enter it",
-                    a.name
-                ),
-                format!("chmod 700 {}", dir.display()),
-            ));
-        }
-    }
+    let owner = Ownership {
+        check: DIR_CHECK,
+        subject: &subject,
+        path: dir,
+        want: 7,
+        chown: "chown -R",
+        chmod: "chmod 700",
+        why: "it cannot make the directory private, and files it creates may be unreadable to \
+              the next owner",
+    };
+    owner.check(&meta, who, out);
     if mode & 0o077 != 0 {
         let foreign = foreign_entries(dir);
         let consequence = if foreign.is_empty() {
@@ -157,6 +134,70 @@ fn data_dir(dir: &Path, who: Option<&Account>, out: &mut Vec<Finding>) {
                 name_of(meta.uid(), who)
             ),
         ));
+    }
+}
+
+/// `path` could not be looked at (a parent directory that cannot be searched, usually).
+fn unexaminable(
+    check: &str,
+    subject: String,
+    path: &Path,
+    e: &std::io::Error,
+    user: &str,
+) -> Finding {
+    Finding::problem(
+        check,
+        subject,
+        format!("cannot be examined: {e}"),
+        format!(
+            "make each parent directory of {} searchable by {user}, or set the setting to \
+             another path",
+            path.display()
+        ),
+    )
+}
+
+/// The owner and access checks of a file or directory the plugin must own.
+struct Ownership<'a> {
+    check: &'a str,
+    subject: &'a str,
+    path: &'a Path,
+    /// The access its owner needs (4 read, 2 write, 1 enter).
+    want: u32,
+    chown: &'a str,
+    chmod: &'a str,
+    /// What goes wrong when another account owns it.
+    why: &'a str,
+}
+
+impl Ownership<'_> {
+    /// A problem when `who` does not own it, or owns it without the access it needs.
+    fn check(&self, meta: &fs::Metadata, who: Option<&Account>, out: &mut Vec<Finding>) {
+        let Some(a) = who else { return };
+        let mode = meta.mode() & 0o777;
+        if meta.uid() != a.uid {
+            out.push(Finding::problem(
+                &format!("{}.owner", self.check),
+                self.subject,
+                format!(
+                    "is owned by {}, but the plugin runs as {}: {}",
+                    name_of(meta.uid(), who),
+                    name_of(a.uid, who),
+                    self.why
+                ),
+                format!("{} {} {}", self.chown, a.name, self.path.display()),
+            ));
+        } else if !permits(a, mode, meta.uid(), meta.gid(), self.want) {
+            out.push(Finding::problem(
+                &format!("{}.access", self.check),
+                self.subject,
+                format!(
+                    "has mode {mode:04o}: its owner {} lacks the access it needs",
+                    a.name
+                ),
+                format!("{} {}", self.chmod, self.path.display()),
+            ));
+        }
     }
 }
 
@@ -252,15 +293,7 @@ fn key_file(
             return;
         }
         Err(e) => {
-            out.push(Finding::problem(
-                KEY_CHECK,
-                subject,
-                format!("cannot be examined: {e}"),
-                format!(
-                    "make each parent directory of {} searchable by {user}",
-                    path.display()
-                ),
-            ));
+            out.push(unexaminable(KEY_CHECK, subject, path, &e, user));
             return;
         }
     };
@@ -275,27 +308,16 @@ fn key_file(
     }
     let mode = meta.mode() & 0o777;
     let before = out.len();
-    if let Some(a) = who {
-        if meta.uid() != a.uid {
-            out.push(Finding::problem(
-                &format!("{KEY_CHECK}.owner"),
-                subject.clone(),
-                format!(
-                    "is owned by {}, but the plugin runs as {}: with mode 0600 it cannot read it",
-                    name_of(meta.uid(), who),
-                    name_of(a.uid, who)
-                ),
-                format!("chown {} {}", a.name, path.display()),
-            ));
-        } else if !permits(a, mode, meta.uid(), meta.gid(), 4) {
-            out.push(Finding::problem(
-                &format!("{KEY_CHECK}.access"),
-                subject.clone(),
-                format!("has mode {mode:04o}: its owner cannot read it"),
-                format!("chmod 600 {}", path.display()),
-            ));
-        }
-    }
+    let owner = Ownership {
+        check: KEY_CHECK,
+        subject: &subject,
+        path,
+        want: 4,
+        chown: "chown",
+        chmod: "chmod 600",
+        why: "with mode 0600 it cannot read it",
+    };
+    owner.check(&meta, who, out);
     if mode & 0o077 != 0 {
         out.push(Finding::problem(
             &format!("{KEY_CHECK}.mode"),
