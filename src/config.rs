@@ -9,11 +9,96 @@
 use std::str::FromStr;
 
 pub use crate::backends::backend_named;
+use crate::backends::cache::CacheConfig;
 pub use crate::backends::settings::{ConfigError, Settings, Source, ENV_PREFIX};
 use crate::backends::{self, BackendConfig, BACKENDS};
 
-/// Keys that are not a backend's: which backend, the config file, the log level.
-pub const GENERAL_KEYS: &[&str] = &["backend", "config_file", "log_level"];
+/// Keys that are not a backend's: which backend, the config file, the log level, the audit log.
+pub const GENERAL_KEYS: &[&str] = &[
+    "backend",
+    "config_file",
+    "log_level",
+    "audit_log",
+    "audit_log_max_bytes",
+    "audit_log_keep",
+];
+
+/// Default size at which the audit log file is rotated.
+pub const AUDIT_LOG_DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Default number of rotated audit files kept beside the current one.
+pub const AUDIT_LOG_DEFAULT_KEEP: u32 = 10;
+
+/// Where the audit log goes (`audit_log`): unset or `off` keeps none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// hclog-shaped lines on stderr (in plugin mode Grafana copies them into its own log).
+    Stderr,
+    /// A file (0600), rotated to `FILE.1` … `FILE.<keep>` when the next line would pass `max_bytes`.
+    File {
+        /// Absolute path of the current file.
+        path: std::path::PathBuf,
+        /// Rotation size.
+        max_bytes: u64,
+        /// Rotated files kept.
+        keep: u32,
+    },
+}
+
+/// A byte size: a whole number with an optional `KiB`, `MiB` or `GiB`.
+fn byte_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, ""), |i| t.split_at(i));
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// The `audit_log` settings; `None` when no audit log is configured.
+pub fn audit_target(settings: &Settings) -> Result<Option<AuditTarget>, ConfigError> {
+    let Some(value) = settings.get("audit_log").map(str::trim) else {
+        return Ok(None);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "" | "off" | "none" | "false" => return Ok(None),
+        "stderr" => return Ok(Some(AuditTarget::Stderr)),
+        _ => {}
+    }
+    let path = std::path::PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(settings.error(
+            "audit_log",
+            "expected stderr, off or an absolute file path (Grafana starts the plugin in its own folder, so a relative path would land there)",
+        ));
+    }
+    let max_bytes = match settings.get("audit_log_max_bytes") {
+        None => AUDIT_LOG_DEFAULT_MAX_BYTES,
+        Some(v) => byte_size(v).filter(|n| *n >= 4096).ok_or_else(|| {
+            settings.error(
+                "audit_log_max_bytes",
+                "expected a size of at least 4096 bytes, e.g. 67108864 or 64MiB",
+            )
+        })?,
+    };
+    let keep = settings
+        .parse::<u32>(
+            "audit_log_keep",
+            "a whole number of rotated files to keep (0 or more)",
+        )?
+        .unwrap_or(AUDIT_LOG_DEFAULT_KEEP);
+    Ok(Some(AuditTarget::File {
+        path,
+        max_bytes,
+        keep,
+    }))
+}
 
 /// Keys that no part of the broker knows, for a start-up warning.
 pub fn unknown_keys(settings: &Settings) -> Vec<String> {
@@ -28,6 +113,7 @@ pub fn unknown_keys(settings: &Settings) -> Vec<String> {
 fn known_keys() -> impl Iterator<Item = &'static str> {
     GENERAL_KEYS
         .iter()
+        .chain(backends::cache::KEYS)
         .chain(BACKENDS.iter().flat_map(|b| b.keys))
         .copied()
 }
@@ -73,15 +159,27 @@ pub struct Config {
     pub backend: BackendConfig,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// The read cache in front of the backend (plugin and `serve`).
+    pub cache: CacheConfig,
+    /// The audit log, if one is configured.
+    pub audit: Option<AuditTarget>,
 }
 
 impl Config {
     /// Validates settings into a config. The first invalid setting stops with an error naming it.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let log_level = log_level(settings)?.unwrap_or(LogLevel::Info);
+        Self::at_level(settings, log_level)
+    }
+
+    /// Validates settings into a config logging at `log_level` (already read from them).
+    pub fn at_level(settings: &Settings, log_level: LogLevel) -> Result<Self, ConfigError> {
+        let backend = backend_from_settings(settings)?;
         Ok(Config {
-            backend: backend_from_settings(settings)?,
+            cache: CacheConfig::from_settings(settings, &backend)?,
+            backend,
             log_level,
+            audit: audit_target(settings)?,
         })
     }
 }
@@ -127,6 +225,39 @@ mod tests {
             s.source("aws_region"),
             Some(&Source::Env("GF_PLUGIN_AWS_REGION".into()))
         );
+    }
+
+    #[test]
+    fn audit_log_settings() {
+        let load = |pairs: &[(&str, &str)]| Settings::load(None, [], env(pairs)).unwrap();
+        assert_eq!(audit_target(&load(&[])).unwrap(), None);
+        assert_eq!(audit_target(&load(&[("audit_log", "off")])).unwrap(), None);
+        assert_eq!(
+            audit_target(&load(&[("audit_log", "stderr")])).unwrap(),
+            Some(AuditTarget::Stderr)
+        );
+        assert_eq!(
+            audit_target(&load(&[
+                ("audit_log", "/var/log/broker/audit.log"),
+                ("audit_log_max_bytes", "8MiB"),
+                ("audit_log_keep", "3"),
+            ]))
+            .unwrap(),
+            Some(AuditTarget::File {
+                path: "/var/log/broker/audit.log".into(),
+                max_bytes: 8 << 20,
+                keep: 3
+            })
+        );
+        let relative = audit_target(&load(&[("audit_log", "audit.log")])).unwrap_err();
+        assert_eq!(relative.key, "audit_log");
+        assert!(relative.to_string().contains("absolute"), "{relative}");
+        let size = audit_target(&load(&[
+            ("audit_log", "/a.log"),
+            ("audit_log_max_bytes", "12 parsecs"),
+        ]))
+        .unwrap_err();
+        assert_eq!(size.key, "audit_log_max_bytes");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use secrets_broker::server::auth::{BearerAuth, BearerToken};
 use secrets_broker::server::proto::secretsmanager as pb;
 use secrets_broker::server::proto::secretsmanager::secrets_manager_client::SecretsManagerClient;
 
@@ -315,29 +316,37 @@ fn bad_input_and_bad_settings_exit_1_with_a_clear_message() {
     );
 }
 
-/// Starts `serve` on a free loopback port; returns it and the address it announced.
-fn spawn_serve(dir: &Path) -> (std::process::Child, String) {
+/// Where a started `serve` listens and the token it requires (read from the file it announced).
+struct Served {
+    addr: String,
+    token: BearerToken,
+}
+
+/// Starts `serve` on a free loopback port; returns it and what it announced.
+fn spawn_serve(dir: &Path) -> (std::process::Child, Served) {
     spawn_serve_with(dir, &[])
 }
 
 /// Starts `serve` with the global flags `global` on a free loopback port.
-fn spawn_serve_with(dir: &Path, global: &[&str]) -> (std::process::Child, String) {
+fn spawn_serve_with(dir: &Path, global: &[&str]) -> (std::process::Child, Served) {
     let mut cmd = broker(dir);
     cmd.args(global).args(["serve", "--listen", "127.0.0.1:0"]);
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{first:?}"))
-        .to_string();
-    (child, addr)
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut announced = |prefix: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_string()
+    };
+    let addr = announced("listening on ");
+    let token = BearerToken::load(Path::new(&announced("token file "))).unwrap();
+    (child, Served { addr, token })
 }
 
 /// Sends `sig` (e.g. `-TERM`) and asserts that `serve` exits successfully within 3 s.
@@ -358,12 +367,18 @@ fn signal_and_expect_clean_exit(child: &mut std::process::Child, sig: &str) {
     }
 }
 
-type Client = SecretsManagerClient<tonic::transport::Channel>;
+type Client = SecretsManagerClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerAuth>,
+>;
 
-async fn client(addr: &str) -> Client {
-    SecretsManagerClient::connect(format!("http://{addr}"))
-        .await
+/// A client of `served` that sends its bearer token.
+async fn client(served: &Served) -> Client {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", served.addr))
         .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    SecretsManagerClient::with_interceptor(channel, BearerAuth::new(&served.token))
 }
 
 fn grpc_key(ns: &str) -> Option<pb::Key> {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::clock::Clock as _;
 use crate::error::ApiError;
@@ -29,6 +29,14 @@ pub struct State {
 }
 
 impl State {
+    /// The read lock on every account's secrets, taken even if a panicking writer poisoned it.
+    pub fn read_accounts(&self) -> RwLockReadGuard<'_, Accounts> {
+        self.accounts.read().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The write lock on every account's secrets, taken even if a panicking writer poisoned it.
+    pub fn write_accounts(&self) -> RwLockWriteGuard<'_, Accounts> {
+        self.accounts.write().unwrap_or_else(|e| e.into_inner())
+    }
     /// Records that a secret's recovery window ends at `at` (called under the write lock).
     pub fn note_purge(&self, at: f64) {
         // epoch seconds are non-negative, and non-negative f64s order like their bits
@@ -107,12 +115,7 @@ impl Ctx {
 
     /// Runs `f` on this account's region under the read lock.
     pub fn read<R>(&self, f: impl FnOnce(Option<&Region>) -> R) -> R {
-        let g = self
-            .shared
-            .state
-            .accounts
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let g = self.shared.state.read_accounts();
         f(g.get(&self.account).and_then(|a| a.get(&self.region)))
     }
 
@@ -147,12 +150,7 @@ impl Ctx {
         &self,
         f: impl FnOnce(&mut Accounts, &mut Tx) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        let mut g = self
-            .shared
-            .state
-            .accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut g = self.shared.state.write_accounts();
         let mut tx = Tx::default();
         let r = f(&mut g, &mut tx)?;
         crate::replication::cross_account::propagate(self, &mut g, &mut tx);
@@ -167,12 +165,7 @@ impl Ctx {
     /// Runs `f` under the write lock and applies its transaction without waiting for the flush
     /// (bookkeeping such as LastAccessedDate, which AWS keeps only to the day).
     pub fn touch(&self, f: impl FnOnce(&mut Region, &mut Tx)) {
-        let mut g = self
-            .shared
-            .state
-            .accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut g = self.shared.state.write_accounts();
         let region = g
             .entry(self.account.clone())
             .or_default()

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+/// One random fault of a rule: its probability, the counter it adds to, and the error it answers.
+type Chance<'a> = (Option<f64>, &'a AtomicU64, fn() -> ApiError);
+
 /// One fault rule. It applies to the listed operations (empty = every operation); the listed
 /// operations share one rate-limit bucket, like AWS's combined request quotas.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -45,14 +48,30 @@ pub struct FaultSettings {
     pub rules: Vec<FaultRule>,
 }
 
-impl FaultSettings {
-    /// AWS's documented per-region request quotas as rate-limit rules.
-    pub fn aws_quotas() -> Self {
-        let group = |ops: &[&str], rate: f64| FaultRule {
-            operations: ops.iter().map(|s| s.to_string()).collect(),
+impl FaultRule {
+    /// A rule limiting `operations` (sharing one bucket; empty: every operation) to `rate`
+    /// requests per second.
+    pub fn limiting(operations: &[&str], rate: f64) -> FaultRule {
+        FaultRule {
+            operations: operations.iter().map(|s| s.to_string()).collect(),
             rate_limit: Some(rate),
             ..FaultRule::default()
-        };
+        }
+    }
+}
+
+impl FaultSettings {
+    /// The settings applying `rules`, their random decisions drawn from `seed`.
+    pub fn seeded(seed: u64, rules: Vec<FaultRule>) -> Self {
+        FaultSettings {
+            seed: Some(seed),
+            rules,
+        }
+    }
+
+    /// AWS's documented per-region request quotas as rate-limit rules.
+    pub fn aws_quotas() -> Self {
+        let group = FaultRule::limiting;
         FaultSettings {
             seed: None,
             rules: vec![
@@ -244,28 +263,21 @@ impl Faults {
                     continue;
                 }
             }
-            if let Some(p) = rule.throttle_rate {
-                if p > 0.0 && inner.rng.gen_bool(p) {
-                    self.throttled.fetch_add(1, Ordering::Relaxed);
-                    d.error = Some(ApiError::throttled());
-                    continue;
-                }
-            }
-            if let Some(p) = rule.error_rate {
-                if p > 0.0 && inner.rng.gen_bool(p) {
-                    self.injected.fetch_add(1, Ordering::Relaxed);
-                    d.error = Some(ApiError::internal(
-                        "An error occurred on the server side (injected fault).",
-                    ));
-                    continue;
-                }
-            }
-            if let Some(p) = rule.unavailable_rate {
-                if p > 0.0 && inner.rng.gen_bool(p) {
-                    self.injected.fetch_add(1, Ordering::Relaxed);
-                    d.error = Some(ApiError::unavailable(
-                        "The service is unavailable (injected fault).",
-                    ));
+            // the random faults, drawn in this order; the first that strikes answers
+            let chances: [Chance; 3] = [
+                (rule.throttle_rate, &self.throttled, ApiError::throttled),
+                (rule.error_rate, &self.injected, || {
+                    ApiError::internal("An error occurred on the server side (injected fault).")
+                }),
+                (rule.unavailable_rate, &self.injected, || {
+                    ApiError::unavailable("The service is unavailable (injected fault).")
+                }),
+            ];
+            for (chance, counter, error) in chances {
+                if chance.is_some_and(|p| p > 0.0 && inner.rng.gen_bool(p)) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    d.error = Some(error());
+                    break;
                 }
             }
         }
@@ -305,15 +317,11 @@ mod tests {
 
     #[test]
     fn bucket_throttles_after_burst() {
-        let f = Faults::new(FaultSettings {
-            seed: Some(1),
-            rules: vec![FaultRule {
-                operations: vec!["A".into()],
-                rate_limit: Some(0.001),
-                burst: Some(2.0),
-                ..Default::default()
-            }],
-        });
+        let rule = FaultRule {
+            burst: Some(2.0),
+            ..FaultRule::limiting(&["A"], 0.001)
+        };
+        let f = Faults::new(FaultSettings::seeded(1, vec![rule]));
         assert!(f.on_request("A").error.is_none());
         assert!(f.on_request("A").error.is_none());
         assert_eq!(
@@ -325,13 +333,11 @@ mod tests {
 
     #[test]
     fn throttle_rate_throttles_a_fixed_share() {
-        let f = Faults::new(FaultSettings {
-            seed: Some(3),
-            rules: vec![FaultRule {
-                throttle_rate: Some(0.3),
-                ..Default::default()
-            }],
-        });
+        let rule = FaultRule {
+            throttle_rate: Some(0.3),
+            ..Default::default()
+        };
+        let f = Faults::new(FaultSettings::seeded(3, vec![rule]));
         let throttled = (0..10_000)
             .filter(|_| {
                 f.on_request("GetSecretValue").error.map(|e| e.code) == Some("ThrottlingException")
@@ -342,13 +348,11 @@ mod tests {
 
     #[test]
     fn seeded_errors_are_deterministic() {
-        let s = FaultSettings {
-            seed: Some(7),
-            rules: vec![FaultRule {
-                error_rate: Some(0.5),
-                ..Default::default()
-            }],
+        let rule = FaultRule {
+            error_rate: Some(0.5),
+            ..Default::default()
         };
+        let s = FaultSettings::seeded(7, vec![rule]);
         let run = || {
             let f = Faults::new(s.clone());
             (0..64)

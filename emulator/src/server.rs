@@ -85,11 +85,7 @@ pub fn purge_expired(shared: &Shared) {
     let mut tx = crate::store::Tx::default();
     let mut purged = 0usize;
     {
-        let mut g = shared
-            .state
-            .accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut g = shared.state.write_accounts();
         let mut next = f64::INFINITY;
         for (account, regions) in g.iter_mut() {
             for (region, secrets) in regions.iter_mut() {

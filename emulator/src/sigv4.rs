@@ -142,20 +142,22 @@ fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
-fn uri_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// Decodes `%XX` escapes (a `+` stays a `+`). An escape that is not two hex digits is kept as it
+/// is; invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
         }
-        out.push(bytes[i]);
+        out.push(b[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -168,8 +170,8 @@ fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&uri_decode(k), false),
-                uri_encode(&uri_decode(v), false),
+                uri_encode(&percent_decode(k), false),
+                uri_encode(&percent_decode(v), false),
             )
         })
         .collect();
@@ -225,24 +227,17 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical: &str) -> String {
     )
 }
 
-/// The hex signature of a request.
-#[allow(clippy::too_many_arguments)]
+/// The hex signature of the canonical request `canonical` (see [`canonical_request`]).
 pub fn signature(
     secret: &str,
     amz_date: &str,
     region: &str,
     service: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    signed_headers: &[String],
-    payload_hash: &str,
+    canonical: &str,
 ) -> String {
     let date = amz_date.get(..8).unwrap_or("");
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let canonical = canonical_request(method, path, query, headers, signed_headers, payload_hash);
-    let sts = string_to_sign(amz_date, &scope, &canonical);
+    let sts = string_to_sign(amz_date, &scope, canonical);
     hex::encode(hmac(
         &signing_key(secret, date, region, service),
         sts.as_bytes(),
@@ -271,18 +266,8 @@ pub fn sign_post(
         ("x-amz-target".to_string(), target.to_string()),
     ];
     let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-    let sig = signature(
-        secret,
-        &amz_date,
-        region,
-        "secretsmanager",
-        "POST",
-        "/",
-        "",
-        &headers,
-        &signed,
-        &sha256_hex(body),
-    );
+    let canonical = canonical_request("POST", "/", "", &headers, &signed, &sha256_hex(body));
+    let sig = signature(secret, &amz_date, region, "secretsmanager", &canonical);
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential={access_key}/{}/{region}/secretsmanager/aws4_request, SignedHeaders={}, Signature={sig}",
         &amz_date[..8],
@@ -377,11 +362,7 @@ pub fn verify(
         Some(h) if h != "UNSIGNED-PAYLOAD" => h.to_string(),
         _ => sha256_hex(req.body),
     };
-    let expected = signature(
-        secret,
-        amz_date,
-        &auth.region,
-        &auth.service,
+    let canonical = canonical_request(
         req.method,
         req.path,
         req.query,
@@ -389,6 +370,7 @@ pub fn verify(
         &auth.signed_headers,
         &payload_hash,
     );
+    let expected = signature(secret, amz_date, &auth.region, &auth.service, &canonical);
     let body_ok = header("x-amz-content-sha256")
         .is_none_or(|h| h == "UNSIGNED-PAYLOAD" || h == sha256_hex(req.body));
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) || !body_ok {
@@ -465,6 +447,12 @@ mod tests {
     }
 
     #[test]
+    fn percent_decode_decodes_only_two_hex_digit_escapes() {
+        assert_eq!(percent_decode("a%2Fb+c%3d"), "a/b+c=");
+        assert_eq!(percent_decode("%zz%+41%4"), "%zz%+41%4");
+    }
+
+    #[test]
     fn aws_documentation_vector() {
         let headers = example_headers();
         let signed: Vec<String> = vec!["content-type".into(), "host".into(), "x-amz-date".into()];
@@ -484,18 +472,7 @@ mod tests {
             hex::encode(signing_key(SECRET, "20150830", "us-east-1", "iam")),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
-        let sig = signature(
-            SECRET,
-            "20150830T123600Z",
-            "us-east-1",
-            "iam",
-            "GET",
-            "/",
-            "Action=ListUsers&Version=2010-05-08",
-            &headers,
-            &signed,
-            &sha256_hex(b""),
-        );
+        let sig = signature(SECRET, "20150830T123600Z", "us-east-1", "iam", &canonical);
         assert_eq!(
             sig,
             "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"

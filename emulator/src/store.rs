@@ -1073,6 +1073,25 @@ mod tests {
 
     /// A durable store in `dir`, optionally with its background tasks stopped (no checkpoint
     /// unless a test asks for one).
+    /// Commits the changes `record` makes, in one transaction; returns its sequence number.
+    fn commit_with(store: &Store, record: impl FnOnce(&mut Tx)) -> u64 {
+        let mut tx = Tx::default();
+        record(&mut tx);
+        store.commit(tx).unwrap()
+    }
+
+    /// Commits version `vid` of `s` holding `v` in one transaction; returns its sequence number.
+    fn commit_version(store: &Store, s: &mut Secret, vid: &str, v: &str) -> u64 {
+        commit_with(store, |tx| put(tx, s, vid, &value(v)))
+    }
+
+    /// A store in a fresh directory (stopped, as [`open`] does, if `stopped`), and the directory.
+    fn fresh(stopped: bool) -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, stopped);
+        (dir, store)
+    }
+
     fn open(dir: &tempfile::TempDir, stopped: bool) -> Arc<Store> {
         let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
         if stopped {
@@ -1102,15 +1121,10 @@ mod tests {
 
     #[tokio::test]
     async fn acknowledged_commits_survive_without_a_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, true); // no checkpoint: sled never sees the commits
+        let (dir, store) = fresh(true); // no checkpoint: sled never sees the commits
         let mut s = secret("a");
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v1", &value("one"));
-        store.commit(tx).unwrap();
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v2", &value("two"));
-        let seq = store.commit(tx).unwrap();
+        commit_version(&store, &mut s, "v1", "one");
+        let seq = commit_version(&store, &mut s, "v2", "two");
         // readers see the commit before any checkpoint
         let got = val(&store, &s, "v2");
         assert_eq!(got, Some(value("two")));
@@ -1136,14 +1150,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_paced_checkpoint_keeps_to_its_pace_and_writes_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, true);
+        let (dir, store) = fresh(true);
         let mut names = Vec::new();
         for i in 0..200 {
             let mut s = secret(&format!("s{i:03}"));
-            let mut tx = Tx::default();
-            put(&mut tx, &mut s, "v1", &value(&format!("value {i}")));
-            store.commit(tx).unwrap();
+            commit_version(&store, &mut s, "v1", &format!("value {i}"));
             names.push(s);
         }
         // 400 records: the pace is checked after every 64, so the last check (at 384) is due
@@ -1172,12 +1183,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_checkpoint_cut_short_is_repaired_by_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, true);
+        let (dir, store) = fresh(true);
         let mut a = secret("a");
-        let mut tx = Tx::default();
-        put(&mut tx, &mut a, "a1", &value("a1"));
-        store.commit(tx).unwrap();
+        commit_version(&store, &mut a, "a1", "a1");
         store.checkpoint().unwrap();
         let mut tx = Tx::default();
         put(&mut tx, &mut a, "a2", &value("a2"));
@@ -1247,9 +1255,7 @@ mod tests {
         assert_eq!(s.versions[0].stages, vec![AWSCURRENT]);
         assert_eq!(s.versions[0].last_accessed, Some(0.0));
         assert_eq!(val(&store, &s, "v0"), Some(value("zero")));
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v1", &value("one"));
-        store.commit(tx).unwrap();
+        commit_version(&store, &mut s, "v1", "one");
         store.checkpoint().unwrap();
         store.shutdown().await;
         drop(store);
@@ -1333,27 +1339,22 @@ mod tests {
 
     #[tokio::test]
     async fn cached_values_follow_commits_and_checkpoints() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, true);
+        let (_dir, store) = fresh(true);
         let mut s = secret("c");
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v1", &value("first"));
-        store.commit(tx).unwrap();
+        commit_version(&store, &mut s, "v1", "first");
         store.checkpoint().unwrap();
         let rec = s.version("v1").unwrap().rec;
         let read = || store.value("1", "us-east-1", rec).unwrap();
         assert_eq!(read(), Some(value("first"))); // from sled, now cached
         assert_eq!(read(), Some(value("first"))); // from the cache
-        let mut tx = Tx::default();
-        tx.put_value("1", "us-east-1", rec, &value("second"));
-        store.commit(tx).unwrap();
+        commit_with(&store, |tx| {
+            tx.put_value("1", "us-east-1", rec, &value("second"))
+        });
         assert_eq!(read(), Some(value("second")));
         store.checkpoint().unwrap();
         assert_eq!(read(), Some(value("second")));
         assert_eq!(read(), Some(value("second")));
-        let mut tx = Tx::default();
-        tx.del_version("1", "us-east-1", rec);
-        store.commit(tx).unwrap();
+        commit_with(&store, |tx| tx.del_version("1", "us-east-1", rec));
         assert_eq!(read(), None);
         store.checkpoint().unwrap();
         assert_eq!(read(), None);
@@ -1362,8 +1363,7 @@ mod tests {
 
     #[tokio::test]
     async fn debug_output_never_shows_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, true);
+        let (_dir, store) = fresh(true);
         let mut s = secret("d");
         let mut tx = Tx::default();
         put(&mut tx, &mut s, "v1", &value("hunter2-secret"));
@@ -1372,9 +1372,7 @@ mod tests {
         assert_eq!(val(&store, &s, "v1"), Some(value("hunter2-secret")));
         store.checkpoint().unwrap();
         val(&store, &s, "v1"); // now in the value cache
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v2", &value("hunter2-again"));
-        store.commit(tx).unwrap(); // pending and in the log's buffer
+        commit_version(&store, &mut s, "v2", "hunter2-again"); // pending and in the log's buffer
         let shown = format!("{store:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         // nor as the bytes' Debug form
@@ -1385,23 +1383,16 @@ mod tests {
 
     #[tokio::test]
     async fn removals_and_reset_reach_sled() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, false);
+        let (dir, store) = fresh(false);
         let mut s = secret("gone");
-        let mut tx = Tx::default();
-        put(&mut tx, &mut s, "v1", &value("x"));
-        store.commit(tx).unwrap();
+        commit_version(&store, &mut s, "v1", "x");
         store.checkpoint().unwrap();
-        let mut tx = Tx::default();
-        tx.del_secret("1", "us-east-1", &s);
-        store.commit(tx).unwrap();
+        commit_with(&store, |tx| tx.del_secret("1", "us-east-1", &s));
         // the removal hides the checkpointed value at once
         assert_eq!(val(&store, &s, "v1"), None);
         store.checkpoint().unwrap();
         assert!(loaded(&store).is_empty());
-        let mut tx = Tx::default();
-        put(&mut tx, &mut secret("later"), "v1", &value("y"));
-        store.commit(tx).unwrap();
+        commit_version(&store, &mut secret("later"), "v1", "y");
         store.clear().unwrap();
         store.shutdown().await;
         drop(store);

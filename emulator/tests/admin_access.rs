@@ -8,15 +8,23 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{aws_call, raw, RawResponse, AKID, SECRET_KEY};
-use secretsmanager_emulator::Emulator;
+use common::{admin_post, aws_call, raw, RawResponse, AKID, SECRET_KEY};
+use secretsmanager_emulator::{sigv4, Emulator, EmulatorBuilder};
 
 const CREATE: &str = r#"{"Name":"kept","SecretString":"v1","ClientRequestToken":"00000000-0000-4000-8000-000000000001"}"#;
 
 /// Creates the secret `kept`.
 async fn create_kept(a: SocketAddr) {
     let r = aws_call(a, "secretsmanager.CreateSecret", CREATE).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
+}
+
+/// The emulator `builder` configures, started, with the secret `kept` created; and its address.
+async fn with_kept(builder: EmulatorBuilder) -> (Emulator, SocketAddr) {
+    let emu = builder.start().await.unwrap();
+    let a = emu.addr();
+    create_kept(a).await;
+    (emu, a)
 }
 
 /// Whether the secret `kept` still answers GetSecretValue.
@@ -25,6 +33,11 @@ async fn secret_kept(a: SocketAddr) -> bool {
         .await
         .status
         == 200
+}
+
+/// An unsigned `POST /_emulator/reset` with `headers`.
+async fn reset(a: SocketAddr, headers: &[(&str, &str)]) -> RawResponse {
+    raw(a, "POST", "/_emulator/reset", headers, b"").await
 }
 
 /// An admin request SigV4-signed (host and x-amz-date) with `secret`.
@@ -44,18 +57,9 @@ async fn signed_admin(
         ("x-amz-date".to_string(), amz_date.clone()),
     ];
     let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-    let sig = secretsmanager_emulator::sigv4::signature(
-        secret,
-        &amz_date,
-        "us-east-1",
-        "secretsmanager",
-        method,
-        path,
-        query,
-        &headers,
-        &signed,
-        &secretsmanager_emulator::sigv4::sha256_hex(body),
-    );
+    let payload_hash = sigv4::sha256_hex(body);
+    let canonical = sigv4::canonical_request(method, path, query, &headers, &signed, &payload_hash);
+    let sig = sigv4::signature(secret, &amz_date, "us-east-1", "secretsmanager", &canonical);
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential={AKID}/{}/us-east-1/secretsmanager/aws4_request, SignedHeaders=host;x-amz-date, Signature={sig}",
         &amz_date[..8]
@@ -71,12 +75,7 @@ async fn signed_admin(
 }
 
 fn assert_refused(r: &RawResponse, what: &str) {
-    assert_eq!(
-        r.status,
-        403,
-        "{what}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_status(403, what);
     let j = r.json();
     assert!(
         j["__type"].as_str().is_some_and(|t| !t.is_empty()),
@@ -90,50 +89,28 @@ fn assert_refused(r: &RawResponse, what: &str) {
 
 #[tokio::test]
 async fn unsigned_admin_calls_are_refused_when_credentials_are_configured() {
-    let emu = Emulator::builder()
-        .credentials(AKID, SECRET_KEY)
-        .start()
-        .await
-        .unwrap();
-    let a = emu.addr();
-    create_kept(a).await;
+    let (emu, a) = with_kept(Emulator::builder().credentials(AKID, SECRET_KEY)).await;
     let offset_before = emu.shared().clock.offset();
 
-    let r = raw(a, "POST", "/_emulator/reset", &[], b"").await;
+    let r = reset(a, &[]).await;
     assert_refused(&r, "unsigned reset");
     assert!(secret_kept(a).await, "an unsigned reset wiped the emulator");
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/clock/advance",
-        &[],
-        br#"{"seconds":86400}"#,
-    )
-    .await;
+    let r = admin_post(a, "/_emulator/clock/advance", br#"{"seconds":86400}"#).await;
     assert_refused(&r, "unsigned clock advance");
     assert_eq!(emu.shared().clock.offset(), offset_before);
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/faults",
-        &[],
-        br#"{"rules":[{"error_rate":1.0}]}"#,
-    )
-    .await;
+    let r = admin_post(a, "/_emulator/faults", br#"{"rules":[{"error_rate":1.0}]}"#).await;
     assert_refused(&r, "unsigned faults");
     assert!(secret_kept(a).await, "an unsigned fault rule was installed");
-    let r = raw(
+    let r = admin_post(
         a,
-        "POST",
         "/_emulator/rotation/hooks",
-        &[],
         br#"{"arn:aws:lambda:us-east-1:123456789012:function:f":"http://127.0.0.1:1/x"}"#,
     )
     .await;
     assert_refused(&r, "unsigned rotation hooks");
     assert!(emu.rotation().hooks().is_empty());
     let reveal = br#"{"account":"123456789012","region":"us-east-1","name":"kept"}"#;
-    let r = raw(a, "POST", "/_emulator/state/reveal", &[], reveal).await;
+    let r = admin_post(a, "/_emulator/state/reveal", reveal).await;
     assert_refused(&r, "unsigned reveal");
     assert!(!String::from_utf8_lossy(&r.body).contains("v1"));
     for path in [
@@ -162,7 +139,7 @@ async fn unsigned_admin_calls_are_refused_when_credentials_are_configured() {
 
     // signed with the configured credentials: accepted
     let r = signed_admin(a, "GET", "/_emulator/state?limit=10", b"", SECRET_KEY).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
     let r = signed_admin(
         a,
         "POST",
@@ -171,32 +148,23 @@ async fn unsigned_admin_calls_are_refused_when_credentials_are_configured() {
         SECRET_KEY,
     )
     .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
     assert_eq!(emu.shared().clock.offset().as_secs(), 60);
     let r = signed_admin(a, "POST", "/_emulator/reset", b"", SECRET_KEY).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
     assert!(!secret_kept(a).await, "the signed reset did not reset");
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn cross_site_admin_posts_are_refused() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let a = emu.addr();
-    create_kept(a).await;
+    let (emu, a) = with_kept(Emulator::builder()).await;
     let own_origin = format!("http://{a}");
     // A page of another site (CSRF): the browser sends its Origin.
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/reset",
-        &[("origin", "http://evil.example")],
-        b"",
-    )
-    .await;
+    let r = reset(a, &[("origin", "http://evil.example")]).await;
     assert_refused(&r, "foreign Origin");
     assert!(secret_kept(a).await);
-    let r = raw(a, "POST", "/_emulator/reset", &[("origin", "null")], b"").await;
+    let r = reset(a, &[("origin", "null")]).await;
     assert_refused(&r, "opaque Origin");
     assert!(secret_kept(a).await);
     // DNS rebinding: the page's own origin, but a name resolving to the emulator.
@@ -208,37 +176,17 @@ async fn cross_site_admin_posts_are_refused() {
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(secret_kept(a).await, "a rebinding page reset the emulator");
     // the console's own requests: same origin, loopback host
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/reset",
-        &[("origin", &own_origin)],
-        b"",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = reset(a, &[("origin", &own_origin)]).await;
+    r.assert_status(200, "");
     assert!(!secret_kept(a).await);
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_admin_token_authorizes_admin_calls() {
-    let emu = Emulator::builder()
-        .credentials(AKID, SECRET_KEY)
-        .admin_token("tok-0123456789")
-        .start()
-        .await
-        .unwrap();
-    let a = emu.addr();
-    create_kept(a).await;
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/reset",
-        &[("x-emulator-admin-token", "wrong")],
-        b"",
-    )
-    .await;
+    let signed = Emulator::builder().credentials(AKID, SECRET_KEY);
+    let (emu, a) = with_kept(signed.admin_token("tok-0123456789")).await;
+    let r = reset(a, &[("x-emulator-admin-token", "wrong")]).await;
     assert_refused(&r, "wrong token");
     assert!(secret_kept(a).await);
     let token = [("x-emulator-admin-token", "tok-0123456789")];
@@ -246,25 +194,20 @@ async fn the_admin_token_authorizes_admin_calls() {
         raw(a, "GET", "/_emulator/state", &token, b"").await.status,
         200
     );
-    let r = raw(a, "POST", "/_emulator/reset", &token, b"").await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = reset(a, &token).await;
+    r.assert_status(200, "");
     assert!(!secret_kept(a).await);
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn without_credentials_admin_calls_need_no_signature() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let a = emu.addr();
-    create_kept(a).await;
+    let (emu, a) = with_kept(Emulator::builder()).await;
     assert_eq!(
         raw(a, "GET", "/_emulator/state", &[], b"").await.status,
         200
     );
-    assert_eq!(
-        raw(a, "POST", "/_emulator/reset", &[], b"").await.status,
-        200
-    );
+    assert_eq!(reset(a, &[]).await.status, 200);
     assert!(!secret_kept(a).await);
     emu.shutdown().await;
 }
@@ -284,13 +227,8 @@ async fn bad_clock_advances_are_refused_naming_the_field() {
         r#"{"secs": 1}"#,
         r#"{"seconds": 9223372036854.775807}"#,
     ] {
-        let r = raw(a, "POST", "/_emulator/clock/advance", &[], body.as_bytes()).await;
-        assert_eq!(
-            r.status,
-            400,
-            "{body}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        let r = admin_post(a, "/_emulator/clock/advance", body.as_bytes()).await;
+        r.assert_status(400, body);
         let msg = r.json()["error"].as_str().unwrap_or("").to_string();
         assert!(msg.contains("'seconds'"), "{body}: {msg}");
         assert_eq!(
@@ -300,24 +238,15 @@ async fn bad_clock_advances_are_refused_naming_the_field() {
         );
     }
     // a large but allowed step, then one that would overflow the offset: refused, clock kept
-    let r = raw(
+    let r = admin_post(
         a,
-        "POST",
         "/_emulator/clock/advance",
-        &[],
         br#"{"seconds": 31536000000}"#,
     )
     .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = raw(
-        a,
-        "POST",
-        "/_emulator/clock/advance",
-        &[],
-        br#"{"seconds": 1}"#,
-    )
-    .await;
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
+    let r = admin_post(a, "/_emulator/clock/advance", br#"{"seconds": 1}"#).await;
+    r.assert_status(400, "");
     assert_eq!(emu.shared().clock.offset().as_secs(), 31_536_000_000);
     // the emulator still answers
     assert_eq!(
@@ -340,13 +269,8 @@ async fn rotation_hook_urls_cannot_inject_into_the_hook_request() {
         "http://127.0.0.1:9/x#frag",
     ] {
         let body = serde_json::json!({ f: url }).to_string();
-        let r = raw(a, "POST", "/_emulator/rotation/hooks", &[], body.as_bytes()).await;
-        assert_eq!(
-            r.status,
-            400,
-            "{url:?}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        let r = admin_post(a, "/_emulator/rotation/hooks", body.as_bytes()).await;
+        r.assert_status(400, &format!("{url:?}"));
         assert!(emu.rotation().hooks().is_empty(), "{url:?} was accepted");
     }
     emu.shutdown().await;

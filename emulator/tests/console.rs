@@ -20,7 +20,9 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{ReplicaRegionType, RotationRulesType, Tag};
 use aws_sdk_secretsmanager::Client;
 use base64::Engine as _;
-use common::{client_for, raw, AKID, SECRET_KEY};
+use common::{
+    client_for, create, create_request, delete, describe, get, put, raw, AKID, SECRET_KEY,
+};
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -39,12 +41,7 @@ macro_rules! ensure {
 
 async fn admin_get(addr: SocketAddr, path: &str) -> Value {
     let r = raw(addr, "GET", path, &[], b"").await;
-    assert_eq!(
-        r.status,
-        200,
-        "GET {path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    r.assert_status(200, &format!("GET {path}"));
     r.json()
 }
 
@@ -86,12 +83,8 @@ async fn endpoints_show_metadata_and_log_requests_without_values() {
         .send()
         .await
         .unwrap();
-    c.get_secret_value()
-        .secret_id("svc/db")
-        .send()
-        .await
-        .unwrap();
-    let missing = c.get_secret_value().secret_id("svc/none").send().await;
+    get(&c, "svc/db").await.unwrap();
+    let missing = get(&c, "svc/none").await;
     assert_eq!(
         common::code(&missing.unwrap_err().into_service_error()),
         "ResourceNotFoundException"
@@ -215,12 +208,7 @@ async fn endpoints_show_metadata_and_log_requests_without_values() {
         json!({"kind": "binary", "base64": b64, "bytes": binary.len()})
     );
     // revealing is not an access: LastAccessedDate stays as GetSecretValue left it (unset here)
-    let d = c
-        .describe_secret()
-        .secret_id("svc/cert")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, "svc/cert").await.unwrap();
     assert_eq!(d.last_accessed_date(), None);
 
     // bad requests name what was wrong
@@ -284,7 +272,7 @@ async fn endpoints_show_metadata_and_log_requests_without_values() {
             ..Default::default()
         }],
     });
-    let throttled = c.describe_secret().secret_id("svc/db").send().await;
+    let throttled = describe(&c, "svc/db").await;
     assert_eq!(
         common::code(&throttled.unwrap_err().into_service_error()),
         "ThrottlingException"
@@ -325,18 +313,8 @@ async fn deleted_secrets_leave_the_snapshot_when_their_window_ends() {
     let emu = common::emulator().await;
     let addr = emu.addr();
     let c = common::client(&emu);
-    c.create_secret()
-        .name("gone/soon")
-        .secret_string("v")
-        .send()
-        .await
-        .unwrap();
-    c.delete_secret()
-        .secret_id("gone/soon")
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .unwrap();
+    create(&c, "gone/soon", "v").await;
+    delete(&c, "gone/soon", Some(7)).await.unwrap();
     let state = admin_get(addr, "/_emulator/state").await;
     assert!(state["secrets"][0]["deleted"].is_f64());
     assert!(state["secrets"][0]["purge_at"].is_f64());
@@ -667,9 +645,7 @@ async fn seed(addr: SocketAddr, us: &Client, eu: &Client) -> Res<String> {
         ),
         ("ci/github-deploy-token", "ghp_exampleToken0042", "platform"),
     ] {
-        us.create_secret()
-            .name(name)
-            .secret_string(value)
+        create_request(us, name, value)
             .tags(tag("team", team))
             .send()
             .await
@@ -682,19 +658,18 @@ async fn seed(addr: SocketAddr, us: &Client, eu: &Client) -> Res<String> {
         .send()
         .await
         .map_err(|e| sdk(&e))?;
-    eu.create_secret()
-        .name("prod/analytics/warehouse-login")
-        .secret_string("eu-warehouse-pw")
+    create_request(eu, "prod/analytics/warehouse-login", "eu-warehouse-pw")
         .send()
         .await
         .map_err(|e| sdk(&e))?;
     advance(21).await?;
-    us.put_secret_value()
-        .secret_id("prod/payments/db-credentials")
-        .secret_string(r#"{"username":"payments_app","password":"Hm4!xK7rQ2nB"}"#)
-        .send()
-        .await
-        .map_err(|e| sdk(&e))?;
+    put(
+        us,
+        "prod/payments/db-credentials",
+        r#"{"username":"payments_app","password":"Hm4!xK7rQ2nB"}"#,
+    )
+    .await
+    .map_err(|e| sdk(&e))?;
     advance(14).await?;
     us.put_resource_policy()
         .secret_id("prod/payments/db-credentials")
@@ -711,10 +686,7 @@ async fn seed(addr: SocketAddr, us: &Client, eu: &Client) -> Res<String> {
         .await
         .map_err(|e| sdk(&e))?;
     let current = r#"{"username":"payments_app","password":"Zc5$eN8uJ3wY"}"#;
-    us.put_secret_value()
-        .secret_id("prod/payments/db-credentials")
-        .secret_string(current)
-        .send()
+    put(us, "prod/payments/db-credentials", current)
         .await
         .map_err(|e| sdk(&e))?;
     advance(6).await?;
@@ -739,30 +711,18 @@ fn traffic(c: Client, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::
         let mut i = 0u64;
         while !*stop.borrow() {
             i += 1;
-            let _ = c
-                .get_secret_value()
-                .secret_id("prod/payments/stripe-api-key")
-                .send()
-                .await;
-            let _ = c
-                .describe_secret()
-                .secret_id("prod/search/opensearch-admin")
-                .send()
-                .await;
+            let _ = get(&c, "prod/payments/stripe-api-key").await;
+            let _ = describe(&c, "prod/search/opensearch-admin").await;
             if i % 4 == 0 {
-                let _ = c
-                    .put_secret_value()
-                    .secret_id("ci/github-deploy-token")
-                    .secret_string(format!("ghp_exampleToken{i:04}"))
-                    .send()
-                    .await;
+                let _ = put(
+                    &c,
+                    "ci/github-deploy-token",
+                    format!("ghp_exampleToken{i:04}"),
+                )
+                .await;
             }
             if i % 25 == 0 {
-                let _ = c
-                    .get_secret_value()
-                    .secret_id("prod/legacy/ftp")
-                    .send()
-                    .await;
+                let _ = get(&c, "prod/legacy/ftp").await;
             }
             tokio::time::sleep(Duration::from_millis(60)).await;
         }
@@ -965,12 +925,7 @@ async fn scenario(b: &Browser, addr: SocketAddr, shots: Option<&Path>) -> Res<()
     );
     let mut throttled = 0;
     for _ in 0..40 {
-        match us
-            .get_secret_value()
-            .secret_id("prod/payments/db-credentials")
-            .send()
-            .await
-        {
+        match get(&us, "prod/payments/db-credentials").await {
             Ok(_) => {}
             Err(e) => {
                 let code = common::code(&e.into_service_error());
@@ -1037,16 +992,11 @@ async fn scenario(b: &Browser, addr: SocketAddr, shots: Option<&Path>) -> Res<()
     let _ = load.await;
 
     // a secret deleted with a recovery window disappears when the page advances the clock past it
-    us.create_secret()
-        .name("tmp/old-api-key")
-        .secret_string("to-be-deleted")
+    create_request(&us, "tmp/old-api-key", "to-be-deleted")
         .send()
         .await
         .map_err(|e| format!("{e:?}"))?;
-    us.delete_secret()
-        .secret_id("tmp/old-api-key")
-        .recovery_window_in_days(7)
-        .send()
+    delete(&us, "tmp/old-api-key", Some(7))
         .await
         .map_err(|e| format!("{e:?}"))?;
     b.click("#tab-secrets").await?;
@@ -1083,10 +1033,7 @@ async fn scenario(b: &Browser, addr: SocketAddr, shots: Option<&Path>) -> Res<()
         10,
     )
     .await?;
-    let gone = us
-        .describe_secret()
-        .secret_id("tmp/old-api-key")
-        .send()
+    let gone = describe(&us, "tmp/old-api-key")
         .await
         .map(|_| ())
         .map_err(|e| common::code(&e.into_service_error()));

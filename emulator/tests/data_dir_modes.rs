@@ -45,7 +45,17 @@ async fn write_a_secret(port: u16, name: &str) {
         name.len() % 10
     );
     let r = aws_call(a, "secretsmanager.CreateSecret", &body).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
+}
+
+/// Starts the binary on `dir`, writes the secret `name`, stops it, and checks the modes.
+async fn write_once_and_check(dir: &Path, name: &str) {
+    let port = free_port();
+    let mut child = spawn_binary(dir, port).await;
+    write_a_secret(port, name).await;
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    assert_private(dir);
 }
 
 #[tokio::test]
@@ -54,22 +64,12 @@ async fn the_data_directory_and_its_files_are_private() {
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let dir = t.path().join("data");
     // a fresh directory
-    let port = free_port();
-    let mut child = spawn_binary(&dir, port).await;
-    write_a_secret(port, "one").await;
-    child.kill().await.unwrap();
-    let _ = child.wait().await;
-    assert_private(&dir);
+    write_once_and_check(&dir, "one").await;
 
     // an existing directory whose modes were loosened: tightened at the next start
     for (p, _) in modes(&dir) {
         let loose = if Path::new(&p).is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(loose)).unwrap();
     }
-    let port = free_port();
-    let mut child = spawn_binary(&dir, port).await;
-    write_a_secret(port, "second").await;
-    child.kill().await.unwrap();
-    let _ = child.wait().await;
-    assert_private(&dir);
+    write_once_and_check(&dir, "second").await;
 }

@@ -5,28 +5,31 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "../../tests/reliability_support/kill.rs"]
-mod kill;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::types::Tag;
-use common::{client, client_for, free_port, spawn_binary, AKID, SECRET_KEY};
+use common::{
+    client, client_for, client_in, create, create_request, current, delete, describe, free_port,
+    get, kill, kill_9_mid_load, put, put_request, spawn_binary, value_at, AKID, SECRET_KEY,
+};
 use secretsmanager_emulator::Emulator;
+
+/// The emulator on the data directory `dir` and a client for it.
+async fn open(dir: &std::path::Path) -> (Emulator, aws_sdk_secretsmanager::Client) {
+    let emu = Emulator::builder().data_dir(dir).start().await.unwrap();
+    let c = client(&emu);
+    (emu, c)
+}
 
 #[tokio::test]
 async fn state_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let arn;
     {
-        let emu = Emulator::builder()
-            .data_dir(dir.path())
-            .start()
-            .await
-            .unwrap();
-        let c = client(&emu);
+        let (emu, c) = open(dir.path()).await;
         arn = c
             .create_secret()
             .name("keep/me")
@@ -39,15 +42,8 @@ async fn state_survives_restart() {
             .arn()
             .unwrap()
             .to_string();
-        c.put_secret_value()
-            .secret_id("keep/me")
-            .secret_string("two")
-            .send()
-            .await
-            .unwrap();
-        c.put_secret_value()
-            .secret_id("keep/me")
-            .secret_string("pending")
+        put(&c, "keep/me", "two").await.unwrap();
+        put_request(&c, "keep/me", "pending")
             .version_stages("AWSPENDING")
             .send()
             .await
@@ -58,80 +54,33 @@ async fn state_survives_restart() {
             .send()
             .await
             .unwrap();
-        c.create_secret()
-            .name("doomed")
-            .secret_string("x")
-            .send()
-            .await
-            .unwrap();
-        c.delete_secret()
-            .secret_id("doomed")
-            .recovery_window_in_days(7)
-            .send()
-            .await
-            .unwrap();
-        c.create_secret()
-            .name("gone")
-            .secret_string("x")
-            .send()
-            .await
-            .unwrap();
-        c.delete_secret()
-            .secret_id("gone")
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .unwrap();
-        let west = client_for(&emu.endpoint(), "eu-west-1", AKID, SECRET_KEY);
-        west.create_secret()
-            .name("keep/me")
-            .secret_string("west")
-            .send()
-            .await
-            .unwrap();
+        create(&c, "doomed", "x").await;
+        delete(&c, "doomed", Some(7)).await.unwrap();
+        create(&c, "gone", "x").await;
+        delete(&c, "gone", None).await.unwrap();
+        let west = client_in(&emu.endpoint(), "eu-west-1");
+        create(&west, "keep/me", "west").await;
         emu.shutdown().await;
     }
-    let emu = Emulator::builder()
-        .data_dir(dir.path())
-        .start()
-        .await
-        .unwrap();
-    let c = client(&emu);
-    let g = c.get_secret_value().secret_id(&arn).send().await.unwrap();
+    let (emu, c) = open(dir.path()).await;
+    let g = get(&c, &arn).await.unwrap();
     assert_eq!(g.secret_string(), Some("two"));
     assert_eq!(
-        c.get_secret_value()
-            .secret_id("keep/me")
-            .version_stage("AWSPREVIOUS")
-            .send()
+        value_at(&c, "keep/me", Some("AWSPREVIOUS"))
             .await
-            .unwrap()
-            .secret_string(),
+            .as_deref(),
         Some("one")
     );
     assert_eq!(
-        c.get_secret_value()
-            .secret_id("keep/me")
-            .version_stage("AWSPENDING")
-            .send()
-            .await
-            .unwrap()
-            .secret_string(),
+        value_at(&c, "keep/me", Some("AWSPENDING")).await.as_deref(),
         Some("pending")
     );
-    let d = c
-        .describe_secret()
-        .secret_id("keep/me")
-        .send()
-        .await
-        .unwrap();
+    let d = describe(&c, "keep/me").await.unwrap();
     assert_eq!(d.description(), Some("d"));
     assert_eq!(d.tags().len(), 1);
     assert_eq!(d.version_ids_to_stages().unwrap().len(), 3);
     assert_eq!(
-        c.get_secret_value()
-            .secret_id("bin")
-            .send()
+        get(&c, "bin")
             .await
             .unwrap()
             .secret_binary()
@@ -139,32 +88,16 @@ async fn state_survives_restart() {
             .as_ref(),
         &[0, 1, 2]
     );
-    assert!(c
-        .describe_secret()
-        .secret_id("doomed")
-        .send()
+    assert!(describe(&c, "doomed")
         .await
         .unwrap()
         .deleted_date()
         .is_some());
-    assert!(c.describe_secret().secret_id("gone").send().await.is_err());
-    let west = client_for(&emu.endpoint(), "eu-west-1", AKID, SECRET_KEY);
-    assert_eq!(
-        west.get_secret_value()
-            .secret_id("keep/me")
-            .send()
-            .await
-            .unwrap()
-            .secret_string(),
-        Some("west")
-    );
+    assert!(describe(&c, "gone").await.is_err());
+    let west = client_in(&emu.endpoint(), "eu-west-1");
+    assert_eq!(current(&west, "keep/me").await.as_deref(), Some("west"));
     // writes keep working after the restart (version sequence continues)
-    c.put_secret_value()
-        .secret_id("keep/me")
-        .secret_string("three")
-        .send()
-        .await
-        .unwrap();
+    put(&c, "keep/me", "three").await.unwrap();
     let v = c
         .list_secret_version_ids()
         .secret_id("keep/me")
@@ -198,9 +131,7 @@ async fn acknowledged_writes_survive_kill_9() {
         tasks.push(tokio::spawn(async move {
             let name = format!("load/{w}");
             let sent = Instant::now();
-            if c.create_secret()
-                .name(&name)
-                .secret_string("0")
+            if create_request(&c, &name, "0")
                 .client_request_token(token(w, 0))
                 .send()
                 .await
@@ -213,10 +144,7 @@ async fn acknowledged_writes_survive_kill_9() {
             acked_count.fetch_add(1, Ordering::SeqCst);
             for i in 1.. {
                 let sent = Instant::now();
-                let r = c
-                    .put_secret_value()
-                    .secret_id(&name)
-                    .secret_string(i.to_string())
+                let r = put_request(&c, &name, i.to_string())
                     .client_request_token(token(w, i))
                     .send()
                     .await;
@@ -241,22 +169,7 @@ async fn acknowledged_writes_survive_kill_9() {
         assert!(Instant::now() < deadline, "the load made no progress");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let running_at_kill = child.try_wait().unwrap().is_none();
-    let acked_before_kill = acked_count.load(Ordering::SeqCst);
-    let killed_at = Instant::now();
-    child.start_kill().unwrap(); // SIGKILL
-    let status = child.wait().await.unwrap();
-    let mut failures = Vec::new();
-    for t in tasks {
-        failures.push(Some(t.await.unwrap()));
-    }
-    let evidence = kill::KillEvidence::new(
-        running_at_kill,
-        status,
-        killed_at,
-        acked_before_kill,
-        &failures,
-    );
+    let evidence = kill_9_mid_load(&mut child, &acked_count, tasks, |f| f).await;
     assert!(
         evidence.landed_mid_run() && evidence.writing_at_kill == 8,
         "the kill did not land mid-run with all 8 writers writing: {evidence:?}"
@@ -284,13 +197,9 @@ async fn acknowledged_writes_survive_kill_9() {
             );
         }
         // AWSCURRENT is the last acknowledged write or the one in flight at the kill
-        let cur: usize = c
-            .get_secret_value()
-            .secret_id(&name)
-            .send()
+        let cur: usize = current(&c, &name)
             .await
-            .unwrap()
-            .secret_string()
+            .as_deref()
             .unwrap()
             .parse()
             .unwrap();

@@ -10,10 +10,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
-use common::{client_for, code, free_port, raw, AKID, SECRET_KEY};
+use common::{
+    binary_command, client_for, code, comes_up, create, create_request, free_port, get, AKID,
+    SECRET_KEY,
+};
 
 /// A tmpfs mounted for the test; unmounted on drop.
 struct SmallDisk {
@@ -75,28 +77,16 @@ async fn spawn_logged(data: &Path, port: u16, log: &Path) -> tokio::process::Chi
         .append(true)
         .open(log)
         .unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sm-emulator"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
+    let child = binary_command(data, port)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok()
-            && raw(addr, "GET", "/_emulator/health", &[], b"").await.status == 200
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    if comes_up(port).await {
+        return child;
     }
     panic!(
-        "sm-emulator did not come up on {addr}; its log: {}",
+        "sm-emulator did not come up on port {port}; its log: {}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }
@@ -111,7 +101,7 @@ fn value_for(name: &str) -> String {
 }
 
 async fn value_of(c: &Client, name: &str) -> Option<String> {
-    match c.get_secret_value().secret_id(name).send().await {
+    match get(c, name).await {
         Ok(r) => r.secret_string().map(str::to_string),
         Err(e) => {
             let e = e.into_service_error();
@@ -148,12 +138,7 @@ async fn a_full_disk_costs_writes_only_while_it_is_full() {
             let mut failures = 0;
             for i in 0..20_000 {
                 let name = format!("app/{w}/{i}");
-                let res = c
-                    .create_secret()
-                    .name(&name)
-                    .secret_string(value_for(&name))
-                    .send()
-                    .await;
+                let res = create_request(&c, &name, value_for(&name)).send().await;
                 match res {
                     Ok(_) => acknowledged.lock().unwrap().push(name),
                     Err(e) => {
@@ -197,9 +182,7 @@ async fn a_full_disk_costs_writes_only_while_it_is_full() {
     disk.grow("64m");
     for i in 0..20 {
         let name = format!("grown/{i}");
-        c.create_secret()
-            .name(&name)
-            .secret_string(value_for(&name))
+        create_request(&c, &name, value_for(&name))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{name} after the disk was grown: {e:?}"));
@@ -218,12 +201,7 @@ async fn a_full_disk_costs_writes_only_while_it_is_full() {
     }
     for i in 0..20 {
         let name = format!("after/{i}");
-        c.create_secret()
-            .name(&name)
-            .secret_string(value_for(&name))
-            .send()
-            .await
-            .unwrap();
+        create(&c, &name, value_for(&name)).await;
     }
     assert_eq!(
         value_of(&c, "after/19").await.unwrap(),

@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{aws_call, aws_call_as, client, client_for, code, emulator, raw, AKID, SECRET_KEY};
+use common::{
+    admin_post, assert_code, aws_call, aws_call_as, client, client_for, code, create, describe,
+    emulator, get, post_signed, raw, sign, signed_emulator, start, AKID, SECRET_KEY,
+};
 use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
 
 #[tokio::test]
@@ -156,11 +159,7 @@ async fn missing_or_malformed_authorization() {
 
 #[tokio::test]
 async fn sigv4_verification_with_configured_credentials() {
-    let emu = Emulator::builder()
-        .credentials(AKID, SECRET_KEY)
-        .start()
-        .await
-        .unwrap();
+    let emu = signed_emulator().await;
     let a = emu.addr();
     client(&emu)
         .create_secret()
@@ -169,18 +168,20 @@ async fn sigv4_verification_with_configured_credentials() {
         .send()
         .await
         .unwrap();
-    let e = client_for(&emu.endpoint(), "us-east-1", AKID, "wrong-secret")
-        .list_secrets()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "InvalidSignatureException");
-    let e = client_for(&emu.endpoint(), "us-east-1", "AKIDUNKNOWN", SECRET_KEY)
-        .list_secrets()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "UnrecognizedClientException");
+    assert_code(
+        client_for(&emu.endpoint(), "us-east-1", AKID, "wrong-secret")
+            .list_secrets()
+            .send()
+            .await,
+        "InvalidSignatureException",
+    );
+    assert_code(
+        client_for(&emu.endpoint(), "us-east-1", "AKIDUNKNOWN", SECRET_KEY)
+            .list_secrets()
+            .send()
+            .await,
+        "UnrecognizedClientException",
+    );
     let r = aws_call_as(
         a,
         "secretsmanager.ListSecrets",
@@ -192,50 +193,17 @@ async fn sigv4_verification_with_configured_credentials() {
     .await;
     assert_eq!(r.status, 200);
     // tampered body: sign one body, send another
-    let host = a.to_string();
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-        AKID,
-        SECRET_KEY,
-        "us-east-1",
-        &host,
-        "secretsmanager.GetSecretValue",
-        br#"{"SecretId":"signed"}"#,
-        chrono::Utc::now(),
-    );
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("x-amz-date", date.as_str()),
-        ("x-amz-target", "secretsmanager.GetSecretValue"),
-        ("authorization", auth.as_str()),
-    ];
-    let ok = raw(a, "POST", "/", &headers, br#"{"SecretId":"signed"}"#).await;
+    let target = "secretsmanager.GetSecretValue";
+    let signed_body = br#"{"SecretId":"signed"}"#;
+    let (auth, date) = sign(a, SECRET_KEY, target, signed_body, chrono::Utc::now());
+    let ok = post_signed(a, target, signed_body, &auth, &date).await;
     assert_eq!(ok.status, 200, "{:?}", ok.json());
-    let bad = raw(a, "POST", "/", &headers, br#"{"SecretId":"other!"}"#).await;
+    let bad = post_signed(a, target, br#"{"SecretId":"other!"}"#, &auth, &date).await;
     assert_eq!(bad.json()["__type"], "InvalidSignatureException");
     // an X-Amz-Date older than 15 minutes
     let old = chrono::Utc::now() - chrono::Duration::minutes(20);
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-        AKID,
-        SECRET_KEY,
-        "us-east-1",
-        &host,
-        "secretsmanager.ListSecrets",
-        b"{}",
-        old,
-    );
-    let r = raw(
-        a,
-        "POST",
-        "/",
-        &[
-            ("x-amz-date", &date),
-            ("x-amz-target", "secretsmanager.ListSecrets"),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("authorization", &auth),
-        ],
-        b"{}",
-    )
-    .await;
+    let (auth, date) = sign(a, SECRET_KEY, "secretsmanager.ListSecrets", b"{}", old);
+    let r = post_signed(a, "secretsmanager.ListSecrets", b"{}", &auth, &date).await;
     assert_eq!(r.json()["__type"], "InvalidSignatureException");
     assert!(r.json()["Message"]
         .as_str()
@@ -255,36 +223,21 @@ async fn sigv4_verification_with_configured_credentials() {
 
 #[tokio::test]
 async fn fault_injection_throttling_errors_latency_and_stats() {
-    let emu = emulator().await;
-    let c = client(&emu);
-    c.create_secret()
-        .name("f")
-        .secret_string("x")
-        .send()
-        .await
-        .unwrap();
+    let (emu, c) = start().await;
+    create(&c, "f", "x").await;
     // throttle GetSecretValue: burst 3, negligible refill
-    emu.faults().set(FaultSettings {
-        seed: Some(42),
-        rules: vec![FaultRule {
-            operations: vec!["GetSecretValue".into()],
-            rate_limit: Some(0.01),
-            burst: Some(3.0),
-            ..Default::default()
-        }],
-    });
+    let rule = FaultRule {
+        burst: Some(3.0),
+        ..FaultRule::limiting(&["GetSecretValue"], 0.01)
+    };
+    emu.faults().set(FaultSettings::seeded(42, vec![rule]));
     for _ in 0..3 {
-        c.get_secret_value().secret_id("f").send().await.unwrap();
+        get(&c, "f").await.unwrap();
     }
-    let e = c
-        .get_secret_value()
-        .secret_id("f")
-        .send()
-        .await
-        .unwrap_err();
+    let e = get(&c, "f").await.unwrap_err();
     assert_eq!(code(&e), "ThrottlingException");
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
-    c.describe_secret().secret_id("f").send().await.unwrap();
+    describe(&c, "f").await.unwrap();
     // error rates through the admin endpoint
     let body = r#"{"seed":1,"rules":[{"operations":["DescribeSecret"],"error_rate":1.0}]}"#;
     let r = raw(
@@ -296,26 +249,17 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
     )
     .await;
     assert_eq!(r.status, 200);
-    let e = c.describe_secret().secret_id("f").send().await.unwrap_err();
+    let e = describe(&c, "f").await.unwrap_err();
     assert_eq!(code(&e), "InternalServiceError");
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 500);
     let body = r#"{"rules":[{"unavailable_rate":1.0}]}"#;
-    raw(
-        emu.addr(),
-        "POST",
-        "/_emulator/faults",
-        &[],
-        body.as_bytes(),
-    )
-    .await;
+    admin_post(emu.addr(), "/_emulator/faults", body.as_bytes()).await;
     let e = c.list_secrets().send().await.unwrap_err();
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 503);
     // latency
-    raw(
+    admin_post(
         emu.addr(),
-        "POST",
         "/_emulator/faults",
-        &[],
         br#"{"rules":[{"latency_ms":150}]}"#,
     )
     .await;
@@ -323,16 +267,14 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
     c.list_secrets().send().await.unwrap();
     assert!(t.elapsed() >= Duration::from_millis(150));
     // bad settings are refused
-    let r = raw(
+    let r = admin_post(
         emu.addr(),
-        "POST",
         "/_emulator/faults",
-        &[],
         br#"{"rules":[{"error_rate":2}]}"#,
     )
     .await;
     assert_eq!(r.status, 400);
-    raw(emu.addr(), "POST", "/_emulator/faults", &[], b"{}").await;
+    admin_post(emu.addr(), "/_emulator/faults", b"{}").await;
     // stats count calls per operation
     let s = raw(emu.addr(), "GET", "/_emulator/stats", &[], b"")
         .await
@@ -340,16 +282,14 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
     assert_eq!(s["calls"]["GetSecretValue"], 4);
     assert!(s["throttled"].as_u64().unwrap() >= 1);
     // clock and reset
-    let r = raw(
+    let r = admin_post(
         emu.addr(),
-        "POST",
         "/_emulator/clock/advance",
-        &[],
         br#"{"seconds": 86400}"#,
     )
     .await;
     assert!(r.json()["offset_seconds"].as_f64().unwrap() >= 86_400.0);
-    let r = raw(emu.addr(), "POST", "/_emulator/reset", &[], b"").await;
+    let r = admin_post(emu.addr(), "/_emulator/reset", b"").await;
     assert_eq!(r.status, 200);
     // the reset also puts the clock back at the system time
     let clock = raw(emu.addr(), "GET", "/_emulator/clock", &[], b"")
@@ -357,7 +297,7 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
         .json();
     assert_eq!(clock["offset_seconds"].as_f64(), Some(0.0));
     assert_eq!(
-        code(&c.describe_secret().secret_id("f").send().await.unwrap_err()),
+        code(&describe(&c, "f").await.unwrap_err()),
         "ResourceNotFoundException"
     );
     assert_eq!(
@@ -371,17 +311,12 @@ async fn fault_injection_throttling_errors_latency_and_stats() {
 #[tokio::test]
 async fn seeded_error_rate_is_deterministic_through_the_api() {
     let run = || async {
-        let emu = Emulator::builder()
-            .faults(FaultSettings {
-                seed: Some(9),
-                rules: vec![FaultRule {
-                    error_rate: Some(0.5),
-                    ..Default::default()
-                }],
-            })
-            .start()
-            .await
-            .unwrap();
+        let rule = FaultRule {
+            error_rate: Some(0.5),
+            ..Default::default()
+        };
+        let seeded = FaultSettings::seeded(9, vec![rule]);
+        let emu = Emulator::builder().faults(seeded).start().await.unwrap();
         let c = client(&emu);
         let mut out = Vec::new();
         for _ in 0..20 {

@@ -13,8 +13,6 @@
 mod common;
 #[path = "../../tests/reliability_support/fuzz.rs"]
 mod fuzz;
-#[path = "../../tests/reliability_support/kill.rs"]
-mod kill;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,7 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{aws_call, aws_call_as, free_port, raw, spawn_binary, AKID, SECRET_KEY};
+use common::{
+    assert_peak_rss_bounded, aws_call, aws_call_as, free_port, kill, kill_9_mid_load, peak_rss_kib,
+    post_signed, raw, sign, signed_emulator, spawn_binary, spawn_fresh_binary, AKID, SECRET_KEY,
+};
 use secretsmanager_emulator::Emulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -30,11 +31,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// an incomplete answer.
 async fn try_call(addr: SocketAddr, target: &str, body: &str) -> Option<u16> {
     let host = addr.to_string();
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-        AKID,
+    let (auth, date) = sign(
+        addr,
         SECRET_KEY,
-        "us-east-1",
-        &host,
         target,
         body.as_bytes(),
         chrono::Utc::now(),
@@ -143,23 +142,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let running_at_kill = child.try_wait().unwrap().is_none();
-        let acked_before_kill = acked_in_trial.load(Ordering::SeqCst);
-        let killed_at = Instant::now();
-        child.start_kill().unwrap(); // SIGKILL
-        let status = child.wait().await.unwrap();
-        let mut failures = Vec::new();
-        for t in tasks {
-            let (_, failure) = t.await.unwrap();
-            failures.push(Some(failure));
-        }
-        let evidence = kill::KillEvidence::new(
-            running_at_kill,
-            status,
-            killed_at,
-            acked_before_kill,
-            &failures,
-        );
+        let evidence = kill_9_mid_load(&mut child, &acked_in_trial, tasks, |(_, f)| f).await;
         assert!(
             tally.record(&evidence) && evidence.writing_at_kill == 4,
             "trial {trial}: the kill did not land mid-run with all 4 writers writing: {evidence:?}"
@@ -261,29 +244,8 @@ async fn hostile_requests_get_aws_shaped_answers() {
             .chars()
             .filter(|c| c.is_ascii_graphic())
             .collect();
-        let host = addr.to_string();
-        let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-            AKID,
-            SECRET_KEY,
-            "us-east-1",
-            &host,
-            &target,
-            &body,
-            chrono::Utc::now(),
-        );
-        let r = raw(
-            addr,
-            "POST",
-            "/",
-            &[
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-date", &date),
-                ("x-amz-target", &target),
-                ("authorization", &auth),
-            ],
-            &body,
-        )
-        .await;
+        let (auth, date) = sign(addr, SECRET_KEY, &target, &body, chrono::Utc::now());
+        let r = post_signed(addr, &target, &body, &auth, &date).await;
         assert_aws_shaped(&r, &format!("input {i} ({op})"));
         *statuses.entry(r.status).or_default() += 1;
     }
@@ -341,23 +303,11 @@ fn hostile_authorization_headers_parse_or_fail_cleanly() {
     assert!(ok > 0 && err > 0);
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = spawn_binary(dir.path(), port).await;
+    let (_dir, child, addr) = spawn_fresh_binary().await;
     let pid = child.id().unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let before = rss_kib(pid);
+    let before = peak_rss_kib(pid);
 
     // 1. A declared length far over the limit: refused before reading, AWS-shaped.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -428,11 +378,9 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
     // 4. A slow client whose (small, valid) body arrives byte by byte still gets a normal answer.
     let body = br#"{"Name":"slow/one","SecretString":"s","ClientRequestToken":"00000000-0000-4000-8000-000000000009"}"#;
     let host = addr.to_string();
-    let (auth, date) = secretsmanager_emulator::sigv4::sign_post(
-        AKID,
+    let (auth, date) = sign(
+        addr,
         SECRET_KEY,
-        "us-east-1",
-        &host,
         "secretsmanager.CreateSecret",
         body,
         chrono::Utc::now(),
@@ -449,93 +397,57 @@ async fn oversized_bodies_and_slow_clients_do_not_exhaust_the_emulator() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     drop(slow);
 
-    let after = rss_kib(pid);
-    eprintln!("FIGURES emulator_oversized peak_rss_kib_before={before} peak_rss_kib_after={after}");
-    assert!(
-        after < 96 * 1024,
-        "peak RSS {after} KiB after the oversized/slow barrage"
+    assert_peak_rss_bounded(
+        pid,
+        before,
+        "emulator_oversized",
+        "the oversized/slow barrage",
     );
     drop(child);
 }
 
 #[tokio::test]
 async fn sigv4_mode_refuses_wrong_key_tampering_replay_and_missing_signature() {
-    let emu = Emulator::builder()
-        .credentials(AKID, SECRET_KEY)
-        .start()
-        .await
-        .unwrap();
+    let emu = signed_emulator().await;
     let a = emu.addr();
-    let host = a.to_string();
-    let body = br#"{"Name":"guarded","SecretString":"top-secret-value-123","ClientRequestToken":"00000000-0000-4000-8000-000000000007"}"#;
-    let send = |auth: String, date: String, target: &'static str, body: Vec<u8>| async move {
-        raw(
-            a,
-            "POST",
-            "/",
-            &[
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-date", &date),
-                ("x-amz-target", target),
-                ("authorization", &auth),
-            ],
-            &body,
-        )
-        .await
-    };
+    let body: &[u8] = br#"{"Name":"guarded","SecretString":"top-secret-value-123","ClientRequestToken":"00000000-0000-4000-8000-000000000007"}"#;
+    const CREATE: &str = "secretsmanager.CreateSecret";
     let now = chrono::Utc::now();
-    let sign = |secret: &str, target: &str, body: &[u8], at| {
-        secretsmanager_emulator::sigv4::sign_post(
-            AKID,
-            secret,
-            "us-east-1",
-            &host,
-            target,
-            body,
-            at,
-        )
-    };
+    let minutes = chrono::Duration::minutes;
+    let evil: &[u8] = br#"{"Name":"guarded","SecretString":"evil"}"#;
     let mut refusals = Vec::new();
-    // wrong key
-    let (auth, date) = sign("not-the-key", "secretsmanager.CreateSecret", body, now);
-    let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
-    refusals.push(("wrong key", r, "InvalidSignatureException"));
-    // tampered body
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now);
-    let r = send(
-        auth,
-        date,
-        "secretsmanager.CreateSecret",
-        br#"{"Name":"guarded","SecretString":"evil"}"#.to_vec(),
-    )
-    .await;
-    refusals.push(("tampered body", r, "InvalidSignatureException"));
-    // tampered target (a signed header)
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.ListSecrets", body, now);
-    let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
-    refusals.push(("tampered target", r, "InvalidSignatureException"));
-    // a request captured 16 minutes ago, replayed now (outside the 15-minute window)
-    let (auth, date) = sign(
-        SECRET_KEY,
-        "secretsmanager.CreateSecret",
-        body,
-        now - chrono::Duration::minutes(16),
-    );
-    let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
-    refusals.push(("replay outside window", r, "InvalidSignatureException"));
-    // a request dated 16 minutes in the future
-    let (auth, date) = sign(
-        SECRET_KEY,
-        "secretsmanager.CreateSecret",
-        body,
-        now + chrono::Duration::minutes(16),
-    );
-    let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
-    refusals.push(("future date", r, "InvalidSignatureException"));
+    // (case, signing key, signed target, signed at, body sent as CreateSecret): each is refused
+    // with InvalidSignatureException
+    let forgeries = [
+        ("wrong key", "not-the-key", CREATE, now, body),
+        ("tampered body", SECRET_KEY, CREATE, now, evil),
+        // a signed header
+        (
+            "tampered target",
+            SECRET_KEY,
+            "secretsmanager.ListSecrets",
+            now,
+            body,
+        ),
+        // a request captured 16 minutes ago, replayed now (outside the 15-minute window)
+        (
+            "replay outside window",
+            SECRET_KEY,
+            CREATE,
+            now - minutes(16),
+            body,
+        ),
+        ("future date", SECRET_KEY, CREATE, now + minutes(16), body),
+    ];
+    for (what, secret, signed_target, at, sent) in forgeries {
+        let (auth, date) = sign(a, secret, signed_target, body, at);
+        let r = post_signed(a, CREATE, sent, &auth, &date).await;
+        refusals.push((what, r, "InvalidSignatureException"));
+    }
     // signature part missing
-    let (auth, date) = sign(SECRET_KEY, "secretsmanager.CreateSecret", body, now);
+    let (auth, date) = sign(a, SECRET_KEY, CREATE, body, now);
     let cut = auth.split(", Signature=").next().unwrap().to_string();
-    let r = send(cut, date, "secretsmanager.CreateSecret", body.to_vec()).await;
+    let r = post_signed(a, CREATE, body, &cut, &date).await;
     refusals.push(("missing Signature=", r, "IncompleteSignatureException"));
     // no Authorization header at all
     let r = raw(
@@ -571,13 +483,8 @@ async fn sigv4_mode_refuses_wrong_key_tampering_replay_and_missing_signature() {
     )
     .await;
     assert_eq!(r.json()["__type"], "ResourceNotFoundException");
-    let (auth, date) = sign(
-        SECRET_KEY,
-        "secretsmanager.CreateSecret",
-        body,
-        now - chrono::Duration::minutes(14),
-    );
-    let r = send(auth, date, "secretsmanager.CreateSecret", body.to_vec()).await;
+    let (auth, date) = sign(a, SECRET_KEY, CREATE, body, now - minutes(14));
+    let r = post_signed(a, CREATE, body, &auth, &date).await;
     assert_eq!(r.status, 200, "{:?}", r.json());
     eprintln!(
         "FIGURES sigv4_refusals cases={} accepted_forgeries=0",

@@ -8,17 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{aws_call, free_port, spawn_binary};
-
-/// Peak resident set (VmHWM) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
+use common::{assert_peak_rss_bounded, aws_call, peak_rss_kib, spawn_fresh_binary};
 
 async fn create(a: SocketAddr) {
     let r = aws_call(
@@ -27,15 +17,12 @@ async fn create(a: SocketAddr) {
         r#"{"Name":"s","SecretString":"v","ClientRequestToken":"00000000-0000-4000-8000-000000000001"}"#,
     )
     .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(200, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_huge_tag_resource_does_not_hold_up_other_callers() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = spawn_binary(dir.path(), port).await;
-    let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_dir, child, a) = spawn_fresh_binary().await;
     create(a).await;
 
     let tags: Vec<String> = (0..64_000)
@@ -69,7 +56,7 @@ async fn a_huge_tag_resource_does_not_hold_up_other_callers() {
         calls += 1;
     }
     let (r, took) = big.await.unwrap();
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    r.assert_status(400, "");
     assert_eq!(
         r.json()["__type"],
         "InvalidParameterException",
@@ -93,11 +80,8 @@ async fn a_huge_tag_resource_does_not_hold_up_other_callers() {
 
 #[tokio::test]
 async fn six_hundred_forty_thousand_empty_tags_keep_memory_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = spawn_binary(dir.path(), port).await;
+    let (_dir, child, a) = spawn_fresh_binary().await;
     let pid = child.id().unwrap();
-    let a: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     create(a).await;
     let before = peak_rss_kib(pid);
     let body = format!(
@@ -106,15 +90,10 @@ async fn six_hundred_forty_thousand_empty_tags_keep_memory_bounded() {
     );
     for _ in 0..3 {
         let r = aws_call(a, "secretsmanager.TagResource", &body).await;
-        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        r.assert_status(400, "");
         assert!(r.body.len() < 4096, "a {} byte error answer", r.body.len());
     }
-    let after = peak_rss_kib(pid);
-    eprintln!("FIGURES empty_tags peak_rss_kib_before={before} peak_rss_kib_after={after}");
-    assert!(
-        after < 96 * 1024,
-        "peak RSS {after} KiB (before {before} KiB) after 640,000 empty tags"
-    );
+    assert_peak_rss_bounded(pid, before, "empty_tags", "640,000 empty tags");
     drop(child);
 }
 

@@ -82,6 +82,11 @@ impl BackendSettings for MirrorConfig {
         Ok(Arc::new(MirrorStore::open(self).await?))
     }
 
+    /// Reads come from the primary: cached by default when the primary's reads are.
+    fn read_cache_by_default(&self) -> bool {
+        self.primary.read_cache_by_default()
+    }
+
     /// Both sides' checks, each finding named after its side.
     async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
         let mut out = Vec::new();

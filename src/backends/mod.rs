@@ -4,7 +4,7 @@
 //!
 //! Backends: [`local`] (embedded sled, the default), [`aws`] (AWS Secrets Manager),
 //! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
-//! implements the same trait ([`mirror`]).
+//! implements the same trait ([`mirror`], the read [`cache`]).
 //! [`settings`] holds the raw settings every backend reads; [`reconcile`] compares and repairs two
 //! stores (the mirror and the migration's `verify`/`reconcile`); [`diagnosis`] is what each
 //! backend's checks report to `secrets-broker doctor` ([`diagnose`]).
@@ -19,6 +19,7 @@ use crate::domain::{InvalidInput, Item, ListFilter, Rename, SecretKey, SecretVal
 pub use settings::{ConfigError, Settings};
 
 pub mod aws;
+pub mod cache;
 pub mod diagnosis;
 pub mod legacy_sql;
 pub mod local;
@@ -30,8 +31,8 @@ pub mod settings;
 pub mod testing;
 
 /// What a backend can fail with. Messages name the key and what to do; they never contain a
-/// secret value.
-#[derive(Debug, thiserror::Error)]
+/// secret value. Cloneable so that one failed read can answer every caller waiting for it.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The caller's key or value was rejected before anything was written.
@@ -245,6 +246,12 @@ pub trait BackendSettings: AsAny + fmt::Debug + Send + Sync {
     /// Opens the store these settings describe.
     async fn open(&self) -> Result<Arc<dyn SecretStore>>;
 
+    /// Whether the read cache ([`cache`]) is on by default in front of this store: `true` when a
+    /// read leaves the process or costs real work (a network service, a database server).
+    fn read_cache_by_default(&self) -> bool {
+        false
+    }
+
     /// Checks everything that can stop this backend, without changing it (unless `probe.write`):
     /// `secrets-broker doctor`. The default opens the store and reports whether that worked.
     async fn diagnose(&self, probe: &diagnosis::Probe) -> Vec<diagnosis::Finding> {
@@ -297,6 +304,12 @@ impl BackendConfig {
     /// The backend's name (`local`, `aws` …).
     pub fn name(&self) -> &'static str {
         self.backend.name
+    }
+
+    /// Whether the read cache is on by default in front of this backend
+    /// ([`BackendSettings::read_cache_by_default`]).
+    pub fn read_cache_by_default(&self) -> bool {
+        self.settings.read_cache_by_default()
     }
 
     /// The backend's own settings, if they are of type `T` (e.g. `mirror::MirrorConfig`).

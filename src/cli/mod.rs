@@ -14,6 +14,7 @@ use secrets_broker::config::{Config, ConfigError, LogLevel, Settings};
 use secrets_broker::server::{handshake, logging};
 
 mod admin;
+mod audit;
 mod doctor;
 mod migrate;
 mod plugin;
@@ -26,8 +27,9 @@ Without a subcommand it runs as a Grafana plugin: Grafana starts it with the go-
 cookie (grafana_plugin_type=datasource) and its settings as GF_PLUGIN_* variables; started by \
 hand without the cookie it prints go-plugin's hint and exits 1.
 
-For local use: `serve` runs the same gRPC API on a loopback TCP address; get/set/delete/list/\
-rename/export work directly on the configured backend (by default the embedded, encrypted \
+For local use: `serve` runs the same gRPC API on a loopback TCP address (every call must send \
+the bearer token from the file it names on stdout); get/set/delete/list/rename/export work \
+directly on the configured backend (by default the embedded, encrypted \
 `local` store).
 
 Every setting key (see README, section Configuration) can be given as GF_PLUGIN_<KEY> in the \
@@ -117,6 +119,8 @@ enum Command {
     /// Check the settings, the backend and (with --grafana-home/--grafana-config) the Grafana
     /// install: one finding per check with its fix; exit 0 = no problem, 1 = a problem.
     Doctor(doctor::DoctorArgs),
+    /// Audit log tools: `audit verify FILE...` checks its hash chain.
+    Audit(audit::AuditArgs),
 }
 
 impl GlobalOpts {
@@ -164,11 +168,8 @@ pub fn start(global: &GlobalOpts, default_level: LogLevel) -> Option<Config> {
             .unwrap_or_default();
         tracing::warn!(key, source, "unknown setting; ignored");
     }
-    match secrets_broker::config::backend_from_settings(&settings) {
-        Ok(backend) => Some(Config {
-            backend,
-            log_level: level,
-        }),
+    match Config::at_level(&settings, level) {
+        Ok(config) => Some(config),
         Err(e) => {
             tracing::error!(key = e.key, "{e}");
             None
@@ -220,6 +221,7 @@ pub fn main() -> ExitCode {
             Some(Command::Verify(a)) => migrate::run_verify(&cli.global, a).await,
             Some(Command::Reconcile(a)) => migrate::run_reconcile(&cli.global, a).await,
             Some(Command::Doctor(a)) => doctor::run(&cli.global, &a).await,
+            Some(Command::Audit(a)) => audit::run(a),
         }
     });
     // Do not wait for stray blocking tasks (a backend call stuck on the network) at exit.

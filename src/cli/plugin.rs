@@ -1,14 +1,19 @@
 //! Plugin mode (what Grafana runs: go-plugin handshake, then the gRPC API until Shutdown or
-//! SIGTERM) and `serve` (the same API on a TCP address, until SIGINT or SIGTERM).
+//! SIGTERM) and `serve` (the same API on a TCP address, every call authenticated by a bearer
+//! token, until SIGINT or SIGTERM).
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use secrets_broker::backends::{self, SecretStore};
+use secrets_broker::backends;
 use secrets_broker::config::LogLevel;
+use secrets_broker::server::audit::AuditLog;
+use secrets_broker::server::auth::{BearerToken, GeneratedTokenFile, TokenError};
+use secrets_broker::server::service::SecretsService;
 use secrets_broker::server::{self, handshake, tls::AutoMtls};
 
 use super::{start, GlobalOpts};
@@ -22,23 +27,66 @@ pub struct ServeArgs {
     /// Allow a non-loopback --listen address (anyone who can connect can read every secret).
     #[arg(long)]
     allow_remote: bool,
+    /// File holding the bearer token every call must send as `authorization: Bearer <token>`
+    /// (mode 0600: refused when its group or others can read it). Without it a token is
+    /// generated into a new private directory and its file's path printed on stdout.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
 }
 
-async fn open_store(config: &secrets_broker::config::Config) -> Option<Arc<dyn SecretStore>> {
-    match backends::build(&config.backend).await {
+/// The token `serve` requires: from `--token-file`, or generated into a private directory under
+/// `$XDG_RUNTIME_DIR`, else `$TMPDIR`, else `/tmp` (removed at exit). The path is printed on
+/// stdout (the second line, after the address); the token itself never is, nor logged.
+fn serve_token(
+    args: &ServeArgs,
+) -> Result<(BearerToken, PathBuf, Option<GeneratedTokenFile>), TokenError> {
+    if let Some(path) = &args.token_file {
+        return Ok((BearerToken::load(path)?, path.clone(), None));
+    }
+    let parent = ["XDG_RUNTIME_DIR", "TMPDIR"]
+        .iter()
+        .filter_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let (token, file) = BearerToken::generate_in(&parent)?;
+    Ok((token, file.path.clone(), Some(file)))
+}
+
+/// Opens the configured backend behind the read cache its settings ask for, and the audit log
+/// (the one place the plugin and `serve` build their service).
+async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsService> {
+    let store = match backends::build(&config.backend).await {
         Ok(store) => {
             tracing::info!(
                 backend = store.name(),
                 description = config.backend.backend().description,
+                cache_ttl_ms = config.cache.ttl.as_millis() as u64,
+                cache_max_bytes = config.cache.max_bytes,
+                cache_max_stale_ms = config.cache.max_stale.as_millis() as u64,
                 "backend ready"
             );
-            Some(store)
+            backends::cache::wrap(store, config.cache)
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot open the backend");
-            None
+            return None;
         }
-    }
+    };
+    let audit = match &config.audit {
+        None => None,
+        Some(target) => match AuditLog::open(target, config.backend.name()) {
+            Ok(log) => {
+                tracing::info!(target = ?target, "audit log open");
+                Some(Arc::new(log))
+            }
+            Err(e) => {
+                tracing::error!(key = "audit_log", "{e}");
+                return None;
+            }
+        },
+    };
+    Some(SecretsService::with_audit(store, audit))
 }
 
 /// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
@@ -142,10 +190,10 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
             }
         },
     };
-    let Some(store) = open_store(&config).await else {
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
-    let result = serve_plugin(store, mtls, &env).await;
+    let result = serve_plugin(service, mtls, &env).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -157,7 +205,7 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
 
 #[cfg(unix)]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -173,8 +221,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
+        None => server::run(accepted, service, None, stop).await?,
     }
     drop(socket);
     Ok(())
@@ -182,7 +230,7 @@ async fn serve_plugin(
 
 #[cfg(not(unix))]
 async fn serve_plugin(
-    store: Arc<dyn SecretStore>,
+    service: SecretsService,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -199,8 +247,8 @@ async fn serve_plugin(
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
-        Some(m) => server::run(m.incoming(accepted), store, stop).await?,
-        None => server::run(accepted, store, stop).await?,
+        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
+        None => server::run(accepted, service, None, stop).await?,
     }
     Ok(())
 }
@@ -217,7 +265,14 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let Some(store) = open_store(&config).await else {
+    let (token, token_path, _generated) = match serve_token(args) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(service) = open_store(&config).await else {
         return ExitCode::FAILURE;
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -231,11 +286,15 @@ pub async fn run_serve(global: &GlobalOpts, args: &ServeArgs) -> ExitCode {
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let stop = serve_stop_signal();
-    tracing::info!(address, "serving the plugin API over plain gRPC");
-    // Scripts read the bound address (useful with port 0) from stdout.
-    let _ = writeln!(std::io::stdout(), "listening on {address}");
+    let token_file = token_path.display().to_string();
+    tracing::info!(address, token_file, "serving the plugin API over plain gRPC; every call must send the bearer token in the token file");
+    // Scripts read the bound address (useful with port 0) and the token file from stdout.
+    let _ = writeln!(
+        std::io::stdout(),
+        "listening on {address}\ntoken file {token_file}"
+    );
     let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    match server::run(accepted, store, stop).await {
+    match server::run(accepted, service, Some(token), stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

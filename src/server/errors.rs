@@ -45,6 +45,11 @@ impl Operation {
         }
     }
 
+    /// Whether the RPC changes stored secrets (its audit line is synced before it answers).
+    pub fn writes(self) -> bool {
+        matches!(self, Operation::Set | Operation::Delete | Operation::Rename)
+    }
+
     fn verb(self) -> &'static str {
         match self {
             Operation::Get => "could not read the secret",

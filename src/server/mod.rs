@@ -1,10 +1,12 @@
 //! The Grafana plugin server: the `secretsmanagerplugin.SecretsManager` gRPC service over a
-//! [`SecretStore`], with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
+//! [`SecretStore`](crate::backends::SecretStore), with go-plugin's auxiliary services (`grpc.health.v1` reporting `plugin` as
 //! SERVING, `plugin.GRPCController/Shutdown`), run until a shutdown signal.
 //!
 //! - [`handshake`]: go-plugin's launch protocol (cookie, version, listener, the stdout line).
+//! - [`auth`]: `serve`'s bearer token (the plugin mode relies on the handshake instead).
 //! - [`tls`]: AutoMTLS (server certificate, pinned client certificate).
 //! - [`service`]: the six RPCs: convert, one store call, respond.
+//! - [`audit`]: the hash-chained audit log and its verifier.
 //! - [`errors`]: the one place that turns a store error into `userFriendlyError` text.
 //! - [`logging`]: hclog-format JSON lines on stderr.
 
@@ -17,8 +19,8 @@ use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
 
-use crate::backends::SecretStore;
-
+pub mod audit;
+pub mod auth;
 pub mod errors;
 pub mod handshake;
 pub mod logging;
@@ -121,10 +123,13 @@ impl GrpcController for Controller {
 
 /// Serves the plugin API on `incoming` until `shutdown` completes or a host calls
 /// `GRPCController/Shutdown`; then lets in-flight calls finish (at most [`DRAIN_LIMIT`]) and
-/// returns.
+/// returns. With a `token` (`serve`), every call of every service (health and Shutdown included)
+/// must carry it as `authorization: Bearer <token>`; others end with `UNAUTHENTICATED` before any
+/// handler runs. Plugin mode passes `None`: the go-plugin handshake decides who connects.
 pub async fn run<I, IO, IE>(
     incoming: I,
-    store: Arc<dyn SecretStore>,
+    service: service::SecretsService,
+    token: Option<auth::BearerToken>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError>
 where
@@ -138,7 +143,7 @@ where
         .set_service_status(HEALTH_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
 
-    let secrets = SecretsManagerServer::new(service::SecretsService::new(store))
+    let secrets = SecretsManagerServer::new(service)
         // GetAllSecrets answers with every secret in one message (10,000 x 64 KiB must fit).
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX);
@@ -158,6 +163,9 @@ where
     };
 
     let serve = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(auth::Gate::new(
+            token,
+        )))
         .add_service(health_service)
         .add_service(controller)
         .add_service(secrets)

@@ -4,15 +4,18 @@
 //! RenameSecret always answer gRPC OK, with failures in `userFriendlyError` (Grafana crashes on a
 //! non-OK GetSecret). GetAllSecrets answers a non-OK status when the store fails (its only
 //! caller, Grafana's from-plugin migration, ignores `userFriendlyError`). At trace level each
-//! call is logged with its method, key, duration and outcome, never its value.
+//! call is logged with its method, key, duration and outcome, never its value; with an audit log
+//! every call also gets its audit line before it answers (a call whose line cannot be written
+//! fails).
 
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
+use super::audit::{AuditLog, Entry};
 use super::errors::{self, Operation};
 use super::proto::secretsmanager as pb;
 use super::proto::secretsmanager::secrets_manager_server::SecretsManager;
@@ -23,12 +26,121 @@ use crate::domain::{InvalidInput, ListFilter, Rename, SecretKey, SecretValue};
 #[derive(Debug, Clone)]
 pub struct SecretsService {
     store: Arc<dyn SecretStore>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl SecretsService {
     /// Serves `store`.
     pub fn new(store: Arc<dyn SecretStore>) -> Self {
-        Self { store }
+        Self { store, audit: None }
+    }
+
+    /// Serves `store`, writing an audit line for every call to `audit`.
+    pub fn with_audit(store: Arc<dyn SecretStore>, audit: Option<Arc<AuditLog>>) -> Self {
+        Self { store, audit }
+    }
+
+    /// Starts a call of `op`; its caller is read from the request only when it will be audited.
+    fn call<T>(&self, op: Operation, request: &Request<T>) -> Call {
+        let caller = self.audit.as_ref().map(|_| caller_of(request));
+        Call {
+            op,
+            started: Instant::now(),
+            audit: caller.map(|caller| {
+                Mutex::new(Entry {
+                    operation: op.rpc(),
+                    caller,
+                    ..Entry::default()
+                })
+            }),
+        }
+    }
+
+    /// Writes `call`'s audit line (when there is an audit log), for an answer that succeeded
+    /// (`ok`) or not. `Err` is the text of the failure the caller must get instead of its answer.
+    async fn audited(&self, call: Call, ok: bool) -> Result<(), String> {
+        let (Some(log), Some(entry)) = (&self.audit, call.audit) else {
+            return Ok(());
+        };
+        let mut entry = entry.into_inner().unwrap_or_else(|p| p.into_inner());
+        if entry.outcome.is_empty() {
+            entry.outcome = if ok { "ok" } else { "rejected" }.to_string();
+            if !ok {
+                entry.error = Some("invalid_input");
+            }
+        }
+        entry.latency_us = call.started.elapsed().as_micros() as u64;
+        let written = if call.op.writes() {
+            let log = Arc::clone(log);
+            tokio::task::spawn_blocking(move || log.record(&entry, true))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(super::audit::AuditError::Io {
+                        path: "<audit task>".into(),
+                        action: "writing a line",
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                })
+        } else {
+            log.record(&entry, false)
+        };
+        written.map_err(|e| {
+            tracing::error!(method = call.op.rpc(), error = %e, "audit line not written; failing the call");
+            format!(
+                "{}: the audit log could not be written, so the call is reported as failed ({e})",
+                call.op.rpc()
+            )
+        })
+    }
+
+    /// Audits `call` and answers an in-band RPC.
+    async fn answer<R: InBand>(
+        &self,
+        call: Call,
+        answer: Result<R, String>,
+    ) -> Result<Response<R>, Status> {
+        match self.audited(call, answer.is_ok()).await {
+            Ok(()) => in_band(answer),
+            Err(text) => in_band(Err(text)),
+        }
+    }
+}
+
+/// Who sent `request`: its TCP peer, or the process credentials of a Unix-socket peer (Grafana,
+/// in plugin mode), or `plugin host` when the transport tells neither.
+fn caller_of<T>(request: &Request<T>) -> String {
+    if let Some(addr) = request.remote_addr() {
+        return addr.to_string();
+    }
+    #[cfg(unix)]
+    if let Some(info) = request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>()
+    {
+        if let Some(cred) = &info.peer_cred {
+            return match cred.pid() {
+                Some(pid) => format!("pid {pid} uid {}", cred.uid()),
+                None => format!("uid {}", cred.uid()),
+            };
+        }
+    }
+    "plugin host".to_string()
+}
+
+/// The audit name of a store error's kind.
+fn error_kind(e: &backends::Error) -> &'static str {
+    use backends::Error as E;
+    match e {
+        E::InvalidInput(_) => "invalid_input",
+        E::Config(_) => "config",
+        E::PermissionDenied(_) => "permission_denied",
+        E::Throttled(_) => "throttled",
+        E::Unavailable(_) => "unavailable",
+        E::Conflict(_) => "conflict",
+        E::NotOwned(_) => "not_owned",
+        E::Crypto(_) => "crypto",
+        E::Corrupt(_) => "corrupt",
+        E::Storage(_) => "storage",
     }
 }
 
@@ -92,18 +204,30 @@ impl From<Reported> for String {
     }
 }
 
-/// One RPC in progress: which RPC, and when its request arrived (for the trace line's duration).
+/// One RPC in progress: which RPC, when its request arrived (for the trace line's duration) and,
+/// when the service has an audit log, the audit entry it fills in.
 struct Call {
     op: Operation,
     started: Instant,
+    audit: Option<Mutex<Entry>>,
 }
 
 impl Call {
-    /// Starts timing a call of `op`.
-    fn start(op: Operation) -> Self {
-        Self {
-            op,
-            started: Instant::now(),
+    /// Fills in the audit entry (no-op without an audit log).
+    fn note(&self, fill: impl FnOnce(&mut Entry)) {
+        if let Some(entry) = &self.audit {
+            fill(&mut entry.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    /// Records the key as the request sent it (before validation, so that rejected calls name it).
+    fn about(&self, k: Option<&pb::Key>) {
+        if let Some(k) = k {
+            self.note(|e| {
+                e.org_id = Some(k.org_id);
+                e.namespace = Some(k.namespace.clone());
+                e.kind = Some(k.r#type.clone());
+            });
         }
     }
 
@@ -119,11 +243,17 @@ impl Call {
     ) -> Result<T, Reported> {
         match store_call.await {
             Ok(answer) => {
-                traced(self.op, subject, self.started, &outcome(&answer));
+                let outcome = outcome(&answer);
+                traced(self.op, subject, self.started, &outcome);
+                self.note(|e| e.outcome = outcome);
                 Ok(answer)
             }
             Err(e) => {
                 traced(self.op, subject, self.started, "error");
+                self.note(|entry| {
+                    entry.outcome = "error".to_string();
+                    entry.error = Some(error_kind(&e));
+                });
                 Err(Reported {
                     text: errors::report(self.op, key, &e),
                     code: errors::grpc_code(&e),
@@ -170,7 +300,7 @@ fn in_band<R: InBand>(answer: Result<R, String>) -> Result<Response<R>, Status> 
 impl SecretsService {
     async fn get(
         &self,
-        call: Call,
+        call: &Call,
         req: pb::GetSecretRequest,
     ) -> Result<pb::GetSecretResponse, String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
@@ -191,7 +321,7 @@ impl SecretsService {
 
     async fn set(
         &self,
-        call: Call,
+        call: &Call,
         req: pb::SetSecretRequest,
     ) -> Result<pb::SetSecretResponse, String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
@@ -210,7 +340,7 @@ impl SecretsService {
 
     async fn delete(
         &self,
-        call: Call,
+        call: &Call,
         req: pb::DeleteSecretRequest,
     ) -> Result<pb::DeleteSecretResponse, String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
@@ -223,7 +353,7 @@ impl SecretsService {
 
     async fn list(
         &self,
-        call: Call,
+        call: &Call,
         req: pb::ListSecretsRequest,
     ) -> Result<pb::ListSecretsResponse, String> {
         let k = req
@@ -232,6 +362,10 @@ impl SecretsService {
             .ok_or_else(|| missing_key(call.op))?;
         // With allOrganizations the org id is ignored, so only namespace and type must be valid.
         let org_id = (!req.all_organizations).then_some(k.org_id);
+        call.note(|e| {
+            e.org_id = org_id;
+            e.all_organizations = Some(req.all_organizations);
+        });
         let filter = ListFilter::new(org_id, k.namespace.as_str(), k.r#type.as_str())
             .map_err(|e| rejected(call.op, &describe(k), &e))?;
         let what = format!(
@@ -255,10 +389,11 @@ impl SecretsService {
 
     async fn rename(
         &self,
-        call: Call,
+        call: &Call,
         req: pb::RenameSecretRequest,
     ) -> Result<pb::RenameSecretResponse, String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
+        call.note(|e| e.new_namespace = Some(req.new_namespace.clone()));
         let rename = Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
             let described = format!("{key} to new namespace {:?}", req.new_namespace);
             rejected(call.op, &described, &e)
@@ -277,47 +412,62 @@ impl SecretsManager for SecretsService {
         &self,
         request: Request<pb::GetSecretRequest>,
     ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let call = Call::start(Operation::Get);
-        in_band(self.get(call, request.into_inner()).await)
+        let call = self.call(Operation::Get, &request);
+        let req = request.into_inner();
+        call.about(req.key_descriptor.as_ref());
+        let answer = self.get(&call, req).await;
+        self.answer(call, answer).await
     }
 
     async fn set_secret(
         &self,
         request: Request<pb::SetSecretRequest>,
     ) -> Result<Response<pb::SetSecretResponse>, Status> {
-        let call = Call::start(Operation::Set);
-        in_band(self.set(call, request.into_inner()).await)
+        let call = self.call(Operation::Set, &request);
+        let req = request.into_inner();
+        call.about(req.key_descriptor.as_ref());
+        let answer = self.set(&call, req).await;
+        self.answer(call, answer).await
     }
 
     async fn delete_secret(
         &self,
         request: Request<pb::DeleteSecretRequest>,
     ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let call = Call::start(Operation::Delete);
-        in_band(self.delete(call, request.into_inner()).await)
+        let call = self.call(Operation::Delete, &request);
+        let req = request.into_inner();
+        call.about(req.key_descriptor.as_ref());
+        let answer = self.delete(&call, req).await;
+        self.answer(call, answer).await
     }
 
     async fn list_secrets(
         &self,
         request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let call = Call::start(Operation::List);
-        in_band(self.list(call, request.into_inner()).await)
+        let call = self.call(Operation::List, &request);
+        let req = request.into_inner();
+        call.about(req.key_descriptor.as_ref());
+        let answer = self.list(&call, req).await;
+        self.answer(call, answer).await
     }
 
     async fn rename_secret(
         &self,
         request: Request<pb::RenameSecretRequest>,
     ) -> Result<Response<pb::RenameSecretResponse>, Status> {
-        let call = Call::start(Operation::Rename);
-        in_band(self.rename(call, request.into_inner()).await)
+        let call = self.call(Operation::Rename, &request);
+        let req = request.into_inner();
+        call.about(req.key_descriptor.as_ref());
+        let answer = self.rename(&call, req).await;
+        self.answer(call, answer).await
     }
 
     async fn get_all_secrets(
         &self,
-        _request: Request<pb::GetAllSecretsRequest>,
+        request: Request<pb::GetAllSecretsRequest>,
     ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
-        let call = Call::start(Operation::GetAll);
+        let call = self.call(Operation::GetAll, &request);
         // Grafana's from-plugin migration checks only the gRPC error of this call: an OK answer
         // without items would make it copy nothing and then drop its "plugin required" flag. So
         // this RPC, unlike the others, fails with a non-OK status.
@@ -326,7 +476,10 @@ impl SecretsManager for SecretsService {
                 format!("{} items", items.len())
             })
             .await
-            .map_err(|failed| Status::new(failed.code, failed.text))?;
+            .map_err(|failed| Status::new(failed.code, failed.text));
+        let audited = self.audited(call, items.is_ok()).await;
+        let items = items?;
+        audited.map_err(Status::unavailable)?;
         Ok(Response::new(pb::GetAllSecretsResponse {
             user_friendly_error: String::new(),
             items: items

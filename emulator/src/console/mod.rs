@@ -27,6 +27,7 @@ use crate::clock::Clock as _;
 use crate::ctx::Ctx;
 use crate::model::{Secret, SecretData, Version};
 use crate::server::{json_response, Resp};
+use crate::sigv4::percent_decode;
 use crate::Shared;
 
 pub use log::{RequestLog, RequestNote};
@@ -198,27 +199,6 @@ impl Query {
     }
 }
 
-/// Decodes `%XX` escapes (a `+` stays a `+`: secret names may contain it). Invalid escapes and
-/// invalid UTF-8 are kept as they are / replaced.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whether a secret still exists at `now` (past its recovery window it is gone for every lookup,
 /// even before the sweep removes it).
 fn alive(s: &Secret, now: f64) -> bool {
@@ -234,11 +214,7 @@ fn state(shared: &Shared, q: &Query) -> Resp {
     };
     let filter = q.get("filter").unwrap_or("").to_lowercase();
     let now = shared.clock.now();
-    let g = shared
-        .state
-        .accounts
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
+    let g = shared.state.read_accounts();
     let mut scopes: Vec<(String, String, usize)> = g
         .iter()
         .flat_map(|(account, regions)| {
@@ -337,11 +313,7 @@ fn version_json(v: &Version) -> Value {
 /// One secret in full, without values.
 fn secret_detail(shared: &Shared, account: &str, region: &str, name: &str) -> Option<Value> {
     let now = shared.clock.now();
-    let g = shared
-        .state
-        .accounts
-        .read()
-        .unwrap_or_else(|e| e.into_inner());
+    let g = shared.state.read_accounts();
     let s = g
         .get(account)?
         .get(region)?
@@ -404,11 +376,7 @@ fn reveal(shared: &Arc<Shared>, body: &Value) -> Resp {
     };
     let ctx = Ctx::new(shared.clone(), account.to_string(), region.to_string());
     let found = {
-        let g = shared
-            .state
-            .accounts
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let g = shared.state.read_accounts();
         g.get(account)
             .and_then(|a| a.get(region))
             .and_then(|r| r.get(name))

@@ -303,6 +303,38 @@ fn region_list(inp: &mut Input, key: &str) -> Result<Vec<String>, ApiError> {
     Ok(list)
 }
 
+/// The caller's secret `id`, cloned for a change to its replication; a replica refuses (read-only).
+fn primary_to_change(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    id: &str,
+) -> Result<Secret, ApiError> {
+    let region = regions.entry(ctx.region.clone()).or_default();
+    let primary = live(ctx, region, id)?.clone();
+    if primary.is_replica_in(&ctx.region) {
+        return Err(ApiError::replica_read_only());
+    }
+    Ok(primary)
+}
+
+/// Records the changed primary (changed now) in `tx` and in the caller's region; answers its ARN and
+/// replication status.
+fn save_primary(
+    ctx: &Ctx,
+    regions: &mut HashMap<String, Region>,
+    tx: &mut Tx,
+    mut primary: Secret,
+) -> Value {
+    primary.last_changed = ctx.now;
+    tx.put_secret(&ctx.account, &ctx.region, &primary);
+    let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
+    regions
+        .entry(ctx.region.clone())
+        .or_default()
+        .insert(primary.name.clone(), Box::new(primary));
+    out
+}
+
 /// ReplicateSecretToRegions.
 pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = secret_id(&mut inp)?;
@@ -314,20 +346,9 @@ pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, A
     inp.finish()?;
     let add = Value::Array(add.unwrap_or_default());
     ctx.write_account(|regions, tx| {
-        let region = regions.entry(ctx.region.clone()).or_default();
-        let mut primary = live(ctx, region, &id)?.clone();
-        if primary.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let mut primary = primary_to_change(ctx, regions, &id)?;
         add_replicas(ctx, regions, tx, &mut primary, &add, force)?;
-        primary.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, &primary);
-        let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
-        regions
-            .entry(ctx.region.clone())
-            .or_default()
-            .insert(primary.name.clone(), Box::new(primary));
-        Ok(out)
+        Ok(save_primary(ctx, regions, tx, primary))
     })
 }
 
@@ -344,11 +365,7 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
         }
     }
     ctx.write_account(|regions, tx| {
-        let region = regions.entry(ctx.region.clone()).or_default();
-        let mut primary = live(ctx, region, &id)?.clone();
-        if primary.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let mut primary = primary_to_change(ctx, regions, &id)?;
         for r in &remove {
             if !primary
                 .replication
@@ -379,14 +396,7 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
         if primary.replication.is_empty() {
             primary.primary_region = None;
         }
-        primary.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, &primary);
-        let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
-        regions
-            .entry(ctx.region.clone())
-            .or_default()
-            .insert(primary.name.clone(), Box::new(primary));
-        Ok(out)
+        Ok(save_primary(ctx, regions, tx, primary))
     })
 }
 

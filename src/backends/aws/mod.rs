@@ -110,6 +110,11 @@ impl BackendSettings for AwsConfig {
         Ok(Arc::new(AwsStore::connect(self).await?))
     }
 
+    /// Every read is a paid API call over the network.
+    fn read_cache_by_default(&self) -> bool {
+        true
+    }
+
     async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
         diagnose::diagnose(self, probe).await
     }

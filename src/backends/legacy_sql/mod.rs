@@ -61,6 +61,11 @@ impl BackendSettings for LegacySqlConfig {
         Ok(Arc::new(LegacySqlStore::open(self).await?))
     }
 
+    /// Every read is a database query plus a key derivation (Grafana cached the same table 5 s).
+    fn read_cache_by_default(&self) -> bool {
+        true
+    }
+
     async fn diagnose(&self, _probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
         diagnose::diagnose(self).await
     }

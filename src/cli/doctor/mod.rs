@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use secrets_broker::backends::diagnosis::{Finding, Probe, Status};
+use secrets_broker::backends::diagnosis::{permits, Account, Finding, Probe, Status};
 use secrets_broker::backends::{self, local};
 use secrets_broker::config::{self, Settings, Source};
 use serde::Serialize;
@@ -169,18 +169,25 @@ async fn checks(global: &GlobalOpts, args: &DoctorArgs) -> Vec<Finding> {
     if let Some(exe) = &found.executable {
         default_data_dir_of_plugin(&mut settings, exe, &mut out);
     }
-    let backend = match config::backend_from_settings(&settings) {
-        Ok(b) => b,
+    // The validation the plugin runs at start: log level, backend, read cache, audit log.
+    let validated = match config::Config::from_settings(&settings) {
+        Ok(c) => c,
         Err(e) => {
             out.push(setting_problem(&e, found.config_file.as_ref()));
             return out;
         }
     };
+    let backend = validated.backend;
     out.push(Finding::ok(
         "settings",
         "settings",
         format!("valid; backend {}", backend.name()),
     ));
+    if let (Some(config::AuditTarget::File { path, .. }), Some(who)) =
+        (&validated.audit, run_as.as_ref())
+    {
+        out.push(audit_file(path, who));
+    }
     let probe = Probe {
         run_as,
         checker_uid: me.map(|a| a.uid),
@@ -213,6 +220,52 @@ fn default_data_dir_of_plugin(
             ),
         ));
         settings.insert("data_dir", dir.display().to_string(), Source::Flag);
+    }
+}
+
+/// The audit log file: the plugin must be able to create or append to it (a call whose audit
+/// line cannot be written fails).
+fn audit_file(path: &std::path::Path, who: &Account) -> Finding {
+    use std::os::unix::fs::MetadataExt;
+    let subject = format!("audit log {} (setting audit_log)", path.display());
+    let (target, want, what) = match std::fs::metadata(path) {
+        Ok(_) => (path.to_path_buf(), 2, "write to it"),
+        Err(_) => (
+            path.parent().map(PathBuf::from).unwrap_or_default(),
+            3,
+            "create it",
+        ),
+    };
+    match std::fs::metadata(&target) {
+        Ok(m) if permits(who, m.mode(), m.uid(), m.gid(), want) => Finding::ok(
+            "audit.file",
+            subject,
+            format!("{} can {what}", who.name),
+        ),
+        Ok(m) => Finding::problem(
+            "audit.file",
+            subject,
+            format!(
+                "{} cannot {what} ({} has mode {:04o}, owner uid {}): every call the plugin \
+                 cannot audit fails",
+                who.name,
+                target.display(),
+                m.mode() & 0o777,
+                m.uid()
+            ),
+            format!("chown {} {}", who.name, target.display()),
+        ),
+        Err(e) => Finding::problem(
+            "audit.file",
+            subject,
+            format!("{} does not exist or cannot be examined: {e}", target.display()),
+            format!(
+                "mkdir -p {d} && chown {} {d}   (or set audit_log to a file in a directory {} can write)",
+                who.name,
+                who.name,
+                d = target.display()
+            ),
+        ),
     }
 }
 

@@ -1,8 +1,8 @@
 //! GetRandomPassword through the real SDK: defaults, every option, and each error.
 
-mod extra_support;
+mod common;
 
-use extra_support::{assert_err, start};
+use common::{assert_err, start};
 use secretsmanager_emulator::password::{DIGITS, LOWERCASE, PUNCTUATION, UPPERCASE};
 
 fn has(p: &str, set: &str) -> bool {

@@ -3,14 +3,19 @@
 //! rotation Lambda does), the built-in rotation function, the moto-compatible and strict modes without a
 //! function, RotateImmediately=false, schedules on the emulator's clock, CancelRotateSecret, and errors.
 
-mod extra_support;
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::operation::cancel_rotate_secret::builders::CancelRotateSecretFluentBuilder;
+use aws_sdk_secretsmanager::operation::rotate_secret::builders::RotateSecretFluentBuilder;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
-use extra_support::{assert_err, client, create, start, REGION};
+use common::{
+    assert_case, assert_code, assert_err, client, client_in, create, current, delete, describe,
+    get, get_at, put_request, start, REGION,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
@@ -30,17 +35,10 @@ async fn lambda_step(sm: &Client, event: &Value) -> Result<(), String> {
     let token = event["ClientRequestToken"].as_str().unwrap_or_default();
     match step {
         "createSecret" => {
-            let cur = sm
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let cur = get(sm, arn).await.map_err(|e| format!("{e:?}"))?;
             let next = format!("{}+rotated", cur.secret_string().unwrap_or_default());
-            sm.put_secret_value()
-                .secret_id(arn)
+            put_request(sm, arn, next)
                 .client_request_token(token)
-                .secret_string(next)
                 .version_stages("AWSPENDING")
                 .send()
                 .await
@@ -57,12 +55,7 @@ async fn lambda_step(sm: &Client, event: &Value) -> Result<(), String> {
                 .map_err(|e| format!("{e:?}"))?;
         }
         "finishSecret" => {
-            let d = sm
-                .describe_secret()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| format!("{e:?}"))?;
+            let d = describe(sm, arn).await.map_err(|e| format!("{e:?}"))?;
             let current = d
                 .version_ids_to_stages()
                 .and_then(|m| {
@@ -92,7 +85,7 @@ async fn hook_server(endpoint: String, fail_step: Option<&'static str>) -> (Stri
         .expect("bind hook");
     let url = format!("http://{}/rotate", listener.local_addr().expect("addr"));
     let events: Events = Arc::default();
-    let sm = Arc::new(client(&endpoint, REGION));
+    let sm = Arc::new(client_in(&endpoint, REGION));
     let ev = events.clone();
     tokio::spawn(async move {
         loop {
@@ -141,9 +134,7 @@ fn steps(events: &Events) -> Vec<String> {
 }
 
 async fn stages(c: &Client, id: &str) -> std::collections::HashMap<String, Vec<String>> {
-    c.describe_secret()
-        .secret_id(id)
-        .send()
+    describe(c, id)
         .await
         .expect("describe")
         .version_ids_to_stages
@@ -156,21 +147,50 @@ fn days(n: i64) -> RotationRulesType {
         .build()
 }
 
+/// Maps [`USER_FN`] to a fresh local "Lambda" (failing `fail_step`) and creates the secret `name`
+/// holding `pw0`: the events the "Lambda" records, and the secret's ARN.
+async fn hooked_secret(
+    emu: &Emulator,
+    fail_step: Option<&'static str>,
+    name: &str,
+) -> (Events, String) {
+    let (url, events) = hook_server(emu.endpoint(), fail_step).await;
+    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
+    let arn = create(&client(emu), name, "pw0").await;
+    (events, arn)
+}
+
+/// Sends the rotation `request`; the id of the version it creates.
+async fn new_version(request: RotateSecretFluentBuilder) -> String {
+    let out = request.send().await.expect("rotate");
+    out.version_id().expect("version id").to_string()
+}
+
+/// Turns on rotation of `id` by `lambda` every `every` days without rotating it now.
+async fn schedule_only(c: &Client, id: &str, lambda: &str, every: i64) {
+    rotate_request(c, id, lambda)
+        .rotation_rules(days(every))
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect("configure");
+}
+
+/// A CancelRotateSecret of `id`, ready to send.
+fn cancel_request(c: &Client, id: &str) -> CancelRotateSecretFluentBuilder {
+    c.cancel_rotate_secret().secret_id(id)
+}
+
+/// A RotateSecret of `id` with the rotation function `lambda`, ready for more members or to send.
+fn rotate_request(c: &Client, id: &str, lambda: &str) -> RotateSecretFluentBuilder {
+    c.rotate_secret().secret_id(id).rotation_lambda_arn(lambda)
+}
+
 #[tokio::test]
 async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), None).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    let arn = create(&c, "rot/hook", "pw0").await;
-    let out = c
-        .rotate_secret()
-        .secret_id("rot/hook")
-        .rotation_lambda_arn(USER_FN)
-        .rotation_rules(days(30))
-        .send()
-        .await
-        .expect("rotate");
-    let token = out.version_id().expect("version id").to_string();
+    let (events, arn) = hooked_secret(&emu, None, "rot/hook").await;
+    let token = new_version(rotate_request(&c, "rot/hook", USER_FN).rotation_rules(days(30))).await;
     assert_eq!(
         steps(&events),
         ["createSecret", "setSecret", "testSecret", "finishSecret"]
@@ -178,12 +198,7 @@ async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
     let first = events.lock().expect("events")[0].clone();
     assert_eq!(first["SecretId"], Value::from(arn.as_str()));
     assert_eq!(first["ClientRequestToken"], Value::from(token.as_str()));
-    let v = c
-        .get_secret_value()
-        .secret_id("rot/hook")
-        .send()
-        .await
-        .expect("get");
+    let v = get(&c, "rot/hook").await.expect("get");
     assert_eq!(
         (v.secret_string(), v.version_id()),
         (Some("pw0+rotated"), Some(token.as_str()))
@@ -191,12 +206,7 @@ async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
     let st = stages(&c, "rot/hook").await;
     assert_eq!(st[&token], ["AWSCURRENT"]);
     assert!(st.values().any(|s| s == &["AWSPREVIOUS"]));
-    let d = c
-        .describe_secret()
-        .secret_id("rot/hook")
-        .send()
-        .await
-        .expect("describe");
+    let d = describe(&c, "rot/hook").await.expect("describe");
     assert_eq!(d.rotation_enabled(), Some(true));
     assert_eq!(d.rotation_lambda_arn(), Some(USER_FN));
     let (last, next) = (
@@ -220,51 +230,24 @@ async fn mapped_http_rotation_function_gets_four_steps_and_calls_back() {
 #[tokio::test]
 async fn failed_step_leaves_pending_and_blocks_the_next_rotation() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), Some("setSecret")).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    create(&c, "rot/fail", "pw0").await;
-    let out = c
-        .rotate_secret()
-        .secret_id("rot/fail")
-        .rotation_lambda_arn(USER_FN)
-        .send()
-        .await
-        .expect("rotate");
-    let token = out.version_id().expect("token").to_string();
+    let (events, _) = hooked_secret(&emu, Some("setSecret"), "rot/fail").await;
+    let token = new_version(rotate_request(&c, "rot/fail", USER_FN)).await;
     assert_eq!(
         steps(&events),
         ["createSecret", "setSecret"],
         "steps stop at the failure"
     );
     assert_eq!(stages(&c, "rot/fail").await[&token], ["AWSPENDING"]);
-    assert_eq!(
-        c.get_secret_value()
-            .secret_id("rot/fail")
-            .send()
-            .await
-            .expect("get")
-            .secret_string(),
-        Some("pw0")
-    );
+    assert_eq!(current(&c, "rot/fail").await.as_deref(), Some("pw0"));
     assert_err(
         c.rotate_secret().secret_id("rot/fail").send().await,
         "InvalidRequestException",
         "Previous rotation request is still in progress.",
     );
     // CancelRotateSecret turns rotation off, reports the pending version and leaves the labels alone.
-    let cancel = c
-        .cancel_rotate_secret()
-        .secret_id("rot/fail")
-        .send()
-        .await
-        .expect("cancel");
+    let cancel = cancel_request(&c, "rot/fail").send().await.expect("cancel");
     assert_eq!(cancel.version_id(), Some(token.as_str()));
-    let d = c
-        .describe_secret()
-        .secret_id("rot/fail")
-        .send()
-        .await
-        .expect("describe");
+    let d = describe(&c, "rot/fail").await.expect("describe");
     assert_eq!(
         (d.rotation_enabled(), d.rotation_lambda_arn()),
         (Some(false), Some(USER_FN))
@@ -282,10 +265,7 @@ async fn builtin_rotation_function_sets_a_new_password() {
         r#"{"username":"app","password":"old","host":"db"}"#,
     )
     .await;
-    let out = c
-        .rotate_secret()
-        .secret_id("rot/json")
-        .rotation_lambda_arn(BUILTIN)
+    let out = rotate_request(&c, "rot/json", BUILTIN)
         .rotation_rules(
             RotationRulesType::builder()
                 .schedule_expression("rate(10 days)")
@@ -294,16 +274,8 @@ async fn builtin_rotation_function_sets_a_new_password() {
         .send()
         .await
         .expect("rotate");
-    let v: Value = serde_json::from_str(
-        c.get_secret_value()
-            .secret_id("rot/json")
-            .send()
-            .await
-            .expect("get")
-            .secret_string()
-            .expect("s"),
-    )
-    .expect("json");
+    let v: Value =
+        serde_json::from_str(current(&c, "rot/json").await.as_deref().expect("s")).expect("json");
     assert_eq!(
         (v["username"].as_str(), v["host"].as_str()),
         (Some("app"), Some("db"))
@@ -314,30 +286,17 @@ async fn builtin_rotation_function_sets_a_new_password() {
         stages(&c, "rot/json").await[out.version_id().expect("vid")],
         ["AWSCURRENT"]
     );
-    let prev = c
-        .get_secret_value()
-        .secret_id("rot/json")
-        .version_stage("AWSPREVIOUS")
-        .send()
+    let prev = get_at(&c, "rot/json", Some("AWSPREVIOUS"))
         .await
         .expect("previous");
     assert!(prev.secret_string().expect("prev").contains("\"old\""));
 
     create(&c, "rot/plain", "plain-token").await;
-    c.rotate_secret()
-        .secret_id("rot/plain")
-        .rotation_lambda_arn(BUILTIN)
+    rotate_request(&c, "rot/plain", BUILTIN)
         .send()
         .await
         .expect("rotate plain");
-    let now = c
-        .get_secret_value()
-        .secret_id("rot/plain")
-        .send()
-        .await
-        .expect("get")
-        .secret_string()
-        .map(str::to_string);
+    let now = current(&c, "rot/plain").await;
     assert!(now
         .as_deref()
         .is_some_and(|p| p != "plain-token" && p.len() == 32));
@@ -347,30 +306,16 @@ async fn builtin_rotation_function_sets_a_new_password() {
 #[tokio::test]
 async fn rotate_immediately_false_runs_only_test_secret() {
     let (emu, c) = start().await;
-    let (url, events) = hook_server(emu.endpoint(), None).await;
-    emu.rotation().set_hook(USER_FN, &url).expect("map hook");
-    create(&c, "rot/later", "pw0").await;
+    let (events, _) = hooked_secret(&emu, None, "rot/later").await;
     let before = stages(&c, "rot/later").await;
-    c.rotate_secret()
-        .secret_id("rot/later")
-        .rotation_lambda_arn(USER_FN)
-        .rotation_rules(days(7))
-        .rotate_immediately(false)
-        .send()
-        .await
-        .expect("configure");
+    schedule_only(&c, "rot/later", USER_FN, 7).await;
     assert_eq!(steps(&events), ["testSecret"]);
     assert_eq!(
         stages(&c, "rot/later").await,
         before,
         "no version is left behind"
     );
-    let d = c
-        .describe_secret()
-        .secret_id("rot/later")
-        .send()
-        .await
-        .expect("describe");
+    let d = describe(&c, "rot/later").await.expect("describe");
     assert_eq!(d.rotation_enabled(), Some(true));
     assert!(d.last_rotated_date().is_none());
     let next = d.next_rotation_date().expect("next").secs() as f64;
@@ -382,18 +327,8 @@ async fn rotate_immediately_false_runs_only_test_secret() {
 async fn schedules_run_on_the_emulator_clock() {
     let (emu, c) = start().await;
     create(&c, "rot/sched", r#"{"password":"p"}"#).await;
-    c.rotate_secret()
-        .secret_id("rot/sched")
-        .rotation_lambda_arn(BUILTIN)
-        .rotation_rules(days(2))
-        .rotate_immediately(false)
-        .send()
-        .await
-        .expect("configure");
-    let v0 = c
-        .get_secret_value()
-        .secret_id("rot/sched")
-        .send()
+    schedule_only(&c, "rot/sched", BUILTIN, 2).await;
+    let v0 = get(&c, "rot/sched")
         .await
         .expect("get")
         .version_id()
@@ -411,19 +346,9 @@ async fn schedules_run_on_the_emulator_clock() {
     );
     emu.clock().advance(Duration::from_secs(86_400 + 60));
     assert_eq!(rotation::run_due(emu.shared()).await, 1);
-    let v1 = c
-        .get_secret_value()
-        .secret_id("rot/sched")
-        .send()
-        .await
-        .expect("get");
+    let v1 = get(&c, "rot/sched").await.expect("get");
     assert_ne!(v1.version_id().map(str::to_string), v0);
-    let d = c
-        .describe_secret()
-        .secret_id("rot/sched")
-        .send()
-        .await
-        .expect("describe");
+    let d = describe(&c, "rot/sched").await.expect("describe");
     let (last, next) = (
         d.last_rotated_date().expect("last").secs(),
         d.next_rotation_date().expect("next").secs(),
@@ -434,12 +359,7 @@ async fn schedules_run_on_the_emulator_clock() {
     let mut rotated = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let d = c
-            .describe_secret()
-            .secret_id("rot/sched")
-            .send()
-            .await
-            .expect("describe");
+        let d = describe(&c, "rot/sched").await.expect("describe");
         if d.last_rotated_date().expect("last").secs() > last {
             rotated = true;
             break;
@@ -447,8 +367,7 @@ async fn schedules_run_on_the_emulator_clock() {
     }
     assert!(rotated, "the ticker rotated the secret");
     // Cancelled rotation is not scheduled any more.
-    c.cancel_rotate_secret()
-        .secret_id("rot/sched")
+    cancel_request(&c, "rot/sched")
         .send()
         .await
         .expect("cancel");
@@ -467,12 +386,7 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
         .send()
         .await
         .expect("moto-compatible rotation");
-    let v = c
-        .get_secret_value()
-        .secret_id("rot/none")
-        .send()
-        .await
-        .expect("get");
+    let v = get(&c, "rot/none").await.expect("get");
     assert_eq!(
         (v.secret_string(), v.version_id()),
         (Some("keep-me"), out.version_id())
@@ -483,9 +397,7 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
         "AWSCURRENT and AWSPREVIOUS"
     );
     // An ARN that is neither mapped nor built-in behaves the same by default.
-    c.rotate_secret()
-        .secret_id("rot/none")
-        .rotation_lambda_arn(USER_FN)
+    rotate_request(&c, "rot/none", USER_FN)
         .send()
         .await
         .expect("unmapped");
@@ -498,17 +410,11 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
         "No Lambda rotation function ARN is associated with this secret.",
     );
     assert_err(
-        c.rotate_secret()
-            .secret_id("rot/strict")
-            .rotation_lambda_arn(USER_FN)
-            .send()
-            .await,
+        rotate_request(&c, "rot/strict", USER_FN).send().await,
         "AccessDeniedException",
         "cannot invoke",
     );
-    c.rotate_secret()
-        .secret_id("rot/strict")
-        .rotation_lambda_arn(BUILTIN)
+    rotate_request(&c, "rot/strict", BUILTIN)
         .send()
         .await
         .expect("built-in works");
@@ -519,82 +425,70 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
 async fn rotation_errors() {
     let (emu, c) = start().await;
     create(&c, "rot/err", "v").await;
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(days(0))
-            .send()
-            .await,
-        "InvalidParameterException",
-        "AutomaticallyAfterDays must be within 1-1000.",
-    );
+    let rotate = |id: &str| c.rotate_secret().secret_id(id);
     let both = RotationRulesType::builder()
         .automatically_after_days(3)
         .schedule_expression("rate(4 hours)")
         .build();
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(both)
-            .send()
-            .await,
-        "InvalidParameterException",
-        "both",
-    );
     let bad = RotationRulesType::builder()
         .schedule_expression("cron(0 8 * * * *)")
         .build();
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .rotation_rules(bad)
-            .send()
-            .await,
-        "InvalidParameterException",
-        "ScheduleExpression",
-    );
-    assert_err(
-        c.rotate_secret()
-            .secret_id("rot/err")
-            .client_request_token("short")
-            .send()
-            .await,
-        "ValidationException",
-        "clientRequestToken",
-    );
-    assert_err(
-        c.rotate_secret().secret_id("rot/missing").send().await,
+    // (case, request, expected error code, text its message contains)
+    let refusals = [
+        (
+            "zero days",
+            rotate("rot/err").rotation_rules(days(0)),
+            "InvalidParameterException",
+            "AutomaticallyAfterDays must be within 1-1000.",
+        ),
+        (
+            "days and a schedule",
+            rotate("rot/err").rotation_rules(both),
+            "InvalidParameterException",
+            "both",
+        ),
+        (
+            "a six-field cron",
+            rotate("rot/err").rotation_rules(bad),
+            "InvalidParameterException",
+            "ScheduleExpression",
+        ),
+        (
+            "a short token",
+            rotate("rot/err").client_request_token("short"),
+            "ValidationException",
+            "clientRequestToken",
+        ),
+        (
+            "an unknown secret",
+            rotate("rot/missing"),
+            "ResourceNotFoundException",
+            "",
+        ),
+    ];
+    for (case, request, want, needle) in refusals {
+        assert_case(case, request.send().await, want, needle);
+    }
+    assert_code(
+        cancel_request(&c, "rot/missing").send().await,
         "ResourceNotFoundException",
-        "",
     );
     assert_err(
-        c.cancel_rotate_secret()
-            .secret_id("rot/missing")
-            .send()
-            .await,
-        "ResourceNotFoundException",
-        "",
-    );
-    assert_err(
-        c.cancel_rotate_secret().secret_id("rot/err").send().await,
+        cancel_request(&c, "rot/err").send().await,
         "InvalidRequestException",
         "doesn't already have a Lambda function ARN configured",
     );
-    c.delete_secret()
-        .secret_id("rot/err")
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .expect("delete");
+    delete(&c, "rot/err", Some(7)).await.expect("delete");
+    let deleted = "marked for deletion";
     assert_err(
-        c.rotate_secret().secret_id("rot/err").send().await,
+        rotate("rot/err").send().await,
         "InvalidRequestException",
-        "marked for deletion",
+        deleted,
     );
     assert_err(
-        c.cancel_rotate_secret().secret_id("rot/err").send().await,
+        cancel_request(&c, "rot/err").send().await,
         "InvalidRequestException",
-        "marked for deletion",
+        deleted,
     );
     emu.shutdown().await;
 }
