@@ -483,6 +483,25 @@ fn grafana_install_right_and_each_way_wrong() {
         assert_eq!(r.status(check), "ok", "{check}: {}", r.text);
     }
 
+    // Without data_dir: the directory the installed plugin would choose, beside its plugins
+    // directory (Grafana's data directory), not the one doctor's own location would give.
+    std::fs::write(&ini, RIGHT_INI).unwrap();
+    let r = doctor(home.path(), &[], &args);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let chosen = grafana.canonicalize().unwrap().join("secrets-broker");
+    assert!(
+        r.finding("settings.data_dir")["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("uses {}", chosen.display())),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.finding("local.data_dir")["subject"],
+        format!("data directory {}", chosen.display())
+    );
+
     // Without `use_plugin`.
     write_ini(&RIGHT_INI.replace("use_plugin = true\n", ""));
     let r = doctor(home.path(), &[], &args);

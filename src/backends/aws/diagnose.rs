@@ -633,3 +633,102 @@ async fn write_probe(config: &AwsConfig, client: &Client, name: &str, out: &mut 
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::diagnosis::Status;
+    use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
+    use aws_sdk_secretsmanager::operation::restore_secret::RestoreSecretError;
+    use aws_sdk_secretsmanager::operation::tag_resource::TagResourceError;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    fn not_found() -> ErrorMetadata {
+        meta(
+            "ResourceNotFoundException",
+            "Secrets Manager can't find the specified secret.",
+        )
+    }
+
+    /// Real AWS answers a denied action with AccessDeniedException (the emulator has no IAM):
+    /// that action is a problem whose fix grants it under the prefix; the actions answered with
+    /// ResourceNotFoundException are allowed.
+    #[tokio::test]
+    async fn a_denied_action_is_named_with_its_grant_and_not_found_proves_the_others() {
+        let list = mock!(Client::list_secrets).then_output(|| ListSecretsOutput::builder().build());
+        let get = mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::generic(meta(
+                "AccessDeniedException",
+                "User: arn:aws:iam::123456789012:user/grafana is not authorized to perform: \
+                 secretsmanager:GetSecretValue because no identity-based policy allows it",
+            ))
+        });
+        let batch = mock!(Client::batch_get_secret_value)
+            .then_output(|| BatchGetSecretValueOutput::builder().build());
+        let describe =
+            mock!(Client::describe_secret).then_error(|| DescribeSecretError::generic(not_found()));
+        let put = mock!(Client::put_secret_value)
+            .then_error(|| PutSecretValueError::generic(not_found()));
+        let delete =
+            mock!(Client::delete_secret).then_error(|| DeleteSecretError::generic(not_found()));
+        let restore =
+            mock!(Client::restore_secret).then_error(|| RestoreSecretError::generic(not_found()));
+        let tag = mock!(Client::tag_resource).then_error(|| TagResourceError::generic(not_found()));
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            &[&list, &get, &batch, &describe, &put, &delete, &restore, &tag]
+        );
+        let config = AwsConfig::default();
+        let mut out = Vec::new();
+        assert!(reachable(&config, &client, "https://example", "eu-west-1", &mut out).await);
+        permissions(
+            &config,
+            &client,
+            "grafana/secrets-broker-doctor-x",
+            "eu-west-1",
+            &mut out,
+        )
+        .await;
+        let by_check = |c: &str| {
+            out.iter()
+                .find(|f| f.check == c)
+                .unwrap_or_else(|| panic!("{c} in {out:#?}"))
+        };
+        let denied = by_check("aws.iam.GetSecretValue");
+        assert_eq!(denied.status, Status::Problem);
+        assert!(denied.detail.contains("is not authorized"), "{denied:?}");
+        let fix = denied.fix.as_deref().unwrap_or_default();
+        assert!(
+            fix.contains("\"Action\": \"secretsmanager:GetSecretValue\"")
+                && fix.contains("arn:aws:secretsmanager:eu-west-1:<account id>:secret:grafana/*"),
+            "{fix}"
+        );
+        for action in [
+            "ListSecrets",
+            "BatchGetSecretValue",
+            "DescribeSecret",
+            "PutSecretValue",
+            "DeleteSecret",
+            "RestoreSecret",
+            "TagResource",
+        ] {
+            assert_eq!(
+                by_check(&format!("aws.iam.{action}")).status,
+                Status::Ok,
+                "{action}"
+            );
+        }
+        assert_eq!(put.num_calls(), 1);
+    }
+}
