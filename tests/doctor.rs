@@ -157,6 +157,18 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
     );
     assert!(!r.text.contains("s3cr3t-value"));
 
+    // An audit log in a directory that does not exist: every audited call would fail.
+    let audit = home.path().join("no-such-dir/audit.log");
+    let audit_env = [env[0], ("GF_PLUGIN_AUDIT_LOG", audit.to_str().unwrap())];
+    let r = doctor(home.path(), &audit_env, &[]);
+    assert_eq!(r.code, Some(1), "{}", r.text);
+    assert_eq!(r.status("audit.file"), "problem");
+    assert!(r.fix("audit.file").starts_with("mkdir -p "), "{}", r.text);
+    std::fs::create_dir(audit.parent().unwrap()).unwrap();
+    let r = doctor(home.path(), &audit_env, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(r.status("audit.file"), "ok");
+
     // A data directory others can enter: a problem, with the command, and doctor leaves it.
     chmod(&data, 0o755);
     let r = doctor(home.path(), &env, &[]);
