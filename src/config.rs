@@ -199,13 +199,7 @@ pub fn backend_from_settings(settings: &Settings) -> Result<BackendConfig, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::backends::settings::test_pairs::owned as env;
 
     #[test]
     fn precedence_and_sources() {

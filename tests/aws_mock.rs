@@ -72,11 +72,17 @@ fn generic(code: &str, msg: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(msg).build()
 }
 
+/// GetSecretValue failing with an error code the operation does not declare (built as the SDK
+/// builds it from the response).
+fn get_fails_with(code: &'static str, msg: &'static str) -> impl Fn() -> GetSecretValueError {
+    move || GetSecretValueError::generic(generic(code, msg))
+}
+
 #[tokio::test]
 async fn throttling_then_success_is_retried_by_the_sdk() {
     let get = mock!(Client::get_secret_value)
         .sequence()
-        .error(|| GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded")))
+        .error(get_fails_with("ThrottlingException", "Rate exceeded"))
         .times(2)
         .output(|| {
             GetSecretValueOutput::builder()
@@ -93,9 +99,8 @@ async fn throttling_then_success_is_retried_by_the_sdk() {
 
 #[tokio::test]
 async fn throttling_beyond_max_attempts_is_transient() {
-    let get = mock!(Client::get_secret_value).then_error(|| {
-        GetSecretValueError::generic(generic("ThrottlingException", "Rate exceeded"))
-    });
+    let get = mock!(Client::get_secret_value)
+        .then_error(get_fails_with("ThrottlingException", "Rate exceeded"));
     let err = store(&[&get]).get(&key()).await.expect_err("throttled");
     assert!(matches!(err, Error::Throttled(_)), "{err:?}");
     assert!(err.is_transient());
@@ -324,12 +329,10 @@ async fn internal_errors_are_retried_then_transient() {
 
 #[tokio::test]
 async fn bad_credentials_point_at_the_settings() {
-    let get = mock!(Client::get_secret_value).then_error(|| {
-        GetSecretValueError::generic(generic(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ))
-    });
+    let get = mock!(Client::get_secret_value).then_error(get_fails_with(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    ));
     let err = store(&[&get]).get(&key()).await.expect_err("creds");
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(err.to_string().contains("aws_access_key_id"), "{err}");

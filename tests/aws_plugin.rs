@@ -4,6 +4,8 @@
 //! 5% with 5xx, which must finish with every value correct.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "plugin_support/mod.rs"]
 mod plugin_support;
 
@@ -11,9 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use plugin_support::{get, grafana_command, key, launch, set, Plugin};
-use secrets_broker::server::proto::secretsmanager as pb;
-use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
+use plugin_support::{
+    all_items, delete, get, get_all, grafana_command, key, launch, list, rename, set, Plugin,
+};
+use secretsmanager_emulator::{Emulator, FaultSettings};
 
 fn aws_plugin(data: &Path, sockets: &Path, endpoint: &str, extra: &[(&str, &str)]) -> Plugin {
     let mut settings = vec![
@@ -79,27 +82,16 @@ async fn six_rpcs_end_to_end_against_the_emulator() {
     assert_eq!(set(&mut c, 2, "prod db", "org two").await, "");
 
     // List: exact match, one org or all.
-    let list = |org: i64, all: bool| pb::ListSecretsRequest {
-        key_descriptor: key(org, "prod db", "datasource"),
-        all_organizations: all,
-    };
-    let one = c.list_secrets(list(1, false)).await.unwrap().into_inner();
+    let one = list(&mut c, 1, "prod db", false).await;
     assert_eq!(one.user_friendly_error, "");
     assert_eq!(one.keys, vec![key(1, "prod db", "datasource").unwrap()]);
-    let all = c.list_secrets(list(1, true)).await.unwrap().into_inner();
+    let all = list(&mut c, 1, "prod db", true).await;
     let mut orgs: Vec<i64> = all.keys.iter().map(|k| k.org_id).collect();
     orgs.sort();
     assert_eq!(orgs, vec![1, 2]);
 
     // Rename moves the value; the old name is gone.
-    let r = c
-        .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key(1, "prod db", "datasource"),
-            new_namespace: "prod db / renamed 🚀".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = rename(&mut c, 1, "prod db", "prod db / renamed 🚀").await;
     assert_eq!(r.user_friendly_error, "");
     assert!(!get(&mut c, 1, "prod db").await.exists);
     assert_eq!(
@@ -108,23 +100,8 @@ async fn six_rpcs_end_to_end_against_the_emulator() {
     );
 
     // GetAllSecrets: everything in one answer.
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(all.user_friendly_error, "");
-    let mut items: Vec<(i64, String, String)> = all
-        .items
-        .into_iter()
-        .map(|i| {
-            let k = i.key.unwrap();
-            (k.org_id, k.namespace, i.value)
-        })
-        .collect();
-    items.sort();
     assert_eq!(
-        items,
+        all_items(&mut c).await,
         vec![
             (
                 1,
@@ -137,14 +114,7 @@ async fn six_rpcs_end_to_end_against_the_emulator() {
 
     // Delete, twice (idempotent), then absent.
     for _ in 0..2 {
-        let r = c
-            .delete_secret(pb::DeleteSecretRequest {
-                key_descriptor: key(2, "prod db", "datasource"),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.user_friendly_error, "");
+        assert_eq!(delete(&mut c, 2, "prod db").await.user_friendly_error, "");
     }
     assert!(!get(&mut c, 2, "prod db").await.exists);
     drop(c);
@@ -157,16 +127,7 @@ async fn six_rpcs_end_to_end_against_the_emulator() {
 async fn thousand_secrets_under_throttling_and_5xx_end_correct() {
     let emu = Emulator::builder()
         .in_memory()
-        .faults(FaultSettings {
-            seed: Some(11),
-            rules: vec![FaultRule {
-                throttle_rate: Some(0.30),
-                // Drawn on the 70% not throttled: 0.043 + 0.029 of those is 5% of all calls.
-                error_rate: Some(0.043),
-                unavailable_rate: Some(0.029),
-                ..FaultRule::default()
-            }],
-        })
+        .faults(common::throttle_30_and_5xx_5(11))
         .start()
         .await
         .unwrap();
@@ -181,13 +142,11 @@ async fn thousand_secrets_under_throttling_and_5xx_end_correct() {
         ],
     ));
     let n = 1000usize;
-    let workers = 8usize;
-    let mut tasks = Vec::new();
-    for w in 0..workers {
+    common::striped(n, 8, |_, items| {
         let plugin = Arc::clone(&plugin);
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut c = plugin.client().await;
-            for i in (w..n).step_by(workers) {
+            for i in items {
                 let ns = format!("ds {i}");
                 let value = format!(r#"{{"password":"value-{i}"}}"#);
                 assert_eq!(set(&mut c, 1, &ns, &value).await, "", "set {ns}");
@@ -195,53 +154,23 @@ async fn thousand_secrets_under_throttling_and_5xx_end_correct() {
                 assert_eq!(r.user_friendly_error, "", "get {ns}");
                 assert_eq!(r.decrypted_value, value, "get {ns}");
                 if i % 2 == 1 {
-                    let r = c
-                        .rename_secret(pb::RenameSecretRequest {
-                            key_descriptor: key(1, &ns, "datasource"),
-                            new_namespace: format!("renamed {i}"),
-                        })
-                        .await
-                        .unwrap()
-                        .into_inner();
+                    let r = rename(&mut c, 1, &ns, &format!("renamed {i}")).await;
                     assert_eq!(r.user_friendly_error, "", "rename {ns}");
                 } else if i % 4 == 0 {
-                    let r = c
-                        .delete_secret(pb::DeleteSecretRequest {
-                            key_descriptor: key(1, &ns, "datasource"),
-                        })
-                        .await
-                        .unwrap()
-                        .into_inner();
+                    let r = delete(&mut c, 1, &ns).await;
                     assert_eq!(r.user_friendly_error, "", "delete {ns}");
                 }
             }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+        }
+    })
+    .await;
     let stats = emu.faults().stats();
     emu.faults().set(FaultSettings::default());
-    let (total, throttled, injected) = (
-        stats["total"].as_f64().unwrap(),
-        stats["throttled"].as_f64().unwrap(),
-        stats["injected_errors"].as_f64().unwrap(),
-    );
-    println!(
-        "calls {total}, throttled {:.1}%, injected 5xx {:.1}%",
-        100.0 * throttled / total,
-        100.0 * injected / total
-    );
-    assert!((0.25..0.35).contains(&(throttled / total)), "{stats}");
-    assert!((0.03..0.07).contains(&(injected / total)), "{stats}");
+    common::assert_throttle_30_and_5xx_5(&stats);
 
     // Faults off: exactly the expected secrets, each with its value.
     let mut c = plugin.client().await;
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let all = get_all(&mut c).await;
     assert_eq!(all.user_friendly_error, "");
     let got: BTreeMap<String, String> = all
         .items

@@ -36,6 +36,17 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs without input; the exit code and everything printed (stdout, then stderr).
+fn run_for_text(cmd: Command) -> (Option<i32>, String) {
+    let out = run(cmd, None);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 fn ok(cmd: Command, stdin: Option<&str>) -> String {
     let out = run(cmd, stdin);
     assert!(
@@ -243,13 +254,8 @@ fn database_passwords_never_reach_output_or_errors() {
             cmd.args(["--backend", "legacy_sql", "--log-level", "debug"])
                 .args(["--set", &setting, "--set", "legacy_secret_key=sk"])
                 .args(["list", "prometheus"]);
-            let out = run(cmd, None);
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(out.status.code(), Some(1), "{url}: {text}");
+            let (code, text) = run_for_text(cmd);
+            assert_eq!(code, Some(1), "{url}: {text}");
             assert!(text.contains("legacy_sql"), "{url}: {text}");
             assert!(
                 !text.contains(secret),
@@ -269,13 +275,8 @@ fn database_passwords_never_reach_output_or_errors() {
             cmd.args(["--backend", "legacy_sql", "--log-level", "debug"])
                 .args(["--set", &format!("legacy_database_url={url}")])
                 .args(["--set", "legacy_secret_key=sk", "list", "prometheus"]);
-            let out = run(cmd, None);
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(out.status.code(), Some(1), "{text}");
+            let (code, text) = run_for_text(cmd);
+            assert_eq!(code, Some(1), "{text}");
             assert!(text.contains("does not exist in"), "{text}");
             assert!(!text.contains("Leak10"), "the password leaked: {text}");
         }

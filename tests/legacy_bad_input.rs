@@ -39,9 +39,7 @@ async fn dump(url: &str) -> Vec<(i64, String, Option<String>, String)> {
 
 #[tokio::test]
 async fn damaged_rows_are_named_and_others_still_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "k");
-    let url = sqlite_url(&dir.path().join("broker.db"));
+    let (_dir, cfg, url) = fresh_sqlite("k");
     let store = LegacySqlStore::open(&cfg).await.unwrap();
     let good = SecretKey::new(1, "good", "t").unwrap();
     store
@@ -95,9 +93,7 @@ async fn damaged_rows_are_named_and_others_still_read() {
 async fn a_wrong_data_key_is_caught_at_the_row() {
     // A data key encrypted under another secret_key decrypts (CFB has no check) to a wrong key;
     // the value it opens is then not text, and the error says so instead of returning garbage.
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "right");
-    let url = sqlite_url(&dir.path().join("broker.db"));
+    let (_dir, cfg, url) = fresh_sqlite("right");
     let store = LegacySqlStore::open(&cfg).await.unwrap();
     let dk = [9u8; 16];
     sqlx::query(
@@ -137,9 +133,7 @@ async fn a_wrong_data_key_is_caught_at_the_row() {
 
 #[tokio::test]
 async fn a_damaged_data_key_stops_a_write_before_anything_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "k");
-    let url = sqlite_url(&dir.path().join("broker.db"));
+    let (_dir, cfg, url) = fresh_sqlite("k");
     let store = LegacySqlStore::open(&cfg).await.unwrap();
     let label = format!(
         "{}/root@secretKey.v1",

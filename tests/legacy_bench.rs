@@ -3,6 +3,7 @@
 //! `LEGACY_BENCH_N`, default 2,000). Every value costs one PBKDF2 of 10,000 rounds, as in Grafana.
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is a test failure
 
+mod common;
 mod legacy_support;
 
 use std::sync::Arc;
@@ -20,13 +21,8 @@ use sqlx::Connection;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn get_all_throughput_sqlite() {
-    let n: usize = std::env::var("LEGACY_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "bench-key");
-    let url = sqlite_url(&dir.path().join("broker.db"));
+    let n = common::env_count("LEGACY_BENCH_N", 2_000);
+    let (_dir, cfg, url) = fresh_sqlite("bench-key");
     let store = LegacySqlStore::open(&cfg).await.unwrap();
     let first = SecretKey::new(1, "bench-0", "datasource").unwrap();
     store

@@ -20,33 +20,30 @@ fn server_config(db: &ServerDb) -> LegacySqlConfig {
 
 #[tokio::test]
 async fn conformance_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = LegacySqlStore::open(&fresh_sqlite(dir.path(), "k"))
-        .await
-        .unwrap();
+    let (_dir, cfg, _) = fresh_sqlite("k");
+    let store = LegacySqlStore::open(&cfg).await.unwrap();
     testing::run_all(&store).await;
+}
+
+/// The conformance suite on a fresh database of `server` (skipped when its URL is not set).
+async fn conformance_on(server: Server) {
+    let Some(db) = server_db(server).await else {
+        return;
+    };
+    let store = LegacySqlStore::open(&server_config(&db)).await.unwrap();
+    testing::run_all(&store).await;
+    drop(store);
+    db.drop_db().await;
 }
 
 #[tokio::test]
 async fn conformance_postgres() {
-    let Some(db) = server_db(Server::Postgres).await else {
-        return;
-    };
-    let store = LegacySqlStore::open(&server_config(&db)).await.unwrap();
-    testing::run_all(&store).await;
-    drop(store);
-    db.drop_db().await;
+    conformance_on(Server::Postgres).await;
 }
 
 #[tokio::test]
 async fn conformance_mariadb() {
-    let Some(db) = server_db(Server::MySql).await else {
-        return;
-    };
-    let store = LegacySqlStore::open(&server_config(&db)).await.unwrap();
-    testing::run_all(&store).await;
-    drop(store);
-    db.drop_db().await;
+    conformance_on(Server::MySql).await;
 }
 
 /// Two independent stores (separate pools, as two processes would have) write the same three
@@ -111,24 +108,25 @@ async fn two_writers(cfg: LegacySqlConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writers_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    two_writers(fresh_sqlite(dir.path(), "k")).await;
+    let (_dir, cfg, _) = fresh_sqlite("k");
+    two_writers(cfg).await;
+}
+
+/// The two-writer test on a fresh database of `server` (skipped when its URL is not set).
+async fn two_writers_on(server: Server) {
+    let Some(db) = server_db(server).await else {
+        return;
+    };
+    two_writers(server_config(&db)).await;
+    db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writers_postgres() {
-    let Some(db) = server_db(Server::Postgres).await else {
-        return;
-    };
-    two_writers(server_config(&db)).await;
-    db.drop_db().await;
+    two_writers_on(Server::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writers_mariadb() {
-    let Some(db) = server_db(Server::MySql).await else {
-        return;
-    };
-    two_writers(server_config(&db)).await;
-    db.drop_db().await;
+    two_writers_on(Server::MySql).await;
 }

@@ -37,6 +37,32 @@ async fn open(cfg: &LegacySqlConfig, clock: &Arc<TestClock>) -> LegacySqlStore {
         .unwrap()
 }
 
+/// A fresh SQLite file with secret_key `key` and a store on it whose clock starts at `t`: (the
+/// folder, the config, the file's URL, the clock, the store).
+async fn fresh_at(
+    key: &str,
+    t: DateTime<Utc>,
+) -> (
+    tempfile::TempDir,
+    LegacySqlConfig,
+    String,
+    Arc<TestClock>,
+    LegacySqlStore,
+) {
+    let (dir, cfg, url) = fresh_sqlite(key);
+    let clock = TestClock::new(t);
+    let store = open(&cfg, &clock).await;
+    (dir, cfg, url, clock, store)
+}
+
+/// Sets `k` to `value` (which must succeed).
+async fn set(store: &LegacySqlStore, k: &SecretKey, value: &str) {
+    store
+        .set(k, &SecretValue::new(value).unwrap())
+        .await
+        .unwrap();
+}
+
 type DataKeyRow = (
     String,
     String,
@@ -61,28 +87,16 @@ async fn data_keys(url: &str) -> Vec<DataKeyRow> {
 
 #[tokio::test]
 async fn one_data_key_per_day_created_like_grafana() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "my-secret-key");
-    let url = sqlite_url(&dir.path().join("broker.db"));
-    let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 23, 0, 0).unwrap());
-    let store = open(&cfg, &clock).await;
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 23, 0, 0).unwrap();
+    let (_dir, cfg, url, clock, store) = fresh_at("my-secret-key", start).await;
     let k1 = SecretKey::new(1, "a", "t").unwrap();
     let k2 = SecretKey::new(1, "b", "t").unwrap();
-    store
-        .set(&k1, &SecretValue::new("one").unwrap())
-        .await
-        .unwrap();
-    store
-        .set(&k2, &SecretValue::new("two").unwrap())
-        .await
-        .unwrap();
+    set(&store, &k1, "one").await;
+    set(&store, &k2, "two").await;
     let keys = data_keys(&url).await;
     assert_eq!(keys.len(), 1, "one key for the day");
     clock.advance(Duration::hours(2)); // next day
-    store
-        .set(&k2, &SecretValue::new("two-b").unwrap())
-        .await
-        .unwrap();
+    set(&store, &k2, "two-b").await;
     let keys = data_keys(&url).await;
     assert_eq!(keys.len(), 2, "a new key on the next day");
     let labels: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
@@ -121,23 +135,14 @@ async fn one_data_key_per_day_created_like_grafana() {
 
 #[tokio::test]
 async fn written_values_decode_independently_and_reencrypt_to_the_same_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = fresh_sqlite(dir.path(), "another key");
-    let url = sqlite_url(&dir.path().join("broker.db"));
-    let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap());
-    let store = open(&cfg, &clock).await;
+    let start = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
+    let (_dir, _, url, clock, store) = fresh_at("another key", start).await;
     let key = SecretKey::new(3, "my db/🔑", "datasource").unwrap();
     let plain = r#"{"password":"pä$$ <&> wörd","token":"x"}"#;
-    store
-        .set(&key, &SecretValue::new(plain).unwrap())
-        .await
-        .unwrap();
+    set(&store, &key, plain).await;
     clock.advance(Duration::minutes(5));
     let plain2 = "second value, same key";
-    store
-        .set(&key, &SecretValue::new(plain2).unwrap())
-        .await
-        .unwrap();
+    set(&store, &key, plain2).await;
 
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let rows: Vec<(i64, String, String, String)> =

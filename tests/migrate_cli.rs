@@ -8,13 +8,12 @@ mod migrate_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use migrate_support::{contents, fill, sample};
+use migrate_support::{checkpoint_entries, checkpointed_migration, contents, fill, open, sample};
 use secrets_broker::backends::local::{LocalConfig, LocalStore};
 use secrets_broker::backends::SecretStore;
-use secrets_broker::config::{backend_from_settings, Settings};
+use secrets_broker::config::Settings;
 use secrets_broker::domain::SecretValue;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secrets-broker");
@@ -37,14 +36,7 @@ fn local_toml(dir: &Path, name: &str) -> PathBuf {
     )
 }
 
-async fn open(path: &Path) -> Arc<dyn SecretStore> {
-    let s = Settings::from_toml_file(path).unwrap();
-    secrets_broker::backends::build(&backend_from_settings(&s).unwrap())
-        .await
-        .unwrap()
-}
-
-fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+fn run(args: &[impl AsRef<std::ffi::OsStr>], cwd: &Path) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .current_dir(cwd)
@@ -80,14 +72,6 @@ fn set_mode(path: &Path, mode: u32) {
     let _ = (path, mode);
 }
 
-fn checkpoint_entries(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["done"].as_array().map(Vec::len))
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_migration_then_rerun_completes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,21 +92,10 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
     )
     .unwrap();
     set_mode(&cp, 0o644);
-    let (from_s, to_s, cp_s) = (
-        from.to_str().unwrap(),
-        to.to_str().unwrap(),
-        cp.to_str().unwrap(),
-    );
+    // The same migration, checkpointed, for the killed run and both reruns.
+    let migration = checkpointed_migration(&from, &to, &cp, &[]);
     let mut child = Command::new(BIN)
-        .args([
-            "migrate",
-            "--from",
-            from_s,
-            "--to",
-            to_s,
-            "--checkpoint",
-            cp_s,
-        ])
+        .args(&migration)
         .args([
             "--max-write-rate",
             "400",
@@ -160,38 +133,15 @@ async fn kill_9_mid_migration_then_rerun_completes_exactly() {
     assert_eq!(mode(&cp), 0o600, "checkpoint mode");
 
     // Right away: the dead holder's lease is still valid, so the rerun refuses to start.
-    let (code, _, err) = run(
-        &[
-            "migrate",
-            "--from",
-            from_s,
-            "--to",
-            to_s,
-            "--checkpoint",
-            cp_s,
-        ],
-        dir.path(),
-    );
+    let (code, _, err) = run(&migration, dir.path());
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds the lease"), "{err}");
 
     // After the lease expires (3 s after its last renewal) the rerun steals it and completes.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (stdout, stderr) = loop {
-        let (code, out, err) = run(
-            &[
-                "migrate",
-                "--from",
-                from_s,
-                "--to",
-                to_s,
-                "--checkpoint",
-                cp_s,
-                "--progress",
-                "plain",
-            ],
-            dir.path(),
-        );
+        let rerun = checkpointed_migration(&from, &to, &cp, &["--progress", "plain"]);
+        let (code, out, err) = run(&rerun, dir.path());
         if code == 0 {
             break (out, err);
         }

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod migrate_support;
 
 use std::path::Path;
@@ -69,16 +70,37 @@ fn opts(name: &str, max_rate: Option<f64>) -> Options {
     o
 }
 
+/// Migrates with 16 workers, paced like the CLI for an aws destination (see [`opts`]).
+async fn migrate_16_workers(
+    src: Arc<dyn SecretStore>,
+    dst: Arc<dyn SecretStore>,
+    name: &str,
+    max_rate: Option<f64>,
+) -> migrate::Report {
+    let options = Options {
+        workers: 16,
+        ..opts(name, max_rate)
+    };
+    migrate::migrate(src, dst, &options).await.unwrap()
+}
+
+/// An emulator enforcing AWS's request quotas.
+async fn emulator_with_aws_quotas() -> Emulator {
+    Emulator::builder()
+        .in_memory()
+        .faults(FaultSettings::aws_quotas())
+        .start()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_sqlite_to_emulator_to_sqlite_10000_secrets_byte_identical() {
     // 10,000 is the acceptance size (`MIGRATE_E2E_SECRETS=10000`): every legacy value costs a
     // PBKDF2 of 10,000 rounds per write and per read-back; in a debug build on this 2-core machine
     // the whole 10,000 round trip takes about 2 minutes (measured 125 s), so the default run
     // uses 100.
-    let n: usize = std::env::var("MIGRATE_E2E_SECRETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let n = common::env_count("MIGRATE_E2E_SECRETS", 100);
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::builder().in_memory().start().await.unwrap();
     let (a, b) = (
@@ -93,32 +115,14 @@ async fn legacy_sqlite_to_emulator_to_sqlite_10000_secrets_byte_identical() {
     assert_eq!((r.copied, r.failed), (n, 0));
 
     let dst = aws(&emu).await;
-    let there = migrate::migrate(
-        a.clone(),
-        dst.clone(),
-        &Options {
-            workers: 16,
-            ..opts("out", None)
-        },
-    )
-    .await
-    .unwrap();
+    let there = migrate_16_workers(a.clone(), dst.clone(), "out", None).await;
     assert_eq!(
         (there.copied, there.verified, there.failed),
         (n, n, 0),
         "{}",
         there.to_json()
     );
-    let back = migrate::migrate(
-        dst.clone(),
-        b.clone(),
-        &Options {
-            workers: 16,
-            ..opts("back", None)
-        },
-    )
-    .await
-    .unwrap();
+    let back = migrate_16_workers(dst.clone(), b.clone(), "back", None).await;
     assert_eq!((back.copied, back.verified, back.failed), (n, n, 0));
     eprintln!(
         "legacy SQLite -> emulator: {n} secrets in {:.2}s = {:.0} secrets/s; emulator -> SQLite: {:.0} secrets/s",
@@ -132,25 +136,11 @@ async fn legacy_sqlite_to_emulator_to_sqlite_10000_secrets_byte_identical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulators_50_writes_per_second_quota_gives_zero_failures() {
-    let emu = Emulator::builder()
-        .in_memory()
-        .faults(FaultSettings::aws_quotas())
-        .start()
-        .await
-        .unwrap();
+    let emu = emulator_with_aws_quotas().await;
     let src = mem_store();
     migrate_support::fill(src.as_ref(), &sample(300)).await;
     let dst = aws(&emu).await;
-    let r = migrate::migrate(
-        src.clone(),
-        dst.clone(),
-        &Options {
-            workers: 16,
-            ..opts("quota", Some(50.0))
-        },
-    )
-    .await
-    .unwrap();
+    let r = migrate_16_workers(src.clone(), dst.clone(), "quota", Some(50.0)).await;
     assert_eq!((r.copied, r.failed), (300, 0), "{}", r.to_json());
     eprintln!(
         "under the 50/s quota: {:.1} secrets/s, {} retries",
@@ -161,23 +151,9 @@ async fn the_emulators_50_writes_per_second_quota_gives_zero_failures() {
     emu.shutdown().await;
 
     // Without the ceiling (`--max-write-rate unlimited`) the pacer must find the quota itself.
-    let emu = Emulator::builder()
-        .in_memory()
-        .faults(FaultSettings::aws_quotas())
-        .start()
-        .await
-        .unwrap();
+    let emu = emulator_with_aws_quotas().await;
     let dst = aws(&emu).await;
-    let r = migrate::migrate(
-        src.clone(),
-        dst.clone(),
-        &Options {
-            workers: 16,
-            ..opts("quota-adapt", None)
-        },
-    )
-    .await
-    .unwrap();
+    let r = migrate_16_workers(src.clone(), dst.clone(), "quota-adapt", None).await;
     assert_eq!((r.copied, r.failed), (300, 0), "{}", r.to_json());
     eprintln!(
         "unpaced under the 50/s quota: {:.1} secrets/s, {} retries",

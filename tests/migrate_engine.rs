@@ -123,10 +123,7 @@ async fn per_secret_failures_are_reported_with_reasons_and_never_values() {
     let items = sample(50);
     fill(src.as_ref(), &items).await;
     let dst = Arc::new(Faulty::new(inner.clone()));
-    dst.fail_namespaces
-        .lock()
-        .unwrap()
-        .insert(items[7].0.namespace().to_string());
+    dst.fail_writes_to(items[7].0.namespace());
     dst.corrupt_namespaces
         .lock()
         .unwrap()

@@ -39,6 +39,21 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// Setting `db` to `value` through the mirror fails with a transient error.
+    async fn assert_setting_db_fails_transiently(&self, value: &str) {
+        let e = self.mirror.set(&key("db"), &v(value)).await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+    }
+
+    /// Sets `db` to `value` through the mirror, takes the primary down, and checks that a read of
+    /// `db` falls back to the secondary's copy (the first fallback).
+    async fn set_db_then_read_it_with_the_primary_down(&self, value: &str) {
+        self.mirror.set(&key("db"), &v(value)).await.unwrap();
+        self.primary.unavailable.store(true, Ordering::SeqCst);
+        assert_eq!(self.mirror.get(&key("db")).await.unwrap(), Some(v(value)));
+        assert_eq!(self.mirror.fallbacks(), 1);
+    }
+
     /// Brings the primary back and reads `key` through the mirror (so it knows the value).
     async fn mirror_primary_up_and_read(&self, key: &SecretKey) {
         self.primary.unavailable.store(false, Ordering::SeqCst);
@@ -76,11 +91,8 @@ async fn passes_the_conformance_suite_and_keeps_both_sides_equal() {
 async fn a_failed_secondary_write_is_rolled_back_on_the_primary() {
     let f = fixture();
     f.mirror.set(&key("db"), &v("old")).await.unwrap();
-    f.secondary
-        .fail_namespaces
-        .lock()
-        .unwrap()
-        .extend(["db".to_string(), "new".to_string()]);
+    f.secondary.fail_writes_to("db");
+    f.secondary.fail_writes_to("new");
     let e = f.mirror.set(&key("db"), &v("new")).await.unwrap_err();
     assert!(matches!(e, Error::PermissionDenied(_)), "{e}");
     assert!(e.to_string().contains("undone on the primary"), "{e}");
@@ -96,14 +108,9 @@ async fn a_failed_secondary_write_is_rolled_back_on_the_primary() {
     assert_eq!(f.primary.get(&key("renamed")).await.unwrap(), None);
     assert!(f.mirror.diverged().is_empty());
     // A transient secondary failure stays transient for the caller.
-    f.secondary.fail_namespaces.lock().unwrap().clear();
+    f.secondary.stop_failing_writes();
     f.secondary.unavailable.store(true, Ordering::SeqCst);
-    assert!(f
-        .mirror
-        .set(&key("db"), &v("n2"))
-        .await
-        .unwrap_err()
-        .is_transient());
+    f.assert_setting_db_fails_transiently("n2").await;
     f.secondary.unavailable.store(false, Ordering::SeqCst);
     assert_eq!(
         contents(f.primary.as_ref()).await,
@@ -115,11 +122,7 @@ async fn a_failed_secondary_write_is_rolled_back_on_the_primary() {
 async fn a_failed_rollback_is_reported_and_reconciled() {
     let f = fixture();
     f.mirror.set(&key("db"), &v("old")).await.unwrap();
-    f.secondary
-        .fail_namespaces
-        .lock()
-        .unwrap()
-        .insert("db".into());
+    f.secondary.fail_writes_to("db");
     // The primary accepts exactly one more write (the new value), then breaks: no rollback.
     f.primary.break_after_writes.store(
         f.primary.writes.load(Ordering::SeqCst) + 1,
@@ -137,7 +140,7 @@ async fn a_failed_rollback_is_reported_and_reconciled() {
     );
     assert_eq!(f.mirror.diverged(), vec![key("db")]);
     f.primary.break_after_writes.store(0, Ordering::SeqCst);
-    f.secondary.fail_namespaces.lock().unwrap().clear();
+    f.secondary.stop_failing_writes();
     let dry = f.mirror.reconcile(true, false).await.unwrap();
     assert_eq!(dry.drift.different.len(), 1);
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("old")));
@@ -150,22 +153,14 @@ async fn a_failed_rollback_is_reported_and_reconciled() {
 #[tokio::test]
 async fn reads_fall_back_to_the_secondary_only_on_transient_errors() {
     let f = fixture();
-    f.mirror.set(&key("db"), &v("val")).await.unwrap();
-    f.primary.unavailable.store(true, Ordering::SeqCst);
-    assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("val")));
-    assert_eq!(f.mirror.fallbacks(), 1);
+    f.set_db_then_read_it_with_the_primary_down("val").await;
     // get_all and list never fall back: the primary's transient error.
     assert!(f.mirror.get_all().await.unwrap_err().is_transient());
     let filter = secrets_broker::domain::ListFilter::new(Some(1), "db", "datasource").unwrap();
     assert!(f.mirror.list(&filter).await.unwrap_err().is_transient());
     assert_eq!(f.mirror.fallbacks(), 1);
     // Writes never fall back: with the primary down they fail and change nothing.
-    assert!(f
-        .mirror
-        .set(&key("db"), &v("other"))
-        .await
-        .unwrap_err()
-        .is_transient());
+    f.assert_setting_db_fails_transiently("other").await;
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("val")));
     // Both down: the primary's error, naming the failed fallback.
     f.mirror_primary_up_and_read(&key("db")).await;
@@ -181,17 +176,13 @@ async fn no_fallback_to_a_value_the_primary_has_since_rotated() {
     f.mirror.set(&key("db"), &v("v1")).await.unwrap();
     // Rotation behind the mirror's back; the repair of the secondary on read fails.
     f.primary.set(&key("db"), &v("v2-rotated")).await.unwrap();
-    f.secondary
-        .fail_namespaces
-        .lock()
-        .unwrap()
-        .insert("db".into());
+    f.secondary.fail_writes_to("db");
     assert_eq!(
         f.mirror.get(&key("db")).await.unwrap(),
         Some(v("v2-rotated"))
     );
     assert_eq!(f.secondary.get(&key("db")).await.unwrap(), Some(v("v1")));
-    f.secondary.fail_namespaces.lock().unwrap().clear();
+    f.secondary.stop_failing_writes();
     // The primary goes down: the secondary's v1 is stale, so the answer is the primary's error.
     f.primary.unavailable.store(true, Ordering::SeqCst);
     let e = f.mirror.get(&key("db")).await.unwrap_err();
@@ -206,11 +197,7 @@ async fn no_fallback_answers_absent() {
     // A secret the primary has and the secondary lacks (created behind the mirror's back; the
     // repair on read fails).
     f.primary.set(&key("db"), &v("only-primary")).await.unwrap();
-    f.secondary
-        .fail_namespaces
-        .lock()
-        .unwrap()
-        .insert("db".into());
+    f.secondary.fail_writes_to("db");
     assert_eq!(
         f.mirror.get(&key("db")).await.unwrap(),
         Some(v("only-primary"))
@@ -232,10 +219,7 @@ async fn no_fallback_answers_absent() {
 #[tokio::test]
 async fn fallback_serves_only_a_value_known_to_match_the_primary_also_after_a_restart() {
     let f = fixture();
-    f.mirror.set(&key("db"), &v("same")).await.unwrap();
-    f.primary.unavailable.store(true, Ordering::SeqCst);
-    assert_eq!(f.mirror.get(&key("db")).await.unwrap(), Some(v("same")));
-    assert_eq!(f.mirror.fallbacks(), 1);
+    f.set_db_then_read_it_with_the_primary_down("same").await;
     // A restarted mirror knows nothing of the primary yet: no fallback.
     let restarted = MirrorStore::new(
         f.primary.clone(),

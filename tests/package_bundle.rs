@@ -350,16 +350,7 @@ impl GrafanaHome {
 /// socket, then GRPCController/Shutdown ends the process.
 async fn assert_serves_like_a_grafana_plugin(mut plugin: Plugin, label: &str) {
     let hs = plugin.handshake.clone();
-    assert_eq!(
-        (
-            hs.core.as_str(),
-            hs.app.as_str(),
-            hs.network.as_str(),
-            hs.protocol.as_str()
-        ),
-        ("1", "2", "unix", "grpc"),
-        "{label}: handshake {hs:?}"
-    );
+    hs.assert_grafana_grpc_over_unix(label);
     println!("{label}: handshake {hs:?}");
     // The process runs as the unprivileged user when the test is root: its socket is theirs.
     let expected_uid = if running_as_root() {
@@ -517,12 +508,19 @@ fn zip_layout_modes_and_checksum() {
     assert_eq!(got_names, expected_names);
 }
 
+/// The bundle, installed by `grafana cli` into a fresh Grafana home: (plugin id, the home, the
+/// plugin's folder).
+fn installed_by_grafana_cli() -> (String, GrafanaHome, PathBuf) {
+    let plugin_id = repo_plugin_id();
+    let home = GrafanaHome::new();
+    let install_dir = grafana_cli_install(&bundle().zip, &home.path("plugins"), &plugin_id);
+    (plugin_id, home, install_dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_cli_install_then_amd64_handshake() {
     let bundle = bundle();
-    let plugin_id = repo_plugin_id();
-    let home = GrafanaHome::new();
-    let install_dir = grafana_cli_install(&bundle.zip, &home.path("plugins"), &plugin_id);
+    let (plugin_id, home, install_dir) = installed_by_grafana_cli();
     assert_eq!(install_dir, home.path("plugins").join(&plugin_id));
 
     let json = grafana_read_plugin_json(&install_dir);
@@ -587,9 +585,7 @@ fn qemu_aarch64() -> Result<PathBuf, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grafana_cli_install_then_arm64_handshake_under_qemu() {
     let bundle = bundle();
-    let plugin_id = repo_plugin_id();
-    let home = GrafanaHome::new();
-    let install_dir = grafana_cli_install(&bundle.zip, &home.path("plugins"), &plugin_id);
+    let (_, home, install_dir) = installed_by_grafana_cli();
     let exe = grafana_executable_path(&install_dir, "arm64");
     if !exe.exists() {
         assert!(

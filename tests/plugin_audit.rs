@@ -10,12 +10,34 @@ mod plugin_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use plugin_support::*;
 use secrets_broker::server::proto::secretsmanager as pb;
+
+/// Fresh data, socket and log folders, and the audit log's path in the last.
+struct AuditedFolders {
+    data: tempfile::TempDir,
+    sockets: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+    audit: PathBuf,
+}
+
+impl AuditedFolders {
+    fn new() -> Self {
+        let logs = tempfile::tempdir().unwrap();
+        Self {
+            data: tempfile::tempdir().unwrap(),
+            sockets: tempfile::tempdir().unwrap(),
+            audit: logs.path().join("audit.log"),
+            _logs: logs,
+        }
+    }
+
+    /// The plugin on these folders (started again after a stop, it continues the same log).
+    fn launch(&self) -> Plugin {
+        launch_audited(self.data.path(), self.sockets.path(), &self.audit)
+    }
+}
 
 /// A plugin launched as Grafana does, with `audit_log` set to `audit`.
 fn launch_audited(data: &Path, sockets: &Path, audit: &Path) -> Plugin {
@@ -53,11 +75,9 @@ fn verify(files: &[PathBuf]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_has_a_chained_line_without_its_value() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let audit = logs.path().join("audit.log");
-    let plugin = launch_audited(data.path(), sockets.path(), &audit);
+    let folders = AuditedFolders::new();
+    let audit = folders.audit.clone();
+    let plugin = folders.launch();
     let mut c = plugin.client().await;
 
     assert_eq!(set(&mut c, 1, "ds-a", "s3cret-value-a").await, "");
@@ -66,38 +86,11 @@ async fn every_call_has_a_chained_line_without_its_value() {
         "s3cret-value-a"
     );
     assert!(!get(&mut c, 1, "ds-missing").await.exists);
-    let listed = c
-        .list_secrets(pb::ListSecretsRequest {
-            key_descriptor: key(1, "ds-a", "datasource"),
-            all_organizations: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.keys.len(), 1);
-    let renamed = c
-        .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key(1, "ds-a", "datasource"),
-            new_namespace: "ds-b".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    assert_eq!(list(&mut c, 1, "ds-a", false).await.keys.len(), 1);
+    let renamed = rename(&mut c, 1, "ds-a", "ds-b").await;
     assert_eq!(renamed.user_friendly_error, "");
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(all.items.len(), 1);
-    let deleted = c
-        .delete_secret(pb::DeleteSecretRequest {
-            key_descriptor: key(1, "ds-b", "datasource"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(deleted.user_friendly_error, "");
+    assert_eq!(get_all(&mut c).await.items.len(), 1);
+    assert_eq!(delete(&mut c, 1, "ds-b").await.user_friendly_error, "");
     // A rejected call (empty namespace) is audited too, with the key as it was sent.
     assert_ne!(set(&mut c, 1, "", "s3cret-value-rejected").await, "");
 
@@ -153,7 +146,7 @@ async fn every_call_has_a_chained_line_without_its_value() {
     // A restart continues the chain.
     drop(c);
     drop(plugin);
-    let plugin = launch_audited(data.path(), sockets.path(), &audit);
+    let plugin = folders.launch();
     let mut c = plugin.client().await;
     assert!(!get(&mut c, 1, "ds-a").await.exists);
     let lines = audit_lines(&audit);
@@ -188,68 +181,15 @@ async fn every_call_has_a_chained_line_without_its_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_acknowledged_before_kill_9_has_its_line() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let audit = logs.path().join("audit.log");
-    let mut plugin = launch_audited(data.path(), sockets.path(), &audit);
-    let acked = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let mut c = plugin.client().await;
-        let acked = acked.clone();
-        tokio::spawn(async move {
-            for i in 0.. {
-                let sent = Instant::now();
-                let answer = c
-                    .set_secret(pb::SetSecretRequest {
-                        key_descriptor: key(1, &format!("load-{i}"), "datasource"),
-                        value: format!("value-{i}"),
-                    })
-                    .await;
-                match answer {
-                    Ok(r) => {
-                        assert_eq!(r.into_inner().user_friendly_error, "", "load-{i}");
-                        acked.store(i + 1, Ordering::SeqCst);
-                    }
-                    Err(_) => {
-                        return kill::FailedRequest {
-                            sent,
-                            failed: Instant::now(),
-                        }
-                    }
-                }
-            }
-            unreachable!("the writer runs until the plugin dies")
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.load(Ordering::SeqCst) < 50 {
-        assert!(plugin.child.try_wait().unwrap().is_none(), "plugin exited");
-        assert!(Instant::now() < deadline, "the writer made no progress");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let running_at_kill = plugin.child.try_wait().unwrap().is_none();
-    let acked_before_kill = acked.load(Ordering::SeqCst);
-    let killed_at = Instant::now();
-    plugin.child.kill().unwrap();
-    let status = plugin.child.wait().unwrap();
-    let failure = writer.await.unwrap();
-    let evidence = kill::KillEvidence::new(
-        running_at_kill,
-        status,
-        killed_at,
-        acked_before_kill,
-        &[Some(failure)],
-    );
-    assert!(
-        evidence.landed_mid_run(),
-        "the kill did not land mid-load: {evidence:?}"
-    );
-    let acked = acked.load(Ordering::SeqCst);
+    let folders = AuditedFolders::new();
+    let audit = folders.audit.clone();
+    let mut plugin = folders.launch();
+    let load_client = plugin.client().await;
+    let (acked, evidence) = kill::kill_mid_set_load(&mut plugin.child, load_client, 1, 50).await;
     drop(plugin);
 
     // Grafana restarts the plugin; the reopened log continues the chain.
-    let plugin = launch_audited(data.path(), sockets.path(), &audit);
+    let plugin = folders.launch();
     let mut c = plugin.client().await;
     assert!(get(&mut c, 1, "load-0").await.exists);
     let lines = audit_lines(&audit);

@@ -9,9 +9,7 @@ use secrets_broker::server::proto::secretsmanager as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let mut plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+    let mut plugin = launch_fresh(&[]);
     let mut c = plugin.client().await;
 
     // Invalid keys: each error names the problem.
@@ -24,36 +22,16 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
         (None, "keyDescriptor"),
     ];
     for (k, expected) in &cases {
-        let e = c
-            .set_secret(pb::SetSecretRequest {
-                key_descriptor: k.clone(),
-                value: "v".into(),
-            })
-            .await
-            .expect("SetSecret answers OK")
-            .into_inner()
-            .user_friendly_error;
+        let e = set_key(&mut c, k.clone(), "v").await.user_friendly_error;
         assert!(e.contains(expected), "set {k:?}: {e}");
     }
     for (k, expected) in &cases {
-        let r = c
-            .get_secret(pb::GetSecretRequest {
-                key_descriptor: k.clone(),
-            })
-            .await
-            .expect("GetSecret is never a non-OK status")
-            .into_inner();
+        let r = get_key(&mut c, k.clone()).await;
         assert!(
             r.user_friendly_error.contains(expected) && !r.exists,
             "get {k:?}: {r:?}"
         );
-        let r = c
-            .delete_secret(pb::DeleteSecretRequest {
-                key_descriptor: k.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = delete_key(&mut c, k.clone()).await;
         assert!(
             r.user_friendly_error.contains(expected),
             "delete {k:?}: {r:?}"
@@ -88,14 +66,7 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
         assert_eq!(set(&mut c, 1, ns, &value).await, "", "{ns:?}");
         let r = get(&mut c, 1, ns).await;
         assert_eq!((r.exists, r.decrypted_value), (true, value), "{ns:?}");
-        let listed = c
-            .list_secrets(pb::ListSecretsRequest {
-                key_descriptor: key(1, ns, "datasource"),
-                all_organizations: false,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let listed = list(&mut c, 1, ns, false).await;
         assert_eq!(
             listed.keys,
             vec![key(1, ns, "datasource").unwrap()],
@@ -111,14 +82,7 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
     assert_eq!((r.exists, r.decrypted_value.as_str()), (true, ""));
 
     // Rename onto an invalid namespace: refused, source intact.
-    let r = c
-        .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key(1, "team/prod/postgres", "datasource"),
-            new_namespace: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = rename(&mut c, 1, "team/prod/postgres", "").await;
     assert!(
         r.user_friendly_error
             .contains("namespace must not be empty"),
@@ -126,14 +90,7 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
     );
     assert!(get(&mut c, 1, "team/prod/postgres").await.exists);
     // Rename to an emoji namespace works.
-    let r = c
-        .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key(1, "team/prod/postgres", "datasource"),
-            new_namespace: "🐘 prod".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = rename(&mut c, 1, "team/prod/postgres", "🐘 prod").await;
     assert_eq!(r.user_friendly_error, "");
     assert_eq!(
         get(&mut c, 1, "🐘 prod").await.decrypted_value,
@@ -141,25 +98,15 @@ async fn bad_keys_and_values_are_clear_errors_or_round_trips() {
     );
 
     // List with an empty namespace: a clear error, not an empty success.
-    let r = c
-        .list_secrets(pb::ListSecretsRequest {
-            key_descriptor: key(1, "", "datasource"),
-            all_organizations: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = list(&mut c, 1, "", true).await;
     assert!(r.user_friendly_error.contains("namespace"), "{r:?}");
 
     // The plugin is still alive and everything is intact.
     assert!(plugin.child.try_wait().unwrap().is_none(), "plugin crashed");
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let all = get_all(&mut c).await;
     assert_eq!(all.items.len(), names.len() + 2);
-    let (_, status) = plugin.shutdown(plugin.channel().await).await;
+    let channel = plugin.channel().await;
+    let (_, status) = plugin.shutdown(channel).await;
     assert!(status.success());
     let lines = assert_hclog(&plugin.stderr_lines());
     assert!(

@@ -33,6 +33,14 @@ fn plugin(data: &Path, sockets: &Path, endpoint: &str, cache: &[(&str, &str)]) -
 }
 
 /// GetSecretValue calls the emulator has answered, from `GET /_emulator/stats` over HTTP.
+/// A fresh in-memory emulator, its endpoint, and fresh plugin data and socket folders.
+async fn emulator_and_folders() -> (Emulator, String, tempfile::TempDir, tempfile::TempDir) {
+    let emu = Emulator::builder().in_memory().start().await.unwrap();
+    let endpoint = emu.endpoint();
+    let (data, sockets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    (emu, endpoint, data, sockets)
+}
+
 async fn get_secret_value_calls(endpoint: &str) -> u64 {
     let authority = endpoint.strip_prefix("http://").unwrap();
     let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
@@ -90,9 +98,7 @@ async fn set_all(plugin: &Plugin, generation: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_reads_within_one_ttl_cost_at_most_one_call_per_data_source() {
-    let emu = Emulator::builder().in_memory().start().await.unwrap();
-    let endpoint = emu.endpoint();
-    let (data, sockets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (emu, endpoint, data, sockets) = emulator_and_folders().await;
     // One TTL long enough that the whole run fits in it on a loaded machine.
     let cached = plugin(
         data.path(),
@@ -152,9 +158,7 @@ async fn a_thousand_reads_within_one_ttl_cost_at_most_one_call_per_data_source()
 /// read from the emulator at most once per TTL that the run spans.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_is_on_by_default_for_aws() {
-    let emu = Emulator::builder().in_memory().start().await.unwrap();
-    let endpoint = emu.endpoint();
-    let (data, sockets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (emu, endpoint, data, sockets) = emulator_and_folders().await;
     let plugin = plugin(data.path(), sockets.path(), &endpoint, &[]);
     set_all(&plugin, 1).await;
     let before = get_secret_value_calls(&endpoint).await;
@@ -165,6 +169,46 @@ async fn the_cache_is_on_by_default_for_aws() {
     assert!(
         reached <= DATA_SOURCES as u64 * ttls_spanned as u64,
         "200 GetSecret calls over {DATA_SOURCES} data sources made {reached} GetSecretValue calls"
+    );
+    drop(plugin);
+    emu.shutdown().await;
+}
+
+/// With an audit log, each GetSecret's line says whether the cache answered it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lines_say_whether_the_cache_answered() {
+    let (emu, endpoint, data, sockets) = emulator_and_folders().await;
+    let audit = data.path().join("audit.log");
+    let plugin = plugin(
+        data.path(),
+        sockets.path(),
+        &endpoint,
+        &[
+            ("GF_PLUGIN_CACHE_TTL", "10m"),
+            ("GF_PLUGIN_AUDIT_LOG", audit.to_str().unwrap()),
+        ],
+    );
+    let mut c = plugin.client().await;
+    assert_eq!(set(&mut c, 1, &data_source(0), &secret_of(0, 1)).await, "");
+    for _ in 0..2 {
+        assert!(get(&mut c, 1, &data_source(0)).await.exists);
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l["operation"].as_str().unwrap(), l["cache"].as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("SetSecret", None),
+            ("GetSecret", Some("miss")),
+            ("GetSecret", Some("hit"))
+        ]
     );
     drop(plugin);
     emu.shutdown().await;

@@ -7,12 +7,7 @@
 mod kill;
 mod plugin_support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use plugin_support::*;
-use secrets_broker::server::proto::secretsmanager as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_set_survives_kill_9() {
@@ -29,61 +24,8 @@ async fn acknowledged_set_survives_kill_9() {
     assert_eq!(set(&mut c, 1, "ds-0", "overwritten").await, "");
     // A writer that keeps setting fresh keys (org 2) until the plugin dies: the kill lands in
     // the middle of its load.
-    let loaded = Arc::new(AtomicUsize::new(0));
-    let writer = {
-        let mut c = plugin.client().await;
-        let loaded = loaded.clone();
-        tokio::spawn(async move {
-            for i in 0.. {
-                let sent = Instant::now();
-                let answer = c
-                    .set_secret(pb::SetSecretRequest {
-                        key_descriptor: key(2, &format!("load-{i}"), "datasource"),
-                        value: format!("load-value-{i}"),
-                    })
-                    .await;
-                match answer {
-                    Ok(r) => {
-                        assert_eq!(r.into_inner().user_friendly_error, "", "load-{i}");
-                        loaded.store(i + 1, Ordering::SeqCst);
-                    }
-                    Err(_) => {
-                        let failed = Instant::now();
-                        return kill::FailedRequest { sent, failed };
-                    }
-                }
-            }
-            unreachable!("the writer runs until the plugin dies")
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while loaded.load(Ordering::SeqCst) < 20 {
-        assert!(
-            plugin.child.try_wait().unwrap().is_none(),
-            "the plugin exited by itself"
-        );
-        assert!(Instant::now() < deadline, "the writer made no progress");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    // SIGKILL: no shutdown path runs, nothing is flushed at exit.
-    let running_at_kill = plugin.child.try_wait().unwrap().is_none();
-    let acked_before_kill = loaded.load(Ordering::SeqCst);
-    let killed_at = Instant::now();
-    plugin.child.kill().unwrap();
-    let status = plugin.child.wait().unwrap();
-    let failure = writer.await.unwrap();
-    let evidence = kill::KillEvidence::new(
-        running_at_kill,
-        status,
-        killed_at,
-        acked_before_kill,
-        &[Some(failure)],
-    );
-    assert!(
-        evidence.landed_mid_run(),
-        "the kill did not land mid-load: {evidence:?}"
-    );
-    let loaded = loaded.load(Ordering::SeqCst);
+    let load_client = plugin.client().await;
+    let (loaded, _) = kill::kill_mid_set_load(&mut plugin.child, load_client, 2, 20).await;
     drop(c);
     drop(plugin);
 

@@ -8,7 +8,7 @@
 #[path = "plugin_support/mod.rs"]
 mod plugin_support;
 
-use plugin_support::{get, grafana_command, launch, set};
+use plugin_support::{get, get_all, grafana_command, launch, set};
 use secrets_broker::server::proto::secretsmanager as pb;
 use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
 
@@ -37,12 +37,7 @@ async fn a_failing_backend_makes_get_all_secrets_fail_with_a_status_and_get_secr
     let mut c = plugin.client().await;
     let value = r#"{"password":"get-all-failure-canary-7f3a"}"#;
     assert_eq!(set(&mut c, 1, "prod db", value).await, "");
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(all.items.len(), 1);
+    assert_eq!(get_all(&mut c).await.items.len(), 1);
 
     // The backend goes down: every AWS call answers 503 ServiceUnavailable.
     emu.faults().set(FaultSettings {

@@ -7,7 +7,6 @@ mod plugin_support;
 use std::time::Duration;
 
 use plugin_support::*;
-use secrets_broker::server::proto::secretsmanager as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
@@ -23,15 +22,7 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     );
     let mut plugin = launch(cmd);
     let hs = plugin.handshake.clone();
-    assert_eq!(
-        (
-            hs.core.as_str(),
-            hs.app.as_str(),
-            hs.network.as_str(),
-            hs.protocol.as_str()
-        ),
-        ("1", "2", "unix", "grpc")
-    );
+    hs.assert_grafana_grpc_over_unix("launched like Grafana");
     assert!(hs.server_cert.is_none(), "no 6th field without AutoMTLS");
     let socket = std::path::PathBuf::from(&hs.address);
     assert!(socket.starts_with(sockets.path()), "{socket:?}");
@@ -72,19 +63,10 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     assert_eq!(set(&mut c, 2, "prometheus", "other org").await, "");
     assert_eq!(get(&mut c, 1, "prometheus").await.decrypted_value, "v2");
     // List: exact match in one org, then in all orgs.
-    let list = |org, all| pb::ListSecretsRequest {
-        key_descriptor: key(org, "prometheus", "datasource"),
-        all_organizations: all,
-    };
-    let one = c.list_secrets(list(1, false)).await.unwrap().into_inner();
+    let one = list(&mut c, 1, "prometheus", false).await;
     assert_eq!(one.user_friendly_error, "");
     assert_eq!(one.keys, vec![key(1, "prometheus", "datasource").unwrap()]);
-    let mut all = c
-        .list_secrets(list(1, true))
-        .await
-        .unwrap()
-        .into_inner()
-        .keys;
+    let mut all = list(&mut c, 1, "prometheus", true).await.keys;
     all.sort_by_key(|k| k.org_id);
     assert_eq!(
         all,
@@ -94,42 +76,15 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
         ]
     );
     // Rename: the value moves, the old key is gone; renaming a missing key is a no-op.
-    let rename = |ns: &str, new: &str| pb::RenameSecretRequest {
-        key_descriptor: key(1, ns, "datasource"),
-        new_namespace: new.into(),
-    };
-    let r = c
-        .rename_secret(rename("prometheus", "prom-2"))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = rename(&mut c, 1, "prometheus", "prom-2").await;
     assert_eq!(r.user_friendly_error, "");
     assert!(!get(&mut c, 1, "prometheus").await.exists);
     assert_eq!(get(&mut c, 1, "prom-2").await.decrypted_value, "v2");
-    let r = c
-        .rename_secret(rename("missing", "x"))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = rename(&mut c, 1, "missing", "x").await;
     assert_eq!(r.user_friendly_error, "");
     // GetAllSecrets: everything, every org, in one answer.
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(all.user_friendly_error, "");
-    let mut items: Vec<(i64, String, String)> = all
-        .items
-        .iter()
-        .map(|i| {
-            let k = i.key.clone().unwrap();
-            (k.org_id, k.namespace, i.value.clone())
-        })
-        .collect();
-    items.sort();
     assert_eq!(
-        items,
+        all_items(&mut c).await,
         vec![
             (1, "prom-2".into(), "v2".into()),
             (2, "prometheus".into(), "other org".into())
@@ -137,14 +92,10 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
     );
     // Delete, twice (idempotent).
     for _ in 0..2 {
-        let r = c
-            .delete_secret(pb::DeleteSecretRequest {
-                key_descriptor: key(2, "prometheus", "datasource"),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.user_friendly_error, "");
+        assert_eq!(
+            delete(&mut c, 2, "prometheus").await.user_friendly_error,
+            ""
+        );
     }
     assert!(!get(&mut c, 2, "prometheus").await.exists);
 
@@ -175,32 +126,25 @@ async fn launched_like_grafana_serves_the_six_rpcs_and_stops_on_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_all_secrets_is_one_answer_above_grpc_default_limits() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let mut plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+    let mut plugin = launch_fresh(&[]);
     let mut c = plugin.client().await;
     // 80 x 64 KiB = 5 MiB: more than gRPC's default 4 MiB message limit.
     let value = "v".repeat(65_536);
     for i in 0..80 {
         assert_eq!(set(&mut c, 1, &format!("ds-{i}"), &value).await, "");
     }
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .expect("GetAllSecrets answers OK")
-        .into_inner();
+    let all = get_all(&mut c).await;
     assert_eq!(all.user_friendly_error, "");
     assert_eq!(all.items.len(), 80);
     assert!(all.items.iter().all(|i| i.value.len() == 65_536));
-    let (_, status) = plugin.shutdown(plugin.channel().await).await;
+    let channel = plugin.channel().await;
+    let (_, status) = plugin.shutdown(channel).await;
     assert!(status.success());
 }
 
 #[test]
 fn sigterm_stops_the_plugin_cleanly_and_sigint_is_ignored() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let mut plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+    let mut plugin = launch_fresh(&[]);
     let pid = plugin.child.id().to_string();
     let kill = |sig: &str| {
         assert!(std::process::Command::new("kill")

@@ -155,6 +155,19 @@ impl Layout {
 
     /// The plugin's command as Grafana starts it: the installed executable, as `nobody`, in the
     /// layout's working directory, with Grafana's launch environment and nothing of ours.
+    /// Installs the plugin, launches it with `var` set to `value` in its environment and checks
+    /// it stores a value (`ds` = `v` in org 1); returns it with its socket's path.
+    async fn launch_storing_with(&self, var: &str, value: &Path) -> (Plugin, PathBuf) {
+        let exe = install_plugin(&self.plugins);
+        let mut cmd = self.command(&exe);
+        cmd.env(var, value);
+        let plugin = launch(cmd);
+        let socket = PathBuf::from(&plugin.handshake.address);
+        let mut c = plugin.client().await;
+        assert_eq!(set(&mut c, 1, "ds", "v").await, "");
+        (plugin, socket)
+    }
+
     fn command(&self, exe: &Path) -> Command {
         let mut cmd = Command::new(exe);
         cmd.env_clear()
@@ -339,14 +352,9 @@ async fn deb_rpm_with_another_tmpdir_puts_the_socket_there() {
     let tmp_path = tmp.path().to_path_buf();
     // The socket directory is removed on shutdown; check where it was while running.
     let layout = Layout::deb();
-    let exe = install_plugin(&layout.plugins);
-    let mut cmd = layout.command(&exe);
-    cmd.env("TMPDIR", &tmp_path);
-    let plugin = launch(cmd);
-    let socket = PathBuf::from(&plugin.handshake.address);
+    let (plugin, socket) = layout.launch_storing_with("TMPDIR", &tmp_path).await;
     assert!(socket.starts_with(&tmp_path), "{}", socket.display());
     let mut c = plugin.client().await;
-    assert_eq!(set(&mut c, 1, "ds", "v").await, "");
     assert_eq!(get(&mut c, 1, "ds").await.decrypted_value, "v");
 }
 
@@ -356,15 +364,9 @@ async fn deb_rpm_with_a_missing_tmpdir_falls_back_to_tmp() {
         return;
     };
     let layout = Layout::deb();
-    let exe = install_plugin(&layout.plugins);
-    let mut cmd = layout.command(&exe);
     let missing = layout.root.path().join("no-such-tmp");
-    cmd.env("TMPDIR", &missing);
-    let plugin = launch(cmd);
-    let socket = PathBuf::from(&plugin.handshake.address);
+    let (plugin, socket) = layout.launch_storing_with("TMPDIR", &missing).await;
     assert!(socket.starts_with("/tmp"), "{}", socket.display());
-    let mut c = plugin.client().await;
-    assert_eq!(set(&mut c, 1, "ds", "v").await, "");
     let logs = plugin.stderr_lines().join("\n");
     assert!(
         logs.contains(&missing.display().to_string()) && logs.contains("\"@level\":\"warn\""),
@@ -386,18 +388,14 @@ async fn a_socket_dir_too_long_for_a_socket_path_falls_back_with_a_warning() {
         long.push("grafana-plugin-sockets");
     }
     make_dir(&long, UID, 0o700);
-    let exe = install_plugin(&layout.plugins);
-    let mut cmd = layout.command(&exe);
-    cmd.env("PLUGIN_UNIX_SOCKET_DIR", &long);
-    let plugin = launch(cmd);
-    let socket = PathBuf::from(&plugin.handshake.address);
+    let (plugin, socket) = layout
+        .launch_storing_with("PLUGIN_UNIX_SOCKET_DIR", &long)
+        .await;
     assert!(
         socket.starts_with("/tmp") && socket.as_os_str().len() <= 107,
         "{}",
         socket.display()
     );
-    let mut c = plugin.client().await;
-    assert_eq!(set(&mut c, 1, "ds", "v").await, "");
     let logs = plugin.stderr_lines().join("\n");
     assert!(
         logs.contains("PLUGIN_UNIX_SOCKET_DIR") && logs.contains("107"),
@@ -417,12 +415,8 @@ async fn a_socket_dir_just_short_enough_for_go_plugin_is_used() {
     let dir = layout.root.path().join("s".repeat(90 - base - 1));
     assert_eq!(dir.as_os_str().len(), 90);
     make_dir(&dir, UID, 0o700);
-    let exe = install_plugin(&layout.plugins);
-    let mut cmd = layout.command(&exe);
-    cmd.env("PLUGIN_UNIX_SOCKET_DIR", &dir);
-    let plugin = launch(cmd);
-    let socket = PathBuf::from(&plugin.handshake.address);
+    let (_plugin, socket) = layout
+        .launch_storing_with("PLUGIN_UNIX_SOCKET_DIR", &dir)
+        .await;
     assert!(socket.starts_with(&dir), "{}", socket.display());
-    let mut c = plugin.client().await;
-    assert_eq!(set(&mut c, 1, "ds", "v").await, "");
 }

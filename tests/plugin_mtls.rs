@@ -17,94 +17,16 @@ use plugin_support::*;
 use secrets_broker::server::proto::secretsmanager::secrets_manager_client::SecretsManagerClient;
 use tonic::transport::Endpoint;
 
-/// A client certificate shaped like go-plugin's: self-signed, marked as a CA, for localhost,
-/// usable for client and server auth. Returns (PEM, DER, PKCS#8 key DER).
-fn go_plugin_style_cert() -> (String, Vec<u8>, Vec<u8>) {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-        rcgen::KeyUsagePurpose::KeyCertSign,
-    ];
-    params.extended_key_usages = vec![
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    ];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), cert.der().to_vec(), key.serialize_der())
-}
-
-async fn try_get(connector: TlsUnixConnector) -> Result<pb_get::GetSecretResponse, String> {
-    let channel = Endpoint::from_static("http://plugin.invalid")
-        .connect_timeout(Duration::from_secs(5))
-        .connect_with_connector(connector)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let mut c = SecretsManagerClient::new(channel);
-    let answer = tokio::time::timeout(
-        Duration::from_secs(10),
-        c.get_secret(pb_get::GetSecretRequest {
-            key_descriptor: key(1, "ds", "datasource"),
-        }),
-    )
-    .await
-    .map_err(|_| "call timed out".to_string())?;
-    answer
-        .map(|r| r.into_inner())
-        .map_err(|e| format!("call: {e}"))
-}
-
 use secrets_broker::server::proto::secretsmanager as pb_get;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_accepts_the_host_certificate_only() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let (host_pem, host_der, host_key) = go_plugin_style_cert();
-    let mut cmd = grafana_command(data.path(), sockets.path(), &[]);
-    cmd.env("PLUGIN_CLIENT_CERT", &host_pem);
-    let mut plugin = launch(cmd);
-    let server_cert = plugin
-        .handshake
-        .server_cert
-        .clone()
-        .expect("6th field under AutoMTLS");
-    let path = PathBuf::from(&plugin.handshake.address);
-
-    // The server certificate is for localhost and parses as DER.
-    assert!(server_cert.len() > 100);
-
-    // The host's certificate: works.
-    let good = TlsUnixConnector::new(
-        path.clone(),
-        &server_cert,
-        Some((host_der.clone(), host_key.clone())),
-    );
-    let r = try_get(good.clone()).await.expect("mTLS call succeeds");
-    assert!(!r.exists && r.user_friendly_error.is_empty());
-
-    // No client certificate: refused.
-    let none = TlsUnixConnector::new(path.clone(), &server_cert, None);
-    let err = try_get(none)
-        .await
-        .expect_err("client without certificate refused");
-    eprintln!("without certificate: {err}");
-
-    // Another self-signed certificate: refused.
-    let (_, other_der, other_key) = go_plugin_style_cert();
-    let other = TlsUnixConnector::new(path.clone(), &server_cert, Some((other_der, other_key)));
-    let err = try_get(other)
-        .await
-        .expect_err("client with another certificate refused");
-    eprintln!("with another certificate: {err}");
+    let (host_pem, host_der, host_key) = go_plugin_style_cert("HashiCorp");
+    let mut plugin = launch_fresh(&[("PLUGIN_CLIENT_CERT", &host_pem)]);
+    let (good, other, none) =
+        assert_only_the_host_certificate_answers(&plugin, (host_der, host_key)).await;
+    eprintln!("without certificate: {none}");
+    eprintln!("with another certificate: {other}");
 
     // Plain gRPC without TLS: refused.
     assert!(
@@ -345,7 +267,7 @@ async fn go_plugin_p521_host_certificate_is_accepted_in_tls_1_3_and_1_2() {
 
     for tls13 in [true, false] {
         let config = p521_client(&server_cert, host_der.clone(), host_key.clone(), tls13);
-        let r = try_get(TlsUnixConnector::from_config(path.clone(), config))
+        let r = try_get_over(UnixConnector::from_config(path.clone(), config))
             .await
             .unwrap_or_else(|e| {
                 panic!(
@@ -361,7 +283,7 @@ async fn go_plugin_p521_host_certificate_is_accepted_in_tls_1_3_and_1_2() {
     let (_, other_der, other_key) = go_plugin_p521_cert(data.path(), "other");
     for tls13 in [true, false] {
         let config = p521_client(&server_cert, other_der.clone(), other_key.clone(), tls13);
-        let err = try_get(TlsUnixConnector::from_config(path.clone(), config))
+        let err = try_get_over(UnixConnector::from_config(path.clone(), config))
             .await
             .expect_err("another P-521 certificate is refused");
         eprintln!("another P-521 certificate: {err}");
@@ -370,13 +292,13 @@ async fn go_plugin_p521_host_certificate_is_accepted_in_tls_1_3_and_1_2() {
     // The host certificate with another key (the signature does not verify): refused.
     let (_, _, wrong_key) = go_plugin_p521_cert(data.path(), "wrong-key");
     let config = p521_client(&server_cert, host_der.clone(), wrong_key, true);
-    try_get(TlsUnixConnector::from_config(path.clone(), config))
+    try_get_over(UnixConnector::from_config(path.clone(), config))
         .await
         .expect_err("a handshake signed with another key is refused");
 
     let config = p521_client(&server_cert, host_der, host_key, true);
     let channel = Endpoint::from_static("http://plugin.invalid")
-        .connect_with_connector(TlsUnixConnector::from_config(path, config))
+        .connect_with_connector(UnixConnector::from_config(path, config))
         .await
         .unwrap();
     let (_, status) = plugin.shutdown(channel).await;
@@ -426,8 +348,8 @@ async fn p384_ed25519_and_rsa_host_certificates_are_accepted() {
         let mut plugin = launch(cmd);
         let server_cert = plugin.handshake.server_cert.clone().expect("6th field");
         let path = PathBuf::from(&plugin.handshake.address);
-        let good = TlsUnixConnector::new(path, &server_cert, Some((der, key_der)));
-        let r = try_get(good.clone())
+        let good = UnixConnector::tls(path, &server_cert, Some((der, key_der)));
+        let r = try_get_over(good.clone())
             .await
             .unwrap_or_else(|e| panic!("{name} host certificate: {e}"));
         assert!(!r.exists && r.user_friendly_error.is_empty(), "{name}");

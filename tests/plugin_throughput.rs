@@ -4,6 +4,7 @@
 //! BROKER_BENCH_N=2000 cargo test --test plugin_throughput -- --ignored --nocapture`
 //! (without BROKER_PLUGIN_BIN it measures the test build of the binary).
 
+mod common;
 mod plugin_support;
 
 use std::time::{Duration, Instant};
@@ -25,10 +26,7 @@ fn summary(name: &str, mut lat: Vec<Duration>, total: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, run on demand"]
 async fn sequential_set_and_get_rates() {
-    let n: usize = std::env::var("BROKER_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let n = common::env_count("BROKER_BENCH_N", 2_000);
     let data = tempfile::tempdir().unwrap();
     let sockets = tempfile::tempdir().unwrap();
     let mut cmd = grafana_command(data.path(), sockets.path(), &[]);

@@ -12,6 +12,8 @@
 //! `emulator/tests/reliability_emulator.rs`.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "plugin_support/mod.rs"]
 mod plugin_support;
 
@@ -21,35 +23,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use plugin_support::{grafana_command, key, launch, Plugin, TlsUnixConnector};
-use secrets_broker::server::proto::secretsmanager as pb;
-use secrets_broker::server::proto::secretsmanager::secrets_manager_client::SecretsManagerClient;
-use tonic::transport::{Channel, Endpoint};
+use common::files_containing;
+use plugin_support::{
+    assert_only_the_host_certificate_answers, delete, get, get_all, get_key, go_plugin_style_cert,
+    grafana_command, key, launch, launch_fresh, list, rename, set, set_key, Client, Plugin,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secrets-broker");
 const CANARY: &str = "Cnf-9d1e-CANARY";
 const AWS_SECRET: &str = "confidential-aws-secret-access-key-77";
-
-fn files_with(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in rd.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(b) = std::fs::read(&p) {
-                if b.windows(needle.len()).any(|w| w == needle) {
-                    hits.push(p);
-                }
-            }
-        }
-    }
-    hits
-}
 
 /// The `sm-emulator` binary next to ours (another package's binary: built on demand).
 fn emulator_binary() -> PathBuf {
@@ -84,25 +66,11 @@ fn free_port() -> u16 {
 }
 
 /// Every RPC once, with values carrying the canary, plus the error paths that echo input.
-async fn six_rpc_session(c: &mut SecretsManagerClient<Channel>, tag: &str) -> usize {
+async fn six_rpc_session(c: &mut Client, tag: &str) -> usize {
     let value = format!("{{\"password\":\"{CANARY}-{tag}\"}}");
     let mut in_band = 0;
-    let r = c
-        .set_secret(pb::SetSecretRequest {
-            key_descriptor: key(1, "conf-ds", "datasource"),
-            value: value.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.user_friendly_error, "", "{tag}");
-    let g = c
-        .get_secret(pb::GetSecretRequest {
-            key_descriptor: key(1, "conf-ds", "datasource"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    assert_eq!(set(c, 1, "conf-ds", &value).await, "", "{tag}");
+    let g = get(c, 1, "conf-ds").await;
     assert_eq!(g.decrypted_value, value, "{tag}");
     // Errors that could echo a value: too large, bad key with a value.
     let huge = CANARY.repeat(70_000 / CANARY.len() + 1);
@@ -111,14 +79,7 @@ async fn six_rpc_session(c: &mut SecretsManagerClient<Channel>, tag: &str) -> us
         (key(-1, "", "datasource"), value.clone()),
         (None, value.clone()),
     ] {
-        let r = c
-            .set_secret(pb::SetSecretRequest {
-                key_descriptor: k,
-                value: v,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = set_key(c, k, &v).await;
         assert!(
             !r.user_friendly_error.is_empty(),
             "{tag}: bad input accepted"
@@ -129,42 +90,15 @@ async fn six_rpc_session(c: &mut SecretsManagerClient<Channel>, tag: &str) -> us
         );
         in_band += 1;
     }
-    c.list_secrets(pb::ListSecretsRequest {
-        key_descriptor: key(1, "conf-ds", "datasource"),
-        all_organizations: true,
-    })
-    .await
-    .unwrap();
-    let r = c
-        .rename_secret(pb::RenameSecretRequest {
-            key_descriptor: key(1, "conf-ds", "datasource"),
-            new_namespace: "conf-ds-2".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    list(c, 1, "conf-ds", true).await;
+    let r = rename(c, 1, "conf-ds", "conf-ds-2").await;
     assert_eq!(r.user_friendly_error, "", "{tag}");
-    let all = c
-        .get_all_secrets(pb::GetAllSecretsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let all = get_all(c).await;
     assert!(all.items.iter().any(|i| i.value == value), "{tag}");
-    let r = c
-        .delete_secret(pb::DeleteSecretRequest {
-            key_descriptor: key(1, "conf-ds-2", "datasource"),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = delete(c, 1, "conf-ds-2").await;
     assert_eq!(r.user_friendly_error, "", "{tag}");
     // Leave one value behind for the store-file check.
-    c.set_secret(pb::SetSecretRequest {
-        key_descriptor: key(2, "kept", "datasource"),
-        value,
-    })
-    .await
-    .unwrap();
+    set(c, 2, "kept", &value).await;
     in_band
 }
 
@@ -300,23 +234,23 @@ async fn trace_session_of_every_component_leaks_nothing() {
     let to = dir.path().join("to.toml");
     std::fs::write(&to, format!("backend = \"aws\"\naws_endpoint_url = {endpoint:?}\naws_region = \"us-east-1\"\naws_access_key_id = \"AKIDCONFIDENTIAL\"\naws_secret_access_key = {AWS_SECRET:?}\nsecret_name_prefix = \"migrated/\"\n")).unwrap();
     let report = dir.path().join("report.json");
-    let (code, out, err) = cli(
-        &[
-            "migrate",
-            "--from",
-            from.to_str().unwrap(),
-            "--to",
-            to.to_str().unwrap(),
-            "--progress",
-            "plain",
-            "--log-level",
-            "trace",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        None,
-        dir.path(),
-    );
+    // migrate, then verify, between the same two stores at trace level.
+    let stores = [
+        "--from",
+        from.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+        "--log-level",
+        "trace",
+    ];
+    let migrate = [
+        "migrate",
+        "--progress",
+        "plain",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let (code, out, err) = cli(&[&migrate[..], &stores].concat(), None, dir.path());
     assert_eq!(code, 0, "{err}");
     transcripts.push(("migrate stdout".into(), out));
     transcripts.push(("migrate stderr".into(), err));
@@ -324,19 +258,7 @@ async fn trace_session_of_every_component_leaks_nothing() {
         "migrate report".into(),
         std::fs::read_to_string(&report).unwrap(),
     ));
-    let (code, out, err) = cli(
-        &[
-            "verify",
-            "--from",
-            from.to_str().unwrap(),
-            "--to",
-            to.to_str().unwrap(),
-            "--log-level",
-            "trace",
-        ],
-        None,
-        dir.path(),
-    );
+    let (code, out, err) = cli(&[&["verify"][..], &stores].concat(), None, dir.path());
     assert_eq!(code, 0, "{out}{err}");
     transcripts.push(("verify".into(), out + &err));
 
@@ -386,15 +308,17 @@ async fn trace_session_of_every_component_leaks_nothing() {
     );
     // No plaintext value in the local stores' files.
     for d in [&local_data, &cli_data] {
-        let hits = files_with(d, CANARY.as_bytes());
+        let hits = files_containing(d, CANARY.as_bytes());
         assert!(hits.is_empty(), "plaintext value on disk: {hits:?}");
     }
     assert!(
-        !files_with(&cli_data, b"password").iter().any(|_| true),
+        !files_containing(&cli_data, b"password")
+            .iter()
+            .any(|_| true),
         "plaintext JSON on disk"
     );
     // The emulator stores AWS's model (plaintext, as AWS itself returns it): report, not assert.
-    let emu_hits = files_with(&emu_dir, CANARY.as_bytes()).len();
+    let emu_hits = files_containing(&emu_dir, CANARY.as_bytes()).len();
     eprintln!(
         "FIGURES confidentiality transcripts={} bytes_scanned={bytes} in_band_errors_checked={in_band} leaks=0 emulator_data_files_with_plaintext={emu_hits}",
         transcripts.len()
@@ -414,11 +338,7 @@ async fn the_plugin_socket_is_not_reachable_by_other_users() {
     assert_eq!(mode(&sock) & 0o077, 0, "socket mode {:o}", mode(&sock));
     // Our user can connect.
     let mut c = plugin.client().await;
-    c.get_secret(pb::GetSecretRequest {
-        key_descriptor: key(1, "x", "datasource"),
-    })
-    .await
-    .unwrap();
+    get_key(&mut c, key(1, "x", "datasource")).await;
 
     let is_root = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
@@ -463,74 +383,12 @@ async fn the_plugin_socket_is_not_reachable_by_other_users() {
     eprintln!("FIGURES socket_isolation dir_mode=700 socket_mode={:o} nobody_connect=refused control=connected", mode(&sock));
 }
 
-/// A self-signed certificate like go-plugin's host certificate: (PEM, DER, PKCS#8 key DER).
-fn host_style_cert(org: &str) -> (String, Vec<u8>, Vec<u8>) {
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.distinguished_name
-        .push(rcgen::DnType::OrganizationName, org);
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.extended_key_usages = vec![
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-    ];
-    let k = rcgen::KeyPair::generate().unwrap();
-    let c = p.self_signed(&k).unwrap();
-    (c.pem(), c.der().to_vec(), k.serialize_der())
-}
-
-async fn call(connector: TlsUnixConnector) -> Result<(), String> {
-    let ch = Endpoint::from_static("http://plugin.invalid")
-        .connect_timeout(Duration::from_secs(5))
-        .connect_with_connector(connector)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        SecretsManagerClient::new(ch).get_secret(pb::GetSecretRequest {
-            key_descriptor: key(1, "ds", "datasource"),
-        }),
-    )
-    .await
-    .map_err(|_| "timeout".to_string())?
-    .map(|_| ())
-    .map_err(|e| e.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automtls_refuses_a_client_with_the_wrong_certificate() {
-    let data = tempfile::tempdir().unwrap();
-    let sockets = tempfile::tempdir().unwrap();
-    let (host_pem, host_der, host_key) = host_style_cert("HashiCorp");
-    let mut cmd = grafana_command(data.path(), sockets.path(), &[]);
-    cmd.env("PLUGIN_CLIENT_CERT", &host_pem);
-    let plugin = launch(cmd);
-    let server_cert = plugin
-        .handshake
-        .server_cert
-        .clone()
-        .expect("AutoMTLS certificate in the handshake");
-    let path = PathBuf::from(&plugin.handshake.address);
-    call(TlsUnixConnector::new(
-        path.clone(),
-        &server_cert,
-        Some((host_der, host_key.clone())),
-    ))
-    .await
-    .expect("the host's certificate works");
-    // Same subject, different key: an impostor certificate.
-    let (_, imp_der, imp_key) = host_style_cert("HashiCorp");
-    let e1 = call(TlsUnixConnector::new(
-        path.clone(),
-        &server_cert,
-        Some((imp_der, imp_key)),
-    ))
-    .await
-    .expect_err("impostor refused");
-    // No certificate at all.
-    let e2 = call(TlsUnixConnector::new(path.clone(), &server_cert, None))
-        .await
-        .expect_err("no certificate refused");
-    eprintln!("FIGURES automtls refused=2 impostor=\"{e1}\" none=\"{e2}\"");
+    let (host_pem, host_der, host_key) = go_plugin_style_cert("HashiCorp");
+    let plugin = launch_fresh(&[("PLUGIN_CLIENT_CERT", &host_pem)]);
+    // Another certificate: same subject, different key (an impostor).
+    let (_, impostor, none) =
+        assert_only_the_host_certificate_answers(&plugin, (host_der, host_key)).await;
+    eprintln!("FIGURES automtls refused=2 impostor=\"{impostor}\" none=\"{none}\"");
 }

@@ -31,9 +31,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plugin_support::{grafana_command, key, launch};
-use secrets_broker::backends::SecretStore;
-use secrets_broker::config::{backend_from_settings, Settings};
+use migrate_support::{checkpoint_entries, open};
+use plugin_support::{get, get_all, grafana_command, key, launch};
 use secrets_broker::server::proto::secretsmanager as pb;
 use secretsmanager_emulator::Emulator;
 
@@ -159,13 +158,7 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
         let mut c = plugin.client().await;
         let snapshot = known.lock().unwrap().clone();
         for (&(w, ns), k) in &snapshot {
-            let r = c
-                .get_secret(pb::GetSecretRequest {
-                    key_descriptor: key(w as i64 + 1, &format!("crash-ds-{ns}"), "datasource"),
-                })
-                .await
-                .expect("GetSecret answers OK after restart")
-                .into_inner();
+            let r = get(&mut c, w as i64 + 1, &format!("crash-ds-{ns}")).await;
             assert_eq!(r.user_friendly_error, "", "trial {trial}");
             let found = r.exists.then_some(r.decrypted_value);
             let ok = found == k.acked || k.in_flight.as_ref().is_some_and(|f| *f == found);
@@ -183,11 +176,7 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
             e.in_flight = None;
         }
         // Nothing stray or half-written: GetAllSecrets holds exactly the present keys.
-        let all = c
-            .get_all_secrets(pb::GetAllSecretsRequest {})
-            .await
-            .expect("GetAllSecrets answers OK")
-            .into_inner();
+        let all = get_all(&mut c).await;
         assert_eq!(all.user_friendly_error, "");
         let g = known.lock().unwrap();
         let present = g.values().filter(|k| k.acked.is_some()).count();
@@ -219,21 +208,6 @@ async fn plugin_kill_9_under_load_keeps_every_acknowledged_write() {
         tally.figures()
     );
     assert_eq!(tally.killed_mid_run, trials, "{}", tally.figures());
-}
-
-fn checkpoint_entries(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["done"].as_array().map(Vec::len))
-        .unwrap_or(0)
-}
-
-async fn open(path: &Path) -> Arc<dyn SecretStore> {
-    let s = Settings::from_toml_file(path).unwrap();
-    secrets_broker::backends::build(&backend_from_settings(&s).unwrap())
-        .await
-        .unwrap()
 }
 
 /// Every secret name under `prefix` in the emulator with its number of versions.
@@ -349,24 +323,15 @@ async fn migration_kill_9_then_rerun_loses_and_duplicates_nothing() {
         .unwrap();
         let cp = dir.path().join(format!("cp{trial}.json"));
         let args = |rate: &str| -> Vec<String> {
-            [
-                "migrate",
-                "--from",
-                src_toml.to_str().unwrap(),
-                "--to",
-                dst_toml.to_str().unwrap(),
-                "--checkpoint",
-                cp.to_str().unwrap(),
+            let more = [
                 "--max-write-rate",
                 rate,
                 "--lease-ttl-secs",
                 "1",
                 "--progress",
                 "none",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+            ];
+            migrate_support::checkpointed_migration(&src_toml, &dst_toml, &cp, &more)
         };
         let mut child = Command::new(BIN)
             .args(args(PACED_WRITE_RATE))

@@ -9,6 +9,8 @@
 //! plugin's trace-level log.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "reliability_support/fuzz.rs"]
 mod fuzz;
 #[path = "plugin_support/mod.rs"]
@@ -17,7 +19,7 @@ mod plugin_support;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use plugin_support::{grafana_command, key, launch};
+use plugin_support::{delete_key, get, get_key, grafana_command, key, launch, set_key};
 use secrets_broker::server::proto::secretsmanager as pb;
 use secretsmanager_emulator::{Emulator, FaultRule, FaultSettings};
 
@@ -66,10 +68,7 @@ fn faults(seed: u64) -> FaultSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_workload_under_throttling_errors_and_latency() {
-    let total_ops: usize = std::env::var("RELIABILITY_SOAK_OPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400);
+    let total_ops = common::env_count("RELIABILITY_SOAK_OPS", 400);
     let seed = fuzz::seed();
     let emu = Emulator::builder()
         .in_memory()
@@ -112,14 +111,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                 let roll = rng.below(100);
                 let (method, err): (&'static str, String) = if roll < 40 {
                     let v = format!("{{\"password\":\"{CANARY}-{w}-{n}-{}\"}}", rng.next_u64());
-                    let r = c
-                        .set_secret(pb::SetSecretRequest {
-                            key_descriptor: k,
-                            value: v.clone(),
-                        })
-                        .await
-                        .expect("SetSecret answered a non-OK gRPC status")
-                        .into_inner();
+                    let r = set_key(&mut c, k, &v).await;
                     let mut g = known.lock().unwrap();
                     let e = g.entry((w, ns)).or_default();
                     if r.user_friendly_error.is_empty() {
@@ -130,11 +122,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                     }
                     ("SetSecret", r.user_friendly_error)
                 } else if roll < 47 {
-                    let r = c
-                        .delete_secret(pb::DeleteSecretRequest { key_descriptor: k })
-                        .await
-                        .expect("DeleteSecret answered a non-OK gRPC status")
-                        .into_inner();
+                    let r = delete_key(&mut c, k).await;
                     let mut g = known.lock().unwrap();
                     let e = g.entry((w, ns)).or_default();
                     if r.user_friendly_error.is_empty() {
@@ -145,11 +133,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
                     }
                     ("DeleteSecret", r.user_friendly_error)
                 } else if roll < 90 {
-                    let r = c
-                        .get_secret(pb::GetSecretRequest { key_descriptor: k })
-                        .await
-                        .expect("GetSecret answered a non-OK gRPC status")
-                        .into_inner();
+                    let r = get_key(&mut c, k).await;
                     if r.user_friendly_error.is_empty() {
                         let found = r.exists.then_some(r.decrypted_value);
                         let g = known.lock().unwrap();
@@ -205,13 +189,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     let mut c = plugin.client().await;
     let snapshot = known.lock().unwrap().clone();
     for (&(w, ns), e) in &snapshot {
-        let r = c
-            .get_secret(pb::GetSecretRequest {
-                key_descriptor: key(w as i64 + 1, &format!("soak-ds-{ns}"), "datasource"),
-            })
-            .await
-            .expect("GetSecret OK")
-            .into_inner();
+        let r = get(&mut c, w as i64 + 1, &format!("soak-ds-{ns}")).await;
         assert_eq!(r.user_friendly_error, "");
         let found = r.exists.then_some(r.decrypted_value);
         assert!(
@@ -229,11 +207,7 @@ async fn mixed_workload_under_throttling_errors_and_latency() {
     );
 
     let t = std::mem::take(&mut *tally.lock().unwrap());
-    let (total, throttled, injected) = (
-        stats["total"].as_u64().unwrap(),
-        stats["throttled"].as_u64().unwrap(),
-        stats["injected_errors"].as_u64().unwrap(),
-    );
+    let (total, throttled, injected) = common::fault_counts(&stats);
     eprintln!(
         "FIGURES fault_soak ops={} by_method={:?} emulator_calls={total} throttled={throttled} ({:.1}%) injected_5xx={injected} ({:.1}%) in_band_failures={} reads_checked={} keys_verified={} non_ok_grpc=0 lost=0 wrong=0 log_lines={}",
         t.ops,

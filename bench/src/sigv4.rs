@@ -149,20 +149,17 @@ mod tests {
     fn signing_key_cache_is_per_day() {
         let mut s = Signer::new("AK", "SK", "eu-west-1", "secretsmanager");
         let h = sha256_hex(b"{}");
-        let a = s.authorization(
-            "POST",
-            "/",
-            &[("host", "h"), ("x-amz-date", "20240101T000000Z")],
-            "20240101T000000Z",
-            &h,
-        );
-        let b = s.authorization(
-            "POST",
-            "/",
-            &[("host", "h"), ("x-amz-date", "20240102T000000Z")],
-            "20240102T000000Z",
-            &h,
-        );
+        let mut sign_at = |date: &str| {
+            s.authorization(
+                "POST",
+                "/",
+                &[("host", "h"), ("x-amz-date", date)],
+                date,
+                &h,
+            )
+        };
+        let a = sign_at("20240101T000000Z");
+        let b = sign_at("20240102T000000Z");
         assert!(a.contains("/20240101/eu-west-1/secretsmanager/aws4_request"));
         assert!(b.contains("/20240102/eu-west-1/secretsmanager/aws4_request"));
         assert_ne!(a, b);

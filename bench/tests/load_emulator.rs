@@ -36,12 +36,23 @@ fn cfg(
     }
 }
 
+/// Runs `workload` against `emu` (see [`cfg`]); the run itself must complete.
+async fn run(
+    emu: &Emulator,
+    workload: Workload,
+    concurrency: usize,
+    n: u64,
+    duration_ms: u64,
+) -> bench::stats::RunResult {
+    load::run(cfg(emu, workload, concurrency, n, duration_ms))
+        .await
+        .unwrap_or_else(|e| panic!("{workload:?} run: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_succeeds_with_verified_signatures() {
     let emu = emulator(SECRET_ACCESS_KEY).await;
-    let seed = load::run(cfg(&emu, Workload::Seed, 4, 25, 0))
-        .await
-        .expect("seed");
+    let seed = run(&emu, Workload::Seed, 4, 25, 0).await;
     assert_eq!((seed.ok, seed.requests), (25, 25), "{seed:?}");
     for w in [
         Workload::Read,
@@ -50,14 +61,12 @@ async fn every_workload_succeeds_with_verified_signatures() {
         Workload::Create,
         Workload::Migrate,
     ] {
-        let r = load::run(cfg(&emu, w, 3, 25, 200)).await.expect("run");
+        let r = run(&emu, w, 3, 25, 200).await;
         assert!(r.ok > 0 && r.errors.is_empty(), "{w:?}: {r:?}");
         assert!(r.p50_ms <= r.p99_ms && r.p99_ms <= r.max_ms, "{r:?}");
     }
     // migrate is one at a time whatever was asked.
-    let m = load::run(cfg(&emu, Workload::Migrate, 8, 25, 100))
-        .await
-        .expect("migrate");
+    let m = run(&emu, Workload::Migrate, 8, 25, 100).await;
     assert_eq!(m.concurrency, 1);
     emu.shutdown().await;
 }
@@ -66,9 +75,7 @@ async fn every_workload_succeeds_with_verified_signatures() {
 async fn errors_are_counted_by_kind() {
     let emu = emulator(SECRET_ACCESS_KEY).await;
     // Nothing seeded: every read is a ResourceNotFoundException.
-    let r = load::run(cfg(&emu, Workload::Read, 2, 10, 150))
-        .await
-        .expect("run");
+    let r = run(&emu, Workload::Read, 2, 10, 150).await;
     assert_eq!(r.ok, 0);
     assert!(
         r.errors
@@ -80,9 +87,7 @@ async fn errors_are_counted_by_kind() {
 
     // A server that knows another secret key rejects every signature.
     let emu = emulator("some-other-secret").await;
-    let r = load::run(cfg(&emu, Workload::Seed, 1, 5, 0))
-        .await
-        .expect("run");
+    let r = run(&emu, Workload::Seed, 1, 5, 0).await;
     assert_eq!(r.ok, 0, "{r:?}");
     assert_eq!(r.errors.values().sum::<u64>(), 5, "{r:?}");
     assert!(r.errors.keys().all(|k| k.starts_with("http4")), "{r:?}");

@@ -11,7 +11,7 @@ pub struct ApiError {
     pub status: u16,
     /// The error code sent as `__type` and `X-Amzn-ErrorType` (e.g. `ResourceNotFoundException`).
     pub code: &'static str,
-    /// Human-readable message sent as `Message` and `message`.
+    /// Human-readable message sent as `Message`.
     pub message: String,
 }
 
@@ -96,16 +96,26 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, "ServiceUnavailable", message)
     }
+    /// 400 AccessDeniedException.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(400, "AccessDeniedException", message)
+    }
+    /// The ValidationException for a secret name (or a SecretId that is not an ARN) with
+    /// characters outside `A-Za-z0-9/_+=.@-`, in AWS's words (the `!` ends the sentence).
+    pub fn invalid_name() -> Self {
+        Self::validation(
+            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+        )
+    }
     /// 400 ThrottlingException "Rate exceeded".
     pub fn throttled() -> Self {
         Self::new(400, "ThrottlingException", "Rate exceeded")
     }
-    /// The JSON body AWS sends: `__type`, `Message` and (for clients that read it) `message`.
+    /// The JSON body AWS sends: `__type` and `Message`, nothing else.
     pub fn body(&self) -> Vec<u8> {
         let v = serde_json::json!({
             "__type": self.code,
             "Message": self.message,
-            "message": self.message,
         });
         serde_json::to_vec(&v).unwrap_or_default()
     }

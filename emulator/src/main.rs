@@ -63,9 +63,14 @@ struct Args {
     /// ARN=http://host:port/path (repeatable).
     #[arg(long = "rotation-hook", value_name = "ARN=URL")]
     rotation_hooks: Vec<String>,
-    /// Strict AWS rotation: RotateSecret without a usable rotation function fails as in AWS (default:
-    /// moto-compatible promotion of a copy of the current value).
+    /// moto-compatible rotation: RotateSecret without a usable rotation function (none configured, or
+    /// an ARN neither mapped with --rotation-hook nor built-in) copies the current value into a new
+    /// AWSCURRENT version (default: AWS's InvalidRequestException / AccessDeniedException).
     #[arg(long)]
+    moto_rotation: bool,
+    /// AWS's rotation errors, the default; accepted so that callers which ask for them still start
+    /// (the Python wrapper's `strict_rotation=True`). Conflicts with --moto-rotation.
+    #[arg(long, conflicts_with = "moto_rotation")]
     strict_rotation: bool,
     /// sled cache size in MiB.
     #[arg(long, default_value_t = 2)]
@@ -181,7 +186,7 @@ async fn run() -> anyhow::Result<()> {
             .context("invalid --rotation-hook")?;
         rotation.set_hook(arn, url).map_err(anyhow::Error::msg)?;
     }
-    rotation.set_strict(args.strict_rotation);
+    rotation.set_moto(args.moto_rotation && !args.strict_rotation);
     b = b.rotation(rotation);
     for k in args.kms_keys {
         b = b.kms_key(k);

@@ -178,6 +178,17 @@ pub fn new_record_number() -> u64 {
     NEXT_RECORD.fetch_add(1, Ordering::Relaxed)
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Reads a record number (e.g. [`Secret::created_order`]) and notes it, so new ones are larger.
+fn noted_record_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    note_record_number(n);
+    Ok(n)
+}
+
 /// Notes a record number read from a store, so new ones are larger.
 pub fn note_record_number(n: u64) {
     NEXT_RECORD.fetch_max(n.saturating_add(1), Ordering::Relaxed);
@@ -232,8 +243,19 @@ pub struct Secret {
     /// Tags in insertion order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// Whether the secret ever had tags: AWS then answers `"Tags": []` once they are all removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
     /// CreatedDate.
     pub created: f64,
+    /// Creation order among all secrets (a [`new_record_number`]; 0 in records written before it
+    /// was kept): ListSecrets puts secrets created in the same millisecond in creation order.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "noted_record_number"
+    )]
+    pub created_order: u64,
     /// LastChangedDate.
     pub last_changed: f64,
     /// LastAccessedDate (day precision).
@@ -458,6 +480,7 @@ impl Secret {
 
     /// Merges tags (overwriting existing keys, appending new ones).
     pub fn merge_tags(&mut self, tags: &[(String, String)]) {
+        self.tagged = true;
         for (k, v) in tags {
             match self.tags.iter_mut().find(|(ek, _)| ek == k) {
                 Some(slot) => slot.1 = v.clone(),
@@ -469,11 +492,13 @@ impl Secret {
 
 /// Checks a secret name: 1-512 characters from `A-Za-z0-9/_+=.@-`.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    !name.is_empty() && name.chars().count() <= 512 && valid_name_chars(name)
+}
+
+/// Whether every character of `name` may appear in a secret name (`A-Za-z0-9/_+=.@-`).
+pub fn valid_name_chars(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
 }
 
 /// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).

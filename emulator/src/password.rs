@@ -66,8 +66,9 @@ pub enum PasswordError {
     /// PasswordLength outside 1–4096 (the AWS front end answers ValidationException).
     #[error("1 validation error detected: Value '{0}' at 'passwordLength' failed to satisfy constraint: Member must have value {1}")]
     LengthOutOfRange(i64, &'static str),
-    /// Every character was excluded.
-    #[error("The password cannot be generated: every character type is excluded (ExcludeCharacters and the Exclude* switches leave no character to choose from).")]
+    /// Every character was excluded (AWS's wording, as measured by users of the service; no
+    /// AWS-validated snapshot records it).
+    #[error("All characters have been excluded from selection.")]
     NothingToChooseFrom,
     /// Fewer characters than required types.
     #[error("Password length is too short based on the required types.")]

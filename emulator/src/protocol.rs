@@ -15,6 +15,10 @@ pub struct Input {
     errors: Vec<String>,
     /// How many violations were found (the message counts them all but lists only the first).
     error_count: usize,
+    /// A refusal of a member's content found while reading (e.g. a SecretId that is not a valid
+    /// name), answered by [`Input::finish`] when no constraint was violated: AWS checks a
+    /// request's members before it looks anything up.
+    refused: Option<ApiError>,
 }
 
 /// How many violations a ValidationException message lists (its count covers every one): a
@@ -63,8 +67,7 @@ impl Input {
         match v {
             Value::Object(map) => Ok(Input {
                 map,
-                errors: Vec::new(),
-                error_count: 0,
+                ..Input::default()
             }),
             Value::Null => Ok(Input::default()),
             _ => Err(ApiError::serialization(
@@ -322,10 +325,17 @@ impl Input {
         Ok(Some(out))
     }
 
-    /// Ends validation: a ValidationException listing every violation, AWS style.
+    /// Records a refusal that [`Input::finish`] answers if no constraint was violated (the first
+    /// one recorded wins).
+    pub fn refuse(&mut self, e: ApiError) {
+        self.refused.get_or_insert(e);
+    }
+
+    /// Ends validation: a ValidationException listing every violation, AWS style; else the first
+    /// refusal recorded with [`Input::refuse`].
     pub fn finish(&mut self) -> Result<(), ApiError> {
         if self.error_count == 0 {
-            return Ok(());
+            return self.refused.take().map_or(Ok(()), Err);
         }
         let n = self.error_count;
         let plural = if n == 1 { "error" } else { "errors" };

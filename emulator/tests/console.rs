@@ -690,7 +690,14 @@ async fn seed(addr: SocketAddr, us: &Client, eu: &Client) -> Res<String> {
         .await
         .map_err(|e| sdk(&e))?;
     advance(6).await?;
-    // configures rotation (no hook mapped: the emulator promotes a copy of the current value)
+    // configures rotation (no hook mapped: in moto-compatible mode the emulator promotes a copy of
+    // the current value; its default is AWS's AccessDeniedException)
+    let moto = admin_post(addr, "/_emulator/rotation/strict", &json!({"moto": true})).await;
+    ensure!(
+        moto.status == 200,
+        "moto-compatible rotation: {}",
+        moto.status
+    );
     us.rotate_secret()
         .secret_id("prod/payments/db-credentials")
         .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:rotate-payments-db")

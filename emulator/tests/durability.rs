@@ -106,7 +106,11 @@ async fn state_survives_restart() {
         .await
         .unwrap();
     assert_eq!(v.versions().len(), 4);
-    assert_eq!(v.versions()[0].version_stages(), ["AWSCURRENT"]);
+    // listed oldest first, as AWS does: the newest version is last
+    assert_eq!(
+        v.versions().last().map(|v| v.version_stages()),
+        Some(&["AWSCURRENT".to_string()][..])
+    );
     emu.shutdown().await;
 }
 

@@ -1,6 +1,6 @@
 //! Rotation through the real SDK: a rotation function mapped to a local HTTP endpoint (a hyper server in
 //! this test that receives the four step events and calls back into the emulator with the SDK, as a
-//! rotation Lambda does), the built-in rotation function, the moto-compatible and strict modes without a
+//! rotation Lambda does), the built-in rotation function, the AWS (default) and moto-compatible modes without a
 //! function, RotateImmediately=false, schedules on the emulator's clock, CancelRotateSecret, and errors.
 
 mod common;
@@ -377,8 +377,9 @@ async fn schedules_run_on_the_emulator_clock() {
 }
 
 #[tokio::test]
-async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
+async fn without_a_function_moto_compatible_on_request_and_aws_by_default() {
     let (emu, c) = start().await;
+    emu.rotation().set_moto(true);
     create(&c, "rot/none", "keep-me").await;
     let out = c
         .rotate_secret()
@@ -396,13 +397,14 @@ async fn without_a_function_moto_compatible_by_default_and_strict_on_request() {
         2,
         "AWSCURRENT and AWSPREVIOUS"
     );
-    // An ARN that is neither mapped nor built-in behaves the same by default.
+    // An ARN that is neither mapped nor built-in behaves the same in moto-compatible mode.
     rotate_request(&c, "rot/none", USER_FN)
         .send()
         .await
         .expect("unmapped");
 
-    emu.rotation().set_strict(true);
+    emu.rotation().set_moto(false);
+    assert!(emu.rotation().strict());
     create(&c, "rot/strict", "v").await;
     assert_err(
         c.rotate_secret().secret_id("rot/strict").send().await,

@@ -1,5 +1,6 @@
-"""RotateSecret: the moto-compatible promotion, the emulator's built-in rotation function, strict
-AWS mode, and a scheduled rotation falling due on the emulator's clock."""
+"""RotateSecret: AWS's refusal without a function (the default), the moto-compatible promotion on
+request, the emulator's built-in rotation function, and a scheduled rotation falling due on the
+emulator's clock."""
 
 import json
 import threading
@@ -12,7 +13,8 @@ def _stages(client, secret_id):
     return client.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
 
 
-def test_rotation_without_a_function_promotes_a_copy_like_moto(secretsmanager_emulator):
+def test_rotation_without_a_function_promotes_a_copy_in_moto_mode(secretsmanager_emulator):
+    secretsmanager_emulator.set_strict_rotation(False)
     client = secretsmanager_emulator.client
     first = client.create_secret(Name="plain", SecretString="v1")["VersionId"]
     rotated = client.rotate_secret(SecretId="plain")["VersionId"]
@@ -42,10 +44,9 @@ def test_builtin_rotation_puts_a_new_password_and_keeps_the_other_fields(secrets
     assert described["RotationLambdaARN"].endswith(":function:emulator-builtin-rotation")
 
 
-def test_strict_mode_refuses_rotation_without_a_function(secretsmanager_emulator):
+def test_rotation_without_a_function_is_refused_as_in_aws_by_default(secretsmanager_emulator):
     emu = secretsmanager_emulator
     emu.client.create_secret(Name="strict", SecretString="v1")
-    emu.set_strict_rotation(True)
     with pytest.raises(emu.client.exceptions.InvalidRequestException, match="No Lambda rotation"):
         emu.client.rotate_secret(SecretId="strict")
     # the built-in function is usable in strict mode too

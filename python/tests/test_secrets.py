@@ -60,7 +60,7 @@ def test_each_test_starts_with_no_secrets(secretsmanager_emulator, round_):
 
 @pytest.mark.parametrize("round_", [1, 2])
 def test_each_test_starts_with_no_faults_and_the_system_clock(secretsmanager_emulator, round_):
-    # Round 1 leaves a fault rule, an advanced clock, strict rotation and a rotation hook behind;
+    # Round 1 leaves a fault rule, an advanced clock, moto-style rotation and a rotation hook behind;
     # round 2 must not see them.
     emu = secretsmanager_emulator
     assert emu.faults.current()["rules"] == []
@@ -68,10 +68,11 @@ def test_each_test_starts_with_no_faults_and_the_system_clock(secretsmanager_emu
     assert emu.stats()["total"] == 0
     assert emu.rotation_hooks() == {}
     emu.client.create_secret(Name="r", SecretString="v")
-    emu.client.rotate_secret(SecretId="r")  # refused if strict mode were left on
+    with pytest.raises(emu.client.exceptions.InvalidRequestException):
+        emu.client.rotate_secret(SecretId="r")  # would pass if moto mode were left on
     emu.clock.advance(days=30)
     emu.faults(error_rate=1.0, operations="ListSecrets")
-    emu.set_strict_rotation(True)
+    emu.set_strict_rotation(False)
     lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:left-behind"
     emu.set_rotation_hooks({lambda_arn: "http://127.0.0.1:9/rotate"})
     assert emu.clock.offset.days == 30

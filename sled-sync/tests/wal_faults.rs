@@ -150,10 +150,48 @@ fn ops(seq: u64) -> Vec<Op> {
     ]
 }
 
-fn start(dir: &Path, disk: &FaultyDisk) -> Wal {
-    let (records, segs) = Wal::open(dir).unwrap();
-    assert!(records.is_empty());
-    Wal::start_with(dir, &segs, 0, Arc::new(disk.clone())).unwrap()
+/// A fresh log folder on a fault-injecting disk.
+struct FaultyLog {
+    dir: tempfile::TempDir,
+    disk: FaultyDisk,
+}
+
+impl FaultyLog {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            disk: FaultyDisk::default(),
+        }
+    }
+
+    /// Opens the (empty) log and starts writing it through the faulty disk.
+    fn start(&self) -> Wal {
+        let (records, segs) = Wal::open(self.dir.path()).unwrap();
+        assert!(records.is_empty());
+        Wal::start_with(self.dir.path(), &segs, 0, Arc::new(self.disk.clone())).unwrap()
+    }
+
+    /// Starts the log and makes record 1 durable: the log, and the acknowledged records (`[1]`).
+    fn start_with_record_1_durable(&self) -> (Wal, Vec<u64>) {
+        let wal = self.start();
+        let mut acknowledged = Vec::new();
+        append_durably(&wal, 1, &mut acknowledged);
+        (wal, acknowledged)
+    }
+
+    /// Closes the log (`wal`, dropped first), then checks it after a simulated crash (see
+    /// [`reopen_after_crash`]); returns the replayed sequence numbers.
+    fn close_and_reopen_after_crash<W>(&self, wal: W, acknowledged: &[u64]) -> Vec<u64> {
+        drop(wal);
+        reopen_after_crash(self.dir.path(), &self.disk, acknowledged)
+    }
+}
+
+/// Appends record `seq` and syncs it: it must be durable, and is recorded as acknowledged.
+fn append_durably(wal: &Wal, seq: u64, acknowledged: &mut Vec<u64>) {
+    wal.append(seq, &ops(seq));
+    assert_eq!(wal.sync().unwrap(), seq);
+    acknowledged.push(seq);
 }
 
 fn os_error(e: &WalError) -> Option<i32> {
@@ -187,13 +225,9 @@ fn reopen_after_crash(dir: &Path, disk: &FaultyDisk, acknowledged: &[u64]) -> Ve
 
 #[test]
 fn a_full_disk_fails_writes_until_there_is_room_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::default();
-    let wal = start(dir.path(), &disk);
-    let mut acknowledged = Vec::new();
-    wal.append(1, &ops(1));
-    assert_eq!(wal.sync().unwrap(), 1);
-    acknowledged.push(1);
+    let log = FaultyLog::new();
+    let (wal, mut acknowledged) = log.start_with_record_1_durable();
+    let disk = &log.disk;
     // room for part of the next record: a short write, then ENOSPC
     disk.with(|f| f.room = Some(10));
     wal.append(2, &ops(2));
@@ -206,21 +240,15 @@ fn a_full_disk_fails_writes_until_there_is_room_and_loses_nothing_acknowledged()
     assert!(disk.with(|f| f.enospc) >= 2);
     // the disk is grown: the next write succeeds, and is durable
     disk.with(|f| f.room = None);
-    wal.append(4, &ops(4));
-    assert_eq!(wal.sync().unwrap(), 4);
-    acknowledged.push(4);
-    wal.append(5, &ops(5));
-    assert_eq!(wal.sync().unwrap(), 5);
-    acknowledged.push(5);
-    drop(wal);
-    reopen_after_crash(dir.path(), &disk, &acknowledged);
+    append_durably(&wal, 4, &mut acknowledged);
+    append_durably(&wal, 5, &mut acknowledged);
+    log.close_and_reopen_after_crash(wal, &acknowledged);
 }
 
 #[test]
 fn a_failed_fdatasync_is_never_reported_durable_by_a_later_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::default();
-    let wal = start(dir.path(), &disk);
+    let log = FaultyLog::new();
+    let (wal, disk) = (log.start(), &log.disk);
     wal.append(1, &ops(1));
     disk.with(|f| f.failing_syncs = 1);
     let e = wal.sync().unwrap_err();
@@ -236,19 +264,14 @@ fn a_failed_fdatasync_is_never_reported_durable_by_a_later_sync() {
         vec![1],
         "the retry after the failure should succeed"
     );
-    drop(wal);
-    reopen_after_crash(dir.path(), &disk, &acknowledged);
+    log.close_and_reopen_after_crash(wal, &acknowledged);
 }
 
 #[test]
 fn a_checkpoint_rotation_on_a_full_disk_leaves_the_log_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::default();
-    let wal = start(dir.path(), &disk);
-    let mut acknowledged = Vec::new();
-    wal.append(1, &ops(1));
-    wal.sync().unwrap();
-    acknowledged.push(1);
+    let log = FaultyLog::new();
+    let (wal, mut acknowledged) = log.start_with_record_1_durable();
+    let disk = &log.disk;
     wal.append(2, &ops(2));
     disk.with(|f| f.room = Some(5));
     assert!(wal.rotate().is_err(), "rotating onto a full disk must fail");
@@ -262,16 +285,11 @@ fn a_checkpoint_rotation_on_a_full_disk_leaves_the_log_readable() {
         "a segment that cannot be created fails the rotation"
     );
     assert_eq!(disk.with(|f| f.failed_creates), 1);
-    wal.append(3, &ops(3));
-    assert_eq!(wal.sync().unwrap(), 3);
-    acknowledged.push(3);
+    append_durably(&wal, 3, &mut acknowledged);
     let (upto, _) = wal.rotate().unwrap();
     assert_eq!(upto, 3);
-    wal.append(4, &ops(4));
-    assert_eq!(wal.sync().unwrap(), 4);
-    acknowledged.push(4);
-    drop(wal);
-    let replayed = reopen_after_crash(dir.path(), &disk, &acknowledged);
+    append_durably(&wal, 4, &mut acknowledged);
+    let replayed = log.close_and_reopen_after_crash(wal, &acknowledged);
     assert!(
         replayed.contains(&2),
         "record 2 was kept and written once there was room"
@@ -294,9 +312,8 @@ impl Rng {
 fn concurrent_writers_on_a_failing_disk_are_told_durable_only_when_they_are() {
     const WRITERS: usize = 4;
     const WRITES_EACH: usize = 300;
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::default();
-    let wal = Arc::new(start(dir.path(), &disk));
+    let log = FaultyLog::new();
+    let (wal, disk) = (Arc::new(log.start()), &log.disk);
     // the write order, as the stores keep it: sequence numbers are appended in order
     let order = Arc::new(Mutex::new(0u64));
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -397,16 +414,14 @@ fn concurrent_writers_on_a_failing_disk_are_told_durable_only_when_they_are() {
     );
     assert!(failed > 0, "no write failed");
     assert!(acknowledged.len() > 100, "too few writes acknowledged");
-    drop(wal);
-    let replayed = reopen_after_crash(dir.path(), &disk, &acknowledged);
+    let replayed = log.close_and_reopen_after_crash(wal, &acknowledged);
     assert!(replayed.len() >= acknowledged.len());
 }
 
 #[test]
 fn a_withdrawn_record_is_never_written_unless_it_was_already_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::default();
-    let wal = start(dir.path(), &disk);
+    let log = FaultyLog::new();
+    let (wal, disk) = (log.start(), &log.disk);
     wal.append(1, &ops(1));
     wal.sync().unwrap();
     // a short write of record 2, which its writer then withdraws
@@ -423,7 +438,6 @@ fn a_withdrawn_record_is_never_written_unless_it_was_already_durable() {
     assert!(wal.sync().is_err());
     assert_eq!(wal.sync().unwrap(), 4);
     assert!(!wal.withdraw(4), "a durable record cannot be withdrawn");
-    drop(wal);
-    let replayed = reopen_after_crash(dir.path(), &disk, &[1, 3, 4]);
+    let replayed = log.close_and_reopen_after_crash(wal, &[1, 3, 4]);
     assert_eq!(replayed, vec![1, 3, 4]);
 }

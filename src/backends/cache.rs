@@ -42,6 +42,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::call_notes::{note_cache, CacheOutcome};
 use super::settings::{ConfigError, Settings};
 use super::{BackendConfig, Result, SecretStore};
 use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
@@ -490,6 +491,7 @@ impl SecretStore for ReadCache {
                     let value = entry.value.clone();
                     state.touch(key);
                     s.hits.fetch_add(1, Ordering::Relaxed);
+                    note_cache(CacheOutcome::Hit);
                     return Ok(value);
                 }
                 if age < s.keep_for() {
@@ -499,6 +501,7 @@ impl SecretStore for ReadCache {
                 }
             }
             s.misses.fetch_add(1, Ordering::Relaxed);
+            note_cache(CacheOutcome::Miss);
             let flight = match state.flights.get(key) {
                 Some(flight) => {
                     s.joined.fetch_add(1, Ordering::Relaxed);
@@ -533,6 +536,7 @@ impl SecretStore for ReadCache {
         match (answer, expired) {
             (Err(e), Some(value)) if e.is_transient() => {
                 s.stale_answers.fetch_add(1, Ordering::Relaxed);
+                note_cache(CacheOutcome::Stale);
                 tracing::warn!(key = %key, error = %e, "backend read failed; answering the cached value (within cache_max_stale)");
                 Ok(value)
             }

@@ -285,6 +285,15 @@ impl MirrorStore {
         Ok(out)
     }
 
+    /// The primary's value of `key` before a write changes it (to undo the write with), read
+    /// under the key's lock; `change` names the write in the error ("writing", "deleting").
+    async fn before_change(&self, key: &SecretKey, change: &str) -> Result<Option<SecretValue>> {
+        self.primary
+            .get(key)
+            .await
+            .map_err(|e| context(e, format!("mirror: reading the primary before {change}")))
+    }
+
     fn stripe(&self, key: &SecretKey) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
@@ -501,11 +510,7 @@ impl SecretStore for MirrorStore {
 
     async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
         let _g = self.locks[self.stripe(key)].lock().await;
-        let prev = self
-            .primary
-            .get(key)
-            .await
-            .map_err(|e| context(e, "mirror: reading the primary before writing"))?;
+        let prev = self.before_change(key, "writing").await?;
         self.write_started(&[key]);
         self.primary.set(key, value).await?;
         self.primary_holds(key, value);
@@ -523,11 +528,7 @@ impl SecretStore for MirrorStore {
 
     async fn delete(&self, key: &SecretKey) -> Result<()> {
         let _g = self.locks[self.stripe(key)].lock().await;
-        let prev = self
-            .primary
-            .get(key)
-            .await
-            .map_err(|e| context(e, "mirror: reading the primary before deleting"))?;
+        let prev = self.before_change(key, "deleting").await?;
         self.write_started(&[key]);
         self.primary.delete(key).await?;
         match self.secondary.delete(key).await {
@@ -555,9 +556,8 @@ impl SecretStore for MirrorStore {
         } else {
             None
         };
-        let ctx = |e| context(e, "mirror: reading the primary before renaming");
-        let prev_src = self.primary.get(key).await.map_err(ctx)?;
-        let prev_dst = self.primary.get(target).await.map_err(ctx)?;
+        let prev_src = self.before_change(key, "renaming").await?;
+        let prev_dst = self.before_change(target, "renaming").await?;
         self.write_started(&[key, target]);
         self.primary.rename_key(rename).await?;
         match self.secondary.rename_key(rename).await {

@@ -20,6 +20,7 @@ pub use settings::{ConfigError, Settings};
 
 pub mod aws;
 pub mod cache;
+pub mod call_notes;
 pub mod diagnosis;
 pub mod legacy_sql;
 pub mod local;
@@ -147,6 +148,26 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
         let _ = sink.send(items).await;
         Ok(())
     }
+}
+
+/// Runs `produce` with a channel of `capacity` batches and collects every batch it sends, in
+/// order: `produce`'s result and all the items (the batched reads' way back to one list).
+pub async fn collect_batches<T, F>(
+    capacity: usize,
+    produce: impl FnOnce(tokio::sync::mpsc::Sender<Vec<T>>) -> F,
+) -> (F::Output, Vec<T>)
+where
+    F: std::future::Future,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(capacity);
+    let collect = async move {
+        let mut all = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            all.extend(batch);
+        }
+        all
+    };
+    tokio::join!(produce(tx), collect)
 }
 
 /// Every backend the broker can run, in the order help texts and error messages list them.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Error, Result, SecretStore};
-use crate::domain::{KeyRecord, SecretKey, SecretValue};
+use crate::domain::{Item, KeyRecord, SecretKey, SecretValue};
 
 /// Namespace of the migration's reserved lease key.
 pub const LEASE_NAMESPACE: &str = "__secrets_broker_migration__";
@@ -124,22 +124,26 @@ pub async fn compare(a: &dyn SecretStore, b: &dyn SecretStore) -> Result<Drift, 
 
 type Values = HashMap<SecretKey, SecretValue>;
 
+/// Every item of `store` (retried), or the failure as the side of the comparison `side` makes it.
+async fn all_items(
+    store: &dyn SecretStore,
+    side: impl FnOnce(&'static str, Error) -> CompareError,
+) -> Result<Vec<Item>, CompareError> {
+    with_retries(ATTEMPTS, || store.get_all())
+        .await
+        .map_err(|source| side(store.name(), source))
+}
+
 async fn compare_items(
     a: &dyn SecretStore,
     b: &dyn SecretStore,
 ) -> Result<(Drift, Values), CompareError> {
-    let a_items = with_retries(ATTEMPTS, || a.get_all())
-        .await
-        .map_err(|source| CompareError::Source {
-            store: a.name(),
-            source,
-        })?;
-    let b_items = with_retries(ATTEMPTS, || b.get_all())
-        .await
-        .map_err(|source| CompareError::Destination {
-            store: b.name(),
-            source,
-        })?;
+    let a_items = all_items(a, |store, source| CompareError::Source { store, source }).await?;
+    let b_items = all_items(b, |store, source| CompareError::Destination {
+        store,
+        source,
+    })
+    .await?;
     let mut b_digests: HashMap<SecretKey, String> = b_items
         .into_iter()
         .filter(|i| !is_reserved(&i.key))

@@ -230,3 +230,32 @@ impl Settings {
         self.entries.iter().map(|(k, e)| (k.as_str(), &e.source))
     }
 }
+
+/// Settings and environments written as literal pairs, for the unit tests of the modules that
+/// read settings.
+#[cfg(test)]
+pub(crate) mod test_pairs {
+    use super::{Settings, Source};
+
+    /// `pairs` as owned (name, value) pairs: the form `Settings::load` takes the environment
+    /// and the flags in.
+    pub(crate) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Settings holding `pairs`, each as if it came from its `GF_PLUGIN_` variable.
+    pub(crate) fn from_plugin_env(pairs: &[(&str, &str)]) -> Settings {
+        let mut s = Settings::default();
+        for (k, v) in pairs {
+            s.insert(
+                *k,
+                *v,
+                Source::Env(format!("GF_PLUGIN_{}", k.to_uppercase())),
+            );
+        }
+        s
+    }
+}

@@ -116,6 +116,13 @@ impl<'a> Case<'a> {
         self.written.push(key.clone());
     }
 
+    /// Stores a new value unique to this case (see [`Case::unique_value`]) under `key`; returns it.
+    pub async fn set_unique(&mut self, key: &SecretKey, label: &str) -> String {
+        let value = self.unique_value(label);
+        self.set(key, &value).await;
+        value
+    }
+
     /// The stored value, as a plain string.
     pub async fn get(&self, key: &SecretKey) -> Option<String> {
         match self.store.get(key).await {

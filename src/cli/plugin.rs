@@ -89,6 +89,19 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsSe
     Some(SecretsService::with_audit(store, audit))
 }
 
+/// The SIGTERM and SIGINT handlers, installed by this call (each an error when it cannot be).
+#[cfg(unix)]
+fn term_and_int_handlers() -> (
+    std::io::Result<tokio::signal::unix::Signal>,
+    std::io::Result<tokio::signal::unix::Signal>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    )
+}
+
 /// Completes on SIGTERM. SIGINT is logged and ignored, as go-plugin plugins do: a Ctrl-C in the
 /// host's terminal reaches the whole process group, and the host stops its plugins itself
 /// (GRPCController/Shutdown) once it has finished with them.
@@ -98,13 +111,7 @@ async fn open_store(config: &secrets_broker::config::Config) -> Option<SecretsSe
 /// handshake line never meets the default action (which ends the process).
 fn plugin_stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let handlers = {
-        use tokio::signal::unix::{signal, SignalKind};
-        (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        )
-    };
+    let handlers = term_and_int_handlers();
     async move {
         #[cfg(unix)]
         {
@@ -133,13 +140,7 @@ fn plugin_stop_signal() -> impl std::future::Future<Output = ()> {
 /// installed by the call, before the address is announced.
 fn serve_stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let handlers = {
-        use tokio::signal::unix::{signal, SignalKind};
-        (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        )
-    };
+    let handlers = term_and_int_handlers();
     async move {
         #[cfg(unix)]
         match handlers {
@@ -211,19 +212,8 @@ async fn serve_plugin(
 ) -> anyhow::Result<()> {
     let (listener, socket) = handshake::PrivateSocket::bind_first(&handshake::socket_parents(env))?;
     let address = socket.path.display().to_string();
-    let line = handshake::handshake_line(
-        "unix",
-        &address,
-        mtls.as_ref().map(|m| m.server_cert.as_ref()),
-    );
-    let stop = plugin_stop_signal();
-    announce(&line)?;
-    tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
     let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
-    match mtls {
-        Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
-        None => server::run(accepted, service, None, stop).await?,
-    }
+    announce_and_serve("unix", &address, accepted, service, mtls).await?;
     drop(socket);
     Ok(())
 }
@@ -237,15 +227,36 @@ async fn serve_plugin(
     let (min, max) = handshake::port_range(env)?;
     let listener = handshake::bind_tcp_in_range(min, max).await?;
     let address = listener.local_addr()?.to_string();
+    let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    announce_and_serve("tcp", &address, accepted, service, mtls).await
+}
+
+/// Announces the handshake line for `address` on `network`, then serves `service` on the
+/// `accepted` connections (inside AutoMTLS when it is on) until Grafana stops the plugin.
+async fn announce_and_serve<S, IO>(
+    network: &str,
+    address: &str,
+    accepted: S,
+    service: SecretsService,
+    mtls: Option<AutoMtls>,
+) -> anyhow::Result<()>
+where
+    S: tokio_stream::Stream<Item = std::io::Result<IO>> + Unpin + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+{
     let line = handshake::handshake_line(
-        "tcp",
-        &address,
+        network,
+        address,
         mtls.as_ref().map(|m| m.server_cert.as_ref()),
     );
     let stop = plugin_stop_signal();
     announce(&line)?;
     tracing::info!(address, mtls = mtls.is_some(), "plugin listening");
-    let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
     match mtls {
         Some(m) => server::run(m.incoming(accepted), service, None, stop).await?,
         None => server::run(accepted, service, None, stop).await?,

@@ -624,6 +624,13 @@ mod tests {
         }
     }
 
+    /// A new folder with the path `audit.log` in it (the log is not created).
+    fn log_path() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        (dir, path)
+    }
+
     fn lines(path: &Path) -> Vec<String> {
         fs::read_to_string(path)
             .unwrap()
@@ -634,8 +641,7 @@ mod tests {
 
     #[test]
     fn a_chain_verifies_and_continues_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
+        let (_dir, path) = log_path();
         write_lines(&path, 3);
         write_lines(&path, 2);
         let v = verify(std::slice::from_ref(&path)).unwrap();
@@ -655,38 +661,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_edited_line_is_detected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        write_lines(&path, 4);
-        let text = fs::read_to_string(&path).unwrap();
-        fs::write(&path, text.replacen("\"ns-2\"", "\"ns-X\"", 1)).unwrap();
-        let e = verify(&[path]).unwrap_err();
-        assert_eq!(e.line, 3, "{e}");
-        assert!(e.problem.contains("edited"), "{e}");
-    }
-
-    #[test]
-    fn a_removed_line_is_detected() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        write_lines(&path, 4);
-        let mut all = lines(&path);
-        all.remove(1);
-        fs::write(&path, all.join("\n") + "\n").unwrap();
-        let e = verify(&[path]).unwrap_err();
-        assert_eq!(e.line, 2, "{e}");
-        assert!(e.problem.contains("removed"), "{e}");
-    }
-
-    #[test]
-    fn a_rewritten_line_with_a_fresh_hash_still_breaks_the_next_link() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        write_lines(&path, 3);
-        let mut all = lines(&path);
-        // Edit line 2 and recompute its own hash, as a forger without the rest of the chain would.
+    /// Edits line 2 and recomputes its own hash, as a forger without the rest of the chain would.
+    fn forge_line_2(all: &mut [String]) {
         let edited = all[1].replacen("\"ns-1\"", "\"ns-9\"", 1);
         let body = format!("{}}}", &edited[..edited.len() - HASH_TAIL_LEN]);
         all[1] = format!(
@@ -694,15 +670,53 @@ mod tests {
             &body[..body.len() - 1],
             hash_of(&body)
         );
-        fs::write(&path, all.join("\n") + "\n").unwrap();
-        let e = verify(&[path]).unwrap_err();
-        assert_eq!(e.line, 3, "{e}");
+    }
+
+    /// Every way of tampering with a written log is caught at its line: (case, lines written,
+    /// the tampering, the line `verify` reports, what it says is wrong: "" for anything).
+    #[test]
+    fn tampering_is_detected_at_its_line() {
+        type Tamper = fn(&mut Vec<String>);
+        let cases: [(&str, usize, Tamper, u64, &str); 3] = [
+            (
+                "an edited line",
+                4,
+                |all| all[2] = all[2].replacen("\"ns-2\"", "\"ns-X\"", 1),
+                3,
+                "edited",
+            ),
+            (
+                "a removed line",
+                4,
+                |all| {
+                    all.remove(1);
+                },
+                2,
+                "removed",
+            ),
+            (
+                "a rewritten line with a fresh hash still breaks the next link",
+                3,
+                |all| forge_line_2(all),
+                3,
+                "",
+            ),
+        ];
+        for (case, written, tamper, line, problem) in cases {
+            let (_dir, path) = log_path();
+            write_lines(&path, written);
+            let mut all = lines(&path);
+            tamper(&mut all);
+            fs::write(&path, all.join("\n") + "\n").unwrap();
+            let e = verify(&[path]).unwrap_err();
+            assert_eq!(e.line, line, "{case}: {e}");
+            assert!(e.problem.contains(problem), "{case}: {e}");
+        }
     }
 
     #[test]
     fn rotation_keeps_the_chain_across_files_and_drops_the_oldest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
+        let (_dir, path) = log_path();
         let log = AuditLog::open(&file_target(&path, 1000, 2), "memory").unwrap();
         for i in 0..20 {
             log.record(&entry("GetSecret", &format!("ns-{i}")), false)
@@ -727,8 +741,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_cut_on_reopen_and_the_chain_continues() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
+        let (_dir, path) = log_path();
         write_lines(&path, 2);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"@level\":\"info\",\"seq\":3,\"operat")
@@ -745,8 +758,7 @@ mod tests {
 
     #[test]
     fn a_foreign_last_line_refuses_to_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
+        let (_dir, path) = log_path();
         fs::write(&path, "hello\n").unwrap();
         let e = AuditLog::open(&file_target(&path, 1000, 2), "memory").unwrap_err();
         assert!(matches!(e, AuditError::Unreadable { .. }), "{e}");
@@ -755,8 +767,7 @@ mod tests {
 
     #[test]
     fn long_fields_are_clipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
+        let (_dir, path) = log_path();
         let log = AuditLog::open(&file_target(&path, 1 << 20, 1), "memory").unwrap();
         log.record(&entry("SetSecret", &"n".repeat(100_000)), false)
             .unwrap();

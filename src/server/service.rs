@@ -241,7 +241,15 @@ impl Call {
         store_call: impl Future<Output = backends::Result<T>>,
         outcome: impl FnOnce(&T) -> String,
     ) -> Result<T, Reported> {
-        match store_call.await {
+        // Only an audited call asks the decorators what they saw.
+        let result = if self.audit.is_some() {
+            let (result, cache) = backends::call_notes::observe(store_call).await;
+            self.note(|e| e.cache = cache.map(|c| c.as_str()));
+            result
+        } else {
+            store_call.await
+        };
+        match result {
             Ok(answer) => {
                 let outcome = outcome(&answer);
                 traced(self.op, subject, self.started, &outcome);
@@ -261,6 +269,18 @@ impl Call {
             }
         }
     }
+
+    /// [`Call::store`] for a store call on `key` that answers nothing (outcome "ok"); `Err` is
+    /// the `userFriendlyError` text.
+    async fn store_key_op(
+        &self,
+        key: &SecretKey,
+        store_call: impl Future<Output = backends::Result<()>>,
+    ) -> Result<(), String> {
+        self.store(key, Some(key), store_call, |()| "ok".to_string())
+            .await
+            .map_err(String::from)
+    }
 }
 
 /// A response that reports failures in-band, in its `userFriendlyError`, under gRPC OK.
@@ -278,6 +298,13 @@ macro_rules! in_band_responses {
                     user_friendly_error,
                     ..Default::default()
                 }
+            }
+        }
+
+        /// A call that succeeded with nothing to return: the empty answer.
+        impl From<()> for $response {
+            fn from((): ()) -> Self {
+                Self::default()
             }
         }
     )+};
@@ -319,11 +346,7 @@ impl SecretsService {
         })
     }
 
-    async fn set(
-        &self,
-        call: &Call,
-        req: pb::SetSecretRequest,
-    ) -> Result<pb::SetSecretResponse, String> {
+    async fn set(&self, call: &Call, req: pb::SetSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
         let size = req.value.len();
         let value = SecretValue::new(req.value).map_err(|e| {
@@ -334,21 +357,13 @@ impl SecretsService {
             tracing::trace!(value_bytes = value.len(), "stored");
             "ok".to_string()
         })
-        .await?;
-        Ok(pb::SetSecretResponse::default())
+        .await
+        .map_err(String::from)
     }
 
-    async fn delete(
-        &self,
-        call: &Call,
-        req: pb::DeleteSecretRequest,
-    ) -> Result<pb::DeleteSecretResponse, String> {
+    async fn delete(&self, call: &Call, req: pb::DeleteSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
-        call.store(&key, Some(&key), self.store.delete(&key), |()| {
-            "ok".to_string()
-        })
-        .await?;
-        Ok(pb::DeleteSecretResponse::default())
+        call.store_key_op(&key, self.store.delete(&key)).await
     }
 
     async fn list(
@@ -387,109 +402,84 @@ impl SecretsService {
         })
     }
 
-    async fn rename(
-        &self,
-        call: &Call,
-        req: pb::RenameSecretRequest,
-    ) -> Result<pb::RenameSecretResponse, String> {
+    async fn rename(&self, call: &Call, req: pb::RenameSecretRequest) -> Result<(), String> {
         let key = to_key(call.op, req.key_descriptor.as_ref())?;
         call.note(|e| e.new_namespace = Some(req.new_namespace.clone()));
         let rename = Rename::new(key.clone(), req.new_namespace.as_str()).map_err(|e| {
             let described = format!("{key} to new namespace {:?}", req.new_namespace);
             rejected(call.op, &described, &e)
         })?;
-        call.store(&key, Some(&key), self.store.rename_key(&rename), |()| {
-            "ok".to_string()
-        })
-        .await?;
-        Ok(pb::RenameSecretResponse::default())
+        call.store_key_op(&key, self.store.rename_key(&rename))
+            .await
     }
 }
 
-#[tonic::async_trait]
-impl SecretsManager for SecretsService {
-    async fn get_secret(
-        &self,
-        request: Request<pb::GetSecretRequest>,
-    ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let call = self.call(Operation::Get, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.get(&call, req).await;
-        self.answer(call, answer).await
-    }
+/// The gRPC trait's methods: each `in_band` RPC (`method(Request) -> Response = Operation via
+/// handler`) starts its call (timing, and the audit entry with the key as sent), hands the
+/// request to its handler, and answers OK with the handler's response (the empty response for a
+/// handler that returns `()`) or its `userFriendlyError` once the call is audited; `others` are
+/// the methods written out.
+macro_rules! secrets_manager_rpcs {
+    (
+        in_band { $($rpc:ident($request:ty) -> $response:ty = $op:ident via $handler:ident;)+ }
+        others { $($others:tt)* }
+    ) => {
+        #[tonic::async_trait]
+        impl SecretsManager for SecretsService {
+            $(
+                async fn $rpc(
+                    &self,
+                    request: Request<$request>,
+                ) -> Result<Response<$response>, Status> {
+                    let call = self.call(Operation::$op, &request);
+                    let req = request.into_inner();
+                    call.about(req.key_descriptor.as_ref());
+                    let answer = self.$handler(&call, req).await.map(<$response>::from);
+                    self.answer(call, answer).await
+                }
+            )+
+            $($others)*
+        }
+    };
+}
 
-    async fn set_secret(
-        &self,
-        request: Request<pb::SetSecretRequest>,
-    ) -> Result<Response<pb::SetSecretResponse>, Status> {
-        let call = self.call(Operation::Set, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.set(&call, req).await;
-        self.answer(call, answer).await
+secrets_manager_rpcs! {
+    in_band {
+        get_secret(pb::GetSecretRequest) -> pb::GetSecretResponse = Get via get;
+        set_secret(pb::SetSecretRequest) -> pb::SetSecretResponse = Set via set;
+        delete_secret(pb::DeleteSecretRequest) -> pb::DeleteSecretResponse = Delete via delete;
+        list_secrets(pb::ListSecretsRequest) -> pb::ListSecretsResponse = List via list;
+        rename_secret(pb::RenameSecretRequest) -> pb::RenameSecretResponse = Rename via rename;
     }
-
-    async fn delete_secret(
-        &self,
-        request: Request<pb::DeleteSecretRequest>,
-    ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let call = self.call(Operation::Delete, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.delete(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn list_secrets(
-        &self,
-        request: Request<pb::ListSecretsRequest>,
-    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let call = self.call(Operation::List, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.list(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn rename_secret(
-        &self,
-        request: Request<pb::RenameSecretRequest>,
-    ) -> Result<Response<pb::RenameSecretResponse>, Status> {
-        let call = self.call(Operation::Rename, &request);
-        let req = request.into_inner();
-        call.about(req.key_descriptor.as_ref());
-        let answer = self.rename(&call, req).await;
-        self.answer(call, answer).await
-    }
-
-    async fn get_all_secrets(
-        &self,
-        request: Request<pb::GetAllSecretsRequest>,
-    ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
-        let call = self.call(Operation::GetAll, &request);
-        // Grafana's from-plugin migration checks only the gRPC error of this call: an OK answer
-        // without items would make it copy nothing and then drop its "plugin required" flag. So
-        // this RPC, unlike the others, fails with a non-OK status.
-        let items = call
-            .store(&"all", None, self.store.get_all(), |items| {
-                format!("{} items", items.len())
-            })
-            .await
-            .map_err(|failed| Status::new(failed.code, failed.text));
-        let audited = self.audited(call, items.is_ok()).await;
-        let items = items?;
-        audited.map_err(Status::unavailable)?;
-        Ok(Response::new(pb::GetAllSecretsResponse {
-            user_friendly_error: String::new(),
-            items: items
-                .iter()
-                .map(|i| pb::Item {
-                    key: Some(from_key(&i.key)),
-                    value: i.value.expose().to_string(),
+    others {
+        async fn get_all_secrets(
+            &self,
+            request: Request<pb::GetAllSecretsRequest>,
+        ) -> Result<Response<pb::GetAllSecretsResponse>, Status> {
+            let call = self.call(Operation::GetAll, &request);
+            // Grafana's from-plugin migration checks only the gRPC error of this call: an OK
+            // answer without items would make it copy nothing and then drop its "plugin required"
+            // flag. So this RPC, unlike the others, fails with a non-OK status.
+            let items = call
+                .store(&"all", None, self.store.get_all(), |items| {
+                    format!("{} items", items.len())
                 })
-                .collect(),
-        }))
+                .await
+                .map_err(|failed| Status::new(failed.code, failed.text));
+            let audited = self.audited(call, items.is_ok()).await;
+            let items = items?;
+            audited.map_err(Status::unavailable)?;
+            Ok(Response::new(pb::GetAllSecretsResponse {
+                user_friendly_error: String::new(),
+                items: items
+                    .iter()
+                    .map(|i| pb::Item {
+                        key: Some(from_key(&i.key)),
+                        value: i.value.expose().to_string(),
+                    })
+                    .collect(),
+            }))
+        }
     }
 }
 

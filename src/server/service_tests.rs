@@ -63,6 +63,26 @@ fn key(org: i64, ns: &str) -> Option<pb::Key> {
     })
 }
 
+/// SetSecret through the service, which must answer gRPC OK.
+async fn set(
+    svc: &SecretsService,
+    key_descriptor: Option<pb::Key>,
+    value: &str,
+) -> pb::SetSecretResponse {
+    let request = pb::SetSecretRequest {
+        key_descriptor,
+        value: value.into(),
+    };
+    answered("SetSecret", svc.set_secret(Request::new(request)).await)
+}
+
+/// The answer of an RPC that must answer gRPC OK (a status fails the test, naming `method`).
+fn answered<T>(method: &str, answer: std::result::Result<tonic::Response<T>, tonic::Status>) -> T {
+    answer
+        .unwrap_or_else(|s| panic!("{method} answered a non-OK status: {s:?}"))
+        .into_inner()
+}
+
 #[tokio::test]
 async fn one_store_call_per_valid_request_none_for_invalid() {
     let probe = Arc::new(Probe {
@@ -72,14 +92,7 @@ async fn one_store_call_per_valid_request_none_for_invalid() {
     let svc = SecretsService::new(probe.clone());
     let calls = || probe.calls.load(Ordering::SeqCst);
 
-    let r = svc
-        .set_secret(Request::new(pb::SetSecretRequest {
-            key_descriptor: key(1, "a"),
-            value: "v".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = set(&svc, key(1, "a"), "v").await;
     assert_eq!((r.user_friendly_error.as_str(), calls()), ("", 1));
     let r = svc
         .get_secret(Request::new(pb::GetSecretRequest {
@@ -98,12 +111,14 @@ async fn one_store_call_per_valid_request_none_for_invalid() {
     }))
     .await
     .unwrap();
-    svc.rename_secret(Request::new(pb::RenameSecretRequest {
+    let request = pb::RenameSecretRequest {
         key_descriptor: key(1, "a"),
         new_namespace: "b".into(),
-    }))
-    .await
-    .unwrap();
+    };
+    answered(
+        "RenameSecret",
+        svc.rename_secret(Request::new(request)).await,
+    );
     svc.get_all_secrets(Request::new(pb::GetAllSecretsRequest {}))
         .await
         .unwrap();
@@ -115,32 +130,18 @@ async fn one_store_call_per_valid_request_none_for_invalid() {
     assert_eq!(calls(), 6);
 
     // Invalid requests never reach the store.
-    let r = svc
-        .set_secret(Request::new(pb::SetSecretRequest {
-            key_descriptor: key(-1, "a"),
-            value: "v".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = set(&svc, key(-1, "a"), "v").await;
     assert!(r.user_friendly_error.contains("negative"), "{r:?}");
-    let r = svc
-        .set_secret(Request::new(pb::SetSecretRequest {
-            key_descriptor: key(1, "a"),
-            value: "x".repeat(65_537),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = set(&svc, key(1, "a"), &"x".repeat(65_537)).await;
     assert!(r.user_friendly_error.contains("65537 bytes"), "{r:?}");
-    let r = svc
-        .rename_secret(Request::new(pb::RenameSecretRequest {
-            key_descriptor: key(1, "a"),
-            new_namespace: "x\u{7}".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let request = pb::RenameSecretRequest {
+        key_descriptor: key(1, "a"),
+        new_namespace: "x\u{7}".into(),
+    };
+    let r = answered(
+        "RenameSecret",
+        svc.rename_secret(Request::new(request)).await,
+    );
     assert!(r.user_friendly_error.contains("control character"), "{r:?}");
     assert_eq!(calls(), 6);
 }
@@ -164,14 +165,7 @@ async fn store_failures_are_ok_status_with_a_named_key_except_get_all() {
         e.contains("org 4") && e.contains("\"prod\"") && e.contains("try again"),
         "{e}"
     );
-    let r = svc
-        .set_secret(Request::new(pb::SetSecretRequest {
-            key_descriptor: key(4, "prod"),
-            value: "hunter2".into(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
+    let r = set(&svc, key(4, "prod"), "hunter2").await;
     assert!(r.user_friendly_error.contains("could not store"), "{r:?}");
     assert!(!r.user_friendly_error.contains("hunter2"));
     // GetAllSecrets is the exception: Grafana's from-plugin migration reads only the status.

@@ -31,26 +31,23 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-/// A writable config with table creation on a fresh SQLite file.
-pub fn fresh_sqlite(dir: &Path, key: &str) -> LegacySqlConfig {
-    let mut c = LegacySqlConfig::new(sqlite_url(&dir.join("broker.db")), key);
+/// A fresh SQLite file `broker.db` in a new temporary folder: the folder (removed on drop), a
+/// writable config with table creation and `secret_key` = `key`, and the file's URL.
+pub fn fresh_sqlite(key: &str) -> (tempfile::TempDir, LegacySqlConfig, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = sqlite_url(&dir.path().join("broker.db"));
+    let mut c = LegacySqlConfig::new(url.clone(), key);
     c.create_tables = true;
-    c
+    (dir, c, url)
 }
 
 /// Independent decoder, from the spec: PBKDF2-HMAC-SHA256(10,000) + AES-256-CFB, with the
 /// optional `*alg*` marker (aes-cfb only here).
 pub fn spec_decrypt_cfb(blob: &[u8], password: &[u8]) -> Vec<u8> {
     let body = if blob.first() == Some(&b'*') {
-        let end = 1 + blob[1..]
-            .iter()
-            .position(|&b| b == b'*')
-            .expect("marker end");
-        let alg = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(&blob[1..end])
-            .expect("marker b64");
+        let (alg, rest) = spec_split_framed(blob, b'*');
         assert_eq!(alg, b"aes-cfb");
-        &blob[end + 1..]
+        rest
     } else {
         blob
     };
@@ -79,17 +76,21 @@ pub fn spec_encrypt_cfb(plain: &[u8], password: &[u8], salt: &[u8], iv: &[u8]) -
 /// Splits `#b64(id)#rest`.
 pub fn spec_split_envelope(blob: &[u8]) -> (String, Vec<u8>) {
     assert_eq!(blob[0], b'#');
+    let (id, rest) = spec_split_framed(blob, b'#');
+    (String::from_utf8(id).expect("id utf8"), rest.to_vec())
+}
+
+/// Splits `<frame>b64(field)<frame>rest` (the frame byte is `blob[0]`): the decoded field and
+/// the rest.
+fn spec_split_framed(blob: &[u8], frame: u8) -> (Vec<u8>, &[u8]) {
     let end = 1 + blob[1..]
         .iter()
-        .position(|&b| b == b'#')
-        .expect("envelope end");
-    let id = base64::engine::general_purpose::STANDARD_NO_PAD
+        .position(|&b| b == frame)
+        .unwrap_or_else(|| panic!("no closing {:?}", frame as char));
+    let field = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(&blob[1..end])
-        .expect("id b64");
-    (
-        String::from_utf8(id).expect("id utf8"),
-        blob[end + 1..].to_vec(),
-    )
+        .unwrap_or_else(|e| panic!("field between {:?} is not base64: {e}", frame as char));
+    (field, &blob[end + 1..])
 }
 
 /// Which server a test runs on.
@@ -133,26 +134,14 @@ pub async fn server_db(server: Server) -> Option<ServerDb> {
         .rsplit_once('/')
         .map(|(b, _)| b.to_string())
         .expect("URL with a database path");
-    match server {
-        Server::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .unwrap_or_else(|e| panic!("{var} is set but unreachable: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut c)
-                .await
-                .expect("create database");
-        }
-        Server::MySql => {
-            let mut c = sqlx::MySqlConnection::connect(&admin_url)
-                .await
-                .unwrap_or_else(|e| panic!("{var} is set but unreachable: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-                .execute(&mut c)
-                .await
-                .expect("create database");
-        }
-    }
+    let create = match server {
+        Server::Postgres => format!("CREATE DATABASE {name}"),
+        Server::MySql => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"),
+    };
+    server
+        .execute(&admin_url, &create)
+        .await
+        .unwrap_or_else(|e| panic!("{var} is set but creating a database there failed: {e}"));
     let url = format!("{base}/{name}");
     Some(ServerDb {
         server,
@@ -162,27 +151,30 @@ pub async fn server_db(server: Server) -> Option<ServerDb> {
     })
 }
 
+impl Server {
+    /// Runs one statement on the server's database at `url`.
+    async fn execute(self, url: &str, statement: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Server::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await?;
+                sqlx::query(statement).execute(&mut c).await?;
+            }
+            Server::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(url).await?;
+                sqlx::query(statement).execute(&mut c).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ServerDb {
     /// Drops the database (best effort; call at the end of the test).
     pub async fn drop_db(self) {
-        match self.server {
-            Server::Postgres => {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&self.admin_url).await {
-                    let _ = sqlx::query(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    ))
-                    .execute(&mut c)
-                    .await;
-                }
-            }
-            Server::MySql => {
-                if let Ok(mut c) = sqlx::MySqlConnection::connect(&self.admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {}", self.name))
-                        .execute(&mut c)
-                        .await;
-                }
-            }
-        }
+        let drop = match self.server {
+            Server::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            Server::MySql => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        let _ = self.server.execute(&self.admin_url, &drop).await;
     }
 }

@@ -3,12 +3,14 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use secrets_broker::backends::memory::MemoryStore;
 use secrets_broker::backends::{Error, Result, SecretStore};
+use secrets_broker::config::{backend_from_settings, Settings};
 use secrets_broker::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use tokio::time::Instant;
 
@@ -58,6 +60,19 @@ impl Faulty {
     pub fn with_quota(mut self, per_sec: f64) -> Self {
         self.write_quota = Some(per_sec);
         self
+    }
+
+    /// From now on, writes to keys in `namespace` fail permanently.
+    pub fn fail_writes_to(&self, namespace: &str) {
+        self.fail_namespaces
+            .lock()
+            .unwrap()
+            .insert(namespace.to_string());
+    }
+
+    /// From now on, writes to every namespace succeed again.
+    pub fn stop_failing_writes(&self) {
+        self.fail_namespaces.lock().unwrap().clear();
     }
 
     fn check_available(&self) -> Result<()> {
@@ -184,4 +199,44 @@ pub async fn contents(store: &dyn SecretStore) -> Vec<(SecretKey, String)> {
         .collect();
     v.sort();
     v
+}
+
+/// The store a TOML settings file describes (as the CLI's `--from`/`--to` open it).
+pub async fn open(settings_file: &Path) -> Arc<dyn SecretStore> {
+    let s = Settings::from_toml_file(settings_file).unwrap();
+    secrets_broker::backends::build(&backend_from_settings(&s).unwrap())
+        .await
+        .unwrap()
+}
+
+/// How many secrets a migration checkpoint file records as done (0 while it does not exist or
+/// is being rewritten).
+pub fn checkpoint_entries(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["done"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// The CLI's arguments for a checkpointed migration between two settings files, followed by
+/// `more`.
+pub fn checkpointed_migration(
+    from: &Path,
+    to: &Path,
+    checkpoint: &Path,
+    more: &[&str],
+) -> Vec<String> {
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_string();
+    let mut args = vec![
+        "migrate".to_string(),
+        "--from".to_string(),
+        path(from),
+        "--to".to_string(),
+        path(to),
+        "--checkpoint".to_string(),
+        path(checkpoint),
+    ];
+    args.extend(more.iter().map(|a| a.to_string()));
+    args
 }

@@ -55,6 +55,22 @@ pub struct Handshake {
     pub server_cert: Option<Vec<u8>>,
 }
 
+impl Handshake {
+    /// Asserts the fields Grafana checks: core protocol 1, app protocol 2, a Unix socket, gRPC.
+    pub fn assert_grafana_grpc_over_unix(&self, label: &str) {
+        assert_eq!(
+            (
+                self.core.as_str(),
+                self.app.as_str(),
+                self.network.as_str(),
+                self.protocol.as_str()
+            ),
+            ("1", "2", "unix", "grpc"),
+            "{label}: handshake {self:?}"
+        );
+    }
+}
+
 pub fn parse_handshake(line: &str) -> Handshake {
     let parts: Vec<&str> = line.trim_end_matches('\n').split('|').collect();
     assert!(
@@ -133,38 +149,27 @@ pub fn launch(mut cmd: Command) -> Plugin {
     }
 }
 
-/// Connector over the announced Unix socket, plain.
-#[derive(Clone)]
-struct UnixConnector(PathBuf);
+/// The byte stream a connector hands to tonic: the Unix socket, plain or inside TLS.
+pub trait SocketIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> SocketIo for T {}
 
-impl tonic::codegen::Service<Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
-    >;
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let path = self.0.clone();
-        Box::pin(async move { Ok(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) })
-    }
-}
-
-/// Connector over the Unix socket with TLS (server verified against `server_cert`, client
-/// certificate optional).
+/// Connector over the announced Unix socket: plain, or with TLS (server verified against the
+/// handshake's certificate, client certificate optional).
 #[derive(Clone)]
-pub struct TlsUnixConnector {
+pub struct UnixConnector {
     path: PathBuf,
-    config: Arc<rustls::ClientConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-impl TlsUnixConnector {
-    pub fn new(path: PathBuf, server_cert: &[u8], client: Option<(Vec<u8>, Vec<u8>)>) -> Self {
+impl UnixConnector {
+    /// A plain connector.
+    pub fn plain(path: PathBuf) -> Self {
+        Self { path, tls: None }
+    }
+
+    /// A TLS connector trusting `server_cert`, presenting `client` (certificate DER, PKCS#8 key
+    /// DER) when given.
+    pub fn tls(path: PathBuf, server_cert: &[u8], client: Option<(Vec<u8>, Vec<u8>)>) -> Self {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -176,7 +181,7 @@ impl TlsUnixConnector {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-        let mut config = match client {
+        let config = match client {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
                     vec![CertificateDer::from(cert)],
@@ -185,27 +190,21 @@ impl TlsUnixConnector {
                 .unwrap(),
             None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Self {
-            path,
-            config: Arc::new(config),
-        }
+        Self::from_config(path, config)
     }
-}
 
-impl TlsUnixConnector {
-    /// A connector with a ready client configuration (ALPN h2 is set here).
+    /// A TLS connector with a ready client configuration (ALPN h2 is set here).
     pub fn from_config(path: PathBuf, mut config: rustls::ClientConfig) -> Self {
         config.alpn_protocols = vec![b"h2".to_vec()];
         Self {
             path,
-            config: Arc::new(config),
+            tls: Some(Arc::new(config)),
         }
     }
 }
 
-impl tonic::codegen::Service<Uri> for TlsUnixConnector {
-    type Response = TokioIo<tokio_rustls::client::TlsStream<tokio::net::UnixStream>>;
+impl tonic::codegen::Service<Uri> for UnixConnector {
+    type Response = TokioIo<Box<dyn SocketIo>>;
     type Error = std::io::Error;
     type Future = std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
@@ -218,13 +217,74 @@ impl tonic::codegen::Service<Uri> for TlsUnixConnector {
     }
     fn call(&mut self, _: Uri) -> Self::Future {
         let path = self.path.clone();
-        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let tls = self.tls.clone();
         Box::pin(async move {
             let stream = tokio::net::UnixStream::connect(path).await?;
-            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-            Ok(TokioIo::new(connector.connect(name, stream).await?))
+            let io: Box<dyn SocketIo> = match tls {
+                None => Box::new(stream),
+                Some(config) => {
+                    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                    let connector = tokio_rustls::TlsConnector::from(config);
+                    Box::new(connector.connect(name, stream).await?)
+                }
+            };
+            Ok(TokioIo::new(io))
         })
     }
+}
+
+/// Under AutoMTLS: a client presenting the host's certificate (`host`: certificate DER, PKCS#8
+/// key DER) gets an answer; one presenting another certificate of the same subject, and one
+/// presenting none, are refused. Returns the host's connector and the two refusals' errors
+/// (another certificate, none).
+pub async fn assert_only_the_host_certificate_answers(
+    plugin: &Plugin,
+    host: (Vec<u8>, Vec<u8>),
+) -> (UnixConnector, String, String) {
+    let server_cert = plugin
+        .handshake
+        .server_cert
+        .clone()
+        .expect("6th field under AutoMTLS");
+    // The server certificate parses as DER.
+    assert!(server_cert.len() > 100);
+    let path = PathBuf::from(&plugin.handshake.address);
+    let good = UnixConnector::tls(path.clone(), &server_cert, Some(host));
+    let r = try_get_over(good.clone())
+        .await
+        .expect("the host's certificate gets an answer");
+    assert!(!r.exists && r.user_friendly_error.is_empty());
+    let (_, other_der, other_key) = go_plugin_style_cert("HashiCorp");
+    let other = UnixConnector::tls(path.clone(), &server_cert, Some((other_der, other_key)));
+    let other = try_get_over(other)
+        .await
+        .expect_err("a client with another certificate is refused");
+    let none = try_get_over(UnixConnector::tls(path, &server_cert, None))
+        .await
+        .expect_err("a client without a certificate is refused");
+    (good, other, none)
+}
+
+/// GetSecret of org 1's `ds` through `connector` (connect within 5 s, answer within 10 s); the
+/// error says which step failed.
+pub async fn try_get_over(connector: UnixConnector) -> Result<pb::GetSecretResponse, String> {
+    let channel = Endpoint::from_static("http://plugin.invalid")
+        .connect_timeout(Duration::from_secs(5))
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut c = SecretsManagerClient::new(channel);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        c.get_secret(pb::GetSecretRequest {
+            key_descriptor: key(1, "ds", "datasource"),
+        }),
+    )
+    .await
+    .map_err(|_| "call timed out".to_string())?;
+    answer
+        .map(|r| r.into_inner())
+        .map_err(|e| format!("call: {e}"))
 }
 
 impl Plugin {
@@ -240,7 +300,7 @@ impl Plugin {
         assert_eq!(self.handshake.network, "unix");
         Endpoint::from_static("http://plugin.invalid")
             .connect_timeout(Duration::from_secs(5))
-            .connect_with_connector(UnixConnector(PathBuf::from(&self.handshake.address)))
+            .connect_with_connector(UnixConnector::plain(PathBuf::from(&self.handshake.address)))
             .await
     }
 
@@ -299,28 +359,172 @@ pub fn key(org: i64, namespace: &str, kind: &str) -> Option<pb::Key> {
     })
 }
 
-pub async fn set(c: &mut SecretsManagerClient<Channel>, org: i64, ns: &str, value: &str) -> String {
-    c.set_secret(pb::SetSecretRequest {
-        key_descriptor: key(org, ns, "datasource"),
-        value: value.into(),
-    })
-    .await
-    .expect("SetSecret answers OK")
-    .into_inner()
-    .user_friendly_error
+/// The secrets client the helpers below call.
+pub type Client = SecretsManagerClient<Channel>;
+
+/// SetSecret of a `datasource` key; returns its userFriendlyError.
+pub async fn set(c: &mut Client, org: i64, ns: &str, value: &str) -> String {
+    set_key(c, key(org, ns, "datasource"), value)
+        .await
+        .user_friendly_error
 }
 
-pub async fn get(
-    c: &mut SecretsManagerClient<Channel>,
+/// GetSecret of a `datasource` key.
+pub async fn get(c: &mut Client, org: i64, ns: &str) -> pb::GetSecretResponse {
+    get_key(c, key(org, ns, "datasource")).await
+}
+
+/// DeleteSecret of a `datasource` key.
+pub async fn delete(c: &mut Client, org: i64, ns: &str) -> pb::DeleteSecretResponse {
+    delete_key(c, key(org, ns, "datasource")).await
+}
+
+/// RenameSecret of a `datasource` key to `new_namespace`.
+pub async fn rename(
+    c: &mut Client,
     org: i64,
     ns: &str,
-) -> pb::GetSecretResponse {
-    c.get_secret(pb::GetSecretRequest {
+    new_namespace: &str,
+) -> pb::RenameSecretResponse {
+    rename_key(c, key(org, ns, "datasource"), new_namespace).await
+}
+
+/// ListSecrets matching a `datasource` key, in its org or in all of them.
+pub async fn list(
+    c: &mut Client,
+    org: i64,
+    ns: &str,
+    all_organizations: bool,
+) -> pb::ListSecretsResponse {
+    let request = pb::ListSecretsRequest {
         key_descriptor: key(org, ns, "datasource"),
-    })
-    .await
-    .expect("GetSecret answers OK")
-    .into_inner()
+        all_organizations,
+    };
+    answered("ListSecrets", c.list_secrets(request).await)
+}
+
+/// The answer of an RPC that must answer gRPC OK (a status fails the test, naming `method`).
+fn answered<T>(method: &str, answer: Result<tonic::Response<T>, tonic::Status>) -> T {
+    answer
+        .unwrap_or_else(|s| panic!("{method} answered a non-OK status: {s:?}"))
+        .into_inner()
+}
+
+/// SetSecret of any key descriptor (an invalid or missing one too); the call must answer gRPC OK.
+pub async fn set_key(c: &mut Client, k: Option<pb::Key>, value: &str) -> pb::SetSecretResponse {
+    let request = pb::SetSecretRequest {
+        key_descriptor: k,
+        value: value.into(),
+    };
+    answered("SetSecret", c.set_secret(request).await)
+}
+
+/// GetSecret of any key descriptor; the call must answer gRPC OK.
+pub async fn get_key(c: &mut Client, k: Option<pb::Key>) -> pb::GetSecretResponse {
+    let request = pb::GetSecretRequest { key_descriptor: k };
+    answered("GetSecret", c.get_secret(request).await)
+}
+
+/// DeleteSecret of any key descriptor; the call must answer gRPC OK.
+pub async fn delete_key(c: &mut Client, k: Option<pb::Key>) -> pb::DeleteSecretResponse {
+    let request = pb::DeleteSecretRequest { key_descriptor: k };
+    answered("DeleteSecret", c.delete_secret(request).await)
+}
+
+/// RenameSecret of any key descriptor; the call must answer gRPC OK.
+pub async fn rename_key(
+    c: &mut Client,
+    k: Option<pb::Key>,
+    new_namespace: &str,
+) -> pb::RenameSecretResponse {
+    let request = pb::RenameSecretRequest {
+        key_descriptor: k,
+        new_namespace: new_namespace.into(),
+    };
+    answered("RenameSecret", c.rename_secret(request).await)
+}
+
+/// GetAllSecrets; the call must answer gRPC OK.
+pub async fn get_all(c: &mut Client) -> pb::GetAllSecretsResponse {
+    answered(
+        "GetAllSecrets",
+        c.get_all_secrets(pb::GetAllSecretsRequest {}).await,
+    )
+}
+
+/// GetAllSecrets, which must succeed: every secret as (org, namespace, value), sorted.
+pub async fn all_items(c: &mut Client) -> Vec<(i64, String, String)> {
+    let all = get_all(c).await;
+    assert_eq!(all.user_friendly_error, "");
+    let mut items: Vec<(i64, String, String)> = all
+        .items
+        .into_iter()
+        .map(|i| {
+            let k = i.key.expect("an item has its key");
+            (k.org_id, k.namespace, i.value)
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+/// A plugin launched like Grafana (plus `settings`) with fresh temporary data and socket
+/// folders; dropping it kills the process before the folders are removed.
+pub struct FreshPlugin {
+    pub plugin: Plugin,
+    pub data: tempfile::TempDir,
+    pub sockets: tempfile::TempDir,
+}
+
+impl std::ops::Deref for FreshPlugin {
+    type Target = Plugin;
+    fn deref(&self) -> &Plugin {
+        &self.plugin
+    }
+}
+
+impl std::ops::DerefMut for FreshPlugin {
+    fn deref_mut(&mut self) -> &mut Plugin {
+        &mut self.plugin
+    }
+}
+
+/// Launches the plugin in fresh temporary folders (see [`FreshPlugin`]).
+pub fn launch_fresh(settings: &[(&str, &str)]) -> FreshPlugin {
+    let data = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let plugin = launch(grafana_command(data.path(), sockets.path(), settings));
+    FreshPlugin {
+        plugin,
+        data,
+        sockets,
+    }
+}
+
+/// A client certificate shaped like go-plugin's host certificate: self-signed, marked as a CA,
+/// for localhost, usable for client and server auth, of organization `org`. Returns (PEM, DER,
+/// PKCS#8 key DER).
+pub fn go_plugin_style_cert(org: &str) -> (String, Vec<u8>, Vec<u8>) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, org);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+        rcgen::KeyUsagePurpose::KeyCertSign,
+    ];
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec(), key.serialize_der())
 }
 
 /// Checks every stderr line is hclog JSON with a valid level and the exact timestamp form;
@@ -351,31 +555,22 @@ pub fn assert_hclog(lines: &[String]) -> Vec<serde_json::Value> {
 
 /// `2021-10-08T08:15:56.112151+00:00`: six fractional digits, then `Z` or `±hh:mm`.
 pub fn is_hclog_timestamp(ts: &str) -> bool {
+    // `0` stands for any digit, every other byte for itself.
+    const DATE_TIME: &[u8] = b"0000-00-00T00:00:00.000000";
+    const OFFSET: &[u8] = b"00:00";
+    let fits = |text: &[u8], shape: &[u8]| {
+        text.len() == shape.len()
+            && text.iter().zip(shape).all(|(c, s)| match s {
+                b'0' => c.is_ascii_digit(),
+                _ => c == s,
+            })
+    };
     let b = ts.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-    if b.len() < 26 {
+    if b.len() < DATE_TIME.len() {
         return false;
     }
-    let tail = &ts[26..];
-    let tz_ok = tail == "Z"
-        || (tail.len() == 6
-            && (tail.starts_with('+') || tail.starts_with('-'))
-            && tail.as_bytes()[3] == b':'
-            && tail[1..3].bytes().all(|c| c.is_ascii_digit())
-            && tail[4..6].bytes().all(|c| c.is_ascii_digit()));
-    digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && b[19] == b'.'
-        && digits(20..26)
-        && tz_ok
+    let (date_time, zone) = b.split_at(DATE_TIME.len());
+    let zone_ok = zone == b"Z"
+        || matches!(zone.split_first(), Some((b'+' | b'-', rest)) if fits(rest, OFFSET));
+    fits(date_time, DATE_TIME) && zone_ok
 }

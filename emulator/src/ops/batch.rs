@@ -37,6 +37,10 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
 }
 
 fn by_id(ctx: &Ctx, region: Option<&Region>, id: &str) -> Result<Value, ApiError> {
+    // the name rule of every other operation, answered for this id alone
+    if !id.starts_with("arn:") && !crate::model::valid_name_chars(id) {
+        return Err(ApiError::invalid_name());
+    }
     let region = region.ok_or_else(ApiError::secret_not_found)?;
     let name = ctx.find(region, id)?;
     let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;

@@ -13,13 +13,6 @@ use crate::ops::{
 };
 use crate::protocol::{parse_tags, Input};
 
-/// The ValidationException for a name with characters outside `A-Za-z0-9/_+=.@-`.
-pub fn invalid_name() -> ApiError {
-    ApiError::validation(
-        "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
-    )
-}
-
 /// CreateSecret.
 pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let name = inp.required_string("Name", 1, 512)?;
@@ -36,7 +29,7 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let cross_primary = inp.string("CrossAccountPrimaryARN", 20, 2048)?;
     inp.finish()?;
     if !model::valid_name(&name) {
-        return Err(invalid_name());
+        return Err(ApiError::invalid_name());
     }
     let value = one_value(value)?;
     if value.is_some() && token.is_none() {
@@ -88,8 +81,10 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             description,
             kms_key_id: kms_key.clone(),
             secret_type,
+            tagged: !tags.is_empty(),
             tags,
             created: now,
+            created_order: model::new_record_number(),
             last_changed: now,
             ..Secret::default()
         };

@@ -26,7 +26,14 @@ pub fn metadata(s: &Secret, shape: Shape) -> Map<String, Value> {
         }
     };
     put("Type", s.secret_type.clone().map(Value::from));
-    put("Description", s.description.clone().map(Value::from));
+    // an empty Description is left out, as AWS does
+    put(
+        "Description",
+        s.description
+            .clone()
+            .filter(|d| !d.is_empty())
+            .map(Value::from),
+    );
     put("KmsKeyId", s.kms_key_id.clone().map(Value::from));
     let r = &s.rotation;
     put("RotationEnabled", r.enabled.map(Value::from));
@@ -45,13 +52,10 @@ pub fn metadata(s: &Secret, shape: Shape) -> Map<String, Value> {
     put("LastAccessedDate", s.last_accessed.map(ts));
     put("DeletedDate", s.deleted.map(ts));
     put("NextRotationDate", r.next_rotation.map(ts));
+    // `Tags` is left out until the secret is first tagged; once all tags are removed it is `[]`
     put(
         "Tags",
-        if s.tags.is_empty() {
-            None
-        } else {
-            Some(s.tags_json())
-        },
+        (s.tagged || !s.tags.is_empty()).then(|| s.tags_json()),
     );
     let key = match shape {
         Shape::Describe => "VersionIdsToStages",

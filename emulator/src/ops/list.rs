@@ -256,18 +256,56 @@ pub fn matches(s: &Secret, filters: &[Filter]) -> bool {
     })
 }
 
-/// The sort key of a secret for `sort_by`.
-fn sort_key(s: &Secret, sort_by: &str) -> f64 {
-    match sort_by {
-        "last-accessed-date" => s.last_accessed.unwrap_or(0.0),
-        "last-changed-date" => s.last_changed,
-        "name" => 0.0,
-        _ => s.created,
+/// The sort key of a secret for `sort_by`: the date, then the creation order (secrets created,
+/// changed or read in the same millisecond keep the order they were created in); by name alone
+/// for `name`. Names are unique, so the key is total.
+fn sort_key<'a>(s: &'a Secret, sort_by: &str) -> Key<'a> {
+    let (date, order) = match sort_by {
+        "last-accessed-date" => (s.last_accessed.unwrap_or(0.0), s.created_order),
+        "last-changed-date" => (s.last_changed, s.created_order),
+        "name" => (0.0, 0),
+        _ => (s.created, s.created_order),
+    };
+    Key {
+        date,
+        order,
+        name: &s.name,
     }
 }
 
-fn cmp_keys(a: (f64, &str), b: (f64, &str)) -> Ordering {
-    a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1))
+/// Where a secret sorts in ListSecrets (see [`sort_key`]); a page's cursor is the last one's key.
+#[derive(Debug, Clone, Copy)]
+struct Key<'a> {
+    date: f64,
+    order: u64,
+    name: &'a str,
+}
+
+impl Key<'_> {
+    fn cmp(&self, other: &Key<'_>) -> Ordering {
+        self.date
+            .total_cmp(&other.date)
+            .then(self.order.cmp(&other.order))
+            .then_with(|| self.name.cmp(other.name))
+    }
+}
+
+/// A page cursor: the sort key of the last secret of the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    date: f64,
+    order: u64,
+    name: String,
+}
+
+impl Cursor {
+    fn key(&self) -> Key<'_> {
+        Key {
+            date: self.date,
+            order: self.order,
+            name: &self.name,
+        }
+    }
 }
 
 /// Selects one page of secrets in `region`: matching `filters`, hidden if scheduled for deletion
@@ -281,23 +319,23 @@ pub fn page<'a>(
     include_deleted: bool,
     sort_by: &str,
     desc: bool,
-    after: Option<(f64, String)>,
+    after: Option<Cursor>,
     max: usize,
 ) -> (Vec<&'a Secret>, Option<Value>) {
-    let mut items: Vec<(f64, &Secret)> = region
+    let mut items: Vec<(Key<'a>, &'a Secret)> = region
         .values()
         .filter(|s| !ctx.expired(s))
         .filter(|s| include_deleted || s.deleted.is_none())
         .filter(|s| matches(s, filters))
         .map(|s| (sort_key(s, sort_by), &**s))
         .collect();
-    items.sort_by(|a, b| cmp_keys((a.0, &a.1.name), (b.0, &b.1.name)));
+    items.sort_by(|a, b| a.0.cmp(&b.0));
     if desc {
         items.reverse();
     }
-    if let Some((ck, cn)) = &after {
-        items.retain(|(k, s)| {
-            let o = cmp_keys((*k, &s.name), (*ck, cn));
+    if let Some(c) = &after {
+        items.retain(|(k, _)| {
+            let o = k.cmp(&c.key());
             if desc {
                 o == Ordering::Less
             } else {
@@ -307,22 +345,25 @@ pub fn page<'a>(
     }
     let more = items.len() > max;
     items.truncate(max);
-    // the key travels as its exact bit pattern (a decimal float may not parse back identically)
+    // the date travels as its exact bit pattern (a decimal float may not parse back identically)
     let cursor = if more {
-        items.last().map(|(k, s)| json!([k.to_bits(), s.name]))
+        items
+            .last()
+            .map(|(k, _)| json!([k.date.to_bits(), k.order, k.name]))
     } else {
         None
     };
     (items.into_iter().map(|(_, s)| s).collect(), cursor)
 }
 
-/// Parses a cursor `[key, name]`.
-pub fn parse_cursor(v: &Value) -> Result<(f64, String), ApiError> {
+/// Parses a cursor `[date bits, creation order, name]`.
+pub fn parse_cursor(v: &Value) -> Result<Cursor, ApiError> {
     match v.as_array().map(|a| a.as_slice()) {
-        Some([Value::Number(k), Value::String(n)]) => {
-            let bits = k.as_u64().ok_or_else(ApiError::invalid_next_token)?;
-            Ok((f64::from_bits(bits), n.clone()))
-        }
+        Some([Value::Number(d), Value::Number(o), Value::String(n)]) => Ok(Cursor {
+            date: f64::from_bits(d.as_u64().ok_or_else(ApiError::invalid_next_token)?),
+            order: o.as_u64().ok_or_else(ApiError::invalid_next_token)?,
+            name: n.clone(),
+        }),
         _ => Err(ApiError::invalid_next_token()),
     }
 }
@@ -406,6 +447,35 @@ mod tests {
         assert_eq!(split_words("/"), Vec::<String>::new());
         assert_eq!(split_words("ABCdef"), vec!["AB", "Cdef"]);
         assert_eq!(split_words("hello world"), vec!["hello", "world"]);
+    }
+
+    #[test]
+    fn equal_dates_keep_creation_order_and_names_sort_by_name() {
+        let secret = |name: &str, order: u64| Secret {
+            name: name.into(),
+            created: 5.0,
+            last_changed: 5.0,
+            created_order: order,
+            ..Default::default()
+        };
+        let (b, a) = (secret("b", 1), secret("a", 2));
+        for by in ["created-date", "last-changed-date", "last-accessed-date"] {
+            assert_eq!(
+                sort_key(&b, by).cmp(&sort_key(&a, by)),
+                Ordering::Less,
+                "{by}: b was created first"
+            );
+        }
+        assert_eq!(
+            sort_key(&a, "name").cmp(&sort_key(&b, "name")),
+            Ordering::Less
+        );
+        let cursor = parse_cursor(&json!([5.0f64.to_bits(), 1, "b"])).unwrap();
+        assert_eq!(
+            sort_key(&a, "created-date").cmp(&cursor.key()),
+            Ordering::Greater
+        );
+        assert!(parse_cursor(&json!([5.0f64.to_bits(), "b"])).is_err());
     }
 
     #[test]

@@ -159,9 +159,21 @@ pub fn replicate_on_create(
     )
 }
 
-/// The required `SecretId` member (1-2048 characters).
+/// The required `SecretId` member (1-2048 characters). An id that is not an ARN must be a valid
+/// secret name: AWS refuses anything else on every operation, before looking the secret up
+/// ([`Input::finish`] answers the refusal).
 pub fn secret_id(inp: &mut Input) -> Result<String, ApiError> {
-    inp.required_string("SecretId", 1, 2048)
+    let id = inp.required_string("SecretId", 1, 2048)?;
+    check_secret_id(inp, &id);
+    Ok(id)
+}
+
+/// Records AWS's refusal of a secret id that is neither an ARN nor a valid name (answered by
+/// [`Input::finish`]).
+pub fn check_secret_id(inp: &mut Input, id: &str) {
+    if !id.is_empty() && !id.starts_with("arn:") && !crate::model::valid_name_chars(id) {
+        inp.refuse(ApiError::invalid_name());
+    }
 }
 
 /// The optional `ClientRequestToken` (32-64 characters).
@@ -188,11 +200,20 @@ pub fn one_value(v: (Option<String>, Option<Vec<u8>>)) -> Result<Option<SecretDa
     }
 }
 
-/// The error for a raw request that carries a value but no ClientRequestToken.
+/// What AWS answers a raw request without the ClientRequestToken it needs (SDKs fill it in).
+const TOKEN_REQUIRED: &str =
+    "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
+
+/// The error for a raw CreateSecret, PutSecretValue or UpdateSecret that carries a value but no
+/// ClientRequestToken (an InvalidRequestException, as recorded from AWS).
 pub fn token_required() -> ApiError {
-    ApiError::invalid_request(
-        "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
-    )
+    ApiError::invalid_request(TOKEN_REQUIRED)
+}
+
+/// The error for a raw RotateSecret without ClientRequestToken: the same message, but AWS
+/// answers it as an InvalidParameterException.
+pub fn rotation_token_required() -> ApiError {
+    ApiError::invalid_parameter(TOKEN_REQUIRED)
 }
 
 /// Secret lookup for operations that refuse secrets scheduled for deletion.
@@ -201,6 +222,23 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
     let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
     if s.deleted.is_some() {
         return Err(ApiError::marked_for_deletion());
+    }
+    Ok(s)
+}
+
+/// The secret `id` of `region` for a write: refused when it is scheduled for deletion, or when
+/// it is a replica in this region (writes go to the primary's region).
+pub fn writable<'a>(
+    ctx: &Ctx,
+    region: &'a mut Region,
+    id: &str,
+) -> Result<&'a mut Secret, ApiError> {
+    let name = live(ctx, region, id)?.name.clone();
+    let s = region
+        .get_mut(&name)
+        .ok_or_else(ApiError::secret_not_found)?;
+    if s.is_replica_in(&ctx.region) {
+        return Err(ApiError::replica_read_only());
     }
     Ok(s)
 }

@@ -7,10 +7,12 @@ use crate::clock::day_floor;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
-use crate::model::{LabelError, Secret, SecretData, AWSCURRENT, MAX_LABELS_PER_VERSION};
+use crate::model::{
+    LabelError, Secret, SecretData, AWSCURRENT, AWSPENDING, MAX_LABELS_PER_VERSION,
+};
 use crate::ops::create::token_in_use;
 use crate::ops::{
-    arn_name, live, one_value, read_value, request_token, secret_id, token_required, ts,
+    arn_name, live, one_value, read_value, request_token, secret_id, token_required, ts, writable,
 };
 use crate::protocol::{b64, Input};
 use crate::replication::cross_account;
@@ -68,6 +70,16 @@ pub fn put_version(
         }
     };
     let mut changed_ids: Vec<String> = vec![token.to_string()];
+    if wanted.iter().any(|l| l == AWSCURRENT) {
+        // AWS takes AWSPENDING off a version that loses AWSCURRENT to a new value: it is left
+        // with AWSPREVIOUS only
+        if let Some(h) = s.holder(AWSCURRENT).filter(|h| *h != idx) {
+            if s.versions[h].has(AWSPENDING) {
+                s.detach_label(AWSPENDING, h);
+                changed_ids.push(s.versions[h].id.clone());
+            }
+        }
+    }
     for label in &wanted {
         let c = s
             .attach_label(label, idx)
@@ -201,13 +213,7 @@ pub fn put_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         return Err(token_required());
     };
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&name)
-            .ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         cross_account::refuse_value_write(s)?;
         let i = put_version(ctx, s, tx, &token, &data, stages.as_deref())?;
         let mut out = arn_name(s);
@@ -234,13 +240,7 @@ pub fn update_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         kms::check_key(&ctx.shared.config.kms_keys, &ctx.region, &ctx.account, k)?;
     }
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&name)
-            .ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         if data.is_some() {
             cross_account::refuse_value_write(s)?;
         }

@@ -6,10 +6,12 @@ use serde_json::{json, Value};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{LabelError, AWSCURRENT, AWSPREVIOUS, MAX_LABELS_PER_VERSION};
-use crate::ops::{arn_name, live, paging, secret_id, ts};
+use crate::ops::{arn_name, paging, secret_id, ts, writable};
 use crate::protocol::Input;
 
-/// ListSecretVersionIds (allowed on secrets scheduled for deletion). Newest versions first.
+/// ListSecretVersionIds (allowed on secrets scheduled for deletion). Versions in creation order,
+/// oldest first, as AWS lists them; the order is the version sequence, so versions created in the
+/// same millisecond keep it too.
 pub fn list_secret_version_ids(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = secret_id(&mut inp)?;
     let max = inp.int("MaxResults", Some(1), Some(100))?.unwrap_or(100) as usize;
@@ -32,8 +34,8 @@ pub fn list_secret_version_ids(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiEr
         };
         let mut picked = Vec::new();
         let mut more = false;
-        for v in s.versions.iter().rev() {
-            if after.is_some_and(|a| v.seq >= a) {
+        for v in &s.versions {
+            if after.is_some_and(|a| v.seq <= a) {
                 continue;
             }
             if !include_deprecated && v.stages.is_empty() {
@@ -50,7 +52,10 @@ pub fn list_secret_version_ids(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiEr
             .map(|v| {
                 let mut m = serde_json::Map::new();
                 m.insert("VersionId".into(), json!(v.id));
-                m.insert("VersionStages".into(), json!(v.stages));
+                if !v.stages.is_empty() {
+                    // a deprecated version has no VersionStages member at all
+                    m.insert("VersionStages".into(), json!(v.stages));
+                }
                 if let Some(la) = v.last_accessed {
                     m.insert("LastAccessedDate".into(), ts(la));
                 }
@@ -90,11 +95,7 @@ pub fn update_secret_version_stage(ctx: &Ctx, mut inp: Input) -> Result<Value, A
         ));
     }
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         crate::replication::cross_account::refuse_value_write(s)?;
         let not_valid = |v: &str| ApiError::invalid_parameter(format!("Not a valid version: {v}"));
         let to = match &move_to {

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::ops::{arn_name, live, paging, secret_id};
+use crate::ops::{arn_name, check_secret_id, live, paging, secret_id, writable};
 use crate::protocol::Input;
 
 fn policy_name(inp: &mut Input) -> Result<Option<String>, ApiError> {
@@ -60,13 +60,7 @@ pub fn put_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError>
         ));
     }
     ctx.write(|region, tx| {
-        let secret = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&secret)
-            .ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         s.policies.insert(name.clone(), text);
         s.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, s);
@@ -109,13 +103,7 @@ pub fn delete_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
     inp.finish()?;
     let name = only_default(&name, "delete")?;
     ctx.write(|region, tx| {
-        let secret = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&secret)
-            .ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         if s.policies.remove(&name).is_some() {
             s.last_changed = ctx.now;
             tx.put_secret(&ctx.account, &ctx.region, s);
@@ -178,6 +166,9 @@ pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
 /// Text that is not a JSON object at all answers MalformedPolicyDocumentException.
 pub fn validate_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = inp.string("SecretId", 1, 2048)?;
+    if let Some(id) = &id {
+        check_secret_id(&mut inp, id);
+    }
     let text = inp.required_string("ResourcePolicy", 1, MAX_POLICY_LEN)?;
     inp.finish()?;
     if let Some(id) = &id {

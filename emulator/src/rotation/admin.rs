@@ -3,7 +3,8 @@
 //! - `GET  /_emulator/rotation/hooks` -> `{"<lambda arn>": "<url>", ...}`
 //! - `POST /_emulator/rotation/hooks` with `{"<lambda arn>": "<http url>" | null, ...}` maps (or, with null,
 //!   unmaps) rotation functions to local endpoints
-//! - `POST /_emulator/rotation/strict` with `{"strict": true|false}` switches strict AWS mode
+//! - `POST /_emulator/rotation/strict` with `{"strict": true|false}` or `{"moto": true|false}` switches
+//!   between AWS's rotation errors (strict, the default) and moto-compatible promotion
 //! - `POST /_emulator/rotation/run-due` runs every scheduled rotation due on the emulator clock -> `{"started": n}`
 
 use std::sync::Arc;
@@ -76,11 +77,21 @@ pub async fn handle(
                 Ok(v) => v,
                 Err(r) => return *r,
             };
-            let Some(strict) = v.get("strict").and_then(Value::as_bool) else {
-                return answer(400, json!({"error": "expected {\"strict\": true|false}"}));
+            let strict = match (
+                v.get("strict").and_then(Value::as_bool),
+                v.get("moto").and_then(Value::as_bool),
+            ) {
+                (Some(strict), None) => strict,
+                (None, Some(moto)) => !moto,
+                _ => {
+                    return answer(
+                        400,
+                        json!({"error": "expected {\"strict\": true|false} or {\"moto\": true|false}"}),
+                    )
+                }
             };
             settings.set_strict(strict);
-            answer(200, json!({"strict": strict}))
+            answer(200, json!({"strict": strict, "moto": !strict}))
         }
         (&Method::POST, "/_emulator/rotation/run-due") => {
             answer(200, json!({"started": super::run_due(shared).await}))

@@ -32,7 +32,8 @@ pub fn is_builtin(arn: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct RotationSettings {
     hooks: Arc<RwLock<HashMap<String, String>>>,
-    strict: Arc<AtomicBool>,
+    /// moto-compatible promotion instead of AWS's errors when no usable function is configured.
+    moto: Arc<AtomicBool>,
     /// Set after a scan found no scheduled rotation; cleared whenever a NextRotationDate is set. The ticker
     /// skips its scan while this is set, so an emulator without schedules never walks its secrets.
     idle: Arc<AtomicBool>,
@@ -73,10 +74,16 @@ impl RotationSettings {
     pub fn hooks(&self) -> HashMap<String, String> {
         self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-    /// Strict AWS mode: RotateSecret without any Lambda ARN answers AWS's InvalidRequestException (the default
-    /// is moto-compatible: the current value is copied into a new version that becomes AWSCURRENT).
+    /// moto-compatible rotation: RotateSecret without a usable function (no Lambda ARN, or one that
+    /// is neither mapped nor built-in) copies the current value into a new version that becomes
+    /// AWSCURRENT. Off by default: AWS's errors.
+    pub fn set_moto(&self, moto: bool) {
+        self.moto.store(moto, Ordering::SeqCst);
+    }
+    /// Strict AWS mode, the opposite of [`RotationSettings::set_moto`] (the admin endpoint
+    /// `/_emulator/rotation/strict` and older callers speak of it).
     pub fn set_strict(&self, strict: bool) {
-        self.strict.store(strict, Ordering::SeqCst);
+        self.set_moto(!strict);
     }
     /// Records that some secret now has a NextRotationDate (the ticker scans again).
     pub fn note_scheduled(&self) {
@@ -90,9 +97,13 @@ impl RotationSettings {
     pub fn idle(&self) -> bool {
         self.idle.load(Ordering::SeqCst)
     }
-    /// Whether strict AWS mode is on.
+    /// Whether moto-compatible rotation is on.
+    pub fn moto(&self) -> bool {
+        self.moto.load(Ordering::SeqCst)
+    }
+    /// Whether AWS's rotation errors are answered (the default).
     pub fn strict(&self) -> bool {
-        self.strict.load(Ordering::SeqCst)
+        !self.moto()
     }
 }
 

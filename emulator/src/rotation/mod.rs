@@ -11,9 +11,11 @@
 //! - the built-in function (`arn:aws:lambda:<region>:<account>:function:emulator-builtin-rotation`): the
 //!   same four steps run inside the emulator; createSecret puts a new random password (in the `password`
 //!   field when the value is a JSON object with one, else as the whole value).
-//! - no Lambda ARN (or an ARN that is neither mapped nor built-in): moto-compatible by default (the current
-//!   value is copied into a new version that becomes AWSCURRENT); in strict mode AWS's errors
-//!   ("No Lambda rotation function ARN is associated with this secret." / AccessDeniedException).
+//! - no Lambda ARN (or an ARN that is neither mapped nor built-in): AWS's errors by default
+//!   (InvalidRequestException "No Lambda rotation function ARN is associated with this secret." /
+//!   AccessDeniedException "Secrets Manager cannot invoke the specified Lambda function. ..."); with
+//!   moto-compatible rotation (`--moto-rotation`) the current value is copied into a new version that
+//!   becomes AWSCURRENT.
 //!
 //! After a successful finishSecret the emulator removes AWSPENDING and sets LastRotatedDate and
 //! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
@@ -34,13 +36,16 @@ use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
 use crate::ops::value::put_version;
-use crate::ops::{arn_name, live, request_token, secret_id, OpFuture};
+use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
 use crate::protocol::Input;
 use crate::store::Tx;
 use crate::Shared;
 
 pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
 use schedule::Rules;
+
+/// AWS's AccessDeniedException message for a rotation function it cannot invoke.
+const LAMBDA_DENIED: &str = "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.";
 
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
@@ -90,6 +95,10 @@ async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
     let ext_role = inp.string("ExternalSecretRotationRoleArn", 20, 2048)?;
     let immediately = inp.bool("RotateImmediately")?.unwrap_or(true);
     inp.finish()?;
+    // SDKs always send a token; a raw request without one is refused before the secret is looked up
+    let Some(token) = token else {
+        return Err(rotation_token_required());
+    };
     let rules = match rules_raw {
         None => None,
         Some(v @ Value::Object(_)) => Some(Rules::parse(&v).map_err(ApiError::invalid_parameter)?),
@@ -100,7 +109,7 @@ async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
         }
     };
     let req = Request {
-        token: token.unwrap_or_else(model::new_version_id),
+        token,
         lambda: lambda.filter(|l| !l.is_empty()),
         rules,
         ext_meta: ext_meta.map(Value::Array),
@@ -128,13 +137,8 @@ fn prepare(
     id: &str,
     req: Request,
 ) -> Result<Plan, ApiError> {
-    let name = live(ctx, region, id)?.name.clone();
-    let s = region
-        .get_mut(&name)
-        .ok_or_else(ApiError::secret_not_found)?;
-    if s.is_replica_in(&ctx.region) {
-        return Err(ApiError::replica_read_only());
-    }
+    let s = writable(ctx, region, id)?;
+    let name = s.name.clone();
     crate::replication::cross_account::refuse_value_write(s)?;
     let mut out = arn_name(s);
     out.insert("VersionId".into(), json!(req.token));
@@ -149,17 +153,20 @@ fn prepare(
         Some(arn) => settings.hook(arn).map(Function::Hook),
         None => None,
     };
-    if settings.strict() {
+    if !settings.moto() {
         match (&lambda, &function) {
             (None, _) => {
-                return Err(ApiError::invalid_request("No Lambda rotation function ARN is associated with this secret."))
+                return Err(ApiError::invalid_request(
+                    "No Lambda rotation function ARN is associated with this secret.",
+                ))
             }
             (Some(arn), None) => {
-                return Err(ApiError::new(
-                    400,
-                    "AccessDeniedException",
-                    format!("Secrets Manager cannot invoke the specified Lambda function {arn}. No local endpoint is mapped to it (see the emulator's --rotation-hook)."),
-                ))
+                tracing::warn!(
+                    secret = %s.name,
+                    function = %arn,
+                    "RotateSecret: no local endpoint is mapped to this rotation function; map one with --rotation-hook or POST /_emulator/rotation/hooks, use the built-in function, or start the emulator with --moto-rotation"
+                );
+                return Err(ApiError::access_denied(LAMBDA_DENIED));
             }
             _ => {}
         }
@@ -322,11 +329,7 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
     let id = secret_id(&mut inp)?;
     inp.finish()?;
     ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region.get_mut(&name).ok_or_else(ApiError::secret_not_found)?;
-        if s.is_replica_in(&ctx.region) {
-            return Err(ApiError::replica_read_only());
-        }
+        let s = writable(ctx, region, &id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",

@@ -455,7 +455,17 @@ pub async fn comes_up(port: u16) -> bool {
 /// Starts the `sm-emulator` binary on `dir` and `port` and waits (up to 10 s) until it answers
 /// its health check.
 pub async fn spawn_binary(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    spawn_binary_with(dir, port, &[]).await
+}
+
+/// [`spawn_binary`] with further flags.
+pub async fn spawn_binary_with(
+    dir: &std::path::Path,
+    port: u16,
+    flags: &[&str],
+) -> tokio::process::Child {
     let child = binary_command(dir, port)
+        .args(flags)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

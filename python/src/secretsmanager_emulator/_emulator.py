@@ -222,8 +222,9 @@ class SecretsManagerEmulator:
     ...     emu.client.create_secret(Name="db", SecretString="s3cret")
     ...     emu.clock.advance(days=8)
 
-    ``data_dir`` keeps the secrets on disk (default: in memory); ``strict_rotation`` makes
-    RotateSecret fail as in AWS when no rotation function is usable; ``args`` are further
+    ``data_dir`` keeps the secrets on disk (default: in memory); ``strict_rotation`` (default on,
+    as in AWS) makes RotateSecret fail when no rotation function is usable, and off gives moto's
+    promotion of a copy of the current value; ``args`` are further
     ``sm-emulator`` flags; ``binary`` (or ``$SM_EMULATOR_BIN``) overrides the installed executable.
     """
 
@@ -235,7 +236,7 @@ class SecretsManagerEmulator:
         region: str = DEFAULT_REGION,
         data_dir: Union[str, "os.PathLike[str]", None] = None,
         account_id: Optional[str] = None,
-        strict_rotation: bool = False,
+        strict_rotation: bool = True,
         args: Sequence[str] = (),
         binary: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
@@ -293,8 +294,8 @@ class SecretsManagerEmulator:
         else:
             cmd += ["--in-memory"]
         cmd += ["--account-id", self.account_id]
-        if self.strict_rotation:
-            cmd.append("--strict-rotation")
+        # the wrapper's documented default is moto-compatible rotation; the binary's is AWS's
+        cmd.append("--strict-rotation" if self.strict_rotation else "--moto-rotation")
         cmd += self.args
         env = dict(os.environ)
         env.update(self.env)
@@ -530,7 +531,8 @@ class SecretsManagerEmulator:
         return self._admin("POST", "/_emulator/rotation/hooks", dict(hooks))
 
     def set_strict_rotation(self, strict: bool) -> None:
-        """Strict AWS rotation (RotateSecret without a usable function fails) on or off."""
+        """Strict AWS rotation (RotateSecret without a usable function fails; the default) on, or
+        off for moto's promotion of a copy of the current value."""
         self._admin("POST", "/_emulator/rotation/strict", {"strict": bool(strict)})
 
     def run_due_rotations(self) -> int:

@@ -7,7 +7,7 @@ options.
 - Scope of the process: one per session (default) or one per test, chosen with
   ``--sm-emulator-scope=function`` or the ini option ``secretsmanager_emulator_scope``.
 - ``secretsmanager_emulator_options``: keyword arguments for :class:`SecretsManagerEmulator`;
-  override it in a ``conftest.py`` (e.g. ``{"strict_rotation": True}``).
+  override it in a ``conftest.py`` (e.g. ``{"strict_rotation": False}``).
 """
 
 from __future__ import annotations

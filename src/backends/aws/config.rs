@@ -361,19 +361,7 @@ impl AwsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::settings::Source;
-
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let mut s = Settings::default();
-        for (k, v) in pairs {
-            s.insert(
-                *k,
-                *v,
-                Source::Env(format!("GF_PLUGIN_{}", k.to_uppercase())),
-            );
-        }
-        s
-    }
+    use crate::backends::settings::test_pairs::from_plugin_env as settings;
 
     #[test]
     fn defaults_and_debug_redaction() {

@@ -91,12 +91,51 @@ pub trait Classify: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
     fn svc(&self) -> Svc;
 }
 
+/// What each error variant the service model declares means, the same in every operation
+/// (a malformed policy counts as an invalid parameter).
+macro_rules! svc_of {
+    (ResourceNotFoundException) => {
+        Svc::NotFound
+    };
+    (ResourceExistsException) => {
+        Svc::Exists
+    };
+    (InvalidRequestException) => {
+        Svc::InvalidRequest
+    };
+    (InvalidParameterException) => {
+        Svc::InvalidParameter
+    };
+    (MalformedPolicyDocumentException) => {
+        Svc::InvalidParameter
+    };
+    (EncryptionFailure) => {
+        Svc::Encryption
+    };
+    (DecryptionFailure) => {
+        Svc::Decryption
+    };
+    (LimitExceededException) => {
+        Svc::Limit
+    };
+    (InternalServiceError) => {
+        Svc::Internal
+    };
+    (InvalidNextTokenException) => {
+        Svc::BadToken
+    };
+    (PreconditionNotMetException) => {
+        Svc::Precondition
+    };
+}
+
+/// Classifies an operation's error enum by the variants it declares (each per [`svc_of`]).
 macro_rules! classify {
-    ($ty:ident { $($variant:ident => $svc:ident),* $(,)? }) => {
+    ($ty:ident: $($variant:ident)|+) => {
         impl Classify for $ty {
             fn svc(&self) -> Svc {
                 match self {
-                    $($ty::$variant(_) => Svc::$svc,)*
+                    $($ty::$variant(_) => svc_of!($variant),)+
                     _ => Svc::Undeclared,
                 }
             }
@@ -104,45 +143,26 @@ macro_rules! classify {
     };
 }
 
-classify!(GetSecretValueError {
-    ResourceNotFoundException => NotFound, InvalidRequestException => InvalidRequest,
-    InvalidParameterException => InvalidParameter, DecryptionFailure => Decryption,
-    InternalServiceError => Internal,
-});
-classify!(CreateSecretError {
-    ResourceExistsException => Exists, ResourceNotFoundException => NotFound,
-    InvalidRequestException => InvalidRequest, InvalidParameterException => InvalidParameter,
-    MalformedPolicyDocumentException => InvalidParameter, EncryptionFailure => Encryption,
-    DecryptionFailure => Decryption, LimitExceededException => Limit,
-    InternalServiceError => Internal, PreconditionNotMetException => Precondition,
-});
-classify!(PutSecretValueError {
-    ResourceNotFoundException => NotFound, ResourceExistsException => Exists,
-    InvalidRequestException => InvalidRequest, InvalidParameterException => InvalidParameter,
-    EncryptionFailure => Encryption, DecryptionFailure => Decryption,
-    LimitExceededException => Limit, InternalServiceError => Internal,
-});
-classify!(DeleteSecretError {
-    ResourceNotFoundException => NotFound, InvalidRequestException => InvalidRequest,
-    InvalidParameterException => InvalidParameter, InternalServiceError => Internal,
-});
-classify!(DescribeSecretError {
-    ResourceNotFoundException => NotFound, InvalidParameterException => InvalidParameter,
-    InternalServiceError => Internal,
-});
-classify!(RestoreSecretError {
-    ResourceNotFoundException => NotFound, InvalidRequestException => InvalidRequest,
-    InvalidParameterException => InvalidParameter, InternalServiceError => Internal,
-});
-classify!(ListSecretsError {
-    InvalidNextTokenException => BadToken, InvalidRequestException => InvalidRequest,
-    InvalidParameterException => InvalidParameter, InternalServiceError => Internal,
-});
-classify!(BatchGetSecretValueError {
-    ResourceNotFoundException => NotFound, InvalidRequestException => InvalidRequest,
-    InvalidParameterException => InvalidParameter, DecryptionFailure => Decryption,
-    InvalidNextTokenException => BadToken, InternalServiceError => Internal,
-});
+classify!(GetSecretValueError: ResourceNotFoundException | InvalidRequestException
+    | InvalidParameterException | DecryptionFailure | InternalServiceError);
+classify!(CreateSecretError: ResourceExistsException | ResourceNotFoundException
+    | InvalidRequestException | InvalidParameterException | MalformedPolicyDocumentException
+    | EncryptionFailure | DecryptionFailure | LimitExceededException | InternalServiceError
+    | PreconditionNotMetException);
+classify!(PutSecretValueError: ResourceNotFoundException | ResourceExistsException
+    | InvalidRequestException | InvalidParameterException | EncryptionFailure
+    | DecryptionFailure | LimitExceededException | InternalServiceError);
+classify!(DeleteSecretError: ResourceNotFoundException | InvalidRequestException
+    | InvalidParameterException | InternalServiceError);
+classify!(DescribeSecretError: ResourceNotFoundException | InvalidParameterException
+    | InternalServiceError);
+classify!(RestoreSecretError: ResourceNotFoundException | InvalidRequestException
+    | InvalidParameterException | InternalServiceError);
+classify!(ListSecretsError: InvalidNextTokenException | InvalidRequestException
+    | InvalidParameterException | InternalServiceError);
+classify!(BatchGetSecretValueError: ResourceNotFoundException | InvalidRequestException
+    | InvalidParameterException | DecryptionFailure | InvalidNextTokenException
+    | InternalServiceError);
 
 /// A failed call, split into the outcomes the store reacts to and everything else.
 #[derive(Debug)]

@@ -203,7 +203,13 @@ impl SecretStore for AwsStore {
     }
 
     async fn set(&self, key: &SecretKey, value: &SecretValue) -> Result<()> {
-        self.write(&self.naming.name(key), key, value, None).await
+        self.write(write::SecretWrite {
+            name: &self.naming.name(key),
+            key,
+            value,
+            renamed_from: None,
+        })
+        .await
     }
 
     async fn delete(&self, key: &SecretKey) -> Result<()> {

@@ -22,6 +22,16 @@ pub(super) enum State {
     Deleted,
 }
 
+/// One write of a secret: the AWS name, the key stored under it, the value, and for a rename the
+/// name it is renamed from (recorded in a tag).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SecretWrite<'a> {
+    pub name: &'a str,
+    pub key: &'a SecretKey,
+    pub value: &'a SecretValue,
+    pub renamed_from: Option<&'a str>,
+}
+
 /// How often set retries when other writers keep changing the same name under it.
 const RACE_ROUNDS: usize = 4;
 
@@ -92,24 +102,18 @@ impl AwsStore {
             .map_err(|e| classify(Op::Put, self.ctx(name), e))
     }
 
-    async fn create(
-        &self,
-        name: &str,
-        key: &SecretKey,
-        value: &SecretValue,
-        renamed_from: Option<&str>,
-    ) -> Result<(), Failure> {
-        let mut tags: Vec<(String, String)> = self.naming.tags(key);
+    async fn create(&self, w: SecretWrite<'_>) -> Result<(), Failure> {
+        let mut tags: Vec<(String, String)> = self.naming.tags(w.key);
         tags.extend(self.config.tags.iter().cloned());
-        if let Some(src) = renamed_from {
+        if let Some(src) = w.renamed_from {
             tags.push((TAG_RENAMED_FROM.to_string(), src.to_string()));
         }
         let mut req = self
             .client
             .create_secret()
-            .name(name)
-            .set_secret_string(stored_string(value))
-            .set_secret_binary(stored_binary(value))
+            .name(w.name)
+            .set_secret_string(stored_string(w.value))
+            .set_secret_binary(stored_binary(w.value))
             .client_request_token(token())
             .set_kms_key_id(self.config.kms_key_id.clone())
             .set_description(self.config.description.clone());
@@ -118,50 +122,41 @@ impl AwsStore {
         }
         req.send()
             .await
-            .map(|_| self.remember(name))
-            .map_err(|e| classify(Op::Create, self.ctx(name), e))
+            .map(|_| self.remember(w.name))
+            .map_err(|e| classify(Op::Create, self.ctx(w.name), e))
     }
 
-    /// Stores `value` at `name` (the name of `key`): put when the name is known to be ours,
-    /// otherwise create, falling back to verify-and-put when it exists.
-    pub(super) async fn write(
-        &self,
-        name: &str,
-        key: &SecretKey,
-        value: &SecretValue,
-        renamed_from: Option<&str>,
-    ) -> Result<()> {
+    /// Stores the write's value at its name (the name of its key): put when the name is known to
+    /// be ours, otherwise create, falling back to verify-and-put when it exists.
+    pub(super) async fn write(&self, w: SecretWrite<'_>) -> Result<()> {
+        let (name, value) = (w.name, w.value);
         if self.is_cached(name) {
             match self.put(name, value).await {
                 Ok(()) => return Ok(()),
                 Err(Failure::NotFound) => self.forget(name),
                 Err(Failure::InvalidRequest(_)) => {
                     self.forget(name);
-                    return self.revive(name, key, value, renamed_from).await;
+                    return self.revive(w).await;
                 }
                 Err(f) => return Err(f.into_error(Op::Put, name)),
             }
         }
         for _ in 0..RACE_ROUNDS {
-            match self.create(name, key, value, renamed_from).await {
+            match self.create(w).await {
                 Ok(()) => return Ok(()),
                 // Exists: another writer, an earlier process, or a foreign secret.
                 Err(Failure::Exists) => match self.verify(name).await? {
                     State::Live => match self.put(name, value).await {
                         Ok(()) => return Ok(()),
                         Err(Failure::NotFound) => self.forget(name),
-                        Err(Failure::InvalidRequest(_)) => {
-                            return self.revive(name, key, value, renamed_from).await
-                        }
+                        Err(Failure::InvalidRequest(_)) => return self.revive(w).await,
                         Err(f) => return Err(f.into_error(Op::Put, name)),
                     },
-                    State::Deleted => return self.revive(name, key, value, renamed_from).await,
+                    State::Deleted => return self.revive(w).await,
                     State::Absent => {}
                 },
                 // Scheduled for deletion.
-                Err(Failure::InvalidRequest(_)) => {
-                    return self.revive(name, key, value, renamed_from).await
-                }
+                Err(Failure::InvalidRequest(_)) => return self.revive(w).await,
                 Err(f) => return Err(f.into_error(Op::Create, name)),
             }
         }
@@ -171,16 +166,11 @@ impl AwsStore {
     }
 
     /// `name` is (or was, a moment ago) in its recovery window: restore or recreate it.
-    async fn revive(
-        &self,
-        name: &str,
-        key: &SecretKey,
-        value: &SecretValue,
-        renamed_from: Option<&str>,
-    ) -> Result<()> {
+    async fn revive(&self, w: SecretWrite<'_>) -> Result<()> {
+        let (name, value) = (w.name, w.value);
         match self.verify(name).await? {
             State::Absent => self
-                .create(name, key, value, renamed_from)
+                .create(w)
                 .await
                 .map_err(|f| f.into_error(Op::Create, name)),
             State::Live => self
@@ -204,8 +194,7 @@ impl AwsStore {
                 }
                 DeletedNamePolicy::Recreate => {
                     self.force_delete(name).await?;
-                    self.create_after_force_delete(name, key, value, renamed_from)
-                        .await
+                    self.create_after_force_delete(w).await
                 }
             },
         }
@@ -231,22 +220,17 @@ impl AwsStore {
 
     /// AWS purges a force-deleted secret asynchronously; CreateSecret may be refused for a short
     /// while. Bounded wait: 10 tries with doubling delay from 50 ms (about 50 s in all).
-    async fn create_after_force_delete(
-        &self,
-        name: &str,
-        key: &SecretKey,
-        value: &SecretValue,
-        renamed_from: Option<&str>,
-    ) -> Result<()> {
+    async fn create_after_force_delete(&self, w: SecretWrite<'_>) -> Result<()> {
+        let name = w.name;
         let mut delay = Duration::from_millis(50);
         let mut last = None;
         for _ in 0..10 {
-            match self.create(name, key, value, renamed_from).await {
+            match self.create(w).await {
                 Ok(()) => return Ok(()),
                 Err(Failure::InvalidRequest(e)) => last = Some(e),
                 Err(Failure::Exists) => {
                     // Someone re-created it meanwhile: an ordinary write now.
-                    return Box::pin(self.write(name, key, value, renamed_from)).await;
+                    return Box::pin(self.write(w)).await;
                 }
                 Err(f) => return Err(f.into_error(Op::Create, name)),
             }
@@ -299,7 +283,13 @@ impl AwsStore {
         if !self.is_cached(&src) && self.verify(&src).await? != State::Live {
             return Ok(());
         }
-        self.write(&dst, target, &value, Some(&src)).await?;
+        self.write(SecretWrite {
+            name: &dst,
+            key: target,
+            value: &value,
+            renamed_from: Some(&src),
+        })
+        .await?;
         self.delete_named(&src).await
     }
 }

@@ -8,9 +8,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::sqlite::SqliteConnectOptions;
 use zeroize::Zeroizing;
 
 use super::db::{Db, DbError, LOCK_WAIT};
@@ -184,6 +184,13 @@ fn form_decode(s: &str) -> Zeroizing<String> {
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The pool settings every dialect shares: 4 connections, 30 s to get one.
+fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
 async fn connect_sqlite(
     opts: SqliteConnectOptions,
     read_only: bool,
@@ -193,11 +200,7 @@ async fn connect_sqlite(
         .read_only(read_only)
         .create_if_missing(create && !read_only)
         .busy_timeout(LOCK_WAIT);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(opts)
-        .await?;
+    let pool = pool_options().connect_with(opts).await?;
     Ok(Db::Sqlite(pool, Queries::new(Dialect::Sqlite)))
 }
 
@@ -207,18 +210,12 @@ async fn connect_pg(opts: PgConnectOptions, read_only: bool) -> Result<Db, DbErr
     } else {
         opts
     };
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(opts)
-        .await?;
+    let pool = pool_options().connect_with(opts).await?;
     Ok(Db::Postgres(pool, Queries::new(Dialect::Postgres)))
 }
 
 async fn connect_mysql(opts: MySqlConnectOptions, read_only: bool) -> Result<Db, DbError> {
-    let mut pool = MySqlPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(ACQUIRE_TIMEOUT);
+    let mut pool = pool_options::<sqlx::MySql>();
     if read_only {
         pool = pool.after_connect(|conn, _| {
             Box::pin(async move {

@@ -28,11 +28,7 @@ pub async fn read(store: &LegacySqlStore) -> Result<Vec<Item>> {
         .data_sources()
         .await
         .map_err(|e| sql_error("reading the data_source table", e))?;
-    let rows = store
-        .db
-        .all_secrets()
-        .await
-        .map_err(|e| sql_error("reading the secrets table", e))?;
+    let rows = store.secrets_rows().await?;
     let mut by_name = HashMap::new();
     for row in rows.iter().filter(|r| r.kind == DATASOURCE_TYPE) {
         by_name

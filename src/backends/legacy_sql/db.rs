@@ -18,7 +18,7 @@ use sqlx::Connection;
 
 use super::schema::Queries;
 
-use super::ops::{mysql_ops, pg_ops, sqlite_ops};
+use super::ops::{mysql_ops, pg_ops, sqlite_ops, DataKeyBy};
 use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
 
 /// How long a writer waits for another writer's lock before giving up.
@@ -159,12 +159,12 @@ impl Db {
 
     /// The data key `id`.
     pub async fn data_key(&self, id: &str) -> Result<Option<DataKeyRow>, DbError> {
-        read!(self, data_key(id))
+        read!(self, data_key(DataKeyBy::Id(id)))
     }
 
     /// The active data key labelled `label`.
     pub async fn current_data_key(&self, label: &str) -> Result<Option<DataKeyRow>, DbError> {
-        read!(self, current_data_key(label))
+        read!(self, data_key(DataKeyBy::CurrentOf(label)))
     }
 
     /// Every `data_source` row, by id.

@@ -204,14 +204,18 @@ impl LegacySqlStore {
         Ok(())
     }
 
+    /// Every row of Grafana's `secrets` table.
+    async fn secrets_rows(&self) -> Result<Vec<rows::SecretRow>> {
+        self.db
+            .all_secrets()
+            .await
+            .map_err(|e| sql_error("reading the secrets table", e))
+    }
+
     /// Decrypts up to [`PROBE_ROWS`] rows; when none of them yields plausible plaintext the
     /// secret_key is wrong, and opening fails instead of returning garbage later.
     async fn probe_secret_key(&self) -> Result<()> {
-        let rows = self
-            .db
-            .all_secrets()
-            .await
-            .map_err(|e| sql_error("reading the secrets table", e))?;
+        let rows = self.secrets_rows().await?;
         let mut last_mismatch = None;
         let mut probed = 0;
         for row in rows.iter().take(PROBE_ROWS) {
@@ -396,15 +400,8 @@ impl LegacySqlStore {
     /// Reads and decrypts the whole `secrets` table (all cores), reporting unreadable rows
     /// instead of stopping at the first one; items and failures in table order.
     pub async fn scan(&self) -> Result<ScanReport> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let collect = async move {
-            let mut all = Vec::new();
-            while let Some(batch) = rx.recv().await {
-                all.extend(batch);
-            }
-            all
-        };
-        let (done, mut all) = tokio::join!(self.scan_batched(tx), collect);
+        let (done, mut all) =
+            crate::backends::collect_batches(16, |tx| self.scan_batched(tx)).await;
         done?;
         all.sort_by_key(|(ordinal, _)| *ordinal);
         let mut report = ScanReport::default();
@@ -423,11 +420,7 @@ impl LegacySqlStore {
         &self,
         sink: tokio::sync::mpsc::Sender<Vec<(usize, Result<Item>)>>,
     ) -> Result<()> {
-        let rows = self
-            .db
-            .all_secrets()
-            .await
-            .map_err(|e| sql_error("reading the secrets table", e))?;
+        let rows = self.secrets_rows().await?;
         let mut seen = BTreeSet::new();
         let mut failures = Vec::new();
         let mut parsed = Vec::new();

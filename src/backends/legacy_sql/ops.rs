@@ -8,6 +8,15 @@ use sqlx::{Connection, Row};
 use super::rows::{DataKeyInsert, DataKeyRow, DataSourceRow, KeyParts, SecretRow};
 use super::schema::Queries;
 
+/// Which data key to read.
+#[derive(Debug, Clone, Copy)]
+pub enum DataKeyBy<'a> {
+    /// The key with this name (id).
+    Id(&'a str),
+    /// The active key of this label.
+    CurrentOf(&'a str),
+}
+
 macro_rules! dialect_ops {
     ($modname:ident, $conn:ty, $ts:ty, $to_ts:expr) => {
         /// Queries on one concrete dialect (generated once per dialect).
@@ -18,7 +27,14 @@ macro_rules! dialect_ops {
                 ($to_ts)(now)
             }
 
-            type DbRow = <<$conn as Connection>::Database as sqlx::Database>::Row;
+            type Db = <$conn as Connection>::Database;
+            type DbRow = <Db as sqlx::Database>::Row;
+            type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+            /// `query` with the key's org, namespace and type bound as its next three parameters.
+            fn bind_key<'q>(query: Query<'q>, k: KeyParts<'q>) -> Query<'q> {
+                query.bind(k.0).bind(k.1).bind(k.2)
+            }
 
             /// A text column. MySQL reports columns with a binary collation (`utf8mb4_bin`) as
             /// VARBINARY/BLOB, so fall back to bytes that must be UTF-8.
@@ -73,10 +89,7 @@ macro_rules! dialect_ops {
                 q: &Queries,
                 k: KeyParts<'_>,
             ) -> Result<Option<SecretRow>, sqlx::Error> {
-                let row = sqlx::query(&q.select_one)
-                    .bind(k.0)
-                    .bind(k.1)
-                    .bind(k.2)
+                let row = bind_key(sqlx::query(&q.select_one), k)
                     .fetch_optional(&mut *c)
                     .await?;
                 row.as_ref().map(secret_row).transpose()
@@ -111,27 +124,17 @@ macro_rules! dialect_ops {
                     .collect()
             }
 
+            /// The data key `by` names, if there is one.
             pub async fn data_key(
                 c: &mut $conn,
                 q: &Queries,
-                id: &str,
+                by: DataKeyBy<'_>,
             ) -> Result<Option<DataKeyRow>, sqlx::Error> {
-                let row = sqlx::query(&q.data_key_by_id)
-                    .bind(id)
-                    .fetch_optional(&mut *c)
-                    .await?;
-                row.as_ref().map(data_key_row).transpose()
-            }
-
-            pub async fn current_data_key(
-                c: &mut $conn,
-                q: &Queries,
-                label: &str,
-            ) -> Result<Option<DataKeyRow>, sqlx::Error> {
-                let row = sqlx::query(&q.data_key_current)
-                    .bind(label)
-                    .fetch_optional(&mut *c)
-                    .await?;
+                let (sql, param) = match by {
+                    DataKeyBy::Id(id) => (&q.data_key_by_id, id),
+                    DataKeyBy::CurrentOf(label) => (&q.data_key_current, label),
+                };
+                let row = sqlx::query(sql).bind(param).fetch_optional(&mut *c).await?;
                 row.as_ref().map(data_key_row).transpose()
             }
 
@@ -193,19 +196,11 @@ macro_rules! dialect_ops {
                 value: &str,
                 now: NaiveDateTime,
             ) -> Result<(), sqlx::Error> {
-                let updated = sqlx::query(&q.update_value)
-                    .bind(value)
-                    .bind(ts(now))
-                    .bind(k.0)
-                    .bind(k.1)
-                    .bind(k.2)
+                let updated = bind_key(sqlx::query(&q.update_value).bind(value).bind(ts(now)), k)
                     .execute(&mut *c)
                     .await?;
                 if updated.rows_affected() == 0 {
-                    sqlx::query(&q.insert_secret)
-                        .bind(k.0)
-                        .bind(k.1)
-                        .bind(k.2)
+                    bind_key(sqlx::query(&q.insert_secret), k)
                         .bind(value)
                         .bind(ts(now))
                         .bind(ts(now))
@@ -220,10 +215,7 @@ macro_rules! dialect_ops {
                 q: &Queries,
                 k: KeyParts<'_>,
             ) -> Result<u64, sqlx::Error> {
-                Ok(sqlx::query(&q.delete_secret)
-                    .bind(k.0)
-                    .bind(k.1)
-                    .bind(k.2)
+                Ok(bind_key(sqlx::query(&q.delete_secret), k)
                     .execute(&mut *c)
                     .await?
                     .rows_affected())
@@ -246,14 +238,12 @@ macro_rules! dialect_ops {
                     .bind(from.2)
                     .execute(&mut *c)
                     .await?;
-                sqlx::query(&q.rename_secret)
-                    .bind(to_ns)
-                    .bind(ts(now))
-                    .bind(from.0)
-                    .bind(from.1)
-                    .bind(from.2)
-                    .execute(&mut *c)
-                    .await?;
+                bind_key(
+                    sqlx::query(&q.rename_secret).bind(to_ns).bind(ts(now)),
+                    from,
+                )
+                .execute(&mut *c)
+                .await?;
                 Ok(())
             }
 
@@ -265,7 +255,8 @@ macro_rules! dialect_ops {
                 dk: &DataKeyInsert<'_>,
                 now: NaiveDateTime,
             ) -> Result<Option<DataKeyRow>, sqlx::Error> {
-                if let Some(existing) = current_data_key(&mut *c, q, dk.label).await? {
+                if let Some(existing) = data_key(&mut *c, q, DataKeyBy::CurrentOf(dk.label)).await?
+                {
                     return Ok(Some(existing));
                 }
                 sqlx::query(&q.insert_data_key)

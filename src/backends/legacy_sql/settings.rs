@@ -410,13 +410,7 @@ fn split_host_port(value: &str, default_port: u16) -> Result<(String, u16), Stri
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::backends::settings::test_pairs::owned as env;
 
     #[test]
     fn ini_with_env_overrides_and_expansion() {

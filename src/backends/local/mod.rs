@@ -332,19 +332,7 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::settings::Source;
-
-    fn settings(pairs: &[(&str, &str)]) -> Settings {
-        let mut s = Settings::default();
-        for (k, v) in pairs {
-            s.insert(
-                *k,
-                *v,
-                Source::Env(format!("GF_PLUGIN_{}", k.to_uppercase())),
-            );
-        }
-        s
-    }
+    use crate::backends::settings::test_pairs::from_plugin_env as settings;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<PathBuf> + 'a {
         move |k| {

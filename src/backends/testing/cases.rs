@@ -22,8 +22,7 @@ pub async fn absent_get(store: &dyn SecretStore) {
 pub async fn set_get_round_trip(store: &dyn SecretStore) {
     let mut c = Case::new("set_get_round_trip", store);
     let k = c.key(c.org_a, "db", T);
-    let v = c.unique_value("round-trip");
-    c.set(&k, &v).await;
+    let v = c.set_unique(&k, "round-trip").await;
     c.expect(&k, Some(&v), "after set").await;
     c.cleanup().await;
 }
@@ -59,10 +58,8 @@ pub async fn rename_moves_value(store: &dyn SecretStore) {
     let old = c.key(c.org_a, "old", T);
     let new = c.key(c.org_a, "new", T);
     let other_org = c.key(c.org_b, "old", T);
-    let v = c.unique_value("moving");
-    let v_other = c.unique_value("stays");
-    c.set(&old, &v).await;
-    c.set(&other_org, &v_other).await;
+    let v = c.set_unique(&old, "moving").await;
+    let v_other = c.set_unique(&other_org, "stays").await;
     c.rename(&old, &c.ns("new")).await;
     c.expect(&old, None, "source after rename").await;
     c.expect(&new, Some(&v), "target after rename").await;
@@ -93,9 +90,8 @@ pub async fn rename_onto_existing_replaces(store: &dyn SecretStore) {
     let mut c = Case::new("rename_onto_existing_replaces", store);
     let src = c.key(c.org_a, "src", T);
     let dst = c.key(c.org_a, "dst", T);
-    let (vs, vd) = (c.unique_value("source"), c.unique_value("stale-target"));
-    c.set(&src, &vs).await;
-    c.set(&dst, &vd).await;
+    let vs = c.set_unique(&src, "source").await;
+    c.set_unique(&dst, "stale-target").await;
     c.rename(&src, &c.ns("dst")).await;
     c.expect(&src, None, "source after rename onto an existing key")
         .await;
@@ -109,8 +105,7 @@ pub async fn rename_onto_existing_replaces(store: &dyn SecretStore) {
 pub async fn rename_same_namespace_is_noop(store: &dyn SecretStore) {
     let mut c = Case::new("rename_same_namespace_is_noop", store);
     let k = c.key(c.org_a, "same", T);
-    let v = c.unique_value("unchanged");
-    c.set(&k, &v).await;
+    let v = c.set_unique(&k, "unchanged").await;
     c.rename(&k, &c.ns("same")).await;
     c.expect(&k, Some(&v), "after renaming to the same namespace")
         .await;
@@ -122,9 +117,8 @@ pub async fn org_isolation(store: &dyn SecretStore) {
     let mut c = Case::new("org_isolation", store);
     let a = c.key(c.org_a, "shared-name", T);
     let b = c.key(c.org_b, "shared-name", T);
-    let (va, vb) = (c.unique_value("org-a"), c.unique_value("org-b"));
-    c.set(&a, &va).await;
-    c.set(&b, &vb).await;
+    let va = c.set_unique(&a, "org-a").await;
+    let vb = c.set_unique(&b, "org-b").await;
     c.expect(&a, Some(&va), "org A").await;
     c.expect(&b, Some(&vb), "org B").await;
     let ns = c.ns("shared-name");
@@ -240,8 +234,7 @@ pub async fn bulk_reads(store: &dyn SecretStore) {
             &format!("bulk-{i}"),
             T,
         );
-        let value = c.unique_value(&format!("v{i}"));
-        c.set(&key, &value).await;
+        let value = c.set_unique(&key, &format!("v{i}")).await;
         keys.push(key);
         values.push(value);
     }
@@ -274,15 +267,7 @@ pub async fn bulk_reads(store: &dyn SecretStore) {
         }
     }
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let collect = async move {
-        let mut all = Vec::new();
-        while let Some(batch) = rx.recv().await {
-            all.extend(batch);
-        }
-        all
-    };
-    let (res, batched) = tokio::join!(store.get_all_batched(tx), collect);
+    let (res, batched) = crate::backends::collect_batches(4, |tx| store.get_all_batched(tx)).await;
     if let Err(e) = res {
         c.fail(format!("get_all_batched() returned an error: {e}"));
     }
