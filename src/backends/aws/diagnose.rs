@@ -714,21 +714,13 @@ mod tests {
                 && fix.contains("arn:aws:secretsmanager:eu-west-1:<account id>:secret:grafana/*"),
             "{fix}"
         );
-        for action in [
-            "ListSecrets",
-            "BatchGetSecretValue",
-            "DescribeSecret",
-            "PutSecretValue",
-            "DeleteSecret",
-            "RestoreSecret",
-            "TagResource",
-        ] {
-            assert_eq!(
-                by_check(&format!("aws.iam.{action}")).status,
-                Status::Ok,
-                "{action}"
-            );
-        }
+        // ListSecrets and the six other probes on the name that does not exist are allowed.
+        let others: Vec<&Finding> = out
+            .iter()
+            .filter(|f| f.check.starts_with("aws.iam.") && f.check != "aws.iam.GetSecretValue")
+            .collect();
+        assert_eq!(others.len(), 7, "{out:#?}");
+        assert!(others.iter().all(|f| f.status == Status::Ok), "{out:#?}");
         assert_eq!(put.num_calls(), 1);
     }
 }
