@@ -36,6 +36,16 @@ impl BackendSettings for MemoryConfig {
     async fn open(&self) -> Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(MemoryStore::new()))
     }
+
+    async fn diagnose(&self, _probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        vec![super::diagnosis::Finding::warning(
+            "memory",
+            "backend memory",
+            "keeps secrets only in the plugin's memory: Grafana's secrets are lost whenever the \
+             plugin or Grafana restarts",
+            "backend = local   (or aws / legacy_sql, in [plugin.secretsbroker-secretsmanager])",
+        )]
+    }
 }
 
 /// An in-process store: a sorted map from key to value behind a read-write lock (never held

@@ -86,6 +86,21 @@ impl BackendSettings for MirrorConfig {
     fn read_cache_by_default(&self) -> bool {
         self.primary.read_cache_by_default()
     }
+
+    /// Both sides' checks, each finding named after its side.
+    async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        let mut out = Vec::new();
+        for (side, config) in [("primary", &self.primary), ("secondary", &self.secondary)] {
+            let label = format!("mirror {side} ({})", config.name());
+            out.extend(
+                super::diagnose(config, probe)
+                    .await
+                    .into_iter()
+                    .map(|f| f.within(&format!("mirror_{side}"), &label)),
+            );
+        }
+        out
+    }
 }
 
 const STRIPES: usize = 64;

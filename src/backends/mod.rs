@@ -6,7 +6,8 @@
 //! [`legacy_sql`] (Grafana's own `secrets` table) and [`memory`] (this process's memory). Cross-cutting behaviour is a decorator that
 //! implements the same trait ([`mirror`], the read [`cache`]).
 //! [`settings`] holds the raw settings every backend reads; [`reconcile`] compares and repairs two
-//! stores (the mirror and the migration's `verify`/`reconcile`).
+//! stores (the mirror and the migration's `verify`/`reconcile`); [`diagnosis`] is what each
+//! backend's checks report to `secrets-broker doctor` ([`diagnose`]).
 
 use std::any::Any;
 use std::fmt;
@@ -20,6 +21,7 @@ pub use settings::{ConfigError, Settings};
 pub mod aws;
 pub mod cache;
 pub mod call_notes;
+pub mod diagnosis;
 pub mod legacy_sql;
 pub mod local;
 pub mod memory;
@@ -306,6 +308,21 @@ pub trait BackendSettings: AsAny + fmt::Debug + Send + Sync {
     fn read_cache_by_default(&self) -> bool {
         false
     }
+
+    /// Checks everything that can stop this backend, without changing it (unless `probe.write`):
+    /// `secrets-broker doctor`. The default opens the store and reports whether that worked.
+    async fn diagnose(&self, probe: &diagnosis::Probe) -> Vec<diagnosis::Finding> {
+        let _ = probe;
+        vec![match self.open().await {
+            Ok(_) => diagnosis::Finding::ok("open", "the store", "opened"),
+            Err(e) => diagnosis::Finding::problem(
+                "open",
+                "the store",
+                format!("cannot be opened: {e}"),
+                "correct what the message names, then run doctor again",
+            ),
+        }]
+    }
 }
 
 /// Which backend to run, with its validated settings.
@@ -365,6 +382,11 @@ impl fmt::Debug for BackendConfig {
             .field("settings", &self.settings)
             .finish()
     }
+}
+
+/// Runs the configured backend's checks (see [`BackendSettings::diagnose`]).
+pub async fn diagnose(config: &BackendConfig, probe: &diagnosis::Probe) -> Vec<diagnosis::Finding> {
+    config.settings.diagnose(probe).await
 }
 
 /// Opens the configured backend.

@@ -1,5 +1,6 @@
 //! The command line: global settings flags, plugin mode (what Grafana runs: no subcommand, magic
-//! cookie present), `serve` (the same gRPC API on a TCP address) and the admin commands.
+//! cookie present), `serve` (the same gRPC API on a TCP address), the admin commands and
+//! `doctor` (checks of a setup).
 //!
 //! Settings come from `--config FILE`, `GF_PLUGIN_*` environment variables and the flags below,
 //! merged by [`secrets_broker::config::Settings::load`] (flags > environment > file).
@@ -14,6 +15,7 @@ use secrets_broker::server::{handshake, logging};
 
 mod admin;
 mod audit;
+mod doctor;
 mod migrate;
 mod plugin;
 
@@ -114,6 +116,9 @@ enum Command {
     Verify(migrate::VerifyArgs),
     /// Make the mirror backend's secondary match its primary (the configured backend must be mirror).
     Reconcile(migrate::ReconcileArgs),
+    /// Check the settings, the backend and (with --grafana-home/--grafana-config) the Grafana
+    /// install: one finding per check with its fix; exit 0 = no problem, 1 = a problem.
+    Doctor(doctor::DoctorArgs),
     /// Audit log tools: `audit verify FILE...` checks its hash chain.
     Audit(audit::AuditArgs),
 }
@@ -121,6 +126,14 @@ enum Command {
 impl GlobalOpts {
     /// The merged settings: --config file, then GF_PLUGIN_* environment, then flags.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        self.settings_from(std::env::vars())
+    }
+
+    /// The merged settings with `env` as the environment.
+    pub fn settings_from(
+        &self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut flags = Vec::new();
         if let Some(b) = &self.backend {
             flags.push(("backend".to_string(), b.clone()));
@@ -132,7 +145,7 @@ impl GlobalOpts {
             flags.push(("log_level".to_string(), l.clone()));
         }
         flags.extend(self.set.iter().cloned());
-        Settings::load(self.config.as_deref(), std::env::vars(), flags)
+        Settings::load(self.config.as_deref(), env, flags)
     }
 }
 
@@ -207,6 +220,7 @@ pub fn main() -> ExitCode {
             Some(Command::Migrate(a)) => migrate::run_migrate(&cli.global, a).await,
             Some(Command::Verify(a)) => migrate::run_verify(&cli.global, a).await,
             Some(Command::Reconcile(a)) => migrate::run_reconcile(&cli.global, a).await,
+            Some(Command::Doctor(a)) => doctor::run(&cli.global, &a).await,
             Some(Command::Audit(a)) => audit::run(a),
         }
     });

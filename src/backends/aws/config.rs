@@ -291,6 +291,12 @@ impl AwsConfig {
     /// Builds the Secrets Manager client: explicit keys or the default chain, optional
     /// assume-role, region, endpoint, retries and timeouts.
     pub async fn client(&self) -> Result<aws_sdk_secretsmanager::Client> {
+        Ok(Self::client_for(&self.sdk_config().await?))
+    }
+
+    /// The SDK configuration the client is built from: credentials (explicit keys or the
+    /// default chain, optionally an assumed role), region, endpoint, retries and timeouts.
+    pub async fn sdk_config(&self) -> Result<aws_config::SdkConfig> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(self.retry_config())
             .timeout_config(self.timeout_config());
@@ -315,7 +321,7 @@ impl AwsConfig {
                 "no AWS region: set aws_region (or AWS_REGION / a profile region)".into(),
             ));
         }
-        let conf = match &self.role_arn {
+        Ok(match &self.role_arn {
             None => base,
             Some(arn) => {
                 let mut role = AssumeRoleProvider::builder(arn.clone()).session_name(
@@ -333,7 +339,11 @@ impl AwsConfig {
                     )
                     .build()
             }
-        };
+        })
+    }
+
+    /// The Secrets Manager client for `conf` (see [`Self::sdk_config`]).
+    pub fn client_for(conf: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
         // The SDK's default retry quota (a token bucket shared by every client of the process)
         // stops *all* retries once a burst of throttling has drained it, turning a throttled
         // minute into errors on every Grafana call. Retries here are bounded by max_attempts and
@@ -341,11 +351,11 @@ impl AwsConfig {
         let partition = RetryPartition::custom("grafana-secrets-broker")
             .token_bucket(TokenBucket::unlimited())
             .build();
-        let sm = aws_sdk_secretsmanager::config::Builder::from(&conf)
+        let sm = aws_sdk_secretsmanager::config::Builder::from(conf)
             .retry_partition(partition)
             .interceptor(super::attempts::AttemptCounter)
             .build();
-        Ok(aws_sdk_secretsmanager::Client::from_conf(sm))
+        aws_sdk_secretsmanager::Client::from_conf(sm)
     }
 }
 

@@ -287,6 +287,29 @@ fn service<E: Classify>(op: Op, ctx: Ctx<'_>, e: &E, status: u16) -> Failure {
     }
 }
 
+/// Whether an error code says the caller lacks an IAM permission.
+pub fn is_access_denied_code(code: &str) -> bool {
+    matches!(code, "AccessDeniedException" | "AccessDenied")
+}
+
+/// Whether an error code says AWS did not accept the credentials (unknown, expired, wrongly
+/// signed: a wrong secret key or a clock far off).
+pub fn is_credentials_code(code: &str) -> bool {
+    matches!(
+        code,
+        "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "IncompleteSignature"
+            | "IncompleteSignatureException"
+            | "InvalidClientTokenId"
+            | "MissingAuthenticationToken"
+            | "MissingAuthenticationTokenException"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+    )
+}
+
 fn by_code(op: Op, ctx: Ctx<'_>, code: &str, said: &str, status: u16) -> Error {
     let name = ctx.name;
     let action = op.action();
@@ -298,20 +321,11 @@ fn by_code(op: Op, ctx: Ctx<'_>, code: &str, said: &str, status: u16) -> Error {
             "{action} on {name:?} was throttled by AWS even after retrying with backoff; \
                  retry later or raise aws_max_attempts ({said})"
         )),
-        "AccessDeniedException" | "AccessDenied" => Error::PermissionDenied(format!(
+        _ if is_access_denied_code(code) => Error::PermissionDenied(format!(
             "AWS denied {action} on secret {name:?}: grant that IAM action to the broker's \
              identity (AWS said: {said})"
         )),
-        "UnrecognizedClientException"
-        | "InvalidSignatureException"
-        | "IncompleteSignature"
-        | "IncompleteSignatureException"
-        | "InvalidClientTokenId"
-        | "MissingAuthenticationToken"
-        | "MissingAuthenticationTokenException"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "ExpiredTokenException" => Error::Config(format!(
+        _ if is_credentials_code(code) => Error::Config(format!(
             "AWS rejected the credentials for {action} ({code}): check aws_access_key_id / \
              aws_secret_access_key or the default credential chain, aws_role_arn, and that \
              aws_region ({}) is the secret's region (AWS said: {said})",

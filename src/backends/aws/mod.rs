@@ -7,6 +7,7 @@
 //! - [`attempts`]: the SDK's attempts, retries and throttled attempts (for the metrics).
 //! - [`errors`]: typed SDK errors → [`backends::Error`](crate::backends::Error).
 //! - `write` / `read`: the operations.
+//! - `diagnose`: `secrets-broker doctor`'s harmless probes (reachability, credentials, IAM, KMS).
 //!
 //! # Ownership
 //!
@@ -73,6 +74,7 @@
 
 pub mod attempts;
 pub mod config;
+mod diagnose;
 pub mod errors;
 pub mod naming;
 mod read;
@@ -113,6 +115,10 @@ impl BackendSettings for AwsConfig {
     /// Every read is a paid API call over the network.
     fn read_cache_by_default(&self) -> bool {
         true
+    }
+
+    async fn diagnose(&self, probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        diagnose::diagnose(self, probe).await
     }
 }
 

@@ -6,7 +6,8 @@
 //!   [`datakeys`]: data key naming and caching; [`codec`]: stored text ↔ plaintext;
 //!   `db`/`rows`/`ops`/`schema`/`connect` (private): SQL per dialect and locked writes, reached
 //!   from outside only through [`LegacySqlStore`] and [`delete_grafana_kv_store_row`];
-//!   [`errors`]: database errors → backend errors; [`datasource`]: legacy `secure_json_data`.
+//!   [`errors`]: database errors → backend errors; [`datasource`]: legacy `secure_json_data`;
+//!   `diagnose`: `secrets-broker doctor`'s read-only checks (connection, schema, secret_key).
 //! - Writes happen in locked transactions and never alter the schema; `legacy_read_only`
 //!   refuses them; `legacy_create_tables` creates the two tables for standalone use.
 
@@ -16,6 +17,7 @@ pub mod crypto;
 pub mod datakeys;
 pub mod datasource;
 mod db;
+mod diagnose;
 pub mod errors;
 mod ops;
 mod rows;
@@ -62,6 +64,10 @@ impl BackendSettings for LegacySqlConfig {
     /// Every read is a database query plus a key derivation (Grafana cached the same table 5 s).
     fn read_cache_by_default(&self) -> bool {
         true
+    }
+
+    async fn diagnose(&self, _probe: &super::diagnosis::Probe) -> Vec<super::diagnosis::Finding> {
+        diagnose::diagnose(self).await
     }
 }
 

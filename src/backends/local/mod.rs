@@ -47,17 +47,22 @@
 //! - [`keyfile`]: the encryption key and key files.
 //! - the fsync of sled's files after each flush is the `sled-sync` crate (shared with the emulator).
 //! - `store`: [`LocalStore`], the [`crate::backends::SecretStore`] implementation.
+//! - `diagnose`: `secrets-broker doctor`'s checks of the directory, the key and the store.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+#[cfg(unix)]
+use crate::backends::diagnosis::{Finding, Probe};
 use crate::backends::settings::{ConfigError, Settings};
 use crate::backends::{Backend, BackendSettings, SecretStore};
 
 pub mod cipher;
 pub mod codec;
+#[cfg(unix)]
+mod diagnose;
 pub mod keyfile;
 mod store;
 
@@ -81,6 +86,11 @@ pub static BACKEND: Backend = Backend {
 impl BackendSettings for LocalConfig {
     async fn open(&self) -> crate::backends::Result<Arc<dyn SecretStore>> {
         Ok(Arc::new(LocalStore::open(self)?))
+    }
+
+    #[cfg(unix)]
+    async fn diagnose(&self, probe: &Probe) -> Vec<Finding> {
+        diagnose::diagnose(self, probe).await
     }
 }
 

@@ -25,8 +25,8 @@ use crate::domain::{Item, ListFilter, Rename, SecretKey, SecretValue};
 use sled_sync::wal::{Op, Wal};
 use sled_sync::SledFiles;
 
-const LOCK_FILE_NAME: &str = "broker.lock";
-const DB_DIR_NAME: &str = "db";
+pub(super) const LOCK_FILE_NAME: &str = "broker.lock";
+pub(super) const DB_DIR_NAME: &str = "db";
 const SECRETS_TREE: &[u8] = b"secrets";
 const KEY_CHECK: &[u8] = b"key_check";
 /// sled's page cache; the store is small and the plugin should stay lean.
@@ -210,7 +210,7 @@ fn create_dir(dir: &Path) -> Result<()> {
 
 /// Whether `name` in the data directory belongs to the store.
 #[cfg(unix)]
-fn is_store_entry(name: &str) -> bool {
+pub(super) fn is_store_entry(name: &str) -> bool {
     [LOCK_FILE_NAME, KEY_FILE_NAME, DB_DIR_NAME, WAL_DIR_NAME].contains(&name)
         || (name.starts_with(".broker.key.") && name.ends_with(".tmp"))
 }
