@@ -49,8 +49,19 @@ impl Report {
         self.finding(check)["status"].as_str().unwrap()
     }
 
+    fn detail(&self, check: &str) -> &str {
+        self.finding(check)["detail"].as_str().unwrap()
+    }
+
     fn fix(&self, check: &str) -> &str {
         self.finding(check)["fix"].as_str().unwrap_or("")
+    }
+
+    /// Asserts that doctor failed (exit 1) with a `problem` finding of `check`; returns its fix.
+    fn problem_fix(&self, check: &str) -> &str {
+        assert_eq!(self.code, Some(1), "{}", self.text);
+        assert_eq!(self.status(check), "problem", "{}", self.text);
+        self.fix(check)
     }
 }
 
@@ -148,9 +159,7 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
         assert_eq!(r.status(check), "ok", "{check}: {}", r.text);
     }
     assert!(
-        r.finding("local.store")["detail"]
-            .as_str()
-            .unwrap()
+        r.detail("local.store")
             .contains("the key decrypts the data"),
         "{}",
         r.text
@@ -161,9 +170,11 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
     let audit = home.path().join("no-such-dir/audit.log");
     let audit_env = [env[0], ("GF_PLUGIN_AUDIT_LOG", audit.to_str().unwrap())];
     let r = doctor(home.path(), &audit_env, &[]);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("audit.file"), "problem");
-    assert!(r.fix("audit.file").starts_with("mkdir -p "), "{}", r.text);
+    assert!(
+        r.problem_fix("audit.file").starts_with("mkdir -p "),
+        "{}",
+        r.text
+    );
     std::fs::create_dir(audit.parent().unwrap()).unwrap();
     let r = doctor(home.path(), &audit_env, &[]);
     assert_eq!(r.code, Some(0), "{}", r.text);
@@ -197,10 +208,8 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
     let key = data.join("broker.key");
     chmod(&key, 0o644);
     let r = doctor(home.path(), &env, &[]);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("local.key.mode"), "problem");
     assert!(
-        r.fix("local.key.mode")
+        r.problem_fix("local.key.mode")
             .starts_with(&format!("chmod 600 {}", key.display())),
         "{}",
         r.text
@@ -211,9 +220,7 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
     // The key lost while the data remains: the plugin would generate a new one and refuse.
     std::fs::rename(&key, home.path().join("key.bak")).unwrap();
     let r = doctor(home.path(), &env, &[]);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("local.key"), "problem");
-    assert!(r.fix("local.key").contains("restore"), "{}", r.text);
+    assert!(r.problem_fix("local.key").contains("restore"), "{}", r.text);
     assert!(!key.exists(), "doctor must not generate a key");
 
     // A wrong key for the data: found by opening the store as the plugin does.
@@ -223,10 +230,7 @@ fn local_store_healthy_then_loose_modes_and_a_lost_key() {
     assert_eq!(r.code, Some(1), "{}", r.text);
     assert_eq!(r.status("local.store"), "problem");
     assert!(
-        r.finding("local.store")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("does not match"),
+        r.detail("local.store").contains("does not match"),
         "{}",
         r.text
     );
@@ -347,9 +351,7 @@ async fn aws_backend_against_the_emulator() {
     let mut no_region = good.clone();
     no_region.retain(|(k, _)| *k != "GF_PLUGIN_AWS_REGION");
     let r = doctor_async(home.path(), &no_region, &[]).await;
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("aws.region"), "problem");
-    assert!(r.fix("aws.region").starts_with("aws_region = "));
+    assert!(r.problem_fix("aws.region").starts_with("aws_region = "));
 
     // Nothing listens at the endpoint: a reachability problem.
     let closed = {
@@ -379,9 +381,8 @@ async fn legacy_sql_on_postgres_with_and_without_grafanas_tables() {
     assert_eq!(r.code, Some(1), "{}", r.text);
     assert_eq!(r.status("legacy_sql.connect"), "ok", "{}", r.text);
     assert_eq!(r.status("legacy_sql.schema.secrets"), "problem");
-    assert!(r.finding("legacy_sql.schema.secrets")["detail"]
-        .as_str()
-        .unwrap()
+    assert!(r
+        .detail("legacy_sql.schema.secrets")
         .contains("does not exist"));
 
     // Grafana's tables (created by the backend's DDL, Grafana's column types) and one secret, a
@@ -502,9 +503,7 @@ fn grafana_install_right_and_each_way_wrong() {
     assert_eq!(r.code, Some(0), "{}", r.text);
     let chosen = grafana.canonicalize().unwrap().join("secrets-broker");
     assert!(
-        r.finding("settings.data_dir")["detail"]
-            .as_str()
-            .unwrap()
+        r.detail("settings.data_dir")
             .ends_with(&format!("uses {}", chosen.display())),
         "{}",
         r.text
@@ -517,20 +516,15 @@ fn grafana_install_right_and_each_way_wrong() {
     // Without `use_plugin`.
     write_ini(&RIGHT_INI.replace("use_plugin = true\n", ""));
     let r = doctor(home.path(), &[], &args);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("grafana.use_plugin"), "problem");
     assert_eq!(
-        r.fix("grafana.use_plugin"),
+        r.problem_fix("grafana.use_plugin"),
         format!("in {}, section [secrets]: use_plugin = true", ini.display())
     );
 
     // Without the unsigned-plugin line: the fix keeps the other plugin listed.
     write_ini(&RIGHT_INI.replace(", secretsbroker-secretsmanager", ""));
     let r = doctor(home.path(), &[], &args);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("grafana.unsigned"), "problem");
-    assert_eq!(
-        r.fix("grafana.unsigned"),
+    assert_eq!(r.problem_fix("grafana.unsigned"),
         format!(
             "in {}, section [plugins]: allow_loading_unsigned_plugins = some-other-plugin,secretsbroker-secretsmanager",
             ini.display()
@@ -558,19 +552,15 @@ fn grafana_install_right_and_each_way_wrong() {
     write_ini(RIGHT_INI);
     chmod(&exe, 0o644);
     let r = doctor(home.path(), &[], &args);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("grafana.executable.mode"), "problem");
     assert_eq!(
-        r.fix("grafana.executable.mode"),
+        r.problem_fix("grafana.executable.mode"),
         format!("chmod 755 {}", exe.display())
     );
 
     // No plugin folder at all.
     std::fs::remove_dir_all(&folder).unwrap();
     let r = doctor(home.path(), &[], &args);
-    assert_eq!(r.code, Some(1), "{}", r.text);
-    assert_eq!(r.status("grafana.plugin"), "problem");
     assert!(r
-        .fix("grafana.plugin")
+        .problem_fix("grafana.plugin")
         .contains("plugins install secretsbroker-secretsmanager"));
 }

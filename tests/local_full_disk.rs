@@ -90,12 +90,10 @@ async fn full_disk_round(other_file: bool) {
     } else {
         "own_writes"
     };
-    let disk = match SmallDisk::mount("8m") {
-        Ok(d) => d,
-        Err(reason) => {
-            println!("SKIP a_full_disk_costs_writes_only_while_it_is_full: {reason}");
-            return;
-        }
+    let Some(disk) =
+        SmallDisk::mount_or_skip("8m", "a_full_disk_costs_writes_only_while_it_is_full")
+    else {
+        return;
     };
     let data = disk.path().join("plugin-data");
     let sockets = tempfile::tempdir().unwrap();

@@ -62,12 +62,10 @@ async fn value_of(c: &Client, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_costs_writes_only_while_it_is_full() {
-    let disk = match SmallDisk::mount("8m") {
-        Ok(d) => d,
-        Err(reason) => {
-            println!("SKIP a_full_disk_costs_writes_only_while_it_is_full: {reason}");
-            return;
-        }
+    let Some(disk) =
+        SmallDisk::mount_or_skip("8m", "a_full_disk_costs_writes_only_while_it_is_full")
+    else {
+        return;
     };
     let data = disk.path().join("emulator-data");
     let logs = tempfile::tempdir().unwrap();

@@ -262,33 +262,32 @@ pub async fn run_plugin(global: &GlobalOpts) -> ExitCode {
     }
 }
 
-#[cfg(unix)]
+/// Listens where go-plugin's host expects this platform's plugins (a private Unix socket; TCP in
+/// the host's port range elsewhere), then announces and serves.
 async fn serve_plugin(
     service: SecretsService,
     registry: Arc<Registry>,
     mtls: Option<AutoMtls>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<()> {
-    let (listener, socket) = handshake::PrivateSocket::bind_first(&handshake::socket_parents(env))?;
-    let address = socket.path.display().to_string();
-    let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
-    announce_and_serve("unix", &address, accepted, service, registry, mtls).await?;
-    drop(socket);
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn serve_plugin(
-    service: SecretsService,
-    registry: Arc<Registry>,
-    mtls: Option<AutoMtls>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<()> {
-    let (min, max) = handshake::port_range(env)?;
-    let listener = handshake::bind_tcp_in_range(min, max).await?;
-    let address = listener.local_addr()?.to_string();
-    let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    announce_and_serve("tcp", &address, accepted, service, registry, mtls).await
+    #[cfg(unix)]
+    {
+        let (listener, socket) =
+            handshake::PrivateSocket::bind_first(&handshake::socket_parents(env))?;
+        let address = socket.path.display().to_string();
+        let accepted = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        announce_and_serve("unix", &address, accepted, service, registry, mtls).await?;
+        drop(socket);
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let (min, max) = handshake::port_range(env)?;
+        let listener = handshake::bind_tcp_in_range(min, max).await?;
+        let address = listener.local_addr()?.to_string();
+        let accepted = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        announce_and_serve("tcp", &address, accepted, service, registry, mtls).await
+    }
 }
 
 /// Announces the handshake line for `address` on `network`, then serves `service` on the

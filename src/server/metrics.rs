@@ -103,37 +103,22 @@ impl RpcMetrics {
     }
 
     fn write(&self, out: &mut Exposition) {
-        out.family(
+        counter_grid(
+            out,
             "secrets_broker_rpc_requests_total",
             "Plugin API calls answered, by RPC and outcome (ok, rejected: invalid request, error: the backend failed, audit_failed: the audit line could not be written).",
-            Kind::Counter,
+            ("outcome", &OUTCOMES),
+            &self.calls,
+            |_| true,
         );
-        for (op, row) in RPCS.iter().zip(&self.calls) {
-            for (outcome, counter) in OUTCOMES.iter().zip(row) {
-                out.sample(
-                    "secrets_broker_rpc_requests_total",
-                    &[("rpc", op.rpc()), ("outcome", outcome)],
-                    counter.get(),
-                );
-            }
-        }
-        out.family(
+        counter_grid(
+            out,
             "secrets_broker_rpc_errors_total",
             "Plugin API calls whose backend call failed, by RPC and error kind.",
-            Kind::Counter,
+            ("kind", &ERROR_KINDS),
+            &self.errors,
+            |kind| kind == "unavailable",
         );
-        for (op, row) in RPCS.iter().zip(&self.errors) {
-            for (kind, counter) in ERROR_KINDS.iter().zip(row) {
-                let n = counter.get();
-                if n > 0 || *kind == "unavailable" {
-                    out.sample(
-                        "secrets_broker_rpc_errors_total",
-                        &[("rpc", op.rpc()), ("kind", kind)],
-                        n,
-                    );
-                }
-            }
-        }
         out.family(
             "secrets_broker_rpc_duration_seconds",
             "Time from a plugin API request's arrival to its answer (audit line included), by RPC.",
@@ -145,6 +130,28 @@ impl RpcMetrics {
                 &[("rpc", op.rpc())],
                 histogram,
             );
+        }
+    }
+}
+
+/// One counter family over every RPC and each value of a second label (`table[rpc][value]`); a
+/// sample is written when its count is above zero or `always(value)` (so that the family's
+/// common series exist from the start).
+fn counter_grid<const N: usize>(
+    out: &mut Exposition,
+    name: &str,
+    help: &str,
+    (label, values): (&str, &[&str; N]),
+    table: &[[Counter; N]],
+    always: impl Fn(&str) -> bool,
+) {
+    out.family(name, help, Kind::Counter);
+    for (op, row) in RPCS.iter().zip(table) {
+        for (value, counter) in values.iter().zip(row) {
+            let n = counter.get();
+            if n > 0 || always(value) {
+                out.sample(name, &[("rpc", op.rpc()), (label, value)], n);
+            }
         }
     }
 }

@@ -36,6 +36,17 @@ impl SmallDisk {
         })
     }
 
+    /// [`SmallDisk::mount`], or `None` after printing why `test` is skipped (not root).
+    pub fn mount_or_skip(size: &str, test: &str) -> Option<Self> {
+        match Self::mount(size) {
+            Ok(disk) => Some(disk),
+            Err(reason) => {
+                println!("SKIP {test}: {reason}");
+                None
+            }
+        }
+    }
+
     pub fn grow(&self, size: &str) {
         let out = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])

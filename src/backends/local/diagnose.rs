@@ -66,16 +66,10 @@ fn name_of(uid: u32, who: Option<&Account>) -> String {
 fn data_dir(dir: &Path, who: Option<&Account>, out: &mut Vec<Finding>) {
     let subject = format!("data directory {}", dir.display());
     let user = who.map(|a| a.name.as_str()).unwrap_or("the Grafana user");
-    let meta = match fs::metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            out.push(missing_dir(dir, &subject, who));
-            return;
-        }
-        Err(e) => {
-            out.push(unexaminable(DIR_CHECK, subject, dir, &e, user));
-            return;
-        }
+    let Some(meta) = examine(dir, DIR_CHECK, &subject, user, out, || {
+        missing_dir(dir, &subject, who)
+    }) else {
+        return;
     };
     if !meta.is_dir() {
         out.push(Finding::problem(
@@ -134,6 +128,29 @@ fn data_dir(dir: &Path, who: Option<&Account>, out: &mut Vec<Finding>) {
                 name_of(meta.uid(), who)
             ),
         ));
+    }
+}
+
+/// The metadata of `path`, or `None` with the finding that says why it cannot be had pushed to
+/// `out`: `missing` for a path that does not exist, [`unexaminable`] for any other error.
+fn examine(
+    path: &Path,
+    check: &str,
+    subject: &str,
+    user: &str,
+    out: &mut Vec<Finding>,
+    missing: impl FnOnce() -> Finding,
+) -> Option<fs::Metadata> {
+    match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            out.push(missing());
+            None
+        }
+        Err(e) => {
+            out.push(unexaminable(check, subject.to_string(), path, &e, user));
+            None
+        }
     }
 }
 
@@ -263,39 +280,38 @@ fn key_file(
         "restore the key the data was written with into {} (mode 0600, owned by {user})",
         path.display()
     );
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            out.push(match (generated, has_data) {
-                (true, false) => Finding::ok(
-                    KEY_CHECK,
-                    subject,
-                    "does not exist yet; the plugin generates it (mode 0600) at its first start",
-                ),
-                (true, true) => Finding::problem(
-                    KEY_CHECK,
-                    subject,
-                    "is missing, but the data directory holds data: the plugin would generate a \
+    let Some(meta) = examine(path, KEY_CHECK, &subject, user, out, || {
+        match (generated, has_data) {
+            (true, false) => Finding::ok(
+                KEY_CHECK,
+                subject.clone(),
+                "does not exist yet; the plugin generates it (mode 0600) at its first start",
+            ),
+            (true, true) => Finding::problem(
+                KEY_CHECK,
+                subject.clone(),
+                "is missing, but the data directory holds data: the plugin would generate a \
                      new key, which does not decrypt that data, and refuse to start",
-                    format!("{restore}, or set encryption_key_file to the file that holds it"),
+                format!("{restore}, or set encryption_key_file to the file that holds it"),
+            ),
+            (false, true) => Finding::problem(
+                KEY_CHECK,
+                subject.clone(),
+                "does not exist",
+                restore.clone(),
+            ),
+            (false, false) => Finding::problem(
+                KEY_CHECK,
+                subject.clone(),
+                "does not exist",
+                format!(
+                    "(umask 077; openssl rand -base64 32 > {p}) && chown {user} {p}",
+                    p = path.display()
                 ),
-                (false, true) => Finding::problem(KEY_CHECK, subject, "does not exist", restore),
-                (false, false) => Finding::problem(
-                    KEY_CHECK,
-                    subject,
-                    "does not exist",
-                    format!(
-                        "(umask 077; openssl rand -base64 32 > {p}) && chown {user} {p}",
-                        p = path.display()
-                    ),
-                ),
-            });
-            return;
+            ),
         }
-        Err(e) => {
-            out.push(unexaminable(KEY_CHECK, subject, path, &e, user));
-            return;
-        }
+    }) else {
+        return;
     };
     if !meta.is_file() {
         out.push(Finding::problem(
