@@ -267,9 +267,13 @@ impl State {
     fn touch(&mut self, key: &SecretKey) {
         let tick = self.next_tick;
         if let Some(entry) = self.entries.get_mut(key) {
-            self.recency.remove(&entry.tick);
+            // The key moves to its new place in the recency order (no copy of it on a hit).
+            let key = self
+                .recency
+                .remove(&entry.tick)
+                .unwrap_or_else(|| key.clone());
             entry.tick = tick;
-            self.recency.insert(tick, key.clone());
+            self.recency.insert(tick, key);
             self.next_tick += 1;
         }
     }
