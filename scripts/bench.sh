@@ -4,6 +4,8 @@
 #   scripts/bench.sh            full run: release build, moto peers from PyPI, 3 rounds, c = 1, 16, 64
 #   scripts/bench.sh --smoke    seconds, not minutes: tiny N, c = 1 and 16, one round, no PyPI (CI)
 #
+# BENCH_REFERENCE_PLUGIN: an earlier plugin binary whose GetSecret rates the plugin section measures beside
+# this build's, in the same rounds (e.g. one built before the read cache, metrics and audit log).
 # BENCH_SECTIONS picks parts of the run (default "servers plugin legacy": the AWS JSON servers, the
 # plugin, legacy SQL and migration); the report marks what a partial run did not measure.
 # Environment overrides: BENCH_ROUNDS, BENCH_DURATION (s per run), BENCH_N (seeded keyspace),
@@ -266,7 +268,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
   plugin_run plugin-local-watched "$DS" "$LOGS/plugin-local-watched.stderr" --phases set_seq,get_seq \
     --gets "$DS_GETS" --setting backend=local --setting "data_dir=$OUT/plugin-watched" \
     "${OBSERVE_SETTINGS[@]}" || true
+  if [[ -n ${BENCH_REFERENCE_PLUGIN:-} ]]; then
+    rm -rf "$OUT/plugin-reference"
+    PLUGIN=$BENCH_REFERENCE_PLUGIN plugin_run plugin-local-reference "$DS" "$LOGS/plugin-local-reference.stderr" \
+      --phases set_seq,get_seq --gets "$DS_GETS" --setting backend=local \
+      --setting "data_dir=$OUT/plugin-reference" || true
+  fi
   if [[ ${#aws_settings[@]} -gt 0 ]]; then
+    if [[ -n ${BENCH_REFERENCE_PLUGIN:-} ]]; then
+      PLUGIN=$BENCH_REFERENCE_PLUGIN plugin_run plugin-aws-reference "$DS" "$LOGS/plugin-aws-reference.stderr" \
+        --phases set_seq,get_seq --gets "$DS_GETS" "${aws_settings[@]}" \
+        --setting secret_name_prefix=bench-reference/ || true
+    fi
     plugin_run plugin-aws-cached "$DS" "$LOGS/plugin-aws-cached.stderr" --phases set_seq,get_seq \
       --gets "$DS_GETS" "${aws_settings[@]}" --setting secret_name_prefix=bench-cached/ || true
     plugin_run plugin-aws-uncached "$DS" "$LOGS/plugin-aws-uncached.stderr" --phases set_seq,get_seq \

@@ -477,6 +477,18 @@ pub const RATIOS: &[Ratio] = &[
         at_least: None,
     },
     Ratio {
+        label: "GetSecret sequential, local backend, audit log and metrics on ÷ the reference build (BENCH_REFERENCE_PLUGIN: neither)",
+        key: ("plugin-local-watched", "get_seq", 1),
+        reference: ("plugin-local-reference", "get_seq", 1),
+        at_least: Some(0.9),
+    },
+    Ratio {
+        label: "GetSecret sequential, aws backend → emulator, read cache off ÷ the reference build (BENCH_REFERENCE_PLUGIN: no cache)",
+        key: ("plugin-aws-uncached", "get_seq", 1),
+        reference: ("plugin-aws-reference", "get_seq", 1),
+        at_least: Some(0.9),
+    },
+    Ratio {
         label: "GetSecret sequential, local backend, audit log on ÷ off",
         key: ("plugin-local-watched", "get_seq", 1),
         reference: ("plugin-local-unwatched", "get_seq", 1),
