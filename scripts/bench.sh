@@ -6,12 +6,16 @@
 #
 # BENCH_REFERENCE_PLUGIN: an earlier plugin binary whose GetSecret rates the plugin section measures beside
 # this build's, in the same rounds (e.g. one built before the read cache, metrics and audit log).
-# BENCH_SECTIONS picks parts of the run (default "servers plugin legacy": the AWS JSON servers, the
-# plugin, legacy SQL and migration); the report marks what a partial run did not measure.
+# BENCH_REFERENCE_EMULATOR: an earlier sm-emulator binary the servers and history sections run beside this
+# build's, in the same rounds (the side-by-side table of a restructuring).
+# BENCH_SECTIONS picks parts of the run (default "servers history plugin legacy": the AWS JSON servers, the
+# durable emulator holding a long history, the plugin, legacy SQL and migration); the report marks what a
+# partial run did not measure.
 # Environment overrides: BENCH_ROUNDS, BENCH_DURATION (s per run), BENCH_N (seeded keyspace),
 # BENCH_PLUGIN_N (secrets written through the plugin), BENCH_LEGACY_N, BENCH_CONCURRENCY ("1 16 64"),
 # BENCH_PROFILE (release|debug), BENCH_OUT (result directory), BENCH_VENV (python venv for the peers),
-# BENCH_PLUGIN (the plugin binary to measure; default: the one this build makes).
+# BENCH_PLUGIN (the plugin binary to measure; default: the one this build makes), BENCH_HISTORY_N (secrets
+# of the history section), BENCH_HISTORY_VERSIONS (versions per secret, on average).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +23,7 @@ SMOKE=0
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg (use --smoke or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -28,16 +32,23 @@ if [[ $SMOKE == 1 ]]; then
   ROUNDS=${BENCH_ROUNDS:-1}; DURATION=${BENCH_DURATION:-1}; N=${BENCH_N:-50}
   PLUGIN_N=${BENCH_PLUGIN_N:-200}; LEGACY_N=${BENCH_LEGACY_N:-50}; CONCS=${BENCH_CONCURRENCY:-"1 16"}
   EQUAL_CREATE=100; EQUAL_WRITE=100; EQUAL_READ=200
+  HISTORY_N=${BENCH_HISTORY_N:-200}; HISTORY_VERSIONS=${BENCH_HISTORY_VERSIONS:-3}
   PROFILE=${BENCH_PROFILE:-debug}
 else
   ROUNDS=${BENCH_ROUNDS:-3}; DURATION=${BENCH_DURATION:-3}; N=${BENCH_N:-1000}
   PLUGIN_N=${BENCH_PLUGIN_N:-10000}; LEGACY_N=${BENCH_LEGACY_N:-10000}; CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
   # the equal-data pass: requests after the seed (about 25 s for moto, well under 1 s for ours)
   EQUAL_CREATE=2000; EQUAL_WRITE=2000; EQUAL_READ=4000
+  # issue 16's store: 100,000 secrets with 10 versions each (about two minutes of writes per build)
+  HISTORY_N=${BENCH_HISTORY_N:-100000}; HISTORY_VERSIONS=${BENCH_HISTORY_VERSIONS:-10}
   PROFILE=${BENCH_PROFILE:-release}
 fi
 
-SECTIONS=" ${BENCH_SECTIONS:-servers plugin legacy} "
+SECTIONS=" ${BENCH_SECTIONS:-servers history plugin legacy} "
+REFERENCE_EMULATOR=${BENCH_REFERENCE_EMULATOR:-}
+if [[ -n $REFERENCE_EMULATOR && ! -x $REFERENCE_EMULATOR ]]; then
+  echo "bench.sh: BENCH_REFERENCE_EMULATOR=$REFERENCE_EMULATOR is not an executable" >&2; exit 2
+fi
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -96,12 +107,12 @@ free_port() {
   done
 }
 
-wait_port() { # port pid
+wait_port() { # port pid [tries [seconds between tries]]
   local i
-  for ((i = 0; i < 300; i++)); do
+  for ((i = 0; i < ${3:-300}; i++)); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
+    sleep "${4:-0.1}"
   done
   return 1
 }
@@ -120,10 +131,10 @@ rss_line() { # target kib [workload: rss (time-bound phases) | rss-equal (equal-
   printf '{"target":"%s","workload":"%s","concurrency":0,"requests":0,"ok":0,"seconds":0,"rps":0,"p50_ms":0,"p99_ms":0,"max_ms":0,"errors":{},"extra":{"peak_rss_kib":%s}}\n' "$1" "${3:-rss}" "$2"
 }
 
-stop_server() { # pid
+stop_server() { # pid [tenths of a second to wait for a clean exit]
   local i
   kill -INT "$1" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  for ((i = 0; i < ${2:-50}; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
   SERVER_PID=""
@@ -140,6 +151,10 @@ start_server() {
     emulator-quota) # AWS's request quotas (about 50 writes/s)
       rm -rf "$OUT/emulator-data-$round"
       exec "$BIN/sm-emulator" --listen "127.0.0.1:$port" --data-dir "$OUT/emulator-data-$round" --aws-quotas ;;
+    emulator-mem-ref) exec "$REFERENCE_EMULATOR" --listen "127.0.0.1:$port" --in-memory ;;
+    emulator-durable-ref)
+      rm -rf "$OUT/emulator-ref-data-$round"
+      exec "$REFERENCE_EMULATOR" --listen "127.0.0.1:$port" --data-dir "$OUT/emulator-ref-data-$round" ;;
     moto) exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" ;;
     moto-gunicorn)
       exec "$VENV/bin/gunicorn" --no-control-socket -w 1 -k gthread --threads 16 -b "127.0.0.1:$port" \
@@ -177,6 +192,8 @@ log "PBKDF2 rate (kdf-rate, $KDF_N derivations per measurement)"
 
 # ---------------------------------------------------------------- AWS JSON 1.1 servers
 SERVERS=(fixed emulator-mem emulator-durable)
+# the reference build right after this build's, so that each pair runs as neighbours
+[[ -n $REFERENCE_EMULATOR ]] && SERVERS=(fixed emulator-mem emulator-mem-ref emulator-durable emulator-durable-ref)
 [[ $HAVE_MOTO == 1 ]] && SERVERS+=(moto moto-gunicorn)
 want servers || SERVERS=()
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -216,6 +233,54 @@ for ((round = 1; round <= ROUNDS; round++)); do
     stop_server "$SERVER_PID"
   done
 done
+
+# ---------------------------------------------------------------- long history
+# A durable emulator writes HISTORY_N secrets (seed at c = 16) and then PutSecretValue on uniformly
+# random ones at c = 64 until they hold HISTORY_VERSIONS versions on average (AWS keeps every version
+# younger than a day, so a load test's history stays); then it is stopped and started again on that
+# store. Figures: peak RSS while writing, seconds until the restarted server accepts connections,
+# GetSecretValue at c = 16 on it, and its peak RSS after those reads.
+history_run() { # label binary
+  local label=$1 bin=$2 dir=$OUT/$1-data port t0 t1
+  rm -rf "$dir"
+  port=$(free_port)
+  "$bin" --listen "127.0.0.1:$port" --data-dir "$dir" > "$LOGS/$label-write.log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_port "$port" "$SERVER_PID"; then
+    PENDING+=("$label=pending: the emulator did not start (see $LOGS/$label-write.log)")
+    stop_server "$SERVER_PID"; return
+  fi
+  log "history: $label writes $HISTORY_N secrets × ≈$HISTORY_VERSIONS versions"
+  local hist=(--endpoint "127.0.0.1:$port" --target "$label@write" --n "$HISTORY_N" --prefix hist --duration 0)
+  "$BIN/sm-load" "${hist[@]}" --workload seed --concurrency 16 >> "$RESULTS" 2>> "$LOGS/sm-load.log" \
+    || log "sm-load failed: $label seed (see $LOGS/sm-load.log)"
+  "$BIN/sm-load" "${hist[@]}" --workload write --concurrency 64 \
+    --requests $((HISTORY_N * (HISTORY_VERSIONS - 1))) >> "$RESULTS" 2>> "$LOGS/sm-load.log" \
+    || log "sm-load failed: $label write (see $LOGS/sm-load.log)"
+  rss_line "$label" "$(peak_rss_kib "$SERVER_PID")" rss-write >> "$RESULTS"
+  stop_server "$SERVER_PID" 600
+  port=$(free_port)
+  t0=$(date +%s.%N)
+  "$bin" --listen "127.0.0.1:$port" --data-dir "$dir" > "$LOGS/$label-restart.log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_port "$port" "$SERVER_PID" 12000 0.01; then
+    PENDING+=("$label=pending: the restart did not accept connections (see $LOGS/$label-restart.log)")
+    stop_server "$SERVER_PID"; return
+  fi
+  t1=$(date +%s.%N)
+  printf '{"target":"%s","workload":"startup","concurrency":0,"requests":1,"ok":1,"seconds":%s,"rps":0,"p50_ms":0,"p99_ms":0,"max_ms":0,"errors":{},"extra":{}}\n' \
+    "$label" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" >> "$RESULTS"
+  "$BIN/sm-load" --endpoint "127.0.0.1:$port" --target "$label" --n "$HISTORY_N" --prefix hist \
+    --workload read --concurrency 16 --duration "$DURATION" >> "$RESULTS" 2>> "$LOGS/sm-load.log" \
+    || log "sm-load failed: $label read (see $LOGS/sm-load.log)"
+  rss_line "$label" "$(peak_rss_kib "$SERVER_PID")" rss-restart >> "$RESULTS"
+  stop_server "$SERVER_PID" 600
+  rm -rf "$dir"
+}
+if want history; then
+  history_run emulator-history "$BIN/sm-emulator"
+  [[ -n $REFERENCE_EMULATOR ]] && history_run emulator-history-ref "$REFERENCE_EMULATOR"
+fi
 
 # ---------------------------------------------------------------- plugin
 PLUGIN=${BENCH_PLUGIN:-$BIN/secrets-broker}

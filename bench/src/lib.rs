@@ -7,10 +7,12 @@
 //! - [`load`]: workloads (seed, read, write, mixed, create, migrate) over keep-alive HTTP/1.1 connections.
 //! - [`plugin`]: Grafana's `secretsmanagerplugin` messages and a client over the go-plugin Unix socket.
 //! - [`report`]: medians over rounds and the Markdown table with targets.
+//! - [`side_by_side`]: the emulator beside a reference build of it, measured in the same rounds.
 
 pub mod http1;
 pub mod load;
 pub mod plugin;
 pub mod report;
+pub mod side_by_side;
 pub mod sigv4;
 pub mod stats;

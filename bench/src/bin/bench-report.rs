@@ -44,6 +44,12 @@ fn main() -> anyhow::Result<()> {
     println!("{}", report::rss_table(&agg, &args.concurrency));
     println!("### Plugin, migration and legacy figures\n");
     println!("{}", report::headline_table(&agg, &pending));
+    if let Some(t) = bench::side_by_side::reference_table(&agg, &args.concurrency) {
+        println!(
+            "### The emulator beside the reference build (BENCH_REFERENCE_EMULATOR), same rounds\n"
+        );
+        println!("{t}");
+    }
     println!("Side by side in this run (medians over the alternated rounds):\n");
     println!("{}", report::ratio_table(&agg));
     Ok(())
