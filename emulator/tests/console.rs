@@ -736,15 +736,23 @@ fn traffic(c: Client, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_in_a_headless_browser() {
+/// Whether Chromium and its driver are installed; prints the skip reason for `test` when not.
+fn browser_installed(test: &str) -> bool {
     for bin in [CHROMIUM, CHROMEDRIVER] {
         if !Path::new(bin).exists() {
             eprintln!(
-                "SKIP console_in_a_headless_browser: {bin} is missing (Debian: apt-get install chromium chromium-driver)"
+                "SKIP {test}: {bin} is missing (Debian: apt-get install chromium chromium-driver)"
             );
-            return;
+            return false;
         }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_headless_browser() {
+    if !browser_installed("console_in_a_headless_browser") {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
@@ -772,6 +780,76 @@ async fn console_in_a_headless_browser() {
             .await
             .unwrap_or_default();
         eprintln!("page text at failure:\n{}", html.as_str().unwrap_or(""));
+    }
+    browser.close().await;
+    let _ = emulator.kill().await;
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+/// An emulator that guards its admin endpoints with a token: the console opened without it says
+/// how to open it and shows nothing; opened as `/_emulator/ui#token=…` it keeps the token in the
+/// tab's sessionStorage, takes it out of the address bar and shows the secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_takes_the_admin_token_from_the_address_fragment() {
+    const TEST: &str = "console_takes_the_admin_token_from_the_address_fragment";
+    const TOKEN: &str = "console-admin-token-7f3a";
+    if !browser_installed(TEST) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut emulator =
+        common::spawn_binary_with(&dir.path().join("data"), port, &["--admin-token", TOKEN]).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let us = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
+    create(&us, "team/guarded", "guarded-value").await;
+    let browser = match Browser::start(&dir.path().join("profile")).await {
+        Ok(b) => b,
+        Err(e) => panic!("starting headless Chromium failed: {e}"),
+    };
+    let ui = format!("{endpoint}/_emulator/ui");
+    let listed = r#"document.querySelector('#secret-list [data-secret="team/guarded"]') !== null"#;
+    let outcome: Res<()> = async {
+        browser.goto(&ui).await?;
+        browser
+            .wait(
+                "the refusal with the hint to pass the token",
+                "document.getElementById('conn').title.includes('#token=<admin token>')",
+                20,
+            )
+            .await?;
+        ensure!(
+            browser.js(&format!("return {listed}")).await? == false,
+            "a secret was listed without the admin token"
+        );
+        // a page of its own first: a fragment change alone would not load the console again
+        browser.goto("about:blank").await?;
+        browser.goto(&format!("{ui}#token={TOKEN}")).await?;
+        browser
+            .wait("the secret listed with the token", listed, 20)
+            .await?;
+        // the console then keeps its own view in the fragment (`#secrets`), never the token
+        let href = browser.js("return window.location.href").await?;
+        ensure!(
+            href.as_str()
+                .is_some_and(|h| h.starts_with(&ui) && !h.contains("token") && !h.contains(TOKEN)),
+            "the address bar still holds the token: {href}"
+        );
+        let kept = browser
+            .js("return sessionStorage.getItem('sm-emulator-admin-token')")
+            .await?;
+        ensure!(kept == TOKEN, "sessionStorage holds {kept}");
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        let text = browser
+            .js("return document.body.innerText")
+            .await
+            .unwrap_or_default();
+        eprintln!("page text at failure:\n{}", text.as_str().unwrap_or(""));
     }
     browser.close().await;
     let _ = emulator.kill().await;
