@@ -318,10 +318,7 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
         }
     }
     match result {
-        Ok(v) => {
-            let body = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
-            with_request_id(json_response(200, body, AMZ_JSON), &ctx.request_id)
-        }
+        Ok(body) => with_request_id(json_response(200, body, AMZ_JSON), &ctx.request_id),
         Err(e) => {
             if e.status >= 500 {
                 tracing::warn!(op = op_name, code = e.code, "request failed");

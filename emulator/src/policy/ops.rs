@@ -1,33 +1,76 @@
 //! The resource-policy operations: PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy (idempotent),
 //! ListResourcePolicies (`default` first, then alphabetical; opaque NextToken) and ValidateResourcePolicy.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{
-    is_public, malformed_message, valid_policy_name, validate, CHECK_PUBLIC, CHECK_SYNTAX,
-    DEFAULT_POLICY_NAME, MAX_POLICY_LEN, PUBLIC_POLICY_MESSAGE,
+    is_public, malformed_message, validate, CHECK_PUBLIC, CHECK_SYNTAX, DEFAULT_POLICY_NAME,
+    PUBLIC_POLICY_MESSAGE,
 };
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::ops::{arn_name, check_secret_id, live, paging, secret_id, writable};
-use crate::protocol::Input;
+use crate::ops::{live, paging, writable, ArnName};
+use crate::protocol::shapes::{
+    DeleteResourcePolicyRequest, GetResourcePolicyRequest, ListResourcePoliciesRequest,
+    PutResourcePolicyRequest, ValidateResourcePolicyRequest,
+};
 
-fn policy_name(inp: &mut Input) -> Result<Option<String>, ApiError> {
-    let name = inp.string("PolicyName", 1, 64)?;
-    if let Some(n) = &name {
-        if !valid_policy_name(n) && !n.is_empty() && n.chars().count() <= 64 {
-            inp.violation(
-                "policyName",
-                Some(n),
-                "Member must satisfy regular expression pattern: [0-9A-Za-z\\-\\_]+",
-            );
-        }
-    }
-    Ok(name)
+/// PutResourcePolicy's and DeleteResourcePolicy's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyNamed {
+    #[serde(flatten)]
+    secret: ArnName,
+    policy_name: String,
 }
 
-fn only_default(name: &Option<String>, verb: &str) -> Result<String, ApiError> {
-    match name.as_deref() {
+/// GetResourcePolicy's answer (no policy members when the default policy is not set).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetResourcePolicyResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_name: Option<String>,
+}
+
+/// One entry of ListResourcePolicies' `ResourcePolicies`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicySummary {
+    policy_name: String,
+}
+
+/// ListResourcePolicies' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesResponse {
+    resource_policies: Vec<PolicySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// One entry of ValidateResourcePolicy's `ValidationErrors`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidationEntry {
+    check_name: &'static str,
+    error_message: String,
+}
+
+/// ValidateResourcePolicy's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidateResourcePolicyResponse {
+    policy_validation_passed: bool,
+    validation_errors: Vec<ValidationEntry>,
+}
+
+fn only_default(name: Option<&str>, verb: &str) -> Result<String, ApiError> {
+    match name {
         None | Some(DEFAULT_POLICY_NAME) => Ok(DEFAULT_POLICY_NAME.to_string()),
         Some(other) => Err(ApiError::invalid_parameter(format!(
             "You can only {verb} the {DEFAULT_POLICY_NAME} resource policy, not '{other}'."
@@ -44,13 +87,14 @@ fn malformed(errors: &[String]) -> ApiError {
 }
 
 /// PutResourcePolicy.
-pub fn put_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let text = inp.required_string("ResourcePolicy", 1, MAX_POLICY_LEN)?;
-    let name = policy_name(&mut inp)?;
-    let block_public = inp.bool("BlockPublicPolicy")?.unwrap_or(false);
-    inp.finish()?;
-    let name = only_default(&name, "attach")?;
+pub fn put_resource_policy(
+    ctx: &Ctx,
+    req: PutResourcePolicyRequest<'_>,
+) -> Result<PolicyNamed, ApiError> {
+    let id = req.secret_id;
+    let text = req.resource_policy.to_string();
+    let block_public = req.block_public_policy.unwrap_or(false);
+    let name = only_default(req.policy_name, "attach")?;
     let doc = validate(&text).map_err(|e| malformed(&e))?;
     if block_public && is_public(&doc) {
         return Err(ApiError::new(
@@ -60,29 +104,35 @@ pub fn put_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError>
         ));
     }
     ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+        let s = writable(ctx, region, id)?;
         s.policies.insert(name.clone(), text);
         s.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
-        out.insert("PolicyName".into(), json!(name));
-        Ok(Value::Object(out))
+        Ok(PolicyNamed {
+            secret: ArnName::of(s),
+            policy_name: name,
+        })
     })
 }
 
 /// GetResourcePolicy (no `ResourcePolicy` member when the default policy is not set).
-pub fn get_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let name = policy_name(&mut inp)?.unwrap_or_else(|| DEFAULT_POLICY_NAME.to_string());
-    inp.finish()?;
+pub fn get_resource_policy(
+    ctx: &Ctx,
+    req: GetResourcePolicyRequest<'_>,
+) -> Result<GetResourcePolicyResponse, ApiError> {
+    let name = req.policy_name.unwrap_or(DEFAULT_POLICY_NAME);
     ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
-        let s = live(ctx, region, &id)?;
-        let mut out = arn_name(s);
-        match s.policies.get(&name) {
+        let s = live(ctx, region, req.secret_id)?;
+        let mut out = GetResourcePolicyResponse {
+            secret: ArnName::of(s),
+            resource_policy: None,
+            policy_name: None,
+        };
+        match s.policies.get(name) {
             Some(text) => {
-                out.insert("ResourcePolicy".into(), json!(text));
-                out.insert("PolicyName".into(), json!(name));
+                out.resource_policy = Some(text.clone());
+                out.policy_name = Some(name.to_string());
             }
             None if name == DEFAULT_POLICY_NAME => {}
             None => {
@@ -92,38 +142,40 @@ pub fn get_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError>
                 )))
             }
         }
-        Ok(Value::Object(out))
+        Ok(out)
     })
 }
 
 /// DeleteResourcePolicy (idempotent: deleting an absent policy succeeds).
-pub fn delete_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let name = policy_name(&mut inp)?;
-    inp.finish()?;
-    let name = only_default(&name, "delete")?;
+pub fn delete_resource_policy(
+    ctx: &Ctx,
+    req: DeleteResourcePolicyRequest<'_>,
+) -> Result<PolicyNamed, ApiError> {
+    let id = req.secret_id;
+    let name = only_default(req.policy_name, "delete")?;
     ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+        let s = writable(ctx, region, id)?;
         if s.policies.remove(&name).is_some() {
             s.last_changed = ctx.now;
             tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        let mut out = arn_name(s);
-        out.insert("PolicyName".into(), json!(name));
-        Ok(Value::Object(out))
+        Ok(PolicyNamed {
+            secret: ArnName::of(s),
+            policy_name: name,
+        })
     })
 }
 
 /// ListResourcePolicies: the names only, `default` first and the others alphabetically.
-pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let max = inp.int("MaxResults", Some(1), Some(100))?.unwrap_or(100) as usize;
-    let token = inp.string("NextToken", 1, 4096)?;
-    inp.finish()?;
+pub fn list_resource_policies(
+    ctx: &Ctx,
+    req: ListResourcePoliciesRequest<'_>,
+) -> Result<ListResourcePoliciesResponse, ApiError> {
+    let max = req.max_results.unwrap_or(100) as usize;
     ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
-        let s = live(ctx, region, &id)?;
-        let query = paging::query_digest(&json!({"op": "ListResourcePolicies", "arn": s.arn}));
+        let s = live(ctx, region, req.secret_id)?;
+        let query = paging::query_digest(&("ListResourcePolicies", &s.arn));
         // Sort key: (0, "default") before (1, name) for every other name.
         let mut names: Vec<(u8, &String)> = s
             .policies
@@ -131,69 +183,61 @@ pub fn list_resource_policies(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
             .map(|n| (u8::from(n != DEFAULT_POLICY_NAME), n))
             .collect();
         names.sort();
-        let start = match &token {
+        let start = match req.next_token {
             Some(t) => {
-                let cursor = paging::decode(t, &query)?;
-                let (Some(rank), Some(after)) = (
-                    cursor.get(0).and_then(Value::as_u64),
-                    cursor.get(1).and_then(Value::as_str),
-                ) else {
-                    return Err(ApiError::invalid_next_token());
-                };
-                names.partition_point(|(r, n)| (u64::from(*r), n.as_str()) <= (rank, after))
+                let (rank, after) = paging::decode::<(u64, String)>(t, &query)?;
+                names
+                    .partition_point(|(r, n)| (u64::from(*r), n.as_str()) <= (rank, after.as_str()))
             }
             None => 0,
         };
-        let page: Vec<&(u8, &String)> = names.iter().skip(start).take(max).collect();
-        let mut out = Map::new();
-        out.insert(
-            "ResourcePolicies".into(),
-            Value::Array(page.iter().map(|(_, n)| json!({"PolicyName": n})).collect()),
-        );
-        if start + page.len() < names.len() {
-            if let Some((rank, last)) = page.last() {
-                out.insert(
-                    "NextToken".into(),
-                    json!(paging::encode(&json!([rank, last]), &query)),
-                );
+        let page = &names[start.min(names.len())..(start + max).min(names.len())];
+        let next_token = match page.last() {
+            Some((rank, last)) if start + page.len() < names.len() => {
+                Some(paging::encode(&(rank, last), &query))
             }
-        }
-        Ok(Value::Object(out))
+            _ => None,
+        };
+        Ok(ListResourcePoliciesResponse {
+            resource_policies: page
+                .iter()
+                .map(|(_, n)| PolicySummary {
+                    policy_name: n.to_string(),
+                })
+                .collect(),
+            next_token,
+        })
     })
 }
 
 /// ValidateResourcePolicy: PolicyValidationPassed plus ValidationErrors (syntax problems and broad access).
 /// Text that is not a JSON object at all answers MalformedPolicyDocumentException.
-pub fn validate_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = inp.string("SecretId", 1, 2048)?;
-    if let Some(id) = &id {
-        check_secret_id(&mut inp, id);
-    }
-    let text = inp.required_string("ResourcePolicy", 1, MAX_POLICY_LEN)?;
-    inp.finish()?;
-    if let Some(id) = &id {
+pub fn validate_resource_policy(
+    ctx: &Ctx,
+    req: ValidateResourcePolicyRequest<'_>,
+) -> Result<ValidateResourcePolicyResponse, ApiError> {
+    let text = req.resource_policy;
+    if let Some(id) = req.secret_id {
         ctx.read(|region| {
             let region = region.ok_or_else(ApiError::secret_not_found)?;
             ctx.find(region, id).map(|_| ())
         })?;
     }
-    if !serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object()) {
-        let errors = validate(&text).err().unwrap_or_default();
+    if !serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object()) {
+        let errors = validate(text).err().unwrap_or_default();
         return Err(malformed(&errors));
     }
-    let mut entries = Vec::new();
-    match validate(&text) {
-        Err(errors) => {
-            entries.extend(
-                errors
-                    .into_iter()
-                    .map(|e| json!({"CheckName": CHECK_SYNTAX, "ErrorMessage": e})),
-            );
-        }
-        Ok(doc) if is_public(&doc) => {
-            entries.push(json!({"CheckName": CHECK_PUBLIC, "ErrorMessage": PUBLIC_POLICY_MESSAGE}));
-        }
-        Ok(_) => {}
-    }
-    Ok(json!({"PolicyValidationPassed": entries.is_empty(), "ValidationErrors": entries}))
+    let entry = |check_name, error_message| ValidationEntry {
+        check_name,
+        error_message,
+    };
+    let validation_errors = match validate(text) {
+        Err(errors) => errors.into_iter().map(|e| entry(CHECK_SYNTAX, e)).collect(),
+        Ok(doc) if is_public(&doc) => vec![entry(CHECK_PUBLIC, PUBLIC_POLICY_MESSAGE.to_string())],
+        Ok(_) => Vec::new(),
+    };
+    Ok(ValidateResourcePolicyResponse {
+        policy_validation_passed: validation_errors.is_empty(),
+        validation_errors,
+    })
 }

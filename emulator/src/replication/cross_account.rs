@@ -17,9 +17,33 @@ use crate::ctx::{Accounts, Ctx};
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::Secret;
-use crate::ops::{arn_name, live, secret_id};
-use crate::protocol::Input;
+use serde::Serialize;
+
+use crate::ops::{live, ArnName, ArnOnly};
+use crate::protocol::shapes::{
+    AssociateCrossAccountReplicaRequest, DisassociateCrossAccountReplicaRequest,
+};
 use crate::store::Tx;
+
+/// AssociateCrossAccountReplica's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateCrossAccountReplicaResponse {
+    #[serde(rename = "ARN")]
+    arn: String,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    cross_account_replica_arn: String,
+    replication_status: &'static str,
+}
+
+/// DisassociateCrossAccountReplica's answer.
+#[derive(Debug, Serialize)]
+pub struct DisassociateCrossAccountReplicaResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    cross_account_replica_arn: String,
+}
 
 /// A replica's link to its primary (`extra` member, wire name).
 const PRIMARY: &str = "CrossAccountPrimary";
@@ -254,12 +278,13 @@ pub fn propagate(ctx: &Ctx, accounts: &mut Accounts, tx: &mut Tx) {
 
 /// AssociateCrossAccountReplica: links the primary to a replica secret created for it in another
 /// account (same region) and starts replication. A failed association changes nothing.
-pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let replica_arn = inp.required_string("CrossAccountReplicaARN", 20, 2048)?;
-    let _restriction = inp.enum_string("ReplicaRestriction", &["SameOrg", "NoRestriction"])?;
-    let role = inp.string("ReplicationRoleARN", 20, 2048)?;
-    inp.finish()?;
+pub fn associate_cross_account_replica(
+    ctx: &Ctx,
+    req: AssociateCrossAccountReplicaRequest<'_>,
+) -> Result<AssociateCrossAccountReplicaResponse, ApiError> {
+    let id = req.secret_id;
+    let replica_arn = req.cross_account_replica_arn.to_string();
+    let role = req.replication_role_arn;
     let Some((_, r_region, r_account, _)) = parse_secret_arn(&replica_arn) else {
         return Err(ApiError::invalid_parameter(format!(
             "{replica_arn} is not a valid secret ARN."
@@ -281,7 +306,7 @@ pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Valu
             .get(&ctx.account)
             .and_then(|a| a.get(&ctx.region))
             .ok_or_else(ApiError::secret_not_found)?;
-        let p = live(ctx, region, &id)?;
+        let p = live(ctx, region, id)?;
         if p.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
         }
@@ -312,7 +337,7 @@ pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Valu
             tx.put_secret(&r_account, &ctx.region, rep);
         }
         let mut e = json!({"ReplicaSecretARN": replica_arn, "ReplicationStatus": IN_SYNC});
-        if let Some(r) = &role {
+        if let Some(r) = role {
             e["ReplicationRoleARN"] = json!(r);
         }
         let p = accounts
@@ -323,22 +348,28 @@ pub fn associate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Valu
         p.extra.insert(REPLICAS.into(), json!([e]));
         p.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, p);
-        Ok(json!({"ARN": p.arn, "CrossAccountReplicaARN": replica_arn, "ReplicationStatus": IN_SYNC}))
+        Ok(AssociateCrossAccountReplicaResponse {
+            arn: p.arn.clone(),
+            cross_account_replica_arn: replica_arn.clone(),
+            replication_status: IN_SYNC,
+        })
     })
 }
 
 /// DisassociateCrossAccountReplica: stops replication from the primary's side. The replica keeps
 /// its versions and values (copied into its account) with status Detached.
-pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let replica_arn = inp.required_string("CrossAccountReplicaARN", 20, 2048)?;
-    inp.finish()?;
+pub fn disassociate_cross_account_replica(
+    ctx: &Ctx,
+    req: DisassociateCrossAccountReplicaRequest<'_>,
+) -> Result<DisassociateCrossAccountReplicaResponse, ApiError> {
+    let id = req.secret_id;
+    let replica_arn = req.cross_account_replica_arn.to_string();
     ctx.write_all(|accounts, tx| {
         let region = accounts
             .get_mut(&ctx.account)
             .and_then(|a| a.get_mut(&ctx.region))
             .ok_or_else(ApiError::secret_not_found)?;
-        let name = live(ctx, region, &id)?.name.clone();
+        let name = live(ctx, region, id)?.name.clone();
         let p = region
             .get_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
@@ -350,8 +381,10 @@ pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<V
         p.extra.remove(REPLICAS);
         p.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, p);
-        let mut out = arn_name(p);
-        out.insert("CrossAccountReplicaARN".into(), json!(replica_arn));
+        let out = DisassociateCrossAccountReplicaResponse {
+            secret: ArnName::of(p),
+            cross_account_replica_arn: replica_arn.clone(),
+        };
         let primary_arn = p.arn.clone();
         if let Some((_, _, r_account, _)) = parse_secret_arn(&replica_arn) {
             let r_account = r_account.to_string();
@@ -363,7 +396,7 @@ pub fn disassociate_cross_account_replica(ctx: &Ctx, mut inp: Input) -> Result<V
                 }
             }
         }
-        Ok(Value::Object(out))
+        Ok(out)
     })
 }
 
@@ -375,7 +408,7 @@ pub fn stop_replica(
     accounts: &mut Accounts,
     tx: &mut Tx,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<ArnOnly, ApiError> {
     let rep = accounts
         .get_mut(&ctx.account)
         .and_then(|a| a.get_mut(&ctx.region))
@@ -389,7 +422,9 @@ pub fn stop_replica(
     rep.policies.remove(MANAGED_POLICY);
     rep.last_changed = ctx.now;
     tx.put_secret(&ctx.account, &ctx.region, rep);
-    let out = json!({"ARN": rep.arn});
+    let out = ArnOnly {
+        arn: rep.arn.clone(),
+    };
     let replica_arn = rep.arn.clone();
     if let Some((_, _, p_account, _)) = parse_secret_arn(&primary_arn) {
         let p_account = p_account.to_string();

@@ -18,15 +18,28 @@ pub use cross_account::{associate_cross_account_replica, disassociate_cross_acco
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::{arn_prefix, Secret};
-use crate::ops::{live, secret_id};
-use crate::protocol::Input;
+use crate::ops::{live, ArnOnly};
+use crate::protocol::shapes::{
+    RemoveRegionsFromReplicationRequest, ReplicateSecretToRegionsRequest,
+    StopReplicationToReplicaRequest, REGION_TYPE,
+};
 use crate::store::Tx;
+
+/// ReplicateSecretToRegions' and RemoveRegionsFromReplication's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationResponse {
+    #[serde(rename = "ARN")]
+    arn: String,
+    replication_status: Vec<Value>,
+}
 
 /// Checks a region name against the model's pattern `^([a-z]+-)+\d+$` (1–128 characters).
 pub fn valid_region(r: &str) -> bool {
@@ -293,16 +306,6 @@ pub fn propagate(ctx: &Ctx, regions: &mut HashMap<String, Region>, tx: &mut Tx) 
     }
 }
 
-fn region_list(inp: &mut Input, key: &str) -> Result<Vec<String>, ApiError> {
-    let list = inp
-        .string_list(key, 1, usize::MAX, 1, 128)?
-        .unwrap_or_default();
-    if inp.raw(key).is_none() {
-        inp.missing(key);
-    }
-    Ok(list)
-}
-
 /// The caller's secret `id`, cloned for a change to its replication; a replica refuses (read-only).
 fn primary_to_change(
     ctx: &Ctx,
@@ -324,10 +327,13 @@ fn save_primary(
     regions: &mut HashMap<String, Region>,
     tx: &mut Tx,
     mut primary: Secret,
-) -> Value {
+) -> ReplicationResponse {
     primary.last_changed = ctx.now;
     tx.put_secret(&ctx.account, &ctx.region, &primary);
-    let out = json!({"ARN": primary.arn, "ReplicationStatus": primary.replication});
+    let out = ReplicationResponse {
+        arn: primary.arn.clone(),
+        replication_status: primary.replication.clone(),
+    };
     regions
         .entry(ctx.region.clone())
         .or_default()
@@ -336,36 +342,41 @@ fn save_primary(
 }
 
 /// ReplicateSecretToRegions.
-pub fn replicate_secret_to_regions(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let add = inp.list("AddReplicaRegions", 1, usize::MAX)?;
-    if add.is_none() {
-        inp.missing("AddReplicaRegions");
-    }
-    let force = inp.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
-    inp.finish()?;
-    let add = Value::Array(add.unwrap_or_default());
+pub fn replicate_secret_to_regions(
+    ctx: &Ctx,
+    req: ReplicateSecretToRegionsRequest<'_>,
+) -> Result<ReplicationResponse, ApiError> {
+    let id = req.secret_id;
+    let force = req.force_overwrite_replica_secret.unwrap_or(false);
+    let add = Value::Array(req.add_replica_regions.to_vec());
     ctx.write_account(|regions, tx| {
-        let mut primary = primary_to_change(ctx, regions, &id)?;
+        let mut primary = primary_to_change(ctx, regions, id)?;
         add_replicas(ctx, regions, tx, &mut primary, &add, force)?;
         Ok(save_primary(ctx, regions, tx, primary))
     })
 }
 
 /// RemoveRegionsFromReplication: deletes the replicas in the given regions.
-pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let remove = region_list(&mut inp, "RemoveReplicaRegions")?;
-    inp.finish()?;
+pub fn remove_regions_from_replication(
+    ctx: &Ctx,
+    req: RemoveRegionsFromReplicationRequest<'_>,
+) -> Result<ReplicationResponse, ApiError> {
+    let id = req.secret_id;
+    let remove: Vec<String> = req
+        .remove_replica_regions
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     for r in &remove {
         if !valid_region(r) {
+            let pattern = REGION_TYPE.pattern.unwrap_or_default();
             return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{r}' at 'removeReplicaRegions' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-z]+-)+\\d+$"
+                "1 validation error detected: Value '{r}' at 'removeReplicaRegions' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
             )));
         }
     }
     ctx.write_account(|regions, tx| {
-        let mut primary = primary_to_change(ctx, regions, &id)?;
+        let mut primary = primary_to_change(ctx, regions, id)?;
         for r in &remove {
             if !primary
                 .replication
@@ -401,13 +412,15 @@ pub fn remove_regions_from_replication(ctx: &Ctx, mut inp: Input) -> Result<Valu
 }
 
 /// StopReplicationToReplica (called in the replica's region): promotes the replica to a standalone secret.
-pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    inp.finish()?;
+pub fn stop_replication_to_replica(
+    ctx: &Ctx,
+    req: StopReplicationToReplicaRequest<'_>,
+) -> Result<ArnOnly, ApiError> {
+    let id = req.secret_id;
     ctx.write_all(|accounts, tx| {
         let regions = accounts.entry(ctx.account.clone()).or_default();
         let region = regions.entry(ctx.region.clone()).or_default();
-        let mut replica = live(ctx, region, &id)?.clone();
+        let mut replica = live(ctx, region, id)?.clone();
         let Some(primary_region) = replica.primary_region.clone().filter(|p| *p != ctx.region)
         else {
             if cross_account::is_replica(&replica) {
@@ -444,7 +457,9 @@ pub fn stop_replication_to_replica(ctx: &Ctx, mut inp: Input) -> Result<Value, A
                 tx.put_secret(&ctx.account, &primary_region, primary);
             }
         }
-        let out = json!({"ARN": replica.arn});
+        let out = ArnOnly {
+            arn: replica.arn.clone(),
+        };
         regions
             .entry(ctx.region.clone())
             .or_default()

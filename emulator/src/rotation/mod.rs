@@ -29,15 +29,17 @@ pub mod schedule;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::clock::Clock as _;
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
 use crate::ops::value::put_version;
-use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
-use crate::protocol::Input;
+use crate::ops::{reply, rotation_token_required, writable, ArnName, OpFuture};
+use crate::protocol::shapes::{CancelRotateSecretRequest, RotateSecretRequest};
+use crate::protocol::{Input, Request as _};
 use crate::store::Tx;
 use crate::Shared;
 
@@ -69,7 +71,7 @@ enum Function {
 /// What RotateSecret decided under the write lock.
 enum Plan {
     /// Nothing to run (idempotent retry, moto-style promotion, or configuration only).
-    Done(Value),
+    Done(RotationResponse),
     /// Run `steps` of `function` for version `token` of secret `name`.
     Run {
         name: String,
@@ -77,24 +79,24 @@ enum Plan {
         token: String,
         function: Function,
         test_only: bool,
-        out: Value,
+        out: RotationResponse,
     },
 }
 
 /// RotateSecret (asynchronous: it may call a rotation endpoint that calls back into the emulator).
 pub fn rotate_secret(ctx: Arc<Ctx>, inp: Input) -> OpFuture {
-    Box::pin(async move { rotate(ctx, inp).await })
+    Box::pin(async move { reply(&rotate(ctx, &inp).await?) })
 }
 
-async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let token = request_token(&mut inp)?;
-    let lambda = inp.string("RotationLambdaARN", 0, 2048)?;
-    let rules_raw = inp.raw("RotationRules").cloned();
-    let ext_meta = inp.list("ExternalSecretRotationMetadata", 0, usize::MAX)?;
-    let ext_role = inp.string("ExternalSecretRotationRoleArn", 20, 2048)?;
-    let immediately = inp.bool("RotateImmediately")?.unwrap_or(true);
-    inp.finish()?;
+async fn rotate(ctx: Arc<Ctx>, inp: &Input) -> Result<RotationResponse, ApiError> {
+    let req = RotateSecretRequest::read(inp)?;
+    let id = req.secret_id.to_string();
+    let token = req.client_request_token.map(str::to_string);
+    let lambda = req.rotation_lambda_arn.map(str::to_string);
+    let rules_raw = req.rotation_rules.cloned();
+    let ext_meta = req.external_secret_rotation_metadata.map(<[Value]>::to_vec);
+    let ext_role = req.external_secret_rotation_role_arn.map(str::to_string);
+    let immediately = req.rotate_immediately.unwrap_or(true);
     // SDKs always send a token; a raw request without one is refused before the secret is looked up
     let Some(token) = token else {
         return Err(rotation_token_required());
@@ -140,11 +142,13 @@ fn prepare(
     let s = writable(ctx, region, id)?;
     let name = s.name.clone();
     crate::replication::cross_account::refuse_value_write(s)?;
-    let mut out = arn_name(s);
-    out.insert("VersionId".into(), json!(req.token));
+    let mut out = RotationResponse {
+        secret: ArnName::of(s),
+        version_id: Some(req.token.clone()),
+    };
     if s.version(&req.token).is_some() {
         // Same ClientRequestToken again: the rotation it started is the answer.
-        return Ok(Plan::Done(Value::Object(out)));
+        return Ok(Plan::Done(out));
     }
     let settings = &ctx.shared.config.rotation;
     let lambda = req.lambda.clone().or_else(|| s.rotation.lambda_arn.clone());
@@ -206,10 +210,10 @@ fn prepare(
         if req.immediately {
             promote_copy(ctx, s, tx, &req.token)?;
         } else {
-            out.remove("VersionId");
+            out.version_id = None;
         }
         tx.put_secret(&ctx.account, &ctx.region, s);
-        return Ok(Plan::Done(Value::Object(out)));
+        return Ok(Plan::Done(out));
     };
     // The AWSPENDING version without a value; its VersionId is the token.
     let kms = s.kms_key_id.clone();
@@ -224,7 +228,7 @@ fn prepare(
         token: req.token,
         function,
         test_only: !req.immediately,
-        out: Value::Object(out),
+        out,
     })
 }
 
@@ -269,7 +273,7 @@ fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(
     Ok(())
 }
 
-async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
+async fn execute(ctx: &Ctx, plan: Plan) -> Result<RotationResponse, ApiError> {
     let (name, arn, token, function, test_only, out) = match plan {
         Plan::Done(v) => return Ok(v),
         Plan::Run {
@@ -325,11 +329,12 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
 }
 
 /// CancelRotateSecret: turns automatic rotation off (keeps the Lambda ARN and the labels).
-pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    inp.finish()?;
+pub fn cancel_rotate_secret(
+    ctx: &Ctx,
+    req: CancelRotateSecretRequest<'_>,
+) -> Result<RotationResponse, ApiError> {
     ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+        let s = writable(ctx, region, req.secret_id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
@@ -339,12 +344,21 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
         s.rotation.next_rotation = None;
         s.last_changed = ctx.now;
         tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out: Map<String, Value> = arn_name(s);
-        if let Some(p) = s.holder(AWSPENDING) {
-            out.insert("VersionId".into(), json!(s.versions[p].id));
-        }
-        Ok(Value::Object(out))
+        Ok(RotationResponse {
+            secret: ArnName::of(s),
+            version_id: s.holder(AWSPENDING).map(|p| s.versions[p].id.clone()),
+        })
     })
+}
+
+/// RotateSecret's and CancelRotateSecret's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
 }
 
 /// Runs every scheduled rotation that is due on the emulator's clock (all accounts and regions); returns
