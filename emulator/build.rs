@@ -16,6 +16,10 @@ const MODEL: &str = "service-model/service-2.json";
 /// code that reads them, which answers AWS's own wording.
 const PATTERN_CHECKED: [&str; 1] = ["ResourcePolicyNameType"];
 
+/// Structure shapes whose lists are handed to their operations as given (after the list's size
+/// check): replication and rotation read their items.
+const ITEMS_AS_GIVEN: [&str; 2] = ["ReplicaRegionType", "ExternalSecretRotationMetadataItem"];
+
 fn main() {
     println!("cargo:rerun-if-changed={MODEL}");
     println!("cargo:rerun-if-changed=build.rs");
@@ -122,6 +126,11 @@ fn member(shapes: &Map<String, Value>, key: &str, target: &str) -> (String, Stri
                 (
                     "Option<Vec<&'a str>>".into(),
                     format!("r.string_list({key:?}, &{c}, &{})?", constant(item)),
+                )
+            } else if ITEMS_AS_GIVEN.contains(&item) {
+                (
+                    "Option<&'a [serde_json::Value]>".into(),
+                    format!("r.list({key:?}, &{c})?"),
                 )
             } else {
                 structured(key, target)

@@ -239,15 +239,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The member as a string, unchecked (a SerializationException if it is another type).
+    fn str_member(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(type_error(key, "a string")),
+        }
+    }
+
     /// An optional string member.
     pub fn string(&mut self, key: &str, shape: &Str) -> Result<Option<&'a str>, ApiError> {
-        let s = match self.raw(key) {
-            None => return Ok(None),
-            Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(type_error(key, "a string")),
-        };
-        self.check_str(&member_path(key), s, shape);
-        Ok(Some(s))
+        let s = self.str_member(key)?;
+        if let Some(s) = s {
+            self.check_str(&member_path(key), s, shape);
+        }
+        Ok(s)
     }
 
     /// Checks a string at `path` against an enum's values.
@@ -263,13 +270,11 @@ impl<'a> Reader<'a> {
 
     /// An optional enum member.
     pub fn enum_string(&mut self, key: &str, shape: &Enum) -> Result<Option<&'a str>, ApiError> {
-        let s = match self.raw(key) {
-            None => return Ok(None),
-            Some(Value::String(s)) => s.as_str(),
-            Some(_) => return Err(type_error(key, "a string")),
-        };
-        self.check_enum(&member_path(key), s, shape);
-        Ok(Some(s))
+        let s = self.str_member(key)?;
+        if let Some(s) = s {
+            self.check_enum(&member_path(key), s, shape);
+        }
+        Ok(s)
     }
 
     /// An optional base64 blob member, decoded, with a length constraint on the raw bytes.
