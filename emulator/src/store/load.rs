@@ -15,15 +15,16 @@ use super::record::{
     version_key, MigratedHeader, SecretRecordIn, VersionRecordIn,
 };
 use super::{Loaded, Store, StoreError};
-use crate::model::{self, Version};
+use crate::model::Version;
 
 /// A version found in an older layout: its immutable part (from its `v` or `d` record) and its
 /// encoded value, by its `d` key.
 type OldVersion = (Option<Version>, Option<Vec<u8>>);
 
 impl Store {
-    /// Loads every secret with its versions. Version records of the older layouts are first
-    /// rewritten in the current one ([`Store::upgrade_old_layouts`]).
+    /// Loads every secret with its versions, and notes every record number found so that new
+    /// ones are larger. Version records of the older layouts are first rewritten in the current
+    /// one ([`Store::upgrade_old_layouts`]).
     pub fn load(&self) -> Result<Loaded, StoreError> {
         self.upgrade_old_layouts()?;
         let mut out: Loaded = HashMap::new();
@@ -38,7 +39,7 @@ impl Store {
             };
             let VersionRecordIn { name, mut version } = decode(&k, header)?;
             version.rec = rec;
-            model::note_record_number(rec);
+            self.records.note(rec);
             versions
                 .entry(secret_key(account, region, &name))
                 .or_default()
@@ -48,6 +49,7 @@ impl Store {
             let (k, v) = item?;
             let rec: SecretRecordIn = decode(&k, &v)?;
             let mut secret = rec.secret;
+            self.records.note(secret.created_order);
             let parts: Vec<&[u8]> = k[2..].splitn(3, |b| *b == 0).collect();
             if parts.len() != 3 {
                 return Err(corrupt(&k, "bad key"));
@@ -113,7 +115,7 @@ impl Store {
         }
         for k in self.db.scan_prefix([b'e', 0]).keys() {
             if let Some((_, _, rec)) = parse_version_key(&k?) {
-                model::note_record_number(rec);
+                self.records.note(rec);
             }
         }
         let n = old.len();
@@ -132,7 +134,7 @@ impl Store {
             ) else {
                 return Err(corrupt(&k, "bad key"));
             };
-            ver.rec = model::new_record_number();
+            ver.rec = self.records.next();
             let header = serde_json::to_vec(&MigratedHeader {
                 name,
                 version: &ver,

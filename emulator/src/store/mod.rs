@@ -7,7 +7,7 @@
 //! and deletes the log segments they came from (`checkpoint.rs`). At start the log is replayed
 //! into sled and the records are read back, older layouts first rewritten in the current one
 //! (`load.rs`). Keys and record encodings are in `record.rs`; version records read from sled are
-//! cached (`value_cache.rs`).
+//! cached (`value_cache.rs`); each store numbers its own records (`numbers.rs`).
 //!
 //! Commits go to the log rather than into sled one batch at a time because sled 0.34 seals and
 //! writes its I/O buffer on every batch, through a thread pool that wakes all its idle threads
@@ -16,6 +16,7 @@
 mod checkpoint;
 mod durability;
 mod load;
+mod numbers;
 mod record;
 mod tx;
 mod value_cache;
@@ -34,6 +35,7 @@ use sled_sync::wal::WalError;
 use crate::model::{Secret, SecretData};
 use checkpoint::Pending;
 use durability::{Durability, Files};
+use numbers::RecordNumbers;
 use record::{corrupt, split_version_record, version_key, SEQ_KEY};
 use value_cache::ValueCache;
 
@@ -84,6 +86,8 @@ pub struct Store {
     commit_lock: std::sync::Mutex<()>,
     /// One checkpoint at a time.
     checkpoint_lock: std::sync::Mutex<()>,
+    /// The numbers of this store's version records and secrets.
+    records: RecordNumbers,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -148,6 +152,7 @@ impl Store {
             values: std::sync::Mutex::new(ValueCache::new(value_cache::DEFAULT_BUDGET)),
             commit_lock: std::sync::Mutex::new(()),
             checkpoint_lock: std::sync::Mutex::new(()),
+            records: RecordNumbers::default(),
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(checkpoint::checkpoint_loop(Arc::downgrade(
@@ -166,6 +171,12 @@ impl Store {
     /// Whether acknowledged writes are flushed to disk.
     pub fn is_durable(&self) -> bool {
         self.files.is_some()
+    }
+
+    /// A new record number for a version ([`crate::model::Version::rec`]) or a secret's creation
+    /// order, larger than every one this store handed out or loaded before.
+    pub fn new_record_number(&self) -> u64 {
+        self.records.next()
     }
 
     /// Sequence number of the last commit.

@@ -23,8 +23,14 @@ fn value(s: &str) -> SecretData {
 }
 
 /// Adds a version holding `v` as AWSCURRENT, recording it in `tx` as the operations do.
-fn put(tx: &mut Tx, s: &mut Secret, vid: &str, v: &SecretData) {
-    let i = s.add_version(vid.into(), 1.0, Some(v.digest()), None);
+fn put(store: &Store, tx: &mut Tx, s: &mut Secret, vid: &str, v: &SecretData) {
+    let i = s.add_version(
+        store.new_record_number(),
+        vid.into(),
+        1.0,
+        Some(v.digest()),
+        None,
+    );
     s.attach_label(AWSCURRENT, i).unwrap();
     tx.put_value("1", "us-east-1", s.versions[i].rec, v);
     for v in &s.versions {
@@ -42,7 +48,7 @@ fn commit_with(store: &Store, record: impl FnOnce(&mut Tx)) -> u64 {
 
 /// Commits version `vid` of `s` holding `v` in one transaction; returns its sequence number.
 fn commit_version(store: &Store, s: &mut Secret, vid: &str, v: &str) -> u64 {
-    commit_with(store, |tx| put(tx, s, vid, &value(v)))
+    commit_with(store, |tx| put(store, tx, s, vid, &value(v)))
 }
 
 /// A store in a fresh directory (stopped, as [`open`] does, if `stopped`), and the directory.
@@ -148,9 +154,9 @@ async fn a_checkpoint_cut_short_is_repaired_by_the_log() {
     commit_version(&store, &mut a, "a1", "a1");
     store.checkpoint().unwrap();
     let mut tx = Tx::default();
-    put(&mut tx, &mut a, "a2", &value("a2"));
+    put(&store, &mut tx, &mut a, "a2", &value("a2"));
     let mut b = secret("b");
-    put(&mut tx, &mut b, "b1", &value("b1"));
+    put(&store, &mut tx, &mut b, "b1", &value("b1"));
     store.commit(tx).unwrap();
     store.files.as_ref().unwrap().wal.sync().unwrap();
     // a crash part-way through the next checkpoint: one change in sled, the marker old
@@ -280,7 +286,7 @@ async fn name_keyed_version_records_are_rewritten_by_record_number() {
     // a new version's record number is above the rewritten ones
     let mut s = s;
     let mut tx = Tx::default();
-    put(&mut tx, &mut s, "v2", &value("two"));
+    put(&store, &mut tx, &mut s, "v2", &value("two"));
     assert!(s.versions[2].rec > s.versions[1].rec);
     store.commit(tx).unwrap();
     store.checkpoint().unwrap();
@@ -323,7 +329,7 @@ async fn debug_output_never_shows_values() {
     let (_dir, store) = fresh(true);
     let mut s = secret("d");
     let mut tx = Tx::default();
-    put(&mut tx, &mut s, "v1", &value("hunter2-secret"));
+    put(&store, &mut tx, &mut s, "v1", &value("hunter2-secret"));
     assert!(!format!("{tx:?}").contains("hunter2"), "{tx:?}");
     store.commit(tx).unwrap();
     assert_eq!(val(&store, &s, "v1"), Some(value("hunter2-secret")));
@@ -356,4 +362,39 @@ async fn removals_and_reset_reach_sled() {
     let store = open(&dir, false);
     assert!(loaded(&store).is_empty());
     store.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_store_numbers_its_own_records() {
+    // a store that loaded high record numbers does not raise another store's numbers
+    let (dir, store) = fresh(true);
+    let mut s = secret("numbered");
+    for i in 0..50 {
+        commit_version(&store, &mut s, &format!("v{i}"), "x");
+    }
+    store.checkpoint().unwrap();
+    drop(store);
+    let loaded_store = open(&dir, true);
+    let highest = loaded(&loaded_store)[0].versions.last().unwrap().rec;
+    assert!(loaded_store.new_record_number() > highest);
+
+    let first = Store::open(None, 1 << 20).unwrap();
+    let second = Store::open(None, 1 << 20).unwrap();
+    assert_eq!(first.new_record_number(), 1);
+    assert_eq!(first.new_record_number(), 2);
+    assert_eq!(second.new_record_number(), 1);
+    assert_eq!(first.new_record_number(), 3);
+}
+
+#[tokio::test]
+async fn loading_notes_creation_orders() {
+    let (dir, store) = fresh(true);
+    let mut s = secret("ordered");
+    s.created_order = 1_000;
+    commit_with(&store, |tx| tx.put_secret("1", "us-east-1", &s));
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(&dir, true);
+    assert_eq!(loaded(&store)[0].created_order, 1_000);
+    assert!(store.new_record_number() > 1_000);
 }
