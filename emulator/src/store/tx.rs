@@ -81,10 +81,7 @@ impl Tx {
     }
     /// Names of the secrets of `region` whose records this transaction writes.
     pub fn touched<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.touched
-            .iter()
-            .filter(move |(r, _)| r == region)
-            .map(|(_, n)| n.as_str())
+        names_in(&self.touched, region)
     }
     /// The pending record of the version under `k`, added if this transaction has none yet.
     fn pending(&mut self, k: Vec<u8>) -> &mut PendingVersion {
@@ -146,10 +143,7 @@ impl Tx {
     }
     /// Names of the secrets of `region` this transaction removes.
     pub fn removed<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.removed
-            .iter()
-            .filter(move |(r, _)| r == region)
-            .map(|(_, n)| n.as_str())
+        names_in(&self.removed, region)
     }
     /// Whether the transaction holds no change.
     pub fn is_empty(&self) -> bool {
@@ -192,4 +186,14 @@ impl Tx {
         }
         Ok(ops)
     }
+}
+
+/// The names of `region` in a list of (region, name).
+fn names_in<'a>(
+    list: &'a [(String, String)],
+    region: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    list.iter()
+        .filter(move |(r, _)| r == region)
+        .map(|(_, n)| n.as_str())
 }
