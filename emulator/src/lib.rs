@@ -28,10 +28,9 @@
 //!   an atomic store transaction [`store::Tx`]; the answer waits until the write-ahead log holding
 //!   it is synced).
 //! - `model.rs`: [`model::Secret`], [`model::Version`], label moves (`attach_label`), pruning, ARNs.
-//! - `store.rs`: the only module touching sled: record layout, commits (pending in memory, logged in
-//!   `sled_sync::wal`), checkpoints into sled, replay at start; `data_dir.rs` makes the data
-//!   directory 0700 and its files 0600. `value_cache.rs`: the version
-//!   records it has read from sled.
+//! - `store/`: the only module touching sled: record layout, commits (pending in memory, logged in
+//!   `sled_sync::wal`), checkpoints into sled, replay at start, and a cache of the version records
+//!   it has read from sled; `data_dir.rs` makes the data directory 0700 and its files 0600.
 //! - `ops/`: one function per operation, from its generated request struct to a serializable
 //!   answer. **`ops/mod.rs` holds the one table of operations** (`operations!`): each name and its
 //!   function, wrapped into an [`ops::Handler`] (`Sync`, or `Async` for RotateSecret, which may
@@ -58,7 +57,6 @@ pub mod rotation;
 pub mod server;
 pub mod sigv4;
 pub mod store;
-pub mod value_cache;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! AWS Secrets Manager (AWSCURRENT / AWSPREVIOUS / AWSPENDING and custom labels).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ impl<'de> Deserialize<'de> for Digest {
 
 /// Whether a version's immutable part (id, order, date, digest, key) is in the store. The store
 /// writes that part once, when the version is created or receives its value; labels and
-/// LastAccessedDate change often and travel with the secret's record instead (store.rs).
+/// LastAccessedDate change often and travel with the secret's record instead (store/record.rs).
 #[derive(Debug, Default)]
 pub struct Stored(AtomicBool);
 
@@ -147,7 +147,7 @@ pub struct Version {
     pub id: String,
     /// Per-secret creation order (for paging).
     pub seq: u64,
-    /// Staging labels on this version (stored in the secret's record, see store.rs).
+    /// Staging labels on this version (stored in the secret's record, see store/record.rs).
     #[serde(default)]
     pub stages: Vec<String>,
     /// CreatedDate, epoch seconds.
@@ -164,34 +164,14 @@ pub struct Version {
     /// Whether the immutable part is in the store (never serialized).
     #[serde(skip)]
     pub stored: Stored,
-    /// Number of the version's record in the store (its key; see store.rs). Unique across the
-    /// process, increasing: a replica's copy of a version keeps the number, under its own region.
+    /// Number of the version's record in the store (its key; see store/record.rs). Unique within
+    /// its store, increasing: a replica's copy of a version keeps the number, under its own region.
     #[serde(skip)]
     pub rec: u64,
 }
 
-/// The next version record number (see [`Version::rec`]).
-static NEXT_RECORD: AtomicU64 = AtomicU64::new(1);
-
-/// A new version record number, larger than every one handed out or loaded before.
-pub fn new_record_number() -> u64 {
-    NEXT_RECORD.fetch_add(1, Ordering::Relaxed)
-}
-
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// Reads a record number (e.g. [`Secret::created_order`]) and notes it, so new ones are larger.
-fn noted_record_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = u64::deserialize(d)?;
-    note_record_number(n);
-    Ok(n)
-}
-
-/// Notes a record number read from a store, so new ones are larger.
-pub fn note_record_number(n: u64) {
-    NEXT_RECORD.fetch_max(n.saturating_add(1), Ordering::Relaxed);
 }
 
 impl Version {
@@ -248,13 +228,10 @@ pub struct Secret {
     pub tagged: bool,
     /// CreatedDate.
     pub created: f64,
-    /// Creation order among all secrets (a [`new_record_number`]; 0 in records written before it
-    /// was kept): ListSecrets puts secrets created in the same millisecond in creation order.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero",
-        deserialize_with = "noted_record_number"
-    )]
+    /// Creation order among all secrets (a record number from the store's
+    /// `Store::new_record_number`; 0 in records written before it was kept): ListSecrets puts
+    /// secrets created in the same millisecond in creation order.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub created_order: u64,
     /// LastChangedDate.
     pub last_changed: f64,
@@ -267,7 +244,7 @@ pub struct Secret {
     /// When a secret scheduled for deletion is purged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<f64>,
-    /// Versions in creation order (persisted as separate records, see store.rs).
+    /// Versions in creation order (persisted as separate records, see store/record.rs).
     #[serde(skip)]
     pub versions: Vec<Version>,
     /// Next version sequence number.
@@ -353,9 +330,11 @@ impl Secret {
     pub fn holder(&self, label: &str) -> Option<usize> {
         self.versions.iter().rposition(|v| v.has(label))
     }
-    /// Appends a new version (without labels) and returns its index.
+    /// Appends a new version (without labels) with record number `rec` (from the store's
+    /// `Store::new_record_number`) and returns its index.
     pub fn add_version(
         &mut self,
+        rec: u64,
         id: String,
         now: f64,
         digest: Option<Digest>,
@@ -378,7 +357,7 @@ impl Secret {
             digest,
             kms_key_id: kms,
             stored: Stored::default(),
-            rec: new_record_number(),
+            rec,
         });
         self.versions.len() - 1
     }
@@ -551,7 +530,7 @@ mod tests {
         let mut s = Secret::default();
         for i in 0..n {
             let d = SecretData::String("d".into()).digest();
-            s.add_version(format!("v{i}"), i as f64, Some(d), None);
+            s.add_version(i as u64 + 1, format!("v{i}"), i as f64, Some(d), None);
         }
         s
     }

@@ -97,7 +97,7 @@ pub fn create_secret(
             tagged: !tags.is_empty(),
             tags,
             created: now,
-            created_order: model::new_record_number(),
+            created_order: ctx.store().new_record_number(),
             last_changed: now,
             ..Secret::default()
         };
@@ -106,7 +106,7 @@ pub fn create_secret(
         }
         let mut version_id = None;
         if let (Some(tok), Some(v)) = (&token, &value) {
-            let i = s.add_version(tok.clone(), now, Some(v.digest()), kms_key.clone());
+            let i = s.add_version(ctx.store().new_record_number(), tok.clone(), now, Some(v.digest()), kms_key.clone());
             s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
             tx.put_value(&ctx.account, &ctx.region, s.versions[i].rec, v);
             version_id = Some(tok.clone());

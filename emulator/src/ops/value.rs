@@ -67,7 +67,13 @@ pub fn put_version(
                 return Err(too_many_labels(token));
             }
             let kms = s.kms_key_id.clone();
-            s.add_version(token.to_string(), ctx.now, Some(digest), kms)
+            s.add_version(
+                ctx.store().new_record_number(),
+                token.to_string(),
+                ctx.now,
+                Some(digest),
+                kms,
+            )
         }
     };
     let mut changed_ids: Vec<String> = vec![token.to_string()];

@@ -217,7 +217,13 @@ fn prepare(
     };
     // The AWSPENDING version without a value; its VersionId is the token.
     let kms = s.kms_key_id.clone();
-    let i = s.add_version(req.token.clone(), ctx.now, None, kms);
+    let i = s.add_version(
+        ctx.store().new_record_number(),
+        req.token.clone(),
+        ctx.now,
+        None,
+        kms,
+    );
     s.attach_label(AWSPENDING, i)
         .map_err(|_| ApiError::internal("label limit on a new version"))?;
     tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
@@ -259,7 +265,13 @@ fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(
         }
         None => {
             let kms = s.kms_key_id.clone();
-            let i = s.add_version(token.to_string(), ctx.now, None, kms);
+            let i = s.add_version(
+                ctx.store().new_record_number(),
+                token.to_string(),
+                ctx.now,
+                None,
+                kms,
+            );
             for id in s
                 .attach_label(AWSCURRENT, i)
                 .map_err(|_| ApiError::internal("label limit on a new version"))?
