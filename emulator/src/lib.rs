@@ -12,33 +12,34 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Layout and the seam for other modules
+//! # Layout (each layer calls only the layers below it)
 //!
-//! - `server.rs`: hyper server; routes `POST /` (the AWS API) and `/_emulator/*` (admin.rs), and
-//!   records every API request in the console's request log. `console/`: the web console at
-//!   `/_emulator/ui` and its read-only admin endpoints (secrets without values, the request log).
+//! - `server.rs`: hyper server; routes `POST /` (the AWS API) and `/_emulator/*` (`admin/`), and
+//!   records every API request in the console's request log. `admin/`: the admin endpoint (and
+//!   `admin/rotation.rs`, its rotation part). `console/`: the web console at `/_emulator/ui` and
+//!   its read-only admin endpoints. `http.rs`: the response type and JSON / AWS error answers
+//!   they share.
 //! - `sigv4.rs`: Authorization parsing (region and account come from the credential scope) and
 //!   optional exact signature verification. `faults.rs`: throttling, error rates, latency.
 //! - `protocol.rs` ([`protocol::Input`]): typed member access with AWS ValidationException messages.
+//! - `ops/`: the operations, one function each, and the background work beside them (the purge
+//!   sweep in `ops/purge.rs`, scheduled rotations in `ops/rotation/`). **`ops/mod.rs` maps each
+//!   `X-Amz-Target` operation name to an [`ops::Handler`]**: `Handler::Sync(fn(&Ctx, Input) ->
+//!   Result<Value, ApiError>)` or `Handler::Async(fn(Arc<Ctx>, Input) -> BoxFuture<...>)` for
+//!   operations that must await (rotation calling a hook). `password.rs` holds
+//!   GetRandomPassword and the password generator; `policy/` the resource-policy grammar.
 //! - `ctx.rs` ([`ctx::Ctx`]): per-request context: account, region, `now`, secret lookup
-//!   (`resolve`/`find`: name, full ARN, partial ARN), `read` (read lock) and `write` (write lock +
-//!   an atomic store transaction [`store::Tx`]; the answer waits until the write-ahead log holding
-//!   it is synced).
-//! - `model.rs`: [`model::Secret`], [`model::Version`], label moves (`attach_label`), pruning, ARNs.
+//!   (`resolve`/`find`: name, full ARN, partial ARN), `read` (read lock) and `write` (a
+//!   transaction over the state; the answer waits until the write-ahead log holding it is synced).
+//! - `state/` ([`state::State`]): the in-memory secrets and the only way to change them: write
+//!   handles that record every change, replicas following their primary, and the change set
+//!   turned into the store's records ([`store::Tx`]).
+//! - `model/`: [`model::Secret`], [`model::Version`], values and digests, label moves
+//!   (`attach_label`), pruning, ARNs, what a secret records about its replicas.
 //! - `store.rs`: the only module touching sled: record layout, commits (pending in memory, logged in
 //!   `sled_sync::wal`), checkpoints into sled, replay at start; `data_dir.rs` makes the data
 //!   directory 0700 and its files 0600. `value_cache.rs`: the version
 //!   records it has read from sled.
-//! - `ops/`: one function per operation. **`ops/mod.rs` maps each `X-Amz-Target` operation name to
-//!   an [`ops::Handler`]**: `Handler::Sync(fn(&Ctx, Input) -> Result<Value, ApiError>)` or
-//!   `Handler::Async(fn(Arc<Ctx>, Input) -> BoxFuture<Result<Value, ApiError>>)` for operations that
-//!   must await (rotation calling a hook). The operations of `password.rs`, `policy.rs`,
-//!   `rotation.rs` and `replication.rs` (GetRandomPassword; Put/Get/Delete/Validate/
-//!   ListResourcePolicies; RotateSecret, CancelRotateSecret; ReplicateSecretToRegions,
-//!   RemoveRegionsFromReplication, StopReplicationToReplica, Associate/
-//!   DisassociateCrossAccountReplica) are plugged in there; until a module lands its entry answers
-//!   an AWS-shaped error (see `ops/mod.rs`). CreateSecret's `AddReplicaRegions` calls
-//!   `ops::replicate_on_create`, the seam for replication.
 
 pub mod admin;
 pub mod clock;
@@ -47,6 +48,7 @@ pub mod ctx;
 pub mod data_dir;
 pub mod error;
 pub mod faults;
+pub mod http;
 pub mod kms;
 pub mod metrics;
 pub mod model;
@@ -54,10 +56,9 @@ pub mod ops;
 pub mod password;
 pub mod policy;
 pub mod protocol;
-pub mod replication;
-pub mod rotation;
 pub mod server;
 pub mod sigv4;
+pub mod state;
 pub mod store;
 pub mod value_cache;
 
@@ -69,6 +70,7 @@ use std::sync::Arc;
 pub use clock::{Clock, ClockHandle};
 pub use error::ApiError;
 pub use faults::{FaultRule, FaultSettings};
+pub use ops::{replication, rotation};
 
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +128,7 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct Shared {
     /// In-memory secrets.
-    pub state: ctx::State,
+    pub state: state::State,
     /// Durable store.
     pub store: Arc<store::Store>,
     /// Emulator clock.
@@ -273,7 +275,7 @@ impl EmulatorBuilder {
         )?;
         let clock = Arc::new(clock::OffsetClock::new());
         let shared = Arc::new(Shared {
-            state: ctx::State::default(),
+            state: state::State::default(),
             store,
             clock: clock.clone(),
             config: self.config,
@@ -294,10 +296,16 @@ impl EmulatorBuilder {
         tracing::info!(%local, secrets = n, durable = shared.store.is_durable(), "secrets manager emulator listening");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Scheduled rotations (rotation.rs) run when the emulator clock passes NextRotationDate.
-        tokio::spawn(rotation::ticker(
+        tokio::spawn(ops::rotation::ticker(
             Arc::downgrade(&shared),
             stop_rx.clone(),
             std::time::Duration::from_millis(200),
+        ));
+        // Secrets past their recovery window are removed every second (ops/purge.rs).
+        tokio::spawn(ops::purge::sweeper(
+            Arc::downgrade(&shared),
+            stop_rx.clone(),
+            std::time::Duration::from_secs(1),
         ));
         let task = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
         Ok(Emulator {

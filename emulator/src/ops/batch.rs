@@ -17,7 +17,7 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
         .ok_or_else(|| {
             ApiError::not_found("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
         })?;
-    let (account, region) = crate::replication::value_home(ctx, s);
+    let (account, region) = crate::ops::replication::value_home(ctx, s);
     let data = ctx.value_at(&account, &region, v.rec)?.ok_or_else(|| {
         ApiError::not_found(
             "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",

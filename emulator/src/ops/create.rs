@@ -8,8 +8,7 @@ use crate::error::ApiError;
 use crate::kms;
 use crate::model::{self, Secret, AWSCURRENT};
 use crate::ops::{
-    arn_name, check_tags, one_value, persist_all, read_value, replicate_on_create, request_token,
-    token_required,
+    arn_name, check_tags, one_value, read_value, replicate_on_create, request_token, token_required,
 };
 use crate::protocol::{parse_tags, Input};
 
@@ -48,11 +47,10 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         ("Type", secret_type.is_some()),
     ];
 
-    ctx.write_account(|regions, tx| {
-        let region = regions.entry(ctx.region.clone()).or_default();
+    ctx.write_account(|regions| {
+        let mut region = regions.region(&ctx.region);
         if let Some(existing) = region.get(&name) {
             if ctx.expired(existing) {
-                tx.del_secret(&ctx.account, &ctx.region, existing);
                 region.remove(&name);
             } else if existing.deleted.is_some() {
                 return Err(ApiError::invalid_request(
@@ -89,19 +87,19 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             ..Secret::default()
         };
         if let Some(p) = &cross_primary {
-            crate::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
+            crate::ops::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
         }
         let mut version_id = None;
+        let mut value_rec = None;
         if let (Some(tok), Some(v)) = (&token, &value) {
             let i = s.add_version(tok.clone(), now, Some(v.digest()), kms_key.clone());
             s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
-            tx.put_value(&ctx.account, &ctx.region, s.versions[i].rec, v);
+            value_rec = Some(s.versions[i].rec);
             version_id = Some(tok.clone());
         }
         if let Some(r) = &replicas {
-            replicate_on_create(ctx, regions, tx, &mut s, r, force_overwrite)?;
+            replicate_on_create(ctx, regions, &mut s, r, force_overwrite)?;
         }
-        persist_all(ctx, tx, &s);
         let mut out = arn_name(&s);
         if let Some(v) = version_id {
             out.insert("VersionId".into(), json!(v));
@@ -109,7 +107,11 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if !s.replication.is_empty() {
             out.insert("ReplicationStatus".into(), Value::Array(s.replication.clone()));
         }
-        regions.entry(ctx.region.clone()).or_default().insert(name.clone(), Box::new(s));
+        let mut region = regions.region(&ctx.region);
+        let mut s = region.insert(s);
+        if let (Some(rec), Some(v)) = (value_rec, &value) {
+            s.set_value(rec, v);
+        }
         Ok(Value::Object(out))
     })
 }

@@ -41,7 +41,7 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             ));
         }
     }
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = match ctx.resolve(region, &id)? {
             Lookup::Found(n) => n,
             Lookup::Missing if force => {
@@ -57,7 +57,7 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             .iter()
             .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
             .collect();
-        crate::replication::cross_account::check_deletable(s)?;
+        crate::ops::replication::cross_account::check_deletable(s)?;
         if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
             return Err(ApiError::invalid_parameter(format!(
                 "You can't delete secret {id} that still has replica regions [{}]",
@@ -67,7 +67,6 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         if force || s.is_replica_in(&ctx.region) {
             let mut out = arn_name(s);
             out.insert("DeletionDate".into(), ts(ctx.now));
-            tx.del_secret(&ctx.account, &ctx.region, s);
             region.remove(&name);
             return Ok(Value::Object(out));
         }
@@ -76,16 +75,15 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
                 "You tried to perform the operation on a secret that's currently marked deleted.",
             ));
         }
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         let days = window.unwrap_or(30) as f64;
         let purge = ctx.now + days * DAY;
         s.deleted = Some(ctx.now);
         s.purge_at = Some(purge);
         ctx.shared.state.note_purge(purge);
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
+        let mut out = arn_name(&s);
         out.insert("DeletionDate".into(), ts(purge));
         Ok(Value::Object(out))
     })
@@ -95,10 +93,10 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
 pub fn restore_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = secret_id(&mut inp)?;
     inp.finish()?;
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = ctx.find(region, &id)?;
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
@@ -107,8 +105,7 @@ pub fn restore_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             s.deleted = None;
             s.purge_at = None;
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        Ok(json!(arn_name(s)))
+        Ok(json!(arn_name(&s)))
     })
 }

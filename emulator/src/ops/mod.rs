@@ -1,12 +1,9 @@
-//! Operation dispatch: maps each `X-Amz-Target` operation name to its handler, plus helpers the
-//! operations share (SecretId / token / value parsing, tag rules, response pieces).
-//!
-//! Operations implemented in other modules are plugged in here too: GetRandomPassword
-//! (password.rs); PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy,
-//! ValidateResourcePolicy, ListResourcePolicies (policy/ops.rs); RotateSecret (async: it may call a
-//! rotation endpoint), CancelRotateSecret (rotation/); ReplicateSecretToRegions,
-//! RemoveRegionsFromReplication, StopReplicationToReplica, AssociateCrossAccountReplica,
-//! DisassociateCrossAccountReplica and CreateSecret's AddReplicaRegions (replication.rs).
+//! The operations: dispatch from each `X-Amz-Target` operation name to its handler, the helpers
+//! the operations share (SecretId / token / value parsing, tag rules, response pieces), and the
+//! operation modules: GetRandomPassword (password.rs); the resource-policy operations
+//! (`policy`); RotateSecret (async: it may call a rotation endpoint), CancelRotateSecret and
+//! scheduled rotations (`rotation`); the replication operations and CreateSecret's
+//! AddReplicaRegions (`replication`); and the purge sweep (`purge`).
 
 pub mod batch;
 pub mod create;
@@ -14,11 +11,14 @@ pub mod delete;
 pub mod describe;
 pub mod list;
 pub mod paging;
+pub mod policy;
+pub mod purge;
+pub mod replication;
+pub mod rotation;
 pub mod tags;
 pub mod value;
 pub mod versions;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{Secret, SecretData, MAX_TAGS};
 use crate::protocol::Input;
-use crate::store::Tx;
+use crate::state::{AccountWrite, RegionWrite, SecretMut};
 
 /// A synchronous operation.
 pub type SyncOp = fn(&Ctx, Input) -> Result<Value, ApiError>;
@@ -104,27 +104,27 @@ pub fn lookup(op: &str) -> Option<(&'static str, Handler)> {
         "TagResource" => Handler::Sync(tags::tag_resource),
         "UntagResource" => Handler::Sync(tags::untag_resource),
         "GetRandomPassword" => Handler::Sync(crate::password::get_random_password),
-        "PutResourcePolicy" => Handler::Sync(crate::policy::ops::put_resource_policy),
-        "GetResourcePolicy" => Handler::Sync(crate::policy::ops::get_resource_policy),
-        "DeleteResourcePolicy" => Handler::Sync(crate::policy::ops::delete_resource_policy),
-        "ListResourcePolicies" => Handler::Sync(crate::policy::ops::list_resource_policies),
-        "ValidateResourcePolicy" => Handler::Sync(crate::policy::ops::validate_resource_policy),
-        "RotateSecret" => Handler::Async(crate::rotation::rotate_secret),
-        "CancelRotateSecret" => Handler::Sync(crate::rotation::cancel_rotate_secret),
+        "PutResourcePolicy" => Handler::Sync(crate::ops::policy::put_resource_policy),
+        "GetResourcePolicy" => Handler::Sync(crate::ops::policy::get_resource_policy),
+        "DeleteResourcePolicy" => Handler::Sync(crate::ops::policy::delete_resource_policy),
+        "ListResourcePolicies" => Handler::Sync(crate::ops::policy::list_resource_policies),
+        "ValidateResourcePolicy" => Handler::Sync(crate::ops::policy::validate_resource_policy),
+        "RotateSecret" => Handler::Async(crate::ops::rotation::rotate_secret),
+        "CancelRotateSecret" => Handler::Sync(crate::ops::rotation::cancel_rotate_secret),
         "ReplicateSecretToRegions" => {
-            Handler::Sync(crate::replication::replicate_secret_to_regions)
+            Handler::Sync(crate::ops::replication::replicate_secret_to_regions)
         }
         "RemoveRegionsFromReplication" => {
-            Handler::Sync(crate::replication::remove_regions_from_replication)
+            Handler::Sync(crate::ops::replication::remove_regions_from_replication)
         }
         "StopReplicationToReplica" => {
-            Handler::Sync(crate::replication::stop_replication_to_replica)
+            Handler::Sync(crate::ops::replication::stop_replication_to_replica)
         }
         "AssociateCrossAccountReplica" => {
-            Handler::Sync(crate::replication::associate_cross_account_replica)
+            Handler::Sync(crate::ops::replication::associate_cross_account_replica)
         }
         "DisassociateCrossAccountReplica" => {
-            Handler::Sync(crate::replication::disassociate_cross_account_replica)
+            Handler::Sync(crate::ops::replication::disassociate_cross_account_replica)
         }
         _ => Handler::Sync(not_yet_available),
     };
@@ -139,20 +139,17 @@ fn not_yet_available(_ctx: &Ctx, _input: Input) -> Result<Value, ApiError> {
 
 /// Seam for replication: called by CreateSecret inside its write lock when `AddReplicaRegions`
 /// is given, before the primary is inserted. It may create replicas in other regions of
-/// `regions` (adding their records to `tx`) and must fill `primary.replication` /
-/// `primary.primary_region` (replication.rs does).
+/// `regions` and must fill `primary.replication` / `primary.primary_region` (replication.rs does).
 pub fn replicate_on_create(
     ctx: &Ctx,
-    regions: &mut HashMap<String, Region>,
-    tx: &mut Tx,
+    regions: &mut AccountWrite<'_>,
     primary: &mut Secret,
     add_replica_regions: &Value,
     force_overwrite: bool,
 ) -> Result<(), ApiError> {
-    crate::replication::add_replicas(
+    crate::ops::replication::add_replicas(
         ctx,
         regions,
-        tx,
         primary,
         add_replica_regions,
         force_overwrite,
@@ -230,12 +227,12 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
 /// it is a replica in this region (writes go to the primary's region).
 pub fn writable<'a>(
     ctx: &Ctx,
-    region: &'a mut Region,
+    region: &'a mut RegionWrite<'_>,
     id: &str,
-) -> Result<&'a mut Secret, ApiError> {
+) -> Result<SecretMut<'a>, ApiError> {
     let name = live(ctx, region, id)?.name.clone();
     let s = region
-        .get_mut(&name)
+        .secret_mut(&name)
         .ok_or_else(ApiError::secret_not_found)?;
     if s.is_replica_in(&ctx.region) {
         return Err(ApiError::replica_read_only());
@@ -300,14 +297,6 @@ pub fn arn_name(s: &Secret) -> Map<String, Value> {
     m.insert("ARN".into(), json!(s.arn));
     m.insert("Name".into(), json!(s.name));
     m
-}
-
-/// Persists a secret's record and all its versions (for new secrets).
-pub fn persist_all(ctx: &Ctx, tx: &mut Tx, s: &Secret) {
-    tx.put_secret(&ctx.account, &ctx.region, s);
-    for v in &s.versions {
-        tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-    }
 }
 
 /// A timestamp as AWS sends it (epoch seconds, millisecond precision).

@@ -7,26 +7,23 @@ use crate::clock::day_floor;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
-use crate::model::{
-    LabelError, Secret, SecretData, AWSCURRENT, AWSPENDING, MAX_LABELS_PER_VERSION,
-};
+use crate::model::{LabelError, SecretData, AWSCURRENT, AWSPENDING, MAX_LABELS_PER_VERSION};
 use crate::ops::create::token_in_use;
+use crate::ops::replication::cross_account;
 use crate::ops::{
     arn_name, live, one_value, read_value, request_token, secret_id, token_required, ts, writable,
 };
 use crate::protocol::{b64, Input};
-use crate::replication::cross_account;
-use crate::store::Tx;
+use crate::state::SecretMut;
 
 /// Puts `data` as version `token` of `s` (idempotent): an existing version with the same value is
 /// a no-op, with another value a ResourceExistsException; an existing version without a value
 /// (an AWSPENDING placeholder) receives it. `stages` None means "move AWSCURRENT here". The first
-/// version of a secret always gets AWSCURRENT. Records every change in `tx`. Returns the version's
-/// index. Everything is checked before anything changes.
+/// version of a secret always gets AWSCURRENT. Returns the version's index. Everything is checked
+/// before anything changes.
 pub fn put_version(
     ctx: &Ctx,
-    s: &mut Secret,
-    tx: &mut Tx,
+    s: &mut SecretMut<'_>,
     token: &str,
     data: &SecretData,
     stages: Option<&[String]>,
@@ -69,36 +66,23 @@ pub fn put_version(
             s.add_version(token.to_string(), ctx.now, Some(digest), kms)
         }
     };
-    let mut changed_ids: Vec<String> = vec![token.to_string()];
     if wanted.iter().any(|l| l == AWSCURRENT) {
         // AWS takes AWSPENDING off a version that loses AWSCURRENT to a new value: it is left
         // with AWSPREVIOUS only
         if let Some(h) = s.holder(AWSCURRENT).filter(|h| *h != idx) {
             if s.versions[h].has(AWSPENDING) {
                 s.detach_label(AWSPENDING, h);
-                changed_ids.push(s.versions[h].id.clone());
             }
         }
     }
     for label in &wanted {
-        let c = s
-            .attach_label(label, idx)
+        s.attach_label(label, idx)
             .map_err(|LabelError::TooManyLabels(v)| too_many_labels(&v))?;
-        changed_ids.extend(c.iter().map(|i| s.versions[*i].id.clone()));
     }
     s.last_changed = ctx.now;
-    tx.put_value(&ctx.account, &ctx.region, s.versions[idx].rec, data);
-    for (_, rec) in s.prune_versions(ctx.now) {
-        tx.del_version(&ctx.account, &ctx.region, rec);
-    }
-    changed_ids.sort_unstable();
-    changed_ids.dedup();
-    for id in &changed_ids {
-        if let Some(v) = s.version(id) {
-            tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-        }
-    }
-    tx.put_secret(&ctx.account, &ctx.region, s);
+    let rec = s.versions[idx].rec;
+    s.set_value(rec, data);
+    s.prune_versions(ctx.now);
     s.version_index(token)
         .ok_or_else(|| ApiError::internal("version vanished"))
 }
@@ -161,7 +145,7 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         out.insert("VersionStages".into(), json!(v.stages));
         out.insert("CreatedDate".into(), ts(v.created));
         let touch = s.last_accessed != Some(today) || v.last_accessed != Some(today);
-        let src = crate::replication::value_home(ctx, s);
+        let src = crate::ops::replication::value_home(ctx, s);
         Ok((s.name.clone(), v.id.clone(), v.rec, out, touch, src))
     })?;
     let data = ctx.value_at(&src.0, &src.1, rec)?.ok_or_else(|| {
@@ -174,14 +158,12 @@ pub fn get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         SecretData::Binary(b) => out.insert("SecretBinary".into(), json!(b64(&b))),
     };
     if touch {
-        ctx.touch(|region, tx| {
-            if let Some(s) = region.get_mut(&name) {
+        ctx.touch(|region| {
+            if let Some(mut s) = region.secret_mut(&name) {
                 s.last_accessed = Some(today);
                 if let Some(i) = s.version_index(&vid) {
                     s.versions[i].last_accessed = Some(today);
-                    tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[i]);
                 }
-                tx.put_secret(&ctx.account, &ctx.region, s);
             }
         });
     }
@@ -212,11 +194,11 @@ pub fn put_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let Some(token) = token else {
         return Err(token_required());
     };
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
-        cross_account::refuse_value_write(s)?;
-        let i = put_version(ctx, s, tx, &token, &data, stages.as_deref())?;
-        let mut out = arn_name(s);
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, &id)?;
+        cross_account::refuse_value_write(&s)?;
+        let i = put_version(ctx, &mut s, &token, &data, stages.as_deref())?;
+        let mut out = arn_name(&s);
         out.insert("VersionId".into(), json!(token));
         out.insert("VersionStages".into(), json!(s.versions[i].stages));
         Ok(Value::Object(out))
@@ -239,10 +221,10 @@ pub fn update_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     if let Some(k) = kms_key.as_deref().filter(|k| !k.is_empty()) {
         kms::check_key(&ctx.shared.config.kms_keys, &ctx.region, &ctx.account, k)?;
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, &id)?;
         if data.is_some() {
-            cross_account::refuse_value_write(s)?;
+            cross_account::refuse_value_write(&s)?;
         }
         let mut version_id = None;
         if let (Some(d), Some(tok)) = (&data, &token) {
@@ -264,11 +246,10 @@ pub fn update_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         }
         s.last_changed = ctx.now;
         if let (Some(d), Some(tok)) = (&data, &token) {
-            put_version(ctx, s, tx, tok, d, None)?;
+            put_version(ctx, &mut s, tok, d, None)?;
             version_id = Some(tok.clone());
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
+        let mut out = arn_name(&s);
         if let Some(v) = version_id {
             out.insert("VersionId".into(), json!(v));
         }

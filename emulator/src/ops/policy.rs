@@ -3,13 +3,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{
-    is_public, malformed_message, valid_policy_name, validate, CHECK_PUBLIC, CHECK_SYNTAX,
-    DEFAULT_POLICY_NAME, MAX_POLICY_LEN, PUBLIC_POLICY_MESSAGE,
-};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::ops::{arn_name, check_secret_id, live, paging, secret_id, writable};
+use crate::policy::{
+    is_public, malformed_message, valid_policy_name, validate, CHECK_PUBLIC, CHECK_SYNTAX,
+    DEFAULT_POLICY_NAME, MAX_POLICY_LEN, PUBLIC_POLICY_MESSAGE,
+};
 use crate::protocol::Input;
 
 fn policy_name(inp: &mut Input) -> Result<Option<String>, ApiError> {
@@ -59,12 +59,11 @@ pub fn put_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError>
             PUBLIC_POLICY_MESSAGE,
         ));
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, &id)?;
         s.policies.insert(name.clone(), text);
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
+        let mut out = arn_name(&s);
         out.insert("PolicyName".into(), json!(name));
         Ok(Value::Object(out))
     })
@@ -102,13 +101,13 @@ pub fn delete_resource_policy(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
     let name = policy_name(&mut inp)?;
     inp.finish()?;
     let name = only_default(&name, "delete")?;
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
-        if s.policies.remove(&name).is_some() {
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, &id)?;
+        if s.policies.contains_key(&name) {
+            s.policies.remove(&name);
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        let mut out = arn_name(s);
+        let mut out = arn_name(&s);
         out.insert("PolicyName".into(), json!(name));
         Ok(Value::Object(out))
     })

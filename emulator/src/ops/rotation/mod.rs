@@ -21,7 +21,6 @@
 //! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
 //! version that is removed afterwards) and the next rotation follows the schedule.
 
-pub mod admin;
 pub mod builtin;
 pub mod hook;
 pub mod schedule;
@@ -32,13 +31,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::clock::Clock as _;
-use crate::ctx::{Ctx, Region};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
 use crate::ops::value::put_version;
 use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
 use crate::protocol::Input;
-use crate::store::Tx;
+use crate::state::{RegionWrite, SecretMut};
 use crate::Shared;
 
 pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
@@ -116,7 +115,7 @@ async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
         ext_role,
         immediately,
     };
-    let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &id, req))?;
+    let plan = ctx.write(|region| prepare(&ctx, region, &id, req))?;
     execute(&ctx, plan).await
 }
 
@@ -132,15 +131,14 @@ struct Request {
 
 fn prepare(
     ctx: &Ctx,
-    region: &mut Region,
-    tx: &mut Tx,
+    region: &mut RegionWrite<'_>,
     id: &str,
     req: Request,
 ) -> Result<Plan, ApiError> {
-    let s = writable(ctx, region, id)?;
+    let mut s = writable(ctx, region, id)?;
     let name = s.name.clone();
-    crate::replication::cross_account::refuse_value_write(s)?;
-    let mut out = arn_name(s);
+    crate::ops::replication::cross_account::refuse_value_write(&s)?;
+    let mut out = arn_name(&s);
     out.insert("VersionId".into(), json!(req.token));
     if s.version(&req.token).is_some() {
         // Same ClientRequestToken again: the rotation it started is the answer.
@@ -195,7 +193,7 @@ fn prepare(
         s.rotation.enabled = Some(true);
     }
     s.last_changed = ctx.now;
-    let current_rules = stored_rules(s);
+    let current_rules = stored_rules(&s);
     if !req.immediately {
         s.rotation.next_rotation = current_rules
             .as_ref()
@@ -204,11 +202,10 @@ fn prepare(
     }
     let Some(function) = function else {
         if req.immediately {
-            promote_copy(ctx, s, tx, &req.token)?;
+            promote_copy(ctx, &mut s, &req.token)?;
         } else {
             out.remove("VersionId");
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         return Ok(Plan::Done(Value::Object(out)));
     };
     // The AWSPENDING version without a value; its VersionId is the token.
@@ -216,8 +213,6 @@ fn prepare(
     let i = s.add_version(req.token.clone(), ctx.now, None, kms);
     s.attach_label(AWSPENDING, i)
         .map_err(|_| ApiError::internal("label limit on a new version"))?;
-    tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(Plan::Run {
         name,
         arn: s.arn.clone(),
@@ -244,28 +239,23 @@ fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
 
 /// moto-compatible rotation without a function: the current value is copied into version `token`, which
 /// becomes AWSCURRENT (the old one AWSPREVIOUS).
-fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(), ApiError> {
+fn promote_copy(ctx: &Ctx, s: &mut SecretMut<'_>, token: &str) -> Result<(), ApiError> {
     let current = match s.holder(AWSCURRENT) {
         Some(i) if s.versions[i].has_value() => ctx.value(s.versions[i].rec)?,
         _ => None,
     };
     match current {
         Some(data) => {
-            put_version(ctx, s, tx, token, &data, None)?;
+            put_version(ctx, s, token, &data, None)?;
         }
         None => {
             let kms = s.kms_key_id.clone();
             let i = s.add_version(token.to_string(), ctx.now, None, kms);
-            for id in s
-                .attach_label(AWSCURRENT, i)
-                .map_err(|_| ApiError::internal("label limit on a new version"))?
-            {
-                tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[id]);
-            }
+            s.attach_label(AWSCURRENT, i)
+                .map_err(|_| ApiError::internal("label limit on a new version"))?;
         }
     }
     mark_rotated(ctx, s);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(())
 }
 
@@ -298,27 +288,22 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
             return Ok(out);
         }
     }
-    ctx.write(|region, tx| {
-        let Some(s) = region.get_mut(&name) else { return Ok(()) };
+    ctx.write(|region| {
+        let Some(mut s) = region.secret_mut(&name) else { return Ok(()) };
         let Some(i) = s.version_index(&token) else { return Ok(()) };
         if test_only {
             // The test version is temporary: drop its label (and the version, if it stayed empty).
             s.detach_label(AWSPENDING, i);
             if s.versions[i].stages.is_empty() && !s.versions[i].has_value() {
-                let gone = s.versions.remove(i);
-                tx.del_version(&ctx.account, &ctx.region, gone.rec);
-            } else {
-                tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+                s.versions.remove(i);
             }
         } else if s.versions[i].has(AWSCURRENT) {
             s.detach_label(AWSPENDING, i);
-            tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-            mark_rotated(ctx, s);
+            mark_rotated(ctx, &mut s);
         } else {
             tracing::warn!(secret = %name, "finishSecret did not move AWSCURRENT to the new version; rotation incomplete");
             return Ok(());
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(())
     })?;
     Ok(out)
@@ -328,8 +313,8 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
 pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
     let id = secret_id(&mut inp)?;
     inp.finish()?;
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, &id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
@@ -338,8 +323,7 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
         s.rotation.enabled = Some(false);
         s.rotation.next_rotation = None;
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out: Map<String, Value> = arn_name(s);
+        let mut out: Map<String, Value> = arn_name(&s);
         if let Some(p) = s.holder(AWSPENDING) {
             out.insert("VersionId".into(), json!(s.versions[p].id));
         }
@@ -393,7 +377,7 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             ext_role: None,
             immediately: true,
         };
-        let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &name, req));
+        let plan = ctx.write(|region| prepare(&ctx, region, &name, req));
         let result = match plan {
             Ok(plan) => execute(&ctx, plan).await.map(|_| ()),
             Err(e) => Err(e),
@@ -402,11 +386,10 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             Ok(()) => started += 1,
             Err(e) => {
                 tracing::warn!(secret = %name, error = %e, "scheduled rotation could not start; retrying at the next scheduled date");
-                let _ = ctx.write(|region, tx| {
-                    if let Some(s) = region.get_mut(&name) {
+                let _ = ctx.write(|region| {
+                    if let Some(mut s) = region.secret_mut(&name) {
                         s.rotation.next_rotation =
-                            stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
-                        tx.put_secret(&ctx.account, &ctx.region, s);
+                            stored_rules(&s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
                     }
                     Ok(())
                 });

@@ -1,0 +1,71 @@
+//! The purge sweep: background work that removes secrets whose recovery window has ended on the
+//! emulator clock (lookups already treat them as gone; the sweep reclaims their space).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::clock::Clock as _;
+use crate::Shared;
+
+/// Removes the secrets whose recovery window has ended (memory and store). Until the clock
+/// reaches the earliest pending end of a recovery window, this costs nothing.
+pub fn purge_expired(shared: &Shared) {
+    let now = shared.clock.now();
+    if !shared.state.purge_due(now) {
+        return;
+    }
+    let mut purged = 0usize;
+    {
+        let mut t = shared.state.begin();
+        let mut w = t.writer();
+        let mut next = f64::INFINITY;
+        let mut expired = Vec::new();
+        for (account, regions) in w.iter() {
+            for (region, secrets) in regions {
+                for s in secrets.values() {
+                    match s.purge_at {
+                        Some(at) if at <= now => {
+                            expired.push((account.clone(), region.clone(), s.name.clone()))
+                        }
+                        Some(at) => next = next.min(at),
+                        None => {}
+                    }
+                }
+            }
+        }
+        for (account, region, name) in &expired {
+            if w.region(account, region).remove(name).is_some() {
+                purged += 1;
+            }
+        }
+        shared.state.set_next_purge(next);
+        if purged > 0 {
+            if let Err(e) = shared.store.commit(t.finish(None)) {
+                tracing::warn!(error = %e, "purging expired secrets failed");
+            }
+        }
+    }
+    if purged > 0 {
+        tracing::info!(purged, "secrets past their recovery window removed");
+    }
+}
+
+/// Background task: runs the purge sweep every `every` until `stop` turns true or the emulator
+/// is gone (it holds only a weak reference, so it never keeps the store alive after shutdown).
+pub async fn sweeper(
+    shared: Weak<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    every: Duration,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = interval.tick() => {
+                let Some(shared): Option<Arc<Shared>> = shared.upgrade() else { break };
+                purge_expired(&shared);
+            }
+        }
+    }
+}
