@@ -248,9 +248,7 @@ pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Re
 
 /// The refusal of more than [`MAX_TAGS`] tags on a secret.
 pub fn too_many_tags() -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
-    ))
+    ApiError::too_many_tags()
 }
 
 /// The checks of a request's tags alone (reserved `aws:` keys, duplicate keys, at most
