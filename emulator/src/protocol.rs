@@ -353,7 +353,7 @@ pub fn parse_tags(input: &mut Input, key: &str) -> Result<Option<Vec<(String, St
         .and_then(Value::as_array)
         .is_some_and(|a| a.len() > crate::model::MAX_TAGS)
     {
-        return Err(crate::ops::too_many_tags());
+        return Err(ApiError::too_many_tags());
     }
     let Some(items) = input.list(key, 0, usize::MAX)? else {
         return Ok(None);
