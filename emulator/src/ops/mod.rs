@@ -5,6 +5,7 @@
 //! scheduled rotations (`rotation`); the replication operations and CreateSecret's
 //! AddReplicaRegions (`replication`); and the purge sweep (`purge`).
 
+pub mod background;
 pub mod batch;
 pub mod create;
 pub mod delete;

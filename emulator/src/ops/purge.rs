@@ -1,10 +1,11 @@
 //! The purge sweep: background work that removes secrets whose recovery window has ended on the
 //! emulator clock (lookups already treat them as gone; the sweep reclaims their space).
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use crate::clock::Clock as _;
+use crate::ops::background::periodic;
 use crate::Shared;
 
 /// Removes the secrets whose recovery window has ended (memory and store). Until the clock
@@ -50,22 +51,15 @@ pub fn purge_expired(shared: &Shared) {
     }
 }
 
-/// Background task: runs the purge sweep every `every` until `stop` turns true or the emulator
-/// is gone (it holds only a weak reference, so it never keeps the store alive after shutdown).
+/// Background task: runs the purge sweep every `every` until `stop` turns true or the emulator is
+/// gone (see [`periodic`]).
 pub async fn sweeper(
     shared: Weak<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     every: Duration,
 ) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                let Some(shared): Option<Arc<Shared>> = shared.upgrade() else { break };
-                purge_expired(&shared);
-            }
-        }
-    }
+    periodic(shared, stop, every, |shared| async move {
+        purge_expired(&shared)
+    })
+    .await;
 }

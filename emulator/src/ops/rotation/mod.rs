@@ -34,6 +34,7 @@ use crate::clock::Clock as _;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
+use crate::ops::background::periodic;
 use crate::ops::value::put_version;
 use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
 use crate::protocol::Input;
@@ -399,24 +400,17 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
     started
 }
 
-/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
-/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is
+/// gone (see [`periodic`]).
 pub async fn ticker(
     shared: std::sync::Weak<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     every: std::time::Duration,
 ) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                let Some(shared) = shared.upgrade() else { break };
-                if !shared.config.rotation.idle() {
-                    run_due(&shared).await;
-                }
-            }
+    periodic(shared, stop, every, |shared| async move {
+        if !shared.config.rotation.idle() {
+            run_due(&shared).await;
         }
-    }
+    })
+    .await;
 }
