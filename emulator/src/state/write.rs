@@ -1,6 +1,6 @@
 //! Write handles over the state: every account ([`Writer`]), one account ([`AccountWrite`]), one
 //! region ([`RegionWrite`]) and one secret ([`SecretMut`]). They read like the maps they wrap;
-//! every change through them is recorded in the transaction's [`Changes`], so nothing changes
+//! every change through them is recorded in the transaction's change set, so nothing changes
 //! without reaching the store.
 
 use std::collections::btree_map::Entry;
