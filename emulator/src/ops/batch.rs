@@ -40,7 +40,7 @@ fn current_value(ctx: &Ctx, s: &Secret) -> Result<SecretValue, ApiError> {
         .map(|i| &s.versions[i])
         .filter(|v| v.has_value())
         .ok_or_else(not_found)?;
-    let (account, region) = crate::replication::value_home(ctx, s);
+    let (account, region) = crate::ops::replication::value_home(ctx, s);
     let data = ctx
         .value_at(&account, &region, v.rec)?
         .ok_or_else(not_found)?;

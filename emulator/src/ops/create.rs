@@ -8,9 +8,7 @@ use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::{self, Secret, AWSCURRENT};
-use crate::ops::{
-    check_tags, one_value, persist_all, replicate_on_create, token_required, ArnName,
-};
+use crate::ops::{check_tags, one_value, replicate_on_create, token_required, ArnName};
 use crate::protocol::shapes::CreateSecretRequest;
 
 /// CreateSecret's answer.
@@ -59,11 +57,10 @@ pub fn create_secret(
         ("Type", secret_type.is_some()),
     ];
 
-    ctx.write_account(|regions, tx| {
-        let region = regions.entry(ctx.region.clone()).or_default();
+    ctx.write_account(|regions| {
+        let mut region = regions.region(&ctx.region);
         if let Some(existing) = region.get(&name) {
             if ctx.expired(existing) {
-                tx.del_secret(&ctx.account, &ctx.region, existing);
                 region.remove(&name);
             } else if existing.deleted.is_some() {
                 return Err(ApiError::invalid_request(
@@ -102,25 +99,29 @@ pub fn create_secret(
             ..Secret::default()
         };
         if let Some(p) = cross_primary {
-            crate::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
+            crate::ops::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
         }
         let mut version_id = None;
+        let mut value_rec = None;
         if let (Some(tok), Some(v)) = (&token, &value) {
             let i = s.add_version(ctx.store().new_record_number(), tok.clone(), now, Some(v.digest()), kms_key.clone());
             s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
-            tx.put_value(&ctx.account, &ctx.region, s.versions[i].rec, v);
+            value_rec = Some(s.versions[i].rec);
             version_id = Some(tok.clone());
         }
         if let Some(r) = &replicas {
-            replicate_on_create(ctx, regions, tx, &mut s, r, force_overwrite)?;
+            replicate_on_create(ctx, regions, &mut s, r, force_overwrite)?;
         }
-        persist_all(ctx, tx, &s);
         let out = CreateSecretResponse {
             secret: ArnName::of(&s),
             version_id,
             replication_status: (!s.replication.is_empty()).then(|| s.replication.clone()),
         };
-        regions.entry(ctx.region.clone()).or_default().insert(name.clone(), Box::new(s));
+        let mut region = regions.region(&ctx.region);
+        let mut s = region.insert(s);
+        if let (Some(rec), Some(v)) = (value_rec, &value) {
+            s.set_value(rec, v);
+        }
         Ok(out)
     })
 }

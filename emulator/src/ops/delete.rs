@@ -41,7 +41,7 @@ pub fn delete_secret(
             ));
         }
     }
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = match ctx.resolve(region, id)? {
             Lookup::Found(n) => n,
             Lookup::Missing if force => {
@@ -58,7 +58,7 @@ pub fn delete_secret(
             .iter()
             .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
             .collect();
-        crate::replication::cross_account::check_deletable(s)?;
+        crate::ops::replication::cross_account::check_deletable(s)?;
         if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
             return Err(ApiError::invalid_parameter(format!(
                 "You can't delete secret {id} that still has replica regions [{}]",
@@ -67,10 +67,9 @@ pub fn delete_secret(
         }
         if force || s.is_replica_in(&ctx.region) {
             let out = DeleteSecretResponse {
-                secret: ArnName::of(s),
+                secret: ArnName::of(&s),
                 deletion_date: Timestamp(ctx.now),
             };
-            tx.del_secret(&ctx.account, &ctx.region, s);
             region.remove(&name);
             return Ok(out);
         }
@@ -79,17 +78,16 @@ pub fn delete_secret(
                 "You tried to perform the operation on a secret that's currently marked deleted.",
             ));
         }
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         let days = window.unwrap_or(30) as f64;
         let purge = ctx.now + days * DAY;
         s.deleted = Some(ctx.now);
         s.purge_at = Some(purge);
         ctx.shared.state.note_purge(purge);
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(DeleteSecretResponse {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             deletion_date: Timestamp(purge),
         })
     })
@@ -97,10 +95,10 @@ pub fn delete_secret(
 
 /// RestoreSecret (a secret that is not scheduled for deletion is restored trivially).
 pub fn restore_secret(ctx: &Ctx, req: RestoreSecretRequest<'_>) -> Result<ArnName, ApiError> {
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = ctx.find(region, req.secret_id)?;
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
@@ -109,8 +107,7 @@ pub fn restore_secret(ctx: &Ctx, req: RestoreSecretRequest<'_>) -> Result<ArnNam
             s.deleted = None;
             s.purge_at = None;
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        Ok(ArnName::of(s))
+        Ok(ArnName::of(&s))
     })
 }

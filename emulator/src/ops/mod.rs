@@ -1,24 +1,25 @@
-//! Operation dispatch: the one table of operations (each `X-Amz-Target` name and its handler),
-//! plus what the operations share (value and tag rules, lookups, answer pieces).
-//!
-//! Operations implemented in other modules are plugged in here too: GetRandomPassword
-//! (password.rs); PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy,
-//! ValidateResourcePolicy, ListResourcePolicies (policy/ops.rs); RotateSecret (async: it may call a
-//! rotation endpoint), CancelRotateSecret (rotation/); ReplicateSecretToRegions,
-//! RemoveRegionsFromReplication, StopReplicationToReplica, AssociateCrossAccountReplica,
-//! DisassociateCrossAccountReplica and CreateSecret's AddReplicaRegions (replication.rs).
+//! The operations: the one table of operations (each `X-Amz-Target` name and its handler), the
+//! helpers the operations share (value and tag rules, lookups, answer pieces), and the operation
+//! modules: GetRandomPassword (password.rs); the resource-policy operations (`policy`);
+//! RotateSecret (async: it may call a rotation endpoint), CancelRotateSecret and scheduled
+//! rotations (`rotation`); the replication operations and CreateSecret's AddReplicaRegions
+//! (`replication`); and the purge sweep (`purge`).
 
+pub mod background;
 pub mod batch;
 pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod list;
 pub mod paging;
+pub mod policy;
+pub mod purge;
+pub mod replication;
+pub mod rotation;
 pub mod tags;
 pub mod value;
 pub mod versions;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{Secret, SecretData, MAX_TAGS};
 use crate::protocol::{Input, Request};
-use crate::store::Tx;
+use crate::state::{AccountWrite, RegionWrite, SecretMut};
 
 /// An operation's answer: its JSON body.
 pub type Reply = Vec<u8>;
@@ -90,32 +91,32 @@ macro_rules! operations {
 }
 
 operations! {
-    AssociateCrossAccountReplica: typed crate::replication::cross_account::associate_cross_account_replica;
+    AssociateCrossAccountReplica: typed replication::cross_account::associate_cross_account_replica;
     BatchGetSecretValue: typed batch::batch_get_secret_value;
-    CancelRotateSecret: typed crate::rotation::cancel_rotate_secret;
+    CancelRotateSecret: typed rotation::cancel_rotate_secret;
     CreateSecret: typed create::create_secret;
-    DeleteResourcePolicy: typed crate::policy::ops::delete_resource_policy;
+    DeleteResourcePolicy: typed policy::delete_resource_policy;
     DeleteSecret: typed delete::delete_secret;
     DescribeSecret: typed describe::describe_secret;
-    DisassociateCrossAccountReplica: typed crate::replication::cross_account::disassociate_cross_account_replica;
+    DisassociateCrossAccountReplica: typed replication::cross_account::disassociate_cross_account_replica;
     GetRandomPassword: typed crate::password::get_random_password;
-    GetResourcePolicy: typed crate::policy::ops::get_resource_policy;
+    GetResourcePolicy: typed policy::get_resource_policy;
     GetSecretValue: typed value::get_secret_value;
-    ListResourcePolicies: typed crate::policy::ops::list_resource_policies;
+    ListResourcePolicies: typed policy::list_resource_policies;
     ListSecretVersionIds: typed versions::list_secret_version_ids;
     ListSecrets: typed list::list_secrets;
-    PutResourcePolicy: typed crate::policy::ops::put_resource_policy;
+    PutResourcePolicy: typed policy::put_resource_policy;
     PutSecretValue: typed value::put_secret_value;
-    RemoveRegionsFromReplication: typed crate::replication::remove_regions_from_replication;
-    ReplicateSecretToRegions: typed crate::replication::replicate_secret_to_regions;
+    RemoveRegionsFromReplication: typed replication::remove_regions_from_replication;
+    ReplicateSecretToRegions: typed replication::replicate_secret_to_regions;
     RestoreSecret: typed delete::restore_secret;
-    RotateSecret: spawned crate::rotation::rotate_secret;
-    StopReplicationToReplica: typed crate::replication::stop_replication_to_replica;
+    RotateSecret: spawned rotation::rotate_secret;
+    StopReplicationToReplica: typed replication::stop_replication_to_replica;
     TagResource: typed tags::tag_resource;
     UntagResource: typed tags::untag_resource;
     UpdateSecret: typed value::update_secret;
     UpdateSecretVersionStage: typed versions::update_secret_version_stage;
-    ValidateResourcePolicy: typed crate::policy::ops::validate_resource_policy;
+    ValidateResourcePolicy: typed policy::validate_resource_policy;
 }
 
 /// A timestamp as AWS sends it: epoch seconds, millisecond precision.
@@ -163,20 +164,17 @@ pub struct Empty {}
 
 /// Seam for replication: called by CreateSecret inside its write lock when `AddReplicaRegions`
 /// is given, before the primary is inserted. It may create replicas in other regions of
-/// `regions` (adding their records to `tx`) and must fill `primary.replication` /
-/// `primary.primary_region` (replication.rs does).
+/// `regions` and must fill `primary.replication` / `primary.primary_region` (replication.rs does).
 pub fn replicate_on_create(
     ctx: &Ctx,
-    regions: &mut HashMap<String, Region>,
-    tx: &mut Tx,
+    regions: &mut AccountWrite<'_>,
     primary: &mut Secret,
     add_replica_regions: &Value,
     force_overwrite: bool,
 ) -> Result<(), ApiError> {
-    crate::replication::add_replicas(
+    crate::ops::replication::add_replicas(
         ctx,
         regions,
-        tx,
         primary,
         add_replica_regions,
         force_overwrite,
@@ -225,12 +223,12 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
 /// it is a replica in this region (writes go to the primary's region).
 pub fn writable<'a>(
     ctx: &Ctx,
-    region: &'a mut Region,
+    region: &'a mut RegionWrite<'_>,
     id: &str,
-) -> Result<&'a mut Secret, ApiError> {
+) -> Result<SecretMut<'a>, ApiError> {
     let name = live(ctx, region, id)?.name.clone();
     let s = region
-        .get_mut(&name)
+        .secret_mut(&name)
         .ok_or_else(ApiError::secret_not_found)?;
     if s.is_replica_in(&ctx.region) {
         return Err(ApiError::replica_read_only());
@@ -254,9 +252,7 @@ pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Re
 
 /// The refusal of more than [`MAX_TAGS`] tags on a secret.
 pub fn too_many_tags() -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
-    ))
+    ApiError::too_many_tags()
 }
 
 /// The checks of a request's tags alone (reserved `aws:` keys, duplicate keys, at most
@@ -295,14 +291,6 @@ pub fn check_tag_count(
         return Err(too_many_tags());
     }
     Ok(())
-}
-
-/// Persists a secret's record and all its versions (for new secrets).
-pub fn persist_all(ctx: &Ctx, tx: &mut Tx, s: &Secret) {
-    tx.put_secret(&ctx.account, &ctx.region, s);
-    for v in &s.versions {
-        tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-    }
 }
 
 #[cfg(test)]

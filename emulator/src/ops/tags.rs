@@ -11,15 +11,14 @@ pub fn tag_resource(ctx: &Ctx, req: TagResourceRequest<'_>) -> Result<Empty, Api
     let tags = owned_tags(Some(req.tags));
     // everything about the request's own tags is checked before taking the write lock
     check_new_tags(&tags)?;
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = live(ctx, region, id)?.name.clone();
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         check_tag_count(&s.tags, &tags)?;
         s.merge_tags(&tags);
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(Empty {})
     })
 }
@@ -36,16 +35,14 @@ pub fn untag_resource(ctx: &Ctx, req: UntagResourceRequest<'_>) -> Result<Empty,
             "Invalid tag key {k}: tag keys starting with 'aws:' are reserved for AWS use."
         )));
     }
-    ctx.write(|region, tx| {
+    ctx.write(|region| {
         let name = live(ctx, region, id)?.name.clone();
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
-        let before = s.tags.len();
-        s.tags.retain(|(k, _)| !keys.contains(k));
-        if s.tags.len() != before {
+        if s.tags.iter().any(|(k, _)| keys.contains(k)) {
+            s.tags.retain(|(k, _)| !keys.contains(k));
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
         Ok(Empty {})
     })

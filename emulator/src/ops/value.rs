@@ -11,23 +11,22 @@ use crate::model::{
     LabelError, Secret, SecretData, Version, AWSCURRENT, AWSPENDING, MAX_LABELS_PER_VERSION,
 };
 use crate::ops::create::token_in_use;
+use crate::ops::replication::cross_account;
 use crate::ops::{live, one_value, token_required, writable, ArnName, Timestamp};
 use crate::protocol::b64;
 use crate::protocol::shapes::{
     GetSecretValueRequest, PutSecretValueRequest, UpdateSecretRequest, ROTATION_TOKEN_TYPE,
 };
-use crate::replication::cross_account;
-use crate::store::Tx;
+use crate::state::SecretMut;
 
 /// Puts `data` as version `token` of `s` (idempotent): an existing version with the same value is
 /// a no-op, with another value a ResourceExistsException; an existing version without a value
 /// (an AWSPENDING placeholder) receives it. `stages` None means "move AWSCURRENT here". The first
-/// version of a secret always gets AWSCURRENT. Records every change in `tx`. Returns the version's
-/// index. Everything is checked before anything changes.
+/// version of a secret always gets AWSCURRENT. Returns the version's index. Everything is checked
+/// before anything changes.
 pub fn put_version(
     ctx: &Ctx,
-    s: &mut Secret,
-    tx: &mut Tx,
+    s: &mut SecretMut<'_>,
     token: &str,
     data: &SecretData,
     stages: Option<&[String]>,
@@ -76,36 +75,23 @@ pub fn put_version(
             )
         }
     };
-    let mut changed_ids: Vec<String> = vec![token.to_string()];
     if wanted.iter().any(|l| l == AWSCURRENT) {
         // AWS takes AWSPENDING off a version that loses AWSCURRENT to a new value: it is left
         // with AWSPREVIOUS only
         if let Some(h) = s.holder(AWSCURRENT).filter(|h| *h != idx) {
             if s.versions[h].has(AWSPENDING) {
                 s.detach_label(AWSPENDING, h);
-                changed_ids.push(s.versions[h].id.clone());
             }
         }
     }
     for label in &wanted {
-        let c = s
-            .attach_label(label, idx)
+        s.attach_label(label, idx)
             .map_err(|LabelError::TooManyLabels(v)| too_many_labels(&v))?;
-        changed_ids.extend(c.iter().map(|i| s.versions[*i].id.clone()));
     }
     s.last_changed = ctx.now;
-    tx.put_value(&ctx.account, &ctx.region, s.versions[idx].rec, data);
-    for (_, rec) in s.prune_versions(ctx.now) {
-        tx.del_version(&ctx.account, &ctx.region, rec);
-    }
-    changed_ids.sort_unstable();
-    changed_ids.dedup();
-    for id in &changed_ids {
-        if let Some(v) = s.version(id) {
-            tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-        }
-    }
-    tx.put_secret(&ctx.account, &ctx.region, s);
+    let rec = s.versions[idx].rec;
+    s.set_value(rec, data);
+    s.prune_versions(ctx.now);
     s.version_index(token)
         .ok_or_else(|| ApiError::internal("version vanished"))
 }
@@ -226,7 +212,7 @@ pub fn get_secret_value(
         }
         let out = SecretValue::new(s, v, None);
         let touch = s.last_accessed != Some(today) || v.last_accessed != Some(today);
-        let src = crate::replication::value_home(ctx, s);
+        let src = crate::ops::replication::value_home(ctx, s);
         Ok((s.name.clone(), v.id.clone(), v.rec, out, touch, src))
     })?;
     let data = ctx.value_at(&src.0, &src.1, rec)?.ok_or_else(|| {
@@ -236,14 +222,12 @@ pub fn get_secret_value(
     })?;
     out.set(Some(data));
     if touch {
-        ctx.touch(|region, tx| {
-            if let Some(s) = region.get_mut(&name) {
+        ctx.touch(|region| {
+            if let Some(mut s) = region.secret_mut(&name) {
                 s.last_accessed = Some(today);
                 if let Some(i) = s.version_index(&vid) {
                     s.versions[i].last_accessed = Some(today);
-                    tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[i]);
                 }
-                tx.put_secret(&ctx.account, &ctx.region, s);
             }
         });
     }
@@ -290,12 +274,12 @@ pub fn put_secret_value(
     let Some(token) = token else {
         return Err(token_required());
     };
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, id)?;
-        cross_account::refuse_value_write(s)?;
-        let i = put_version(ctx, s, tx, &token, &data, stages.as_deref())?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
+        cross_account::refuse_value_write(&s)?;
+        let i = put_version(ctx, &mut s, &token, &data, stages.as_deref())?;
         Ok(PutSecretValueResponse {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             version_id: token.clone(),
             version_stages: s.versions[i].stages.clone(),
         })
@@ -329,10 +313,10 @@ pub fn update_secret(
     if let Some(k) = kms_key.as_deref().filter(|k| !k.is_empty()) {
         kms::check_key(&ctx.shared.config.kms_keys, &ctx.region, &ctx.account, k)?;
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
         if data.is_some() {
-            cross_account::refuse_value_write(s)?;
+            cross_account::refuse_value_write(&s)?;
         }
         let mut version_id = None;
         if let (Some(d), Some(tok)) = (&data, &token) {
@@ -354,12 +338,11 @@ pub fn update_secret(
         }
         s.last_changed = ctx.now;
         if let (Some(d), Some(tok)) = (&data, &token) {
-            put_version(ctx, s, tx, tok, d, None)?;
+            put_version(ctx, &mut s, tok, d, None)?;
             version_id = Some(tok.clone());
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(UpdateSecretResponse {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             version_id,
         })
     })

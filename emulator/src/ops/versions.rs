@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::model::{LabelError, AWSCURRENT, AWSPREVIOUS, MAX_LABELS_PER_VERSION};
+use crate::model::{LabelError, MAX_LABELS_PER_VERSION};
 use crate::ops::{paging, writable, ArnName, Timestamp};
 use crate::protocol::shapes::{ListSecretVersionIdsRequest, UpdateSecretVersionStageRequest};
 
@@ -106,9 +106,9 @@ pub fn update_secret_version_stage(
             "You must specify MoveToVersionId, RemoveFromVersionId or both.",
         ));
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, id)?;
-        crate::replication::cross_account::refuse_value_write(s)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
+        crate::ops::replication::cross_account::refuse_value_write(&s)?;
         let not_valid = |v: &str| ApiError::invalid_parameter(format!("Not a valid version: {v}"));
         let to = match &move_to {
             Some(v) => Some(s.version_index(v).ok_or_else(|| not_valid(v))?),
@@ -149,35 +149,18 @@ pub fn update_secret_version_stage(
                 )));
             }
         }
-        let mut changed: Vec<String> = Vec::new();
         match to {
             Some(t) => {
-                let c = s
-                    .attach_label(&label, t)
+                s.attach_label(&label, t)
                     .map_err(|LabelError::TooManyLabels(v)| ApiError::limit_exceeded(format!("Version {v} has too many staging labels.")))?;
-                changed.extend(c.iter().map(|i| s.versions[*i].id.clone()));
             }
             None => {
                 if let Some(f) = from {
                     s.detach_label(&label, f);
-                    changed.push(s.versions[f].id.clone());
                 }
             }
         }
-        if label == AWSCURRENT || label == AWSPREVIOUS {
-            if let Some(p) = s.holder(AWSPREVIOUS) {
-                changed.push(s.versions[p].id.clone());
-            }
-        }
         s.last_changed = ctx.now;
-        changed.sort_unstable();
-        changed.dedup();
-        for vid in &changed {
-            if let Some(v) = s.version(vid) {
-                tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-            }
-        }
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        Ok(ArnName::of(s))
+        Ok(ArnName::of(&s))
     })
 }

@@ -23,7 +23,7 @@ pub fn read_tag_list_type<'a>(
         .and_then(Value::as_array)
         .is_some_and(|a| a.len() > MAX_TAGS)
     {
-        return Err(crate::ops::too_many_tags());
+        return Err(ApiError::too_many_tags());
     }
     let Some(items) = r.list(key, &TAG_LIST_TYPE)? else {
         return Ok(None);

@@ -21,7 +21,6 @@
 //! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
 //! version that is removed afterwards) and the next rotation follows the schedule.
 
-pub mod admin;
 pub mod builtin;
 pub mod hook;
 pub mod schedule;
@@ -33,14 +32,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::Clock as _;
-use crate::ctx::{Ctx, Region};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
+use crate::ops::background::periodic;
 use crate::ops::value::put_version;
 use crate::ops::{reply, rotation_token_required, writable, ArnName, OpFuture};
 use crate::protocol::shapes::{CancelRotateSecretRequest, RotateSecretRequest};
 use crate::protocol::{Input, Request as _};
-use crate::store::Tx;
+use crate::state::{RegionWrite, SecretMut};
 use crate::Shared;
 
 pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
@@ -118,7 +118,7 @@ async fn rotate(ctx: Arc<Ctx>, inp: &Input) -> Result<RotationResponse, ApiError
         ext_role,
         immediately,
     };
-    let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &id, req))?;
+    let plan = ctx.write(|region| prepare(&ctx, region, &id, req))?;
     execute(&ctx, plan).await
 }
 
@@ -134,16 +134,15 @@ struct Request {
 
 fn prepare(
     ctx: &Ctx,
-    region: &mut Region,
-    tx: &mut Tx,
+    region: &mut RegionWrite<'_>,
     id: &str,
     req: Request,
 ) -> Result<Plan, ApiError> {
-    let s = writable(ctx, region, id)?;
+    let mut s = writable(ctx, region, id)?;
     let name = s.name.clone();
-    crate::replication::cross_account::refuse_value_write(s)?;
+    crate::ops::replication::cross_account::refuse_value_write(&s)?;
     let mut out = RotationResponse {
-        secret: ArnName::of(s),
+        secret: ArnName::of(&s),
         version_id: Some(req.token.clone()),
     };
     if s.version(&req.token).is_some() {
@@ -199,7 +198,7 @@ fn prepare(
         s.rotation.enabled = Some(true);
     }
     s.last_changed = ctx.now;
-    let current_rules = stored_rules(s);
+    let current_rules = stored_rules(&s);
     if !req.immediately {
         s.rotation.next_rotation = current_rules
             .as_ref()
@@ -208,11 +207,10 @@ fn prepare(
     }
     let Some(function) = function else {
         if req.immediately {
-            promote_copy(ctx, s, tx, &req.token)?;
+            promote_copy(ctx, &mut s, &req.token)?;
         } else {
             out.version_id = None;
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         return Ok(Plan::Done(out));
     };
     // The AWSPENDING version without a value; its VersionId is the token.
@@ -226,8 +224,6 @@ fn prepare(
     );
     s.attach_label(AWSPENDING, i)
         .map_err(|_| ApiError::internal("label limit on a new version"))?;
-    tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(Plan::Run {
         name,
         arn: s.arn.clone(),
@@ -254,14 +250,14 @@ fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
 
 /// moto-compatible rotation without a function: the current value is copied into version `token`, which
 /// becomes AWSCURRENT (the old one AWSPREVIOUS).
-fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(), ApiError> {
+fn promote_copy(ctx: &Ctx, s: &mut SecretMut<'_>, token: &str) -> Result<(), ApiError> {
     let current = match s.holder(AWSCURRENT) {
         Some(i) if s.versions[i].has_value() => ctx.value(s.versions[i].rec)?,
         _ => None,
     };
     match current {
         Some(data) => {
-            put_version(ctx, s, tx, token, &data, None)?;
+            put_version(ctx, s, token, &data, None)?;
         }
         None => {
             let kms = s.kms_key_id.clone();
@@ -272,16 +268,11 @@ fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(
                 None,
                 kms,
             );
-            for id in s
-                .attach_label(AWSCURRENT, i)
-                .map_err(|_| ApiError::internal("label limit on a new version"))?
-            {
-                tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[id]);
-            }
+            s.attach_label(AWSCURRENT, i)
+                .map_err(|_| ApiError::internal("label limit on a new version"))?;
         }
     }
     mark_rotated(ctx, s);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(())
 }
 
@@ -314,27 +305,22 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<RotationResponse, ApiError> {
             return Ok(out);
         }
     }
-    ctx.write(|region, tx| {
-        let Some(s) = region.get_mut(&name) else { return Ok(()) };
+    ctx.write(|region| {
+        let Some(mut s) = region.secret_mut(&name) else { return Ok(()) };
         let Some(i) = s.version_index(&token) else { return Ok(()) };
         if test_only {
             // The test version is temporary: drop its label (and the version, if it stayed empty).
             s.detach_label(AWSPENDING, i);
             if s.versions[i].stages.is_empty() && !s.versions[i].has_value() {
-                let gone = s.versions.remove(i);
-                tx.del_version(&ctx.account, &ctx.region, gone.rec);
-            } else {
-                tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+                s.versions.remove(i);
             }
         } else if s.versions[i].has(AWSCURRENT) {
             s.detach_label(AWSPENDING, i);
-            tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-            mark_rotated(ctx, s);
+            mark_rotated(ctx, &mut s);
         } else {
             tracing::warn!(secret = %name, "finishSecret did not move AWSCURRENT to the new version; rotation incomplete");
             return Ok(());
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(())
     })?;
     Ok(out)
@@ -345,8 +331,8 @@ pub fn cancel_rotate_secret(
     ctx: &Ctx,
     req: CancelRotateSecretRequest<'_>,
 ) -> Result<RotationResponse, ApiError> {
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, req.secret_id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, req.secret_id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
@@ -355,9 +341,8 @@ pub fn cancel_rotate_secret(
         s.rotation.enabled = Some(false);
         s.rotation.next_rotation = None;
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(RotationResponse {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             version_id: s.holder(AWSPENDING).map(|p| s.versions[p].id.clone()),
         })
     })
@@ -419,7 +404,7 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             ext_role: None,
             immediately: true,
         };
-        let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &name, req));
+        let plan = ctx.write(|region| prepare(&ctx, region, &name, req));
         let result = match plan {
             Ok(plan) => execute(&ctx, plan).await.map(|_| ()),
             Err(e) => Err(e),
@@ -428,11 +413,10 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             Ok(()) => started += 1,
             Err(e) => {
                 tracing::warn!(secret = %name, error = %e, "scheduled rotation could not start; retrying at the next scheduled date");
-                let _ = ctx.write(|region, tx| {
-                    if let Some(s) = region.get_mut(&name) {
+                let _ = ctx.write(|region| {
+                    if let Some(mut s) = region.secret_mut(&name) {
                         s.rotation.next_rotation =
-                            stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
-                        tx.put_secret(&ctx.account, &ctx.region, s);
+                            stored_rules(&s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
                     }
                     Ok(())
                 });
@@ -442,24 +426,17 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
     started
 }
 
-/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
-/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is
+/// gone (see [`periodic`]).
 pub async fn ticker(
     shared: std::sync::Weak<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     every: std::time::Duration,
 ) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                let Some(shared) = shared.upgrade() else { break };
-                if !shared.config.rotation.idle() {
-                    run_due(&shared).await;
-                }
-            }
+    periodic(shared, stop, every, |shared| async move {
+        if !shared.config.rotation.idle() {
+            run_due(&shared).await;
         }
-    }
+    })
+    .await;
 }

@@ -1,21 +1,25 @@
 //! Cross-account replicas, end to end inside one emulator (it keeps every account it has seen):
 //! CreateSecret's `CrossAccountPrimaryARN` (an empty replica, status Pending, with the managed
 //! resource policy `cross-account-replication`), AssociateCrossAccountReplica (from the primary's
-//! account: the replica gets the primary's versions and labels, both sides InSync), the
-//! propagation of every later change of the primary's versions, DisassociateCrossAccountReplica
-//! (the replica keeps its values, Detached) and StopReplicationToReplica on the replica (a
-//! standalone secret; the primary's entry turns Detached).
+//! account: the replica gets the primary's versions and labels, both sides InSync),
+//! DisassociateCrossAccountReplica (the replica keeps its values, Detached) and
+//! StopReplicationToReplica on the replica (a standalone secret; the primary's entry turns
+//! Detached). Later changes of the primary's versions reach the replica in the same transaction
+//! (`state`).
 //!
-//! State lives in the secrets' `extra` members under their wire names: `CrossAccountPrimary` on a
-//! replica, `CrossAccountReplicas` (at most one entry) on a primary. While a replica is InSync its
+//! The link lives in the secrets' `extra` members (`model::replica`). While a replica is InSync its
 //! values are read from the primary's account, as a regional replica reads its primary's region;
 //! when replication stops they are copied into the replica's account.
 
 use serde_json::{json, Value};
 
-use crate::ctx::{Accounts, Ctx};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
+use crate::model::replica::{
+    entry, link, parse_secret_arn, set_link_status, DETACHED, IN_SYNC, PRIMARY, REPLICAS,
+};
+pub use crate::model::replica::{is_replica, values_account};
 use crate::model::Secret;
 use serde::Serialize;
 
@@ -23,7 +27,7 @@ use crate::ops::{live, ArnName, ArnOnly};
 use crate::protocol::shapes::{
     AssociateCrossAccountReplicaRequest, DisassociateCrossAccountReplicaRequest,
 };
-use crate::store::Tx;
+use crate::state::{mirror, secret_by_arn, SecretMut, Writer};
 
 /// AssociateCrossAccountReplica's answer.
 #[derive(Debug, Serialize)]
@@ -45,60 +49,8 @@ pub struct DisassociateCrossAccountReplicaResponse {
     cross_account_replica_arn: String,
 }
 
-/// A replica's link to its primary (`extra` member, wire name).
-const PRIMARY: &str = "CrossAccountPrimary";
-/// A primary's list of cross-account replicas (`extra` member, wire name).
-const REPLICAS: &str = "CrossAccountReplicas";
 /// The resource policy Secrets Manager attaches to a new cross-account replica.
 pub const MANAGED_POLICY: &str = "cross-account-replication";
-
-const IN_SYNC: &str = "InSync";
-const DETACHED: &str = "Detached";
-
-/// The parts of a secret ARN: (partition, region, account, name with suffix).
-fn parse_secret_arn(arn: &str) -> Option<(&str, &str, &str, &str)> {
-    let parts: Vec<&str> = arn.splitn(7, ':').collect();
-    (parts.len() == 7
-        && parts[0] == "arn"
-        && parts[2] == "secretsmanager"
-        && parts[5] == "secret"
-        && !parts[4].is_empty()
-        && !parts[6].is_empty())
-    .then(|| (parts[1], parts[3], parts[4], parts[6]))
-}
-
-/// The replica's link: (primary ARN, replication status).
-fn link(s: &Secret) -> Option<(&str, &str)> {
-    let p = s.extra.get(PRIMARY)?;
-    Some((
-        p.get("PrimarySecretARN")?.as_str()?,
-        p.get("ReplicationStatus")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    ))
-}
-
-fn set_link_status(s: &mut Secret, status: &str) {
-    if let Some(p) = s.extra.get_mut(PRIMARY) {
-        p["ReplicationStatus"] = json!(status);
-    }
-}
-
-/// The primary's replica entry (at most one).
-fn entry(s: &Secret) -> Option<&Value> {
-    s.extra.get(REPLICAS)?.as_array()?.first()
-}
-
-/// Whether `s` is a cross-account replica (until StopReplicationToReplica makes it standalone).
-pub fn is_replica(s: &Secret) -> bool {
-    s.extra.contains_key(PRIMARY)
-}
-
-/// The account holding the values of `s` when it is a cross-account replica in sync.
-pub fn values_account(s: &Secret) -> Option<String> {
-    let (arn, status) = link(s)?;
-    (status == IN_SYNC).then(|| parse_secret_arn(arn).map(|(_, _, a, _)| a.to_string()))?
-}
 
 /// InvalidRequestException for a value change on a cross-account replica.
 pub fn refuse_value_write(s: &Secret) -> Result<(), ApiError> {
@@ -184,95 +136,12 @@ pub fn make_replica(
     Ok(())
 }
 
-/// The replica secret `arn` in its account (live or not).
-fn find<'a>(accounts: &'a mut Accounts, arn: &str) -> Option<&'a mut Secret> {
-    let (_, region, account, _) = parse_secret_arn(arn)?;
-    accounts
-        .get_mut(account)?
-        .get_mut(region)?
-        .values_mut()
-        .find(|s| s.arn == arn)
-        .map(|b| &mut **b)
-}
-
-/// Makes `replica`'s versions and labels those of its primary (`versions`), writing what changed
-/// into its account. Returns whether anything changed.
-fn mirror(
-    ctx: &Ctx,
-    tx: &mut Tx,
-    account: &str,
-    replica: &mut Secret,
-    versions: &[crate::model::Version],
-) -> bool {
-    let same = replica.versions.len() == versions.len()
-        && replica
-            .versions
-            .iter()
-            .zip(versions)
-            .all(|(a, b)| a.same_record(b) && a.stages == b.stages);
-    if same {
-        return false;
-    }
-    for old in &replica.versions {
-        if !versions.iter().any(|v| v.id == old.id) {
-            tx.del_version(account, &ctx.region, old.rec);
-        }
-    }
-    let mut copy = versions.to_vec();
-    for v in &mut copy {
-        // the replica's records are its account's own
-        v.mark_stored_as(replica.version(&v.id));
-        v.last_accessed = replica.version(&v.id).and_then(|o| o.last_accessed);
-    }
-    replica.versions = copy;
-    replica.last_changed = ctx.now;
-    for v in &replica.versions {
-        tx.put_version(account, &ctx.region, &replica.name, v);
-    }
-    tx.put_secret(account, &ctx.region, replica);
-    true
-}
-
-/// Copies the values of an in-sync `replica` from its primary's account into its own `account`
-/// (when replication stops, so the replica keeps them whatever the primary does next).
-fn copy_values(ctx: &Ctx, tx: &mut Tx, account: &str, replica: &Secret) -> Result<(), ApiError> {
+/// Copies the values of an in-sync `replica` from its primary's account into its own (when
+/// replication stops, so the replica keeps them whatever the primary does next).
+fn copy_values(ctx: &Ctx, replica: &mut SecretMut<'_>) -> Result<(), ApiError> {
     match values_account(replica) {
-        Some(from) => super::copy_values(ctx, tx, replica, (&from, &ctx.region), account),
+        Some(from) => super::copy_values(ctx, replica, (&from, &ctx.region)),
         None => Ok(()),
-    }
-}
-
-/// Called after every successful write transaction: the primaries of the caller's region that
-/// `tx` wrote and that have an in-sync cross-account replica pass their versions on to it.
-pub fn propagate(ctx: &Ctx, accounts: &mut Accounts, tx: &mut Tx) {
-    let Some(region) = accounts.get(&ctx.account).and_then(|a| a.get(&ctx.region)) else {
-        return;
-    };
-    let targets: Vec<(String, String, Vec<crate::model::Version>)> = tx
-        .touched(&ctx.region)
-        .filter_map(|name| {
-            let p = region.get(name)?;
-            let e = entry(p)?;
-            (e["ReplicationStatus"] == json!(IN_SYNC)).then(|| {
-                (
-                    p.arn.clone(),
-                    e["ReplicaSecretARN"].as_str().unwrap_or("").to_string(),
-                    p.versions.clone(),
-                )
-            })
-        })
-        .collect();
-    for (primary_arn, replica_arn, versions) in targets {
-        let Some((_, _, r_account, _)) = parse_secret_arn(&replica_arn) else {
-            continue;
-        };
-        let r_account = r_account.to_string();
-        let Some(rep) = find(accounts, &replica_arn) else {
-            continue;
-        };
-        if link(rep) == Some((primary_arn.as_str(), IN_SYNC)) {
-            mirror(ctx, tx, &r_account, rep, &versions);
-        }
     }
 }
 
@@ -300,8 +169,7 @@ pub fn associate_cross_account_replica(
             "The replica secret must be in a different AWS account.",
         ));
     }
-    let r_account = r_account.to_string();
-    ctx.write_all(|accounts, tx| {
+    ctx.write_all(|accounts| {
         let region = accounts
             .get(&ctx.account)
             .and_then(|a| a.get(&ctx.region))
@@ -317,14 +185,14 @@ pub fn associate_cross_account_replica(
             ));
         }
         let (name, primary_arn, versions) = (p.name.clone(), p.arn.clone(), p.versions.clone());
-        let rep = find(accounts, &replica_arn)
+        let mut rep = secret_by_arn(accounts, &replica_arn)
             .filter(|s| s.deleted.is_none())
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "Secrets Manager can't find the replica secret {replica_arn}."
                 ))
             })?;
-        match link(rep) {
+        match link(&rep) {
             Some((arn, _)) if arn == primary_arn => {}
             _ => {
                 return Err(ApiError::invalid_request(format!(
@@ -332,22 +200,17 @@ pub fn associate_cross_account_replica(
                 )))
             }
         }
-        set_link_status(rep, IN_SYNC);
-        if !mirror(ctx, tx, &r_account, rep, &versions) {
-            tx.put_secret(&r_account, &ctx.region, rep);
-        }
+        set_link_status(&mut rep, IN_SYNC);
+        mirror(&mut rep, &versions, ctx.now);
         let mut e = json!({"ReplicaSecretARN": replica_arn, "ReplicationStatus": IN_SYNC});
         if let Some(r) = role {
             e["ReplicationRoleARN"] = json!(r);
         }
-        let p = accounts
-            .get_mut(&ctx.account)
-            .and_then(|a| a.get_mut(&ctx.region))
-            .and_then(|r| r.get_mut(&name))
+        let mut p = accounts
+            .secret_mut(&ctx.account, &ctx.region, &name)
             .ok_or_else(ApiError::secret_not_found)?;
         p.extra.insert(REPLICAS.into(), json!([e]));
         p.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, p);
         Ok(AssociateCrossAccountReplicaResponse {
             arn: p.arn.clone(),
             cross_account_replica_arn: replica_arn.clone(),
@@ -364,36 +227,28 @@ pub fn disassociate_cross_account_replica(
 ) -> Result<DisassociateCrossAccountReplicaResponse, ApiError> {
     let id = req.secret_id;
     let replica_arn = req.cross_account_replica_arn.to_string();
-    ctx.write_all(|accounts, tx| {
-        let region = accounts
-            .get_mut(&ctx.account)
-            .and_then(|a| a.get_mut(&ctx.region))
+    ctx.write_all(|accounts| {
+        let mut region = accounts.region(&ctx.account, &ctx.region);
+        let name = live(ctx, &region, id)?.name.clone();
+        let mut p = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
-        let name = live(ctx, region, id)?.name.clone();
-        let p = region
-            .get_mut(&name)
-            .ok_or_else(ApiError::secret_not_found)?;
-        if !entry(p).is_some_and(|e| e["ReplicaSecretARN"] == json!(replica_arn)) {
+        if !entry(&p).is_some_and(|e| e["ReplicaSecretARN"] == json!(replica_arn)) {
             return Err(ApiError::invalid_request(format!(
                 "The secret {name} has no cross-account replica {replica_arn}."
             )));
         }
         p.extra.remove(REPLICAS);
         p.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, p);
         let out = DisassociateCrossAccountReplicaResponse {
-            secret: ArnName::of(p),
+            secret: ArnName::of(&p),
             cross_account_replica_arn: replica_arn.clone(),
         };
         let primary_arn = p.arn.clone();
-        if let Some((_, _, r_account, _)) = parse_secret_arn(&replica_arn) {
-            let r_account = r_account.to_string();
-            if let Some(rep) = find(accounts, &replica_arn) {
-                if link(rep).is_some_and(|(arn, _)| arn == primary_arn) {
-                    copy_values(ctx, tx, &r_account, rep)?;
-                    set_link_status(rep, DETACHED);
-                    tx.put_secret(&r_account, &ctx.region, rep);
-                }
+        if let Some(mut rep) = secret_by_arn(accounts, &replica_arn) {
+            if link(&rep).is_some_and(|(arn, _)| arn == primary_arn) {
+                copy_values(ctx, &mut rep)?;
+                set_link_status(&mut rep, DETACHED);
             }
         }
         Ok(out)
@@ -403,32 +258,23 @@ pub fn disassociate_cross_account_replica(
 /// StopReplicationToReplica on a cross-account replica (in its own account): copies its values
 /// in if it was in sync, removes its link and the managed policy, and marks the primary's entry
 /// Detached.
-pub fn stop_replica(
-    ctx: &Ctx,
-    accounts: &mut Accounts,
-    tx: &mut Tx,
-    name: &str,
-) -> Result<ArnOnly, ApiError> {
-    let rep = accounts
-        .get_mut(&ctx.account)
-        .and_then(|a| a.get_mut(&ctx.region))
-        .and_then(|r| r.get_mut(name))
+pub fn stop_replica(ctx: &Ctx, accounts: &mut Writer<'_>, name: &str) -> Result<ArnOnly, ApiError> {
+    let mut rep = accounts
+        .secret_mut(&ctx.account, &ctx.region, name)
         .ok_or_else(ApiError::secret_not_found)?;
-    let primary_arn = link(rep)
+    let primary_arn = link(&rep)
         .map(|(arn, _)| arn.to_string())
         .unwrap_or_default();
-    copy_values(ctx, tx, &ctx.account, rep)?;
+    copy_values(ctx, &mut rep)?;
     rep.extra.remove(PRIMARY);
     rep.policies.remove(MANAGED_POLICY);
     rep.last_changed = ctx.now;
-    tx.put_secret(&ctx.account, &ctx.region, rep);
     let out = ArnOnly {
         arn: rep.arn.clone(),
     };
     let replica_arn = rep.arn.clone();
-    if let Some((_, _, p_account, _)) = parse_secret_arn(&primary_arn) {
-        let p_account = p_account.to_string();
-        if let Some(p) = find(accounts, &primary_arn) {
+    if let Some(mut p) = secret_by_arn(accounts, &primary_arn) {
+        if matches!(p.extra.get(REPLICAS), Some(Value::Array(_))) {
             if let Some(Value::Array(list)) = p.extra.get_mut(REPLICAS) {
                 for e in list
                     .iter_mut()
@@ -436,30 +282,8 @@ pub fn stop_replica(
                 {
                     e["ReplicationStatus"] = json!(DETACHED);
                 }
-                tx.put_secret(&p_account, &ctx.region, p);
             }
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_arns() {
-        assert_eq!(
-            parse_secret_arn("arn:aws:secretsmanager:us-east-1:111:secret:x:y-AbCdEf"),
-            Some(("aws", "us-east-1", "111", "x:y-AbCdEf"))
-        );
-        assert_eq!(
-            parse_secret_arn("arn:aws:lambda:us-east-1:1:function:f"),
-            None
-        );
-        assert_eq!(
-            parse_secret_arn("arn:aws:secretsmanager:us-east-1::secret:x"),
-            None
-        );
-    }
 }

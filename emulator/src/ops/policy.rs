@@ -4,13 +4,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{
-    is_public, malformed_message, validate, CHECK_PUBLIC, CHECK_SYNTAX, DEFAULT_POLICY_NAME,
-    PUBLIC_POLICY_MESSAGE,
-};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::ops::{live, paging, writable, ArnName};
+use crate::policy::{
+    is_public, malformed_message, validate, CHECK_PUBLIC, CHECK_SYNTAX, DEFAULT_POLICY_NAME,
+    PUBLIC_POLICY_MESSAGE,
+};
 use crate::protocol::shapes::{
     DeleteResourcePolicyRequest, GetResourcePolicyRequest, ListResourcePoliciesRequest,
     PutResourcePolicyRequest, ValidateResourcePolicyRequest,
@@ -103,13 +103,12 @@ pub fn put_resource_policy(
             PUBLIC_POLICY_MESSAGE,
         ));
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, id)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
         s.policies.insert(name.clone(), text);
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(PolicyNamed {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             policy_name: name,
         })
     })
@@ -153,14 +152,14 @@ pub fn delete_resource_policy(
 ) -> Result<PolicyNamed, ApiError> {
     let id = req.secret_id;
     let name = only_default(req.policy_name, "delete")?;
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, id)?;
-        if s.policies.remove(&name).is_some() {
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
+        if s.policies.contains_key(&name) {
+            s.policies.remove(&name);
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
         Ok(PolicyNamed {
-            secret: ArnName::of(s),
+            secret: ArnName::of(&s),
             policy_name: name,
         })
     })
