@@ -67,7 +67,7 @@ pub fn delete_secret(
         }
         if force || s.is_replica_in(&ctx.region) {
             let out = DeleteSecretResponse {
-                secret: ArnName::of(&s),
+                secret: ArnName::of(s),
                 deletion_date: Timestamp(ctx.now),
             };
             region.remove(&name);
