@@ -1,58 +1,16 @@
 //! Per-request context handed to every operation: who is calling (account, region), the time, the
 //! shared state, secret lookup (name / full ARN / partial ARN) and the write path into the store.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use crate::clock::Clock as _;
 use crate::error::ApiError;
 use crate::model::{self, Secret, SecretData};
-use crate::store::{Store, Tx};
+use crate::state::{AccountWrite, Origin, RegionWrite, Writer};
+pub use crate::state::{Accounts, Region, State};
+use crate::store::Store;
 use crate::Shared;
-
-/// The secrets of one account in one region, by name. Boxed: a `Secret` is about 500 bytes and a
-/// B-tree node keeps room for eleven values, so unboxed secrets left a third of that room empty.
-pub type Region = BTreeMap<String, Box<Secret>>;
-/// account -> region -> secrets.
-pub type Accounts = HashMap<String, HashMap<String, Region>>;
-
-/// The in-memory state (the store holds the durable copy).
-#[derive(Debug, Default)]
-pub struct State {
-    /// All secrets.
-    pub accounts: RwLock<Accounts>,
-    /// The earliest end of a recovery window that may still be pending (the bits of an epoch-second
-    /// f64; 0 until the first sweep has looked): the purge sweep scans the secrets only once the
-    /// clock has reached it, instead of every second under the lock that writers need.
-    next_purge: AtomicU64,
-}
-
-impl State {
-    /// The read lock on every account's secrets, taken even if a panicking writer poisoned it.
-    pub fn read_accounts(&self) -> RwLockReadGuard<'_, Accounts> {
-        self.accounts.read().unwrap_or_else(|e| e.into_inner())
-    }
-    /// The write lock on every account's secrets, taken even if a panicking writer poisoned it.
-    pub fn write_accounts(&self) -> RwLockWriteGuard<'_, Accounts> {
-        self.accounts.write().unwrap_or_else(|e| e.into_inner())
-    }
-    /// Records that a secret's recovery window ends at `at` (called under the write lock).
-    pub fn note_purge(&self, at: f64) {
-        // epoch seconds are non-negative, and non-negative f64s order like their bits
-        self.next_purge
-            .fetch_min(at.max(0.0).to_bits(), Ordering::SeqCst);
-    }
-    /// Whether a recovery window may have ended by `now`.
-    pub fn purge_due(&self, now: f64) -> bool {
-        f64::from_bits(self.next_purge.load(Ordering::SeqCst)) <= now
-    }
-    /// Sets the earliest pending end of a recovery window (after a sweep over every secret, under
-    /// the write lock; `f64::INFINITY` when none is pending) or 0 to make the next sweep look.
-    pub fn set_next_purge(&self, at: f64) {
-        self.next_purge.store(at.to_bits(), Ordering::SeqCst);
-    }
-}
 
 /// Context of one API request.
 #[derive(Debug)]
@@ -119,66 +77,64 @@ impl Ctx {
         f(g.get(&self.account).and_then(|a| a.get(&self.region)))
     }
 
-    /// Runs `f` on this account's region under the write lock; if it succeeds, its transaction is
-    /// applied to the store and the request waits for durability before answering.
+    /// Runs `f` on this account's region under the write lock; if it succeeds, what it changed
+    /// (and what the replicas of the secrets it changed take from them) is committed to the store
+    /// and the request waits for durability before answering.
     /// `f` must check everything before mutating (an error must leave the region unchanged).
     pub fn write<R>(
         &self,
-        f: impl FnOnce(&mut Region, &mut Tx) -> Result<R, ApiError>,
+        f: impl FnOnce(&mut RegionWrite<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        self.write_account(|regions, tx| {
-            let region = regions.entry(self.region.clone()).or_default();
-            let r = f(region, tx)?;
-            // writes on a primary reach its replicas in the same transaction (replication.rs)
-            crate::replication::propagate(self, regions, tx);
-            Ok(r)
-        })
+        self.commit(true, |w| f(&mut w.region(&self.account, &self.region)))
     }
 
     /// Like [`Ctx::write`] but over all regions of the caller's account (replication).
     pub fn write_account<R>(
         &self,
-        f: impl FnOnce(&mut HashMap<String, Region>, &mut Tx) -> Result<R, ApiError>,
+        f: impl FnOnce(&mut AccountWrite<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        self.write_all(|accounts, tx| f(accounts.entry(self.account.clone()).or_default(), tx))
+        self.commit(false, |w| f(&mut w.account(&self.account)))
     }
 
-    /// Like [`Ctx::write`] but over every account (cross-account replication). Every write path
-    /// ends here: after `f`, primaries it wrote pass their versions on to their cross-account
-    /// replicas in the same transaction.
+    /// Like [`Ctx::write`] but over every account (cross-account replication).
     pub fn write_all<R>(
         &self,
-        f: impl FnOnce(&mut Accounts, &mut Tx) -> Result<R, ApiError>,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        let mut g = self.shared.state.write_accounts();
-        let mut tx = Tx::default();
-        let r = f(&mut g, &mut tx)?;
-        crate::replication::cross_account::propagate(self, &mut g, &mut tx);
+        self.commit(false, f)
+    }
+
+    /// Every write path ends here: runs `f` in a transaction, lets replicas follow (regional ones
+    /// when `regional`), commits to the store and notes the sequence to wait on.
+    fn commit<R>(
+        &self,
+        regional: bool,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let mut t = self.shared.state.begin();
+        let r = f(&mut t.writer())?;
+        let tx = t.finish(Some(Origin {
+            account: &self.account,
+            region: &self.region,
+            now: self.now,
+            regional,
+        }));
         let seq = self.store().commit(tx).map_err(|e| {
             tracing::error!(error = %e, "store commit failed");
             ApiError::internal("The service failed to persist the change.")
         })?;
+        drop(t);
         self.durable_seq.fetch_max(seq, Ordering::SeqCst);
         Ok(r)
     }
 
-    /// Runs `f` under the write lock and applies its transaction without waiting for the flush
-    /// (bookkeeping such as LastAccessedDate, which AWS keeps only to the day).
-    pub fn touch(&self, f: impl FnOnce(&mut Region, &mut Tx)) {
-        let mut g = self.shared.state.write_accounts();
-        let region = g
-            .entry(self.account.clone())
-            .or_default()
-            .entry(self.region.clone())
-            .or_default();
-        let mut tx = Tx::default();
-        f(region, &mut tx);
-        self.commit_lazy(tx);
-    }
-
-    /// Applies a transaction without making the request wait for its flush (bookkeeping such as
-    /// LastAccessedDate).
-    pub fn commit_lazy(&self, tx: Tx) {
+    /// Runs `f` under the write lock and commits what it changed without waiting for the flush
+    /// (bookkeeping such as LastAccessedDate, which AWS keeps only to the day; replicas do not
+    /// follow it).
+    pub fn touch(&self, f: impl FnOnce(&mut RegionWrite<'_>)) {
+        let mut t = self.shared.state.begin();
+        f(&mut t.writer().region(&self.account, &self.region));
+        let tx = t.finish(None);
         if let Err(e) = self.store().commit(tx) {
             tracing::warn!(error = %e, "store commit of bookkeeping failed");
         }

@@ -100,6 +100,13 @@ impl ApiError {
     pub fn access_denied(message: impl Into<String>) -> Self {
         Self::new(400, "AccessDeniedException", message)
     }
+    /// The refusal of more than `model::MAX_TAGS` tags on a secret.
+    pub fn too_many_tags() -> Self {
+        Self::invalid_parameter(format!(
+            "Number of tags exceeds the limit of {} tags per secret.",
+            crate::model::MAX_TAGS
+        ))
+    }
     /// The ValidationException for a secret name (or a SecretId that is not an ARN) with
     /// characters outside `A-Za-z0-9/_+=.@-`, in AWS's words (the `!` ends the sentence).
     pub fn invalid_name() -> Self {

@@ -2,11 +2,11 @@
 //! required character types shuffled into random positions) and its AWS-shaped errors.
 
 use rand::rngs::OsRng;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::protocol::Input;
+use crate::protocol::shapes::GetRandomPasswordRequest;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -167,32 +167,40 @@ pub fn generate(opts: &PasswordOptions) -> Result<String, PasswordError> {
     Ok(out.into_iter().collect())
 }
 
+/// GetRandomPassword's answer. Its Debug output leaves the password out.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRandomPasswordResponse {
+    random_password: String,
+}
+
+impl std::fmt::Debug for GetRandomPasswordResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetRandomPasswordResponse")
+            .finish_non_exhaustive()
+    }
+}
+
 /// GetRandomPassword.
-pub fn get_random_password(_ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let length = inp.int("PasswordLength", Some(1), Some(MAX_LENGTH as i64))?;
-    let exclude_characters = inp.string("ExcludeCharacters", 0, 4096)?;
-    let mut flag = |k: &str| inp.bool(k).map(|b| b.unwrap_or(false));
-    let exclude_numbers = flag("ExcludeNumbers")?;
-    let exclude_punctuation = flag("ExcludePunctuation")?;
-    let exclude_uppercase = flag("ExcludeUppercase")?;
-    let exclude_lowercase = flag("ExcludeLowercase")?;
-    let include_space = flag("IncludeSpace")?;
-    let require_each_included_type = inp.bool("RequireEachIncludedType")?.unwrap_or(true);
-    inp.finish()?;
+pub fn get_random_password(
+    _ctx: &Ctx,
+    req: GetRandomPasswordRequest<'_>,
+) -> Result<GetRandomPasswordResponse, ApiError> {
     let opts = PasswordOptions {
-        length: length
+        length: req
+            .password_length
             .map_or(Ok(DEFAULT_LENGTH), check_length)
             .map_err(to_api)?,
-        exclude_characters: exclude_characters.unwrap_or_default(),
-        exclude_numbers,
-        exclude_punctuation,
-        exclude_uppercase,
-        exclude_lowercase,
-        include_space,
-        require_each_included_type,
+        exclude_characters: req.exclude_characters.unwrap_or_default().to_string(),
+        exclude_numbers: req.exclude_numbers.unwrap_or(false),
+        exclude_punctuation: req.exclude_punctuation.unwrap_or(false),
+        exclude_uppercase: req.exclude_uppercase.unwrap_or(false),
+        exclude_lowercase: req.exclude_lowercase.unwrap_or(false),
+        include_space: req.include_space.unwrap_or(false),
+        require_each_included_type: req.require_each_included_type.unwrap_or(true),
     };
-    let password = generate(&opts).map_err(to_api)?;
-    Ok(json!({ "RandomPassword": password }))
+    let random_password = generate(&opts).map_err(to_api)?;
+    Ok(GetRandomPasswordResponse { random_password })
 }
 
 fn to_api(e: PasswordError) -> ApiError {

@@ -9,11 +9,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -22,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::console::RequestNote;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
+use crate::http::{error_response, json_response, with_request_id, Resp, AMZ_JSON, BODY_TIMEOUT};
 use crate::metrics::FaultKind;
 use crate::ops::{self, Handler};
 use crate::protocol::Input;
@@ -29,21 +29,13 @@ use crate::{admin, sigv4, Shared};
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-/// How long a client may take to send a request's body once its headers arrived.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// Response type of the server.
-pub type Resp = Response<Full<Bytes>>;
 
 /// Accepts connections until `stop` turns true, then closes every connection.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
-    let mut sweep = tokio::time::interval(std::time::Duration::from_secs(1));
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            _ = sweep.tick() => purge_expired(&shared),
             acc = listener.accept() => match acc {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
@@ -73,77 +65,6 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
     }
     conns.abort_all();
     while conns.join_next().await.is_some() {}
-}
-
-/// Removes secrets whose recovery window has ended on the emulator clock (memory and store).
-/// Lookups already treat them as gone; this reclaims their space.
-/// Until the clock reaches the earliest pending end of a recovery window, this costs nothing.
-pub fn purge_expired(shared: &Shared) {
-    use crate::clock::Clock as _;
-    let now = shared.clock.now();
-    if !shared.state.purge_due(now) {
-        return;
-    }
-    let mut tx = crate::store::Tx::default();
-    let mut purged = 0usize;
-    {
-        let mut g = shared.state.write_accounts();
-        let mut next = f64::INFINITY;
-        for (account, regions) in g.iter_mut() {
-            for (region, secrets) in regions.iter_mut() {
-                let mut expired = Vec::new();
-                for s in secrets.values() {
-                    match s.purge_at {
-                        Some(t) if t <= now => expired.push(s.name.clone()),
-                        Some(t) => next = next.min(t),
-                        None => {}
-                    }
-                }
-                for name in expired {
-                    if let Some(s) = secrets.remove(&name) {
-                        tx.del_secret(account, region, &s);
-                        purged += 1;
-                    }
-                }
-            }
-        }
-        shared.state.set_next_purge(next);
-        if purged > 0 {
-            if let Err(e) = shared.store.commit(tx) {
-                tracing::warn!(error = %e, "purging expired secrets failed");
-            }
-        }
-    }
-    if purged > 0 {
-        tracing::info!(purged, "secrets past their recovery window removed");
-    }
-}
-
-/// Builds a JSON response.
-pub fn json_response(status: u16, body: Vec<u8>, content_type: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-const AMZ_JSON: &str = "application/x-amz-json-1.1";
-
-fn with_request_id(mut r: Resp, request_id: &str) -> Resp {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        r.headers_mut().insert("x-amzn-RequestId", v);
-    }
-    r
-}
-
-/// The AWS error response for `e`.
-pub fn error_response(e: &ApiError, request_id: &str) -> Resp {
-    let mut r = json_response(e.status, e.body(), AMZ_JSON);
-    if let Ok(v) = HeaderValue::from_str(e.code) {
-        r.headers_mut().insert("X-Amzn-ErrorType", v);
-    }
-    with_request_id(r, request_id)
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Infallible> {
@@ -318,10 +239,7 @@ async fn aws(shared: Arc<Shared>, req: Request<Incoming>, note: &mut RequestNote
         }
     }
     match result {
-        Ok(v) => {
-            let body = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
-            with_request_id(json_response(200, body, AMZ_JSON), &ctx.request_id)
-        }
+        Ok(body) => with_request_id(json_response(200, body, AMZ_JSON), &ctx.request_id),
         Err(e) => {
             if e.status >= 500 {
                 tracing::warn!(op = op_name, code = e.code, "request failed");

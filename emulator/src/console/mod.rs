@@ -25,8 +25,8 @@ use serde_json::{json, Map, Value};
 
 use crate::clock::Clock as _;
 use crate::ctx::Ctx;
+use crate::http::{json_response, Resp};
 use crate::model::{Secret, SecretData, Version};
-use crate::server::{json_response, Resp};
 use crate::sigv4::percent_decode;
 use crate::Shared;
 
@@ -383,7 +383,7 @@ fn reveal(shared: &Arc<Shared>, body: &Value) -> Resp {
             .filter(|s| alive(s, ctx.now))
             .map(|s| {
                 let v = s.version(version_id).map(|v| (v.rec, v.has_value()));
-                (v, crate::replication::value_home(&ctx, s))
+                (v, crate::ops::replication::value_home(&ctx, s))
             })
     };
     let Some((version, (home_account, home_region))) = found else {

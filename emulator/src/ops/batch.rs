@@ -1,42 +1,53 @@
 //! BatchGetSecretValue: by SecretIdList (per-secret errors in `Errors`) or by Filters (paged).
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
-use crate::model::{Secret, SecretData, AWSCURRENT};
-use crate::ops::list::{page, parse_cursor, parse_filters};
-use crate::ops::{paging, ts};
-use crate::protocol::{b64, Input};
+use crate::model::{Secret, AWSCURRENT};
+use crate::ops::list::{page, Cursor};
+use crate::ops::paging;
+use crate::ops::value::SecretValue;
+use crate::protocol::shapes::BatchGetSecretValueRequest;
 
-fn current_value(ctx: &Ctx, s: &Secret) -> Result<Value, ApiError> {
+/// One entry of `Errors`: the id and why it failed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretError<'a> {
+    secret_id: &'a str,
+    error_code: &'static str,
+    message: String,
+}
+
+/// BatchGetSecretValue's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchGetSecretValueResponse<'a> {
+    secret_values: Vec<SecretValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    errors: Vec<SecretError<'a>>,
+}
+
+fn current_value(ctx: &Ctx, s: &Secret) -> Result<SecretValue, ApiError> {
+    let not_found = || {
+        ApiError::not_found(
+            "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
+        )
+    };
     let v = s
         .holder(AWSCURRENT)
         .map(|i| &s.versions[i])
         .filter(|v| v.has_value())
-        .ok_or_else(|| {
-            ApiError::not_found("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
-        })?;
-    let (account, region) = crate::replication::value_home(ctx, s);
-    let data = ctx.value_at(&account, &region, v.rec)?.ok_or_else(|| {
-        ApiError::not_found(
-            "Secrets Manager can't find the specified secret value for staging label: AWSCURRENT",
-        )
-    })?;
-    let mut m = serde_json::Map::new();
-    m.insert("ARN".into(), json!(s.arn));
-    m.insert("Name".into(), json!(s.name));
-    m.insert("VersionId".into(), json!(v.id));
-    match data {
-        SecretData::String(x) => m.insert("SecretString".into(), json!(x)),
-        SecretData::Binary(b) => m.insert("SecretBinary".into(), json!(b64(&b))),
-    };
-    m.insert("VersionStages".into(), json!(v.stages));
-    m.insert("CreatedDate".into(), ts(v.created));
-    Ok(Value::Object(m))
+        .ok_or_else(not_found)?;
+    let (account, region) = crate::ops::replication::value_home(ctx, s);
+    let data = ctx
+        .value_at(&account, &region, v.rec)?
+        .ok_or_else(not_found)?;
+    Ok(SecretValue::new(s, v, Some(data)))
 }
 
-fn by_id(ctx: &Ctx, region: Option<&Region>, id: &str) -> Result<Value, ApiError> {
+fn by_id(ctx: &Ctx, region: Option<&Region>, id: &str) -> Result<SecretValue, ApiError> {
     // the name rule of every other operation, answered for this id alone
     if !id.starts_with("arn:") && !crate::model::valid_name_chars(id) {
         return Err(ApiError::invalid_name());
@@ -53,13 +64,14 @@ fn by_id(ctx: &Ctx, region: Option<&Region>, id: &str) -> Result<Value, ApiError
 }
 
 /// BatchGetSecretValue.
-pub fn batch_get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let ids = inp.string_list("SecretIdList", 1, 20, 1, 2048)?;
-    let has_filters = inp.raw("Filters").is_some();
-    let filters = parse_filters(&mut inp)?;
-    let max = inp.int("MaxResults", Some(1), Some(20))?;
-    let token = inp.string("NextToken", 1, 4096)?;
-    inp.finish()?;
+pub fn batch_get_secret_value<'a>(
+    ctx: &Ctx,
+    req: BatchGetSecretValueRequest<'a>,
+) -> Result<BatchGetSecretValueResponse<'a>, ApiError> {
+    let ids = req.secret_id_list;
+    let has_filters = req.filters.is_some();
+    let filters = req.filters.unwrap_or_default();
+    let max = req.max_results;
     if ids.is_some() == has_filters {
         return Err(ApiError::invalid_parameter(
             "Either 'SecretIdList' or 'Filters' must be provided, but not both.",
@@ -71,31 +83,33 @@ pub fn batch_get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
         ));
     }
     ctx.read(|region| {
-        let mut values = Vec::new();
-        let mut errors = Vec::new();
-        let mut out = serde_json::Map::new();
+        let mut out = BatchGetSecretValueResponse {
+            secret_values: Vec::new(),
+            next_token: None,
+            errors: Vec::new(),
+        };
         if let Some(ids) = &ids {
-            for id in ids {
+            for &id in ids {
                 match by_id(ctx, region, id) {
-                    Ok(v) => values.push(v),
+                    Ok(v) => out.secret_values.push(v),
                     Err(e) if e.status >= 500 => return Err(e),
-                    Err(e) => errors
-                        .push(json!({"SecretId": id, "ErrorCode": e.code, "Message": e.message})),
+                    Err(e) => out.errors.push(SecretError {
+                        secret_id: id,
+                        error_code: e.code,
+                        message: e.message,
+                    }),
                 }
             }
         } else {
-            let query = paging::query_digest(&json!([
-                "BatchGetSecretValue",
-                filters
-                    .iter()
-                    .map(|f| json!([f.key, f.values]))
-                    .collect::<Vec<_>>()
-            ]));
-            let after = match &token {
-                Some(t) => Some(parse_cursor(&paging::decode(t, &query)?)?),
+            let keys: Vec<(&str, &[&str])> =
+                filters.iter().map(|f| (f.key, &f.values[..])).collect();
+            let query = paging::query_digest(&("BatchGetSecretValue", keys));
+            let after = match req.next_token {
+                Some(t) => Some(paging::decode::<Cursor>(t, &query)?),
                 None => None,
             };
             if let Some(region) = region {
+                let max = max.unwrap_or(20) as usize;
                 let (items, cursor) = page(
                     ctx,
                     region,
@@ -104,18 +118,14 @@ pub fn batch_get_secret_value(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiErr
                     "created-date",
                     false,
                     after,
-                    max.unwrap_or(20) as usize,
+                    max,
                 );
                 for s in items {
-                    values.push(current_value(ctx, s)?);
+                    out.secret_values.push(current_value(ctx, s)?);
                 }
-                if let Some(c) = cursor {
-                    out.insert("NextToken".into(), json!(paging::encode(&c, &query)));
-                }
+                out.next_token = cursor.map(|c| paging::encode(&c, &query));
             }
         }
-        out.insert("SecretValues".into(), Value::Array(values));
-        out.insert("Errors".into(), Value::Array(errors));
-        Ok(Value::Object(out))
+        Ok(out)
     })
 }

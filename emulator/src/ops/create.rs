@@ -1,37 +1,46 @@
 //! CreateSecret: name rules, idempotent retries with ClientRequestToken, names scheduled for
 //! deletion, KMS key check, tags, and the replication seam.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::{self, Secret, AWSCURRENT};
-use crate::ops::{
-    arn_name, check_tags, one_value, persist_all, read_value, replicate_on_create, request_token,
-    token_required,
-};
-use crate::protocol::{parse_tags, Input};
+use crate::ops::{check_tags, one_value, replicate_on_create, token_required, ArnName};
+use crate::protocol::shapes::CreateSecretRequest;
+
+/// CreateSecret's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateSecretResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_status: Option<Vec<Value>>,
+}
 
 /// CreateSecret.
-pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let name = inp.required_string("Name", 1, 512)?;
-    let token = request_token(&mut inp)?;
-    let description = inp.string("Description", 0, 2048)?;
-    let kms_key = inp.string("KmsKeyId", 0, 2048)?;
-    let value = read_value(&mut inp)?;
-    let tags = parse_tags(&mut inp, "Tags")?.unwrap_or_default();
-    let secret_type = inp.string("Type", 0, 256)?;
-    let replicas = inp
-        .list("AddReplicaRegions", 1, usize::MAX)?
-        .map(Value::Array);
-    let force_overwrite = inp.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
-    let cross_primary = inp.string("CrossAccountPrimaryARN", 20, 2048)?;
-    inp.finish()?;
+pub fn create_secret(
+    ctx: &Ctx,
+    req: CreateSecretRequest<'_>,
+) -> Result<CreateSecretResponse, ApiError> {
+    let name = req.name.to_string();
+    let token = req.client_request_token.map(str::to_string);
+    let description = req.description.map(str::to_string);
+    let kms_key = req.kms_key_id.map(str::to_string);
+    let tags = crate::ops::owned_tags(req.tags);
+    let secret_type = req.type_.map(str::to_string);
+    let replicas = req.add_replica_regions.map(|r| Value::Array(r.to_vec()));
+    let force_overwrite = req.force_overwrite_replica_secret.unwrap_or(false);
+    let cross_primary = req.cross_account_primary_arn;
     if !model::valid_name(&name) {
         return Err(ApiError::invalid_name());
     }
-    let value = one_value(value)?;
+    let value = one_value(req.secret_string, req.secret_binary)?;
     if value.is_some() && token.is_none() {
         return Err(token_required());
     }
@@ -48,11 +57,10 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
         ("Type", secret_type.is_some()),
     ];
 
-    ctx.write_account(|regions, tx| {
-        let region = regions.entry(ctx.region.clone()).or_default();
+    ctx.write_account(|regions| {
+        let mut region = regions.region(&ctx.region);
         if let Some(existing) = region.get(&name) {
             if ctx.expired(existing) {
-                tx.del_secret(&ctx.account, &ctx.region, existing);
                 region.remove(&name);
             } else if existing.deleted.is_some() {
                 return Err(ApiError::invalid_request(
@@ -62,9 +70,11 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
                 if let (Some(tok), Some(v)) = (&token, &value) {
                     if let Some(ver) = existing.version(tok) {
                         if ver.digest == Some(v.digest()) {
-                            let mut out = arn_name(existing);
-                            out.insert("VersionId".into(), json!(tok));
-                            return Ok(Value::Object(out));
+                            return Ok(CreateSecretResponse {
+                                secret: ArnName::of(existing),
+                                version_id: Some(tok.clone()),
+                                replication_status: None,
+                            });
                         }
                         return Err(token_in_use(tok, &existing.arn));
                     }
@@ -84,33 +94,35 @@ pub fn create_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             tagged: !tags.is_empty(),
             tags,
             created: now,
-            created_order: model::new_record_number(),
+            created_order: ctx.store().new_record_number(),
             last_changed: now,
             ..Secret::default()
         };
-        if let Some(p) = &cross_primary {
-            crate::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
+        if let Some(p) = cross_primary {
+            crate::ops::replication::cross_account::make_replica(ctx, &mut s, p, &not_for_replica)?;
         }
         let mut version_id = None;
+        let mut value_rec = None;
         if let (Some(tok), Some(v)) = (&token, &value) {
-            let i = s.add_version(tok.clone(), now, Some(v.digest()), kms_key.clone());
+            let i = s.add_version(ctx.store().new_record_number(), tok.clone(), now, Some(v.digest()), kms_key.clone());
             s.attach_label(AWSCURRENT, i).map_err(|_| ApiError::internal("label limit on a new version"))?;
-            tx.put_value(&ctx.account, &ctx.region, s.versions[i].rec, v);
+            value_rec = Some(s.versions[i].rec);
             version_id = Some(tok.clone());
         }
         if let Some(r) = &replicas {
-            replicate_on_create(ctx, regions, tx, &mut s, r, force_overwrite)?;
+            replicate_on_create(ctx, regions, &mut s, r, force_overwrite)?;
         }
-        persist_all(ctx, tx, &s);
-        let mut out = arn_name(&s);
-        if let Some(v) = version_id {
-            out.insert("VersionId".into(), json!(v));
+        let out = CreateSecretResponse {
+            secret: ArnName::of(&s),
+            version_id,
+            replication_status: (!s.replication.is_empty()).then(|| s.replication.clone()),
+        };
+        let mut region = regions.region(&ctx.region);
+        let mut s = region.insert(s);
+        if let (Some(rec), Some(v)) = (value_rec, &value) {
+            s.set_value(rec, v);
         }
-        if !s.replication.is_empty() {
-            out.insert("ReplicationStatus".into(), Value::Array(s.replication.clone()));
-        }
-        regions.entry(ctx.region.clone()).or_default().insert(name.clone(), Box::new(s));
-        Ok(Value::Object(out))
+        Ok(out)
     })
 }
 

@@ -1,34 +1,34 @@
 //! DeleteSecret (recovery window or ForceDeleteWithoutRecovery, on the emulator clock) and
 //! RestoreSecret. Expired secrets are purged lazily when next touched.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::ctx::{Ctx, Lookup};
 use crate::error::ApiError;
 use crate::ops::describe::arn_for_missing;
-use crate::ops::{arn_name, secret_id, ts};
-use crate::protocol::Input;
+use crate::ops::{ArnName, Timestamp};
+use crate::protocol::shapes::{DeleteSecretRequest, RestoreSecretRequest};
+
+/// DeleteSecret's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteSecretResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    deletion_date: Timestamp,
+}
 
 const DAY: f64 = 86_400.0;
 
 /// DeleteSecret.
-pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let window = match inp.raw("RecoveryWindowInDays") {
-        None => None,
-        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-            ApiError::serialization(
-                "Member 'RecoveryWindowInDays' has the wrong type: expected an integer",
-            )
-        })?),
-        Some(_) => {
-            return Err(ApiError::serialization(
-                "Member 'RecoveryWindowInDays' has the wrong type: expected an integer",
-            ))
-        }
-    };
-    let force = inp.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
-    inp.finish()?;
+pub fn delete_secret(
+    ctx: &Ctx,
+    req: DeleteSecretRequest<'_>,
+) -> Result<DeleteSecretResponse, ApiError> {
+    let id = req.secret_id;
+    let window = req.recovery_window_in_days;
+    let force = req.force_delete_without_recovery.unwrap_or(false);
     if force && window.is_some() {
         return Err(ApiError::invalid_parameter(
             "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
@@ -41,13 +41,14 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             ));
         }
     }
-    ctx.write(|region, tx| {
-        let name = match ctx.resolve(region, &id)? {
+    ctx.write(|region| {
+        let name = match ctx.resolve(region, id)? {
             Lookup::Found(n) => n,
             Lookup::Missing if force => {
-                let mut v = arn_for_missing(ctx, &id);
-                v["DeletionDate"] = ts(ctx.now);
-                return Ok(v);
+                return Ok(DeleteSecretResponse {
+                    secret: arn_for_missing(ctx, id),
+                    deletion_date: Timestamp(ctx.now),
+                });
             }
             Lookup::Missing => return Err(ApiError::secret_not_found()),
         };
@@ -57,7 +58,7 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             .iter()
             .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
             .collect();
-        crate::replication::cross_account::check_deletable(s)?;
+        crate::ops::replication::cross_account::check_deletable(s)?;
         if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
             return Err(ApiError::invalid_parameter(format!(
                 "You can't delete secret {id} that still has replica regions [{}]",
@@ -65,40 +66,39 @@ pub fn delete_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             )));
         }
         if force || s.is_replica_in(&ctx.region) {
-            let mut out = arn_name(s);
-            out.insert("DeletionDate".into(), ts(ctx.now));
-            tx.del_secret(&ctx.account, &ctx.region, s);
+            let out = DeleteSecretResponse {
+                secret: ArnName::of(s),
+                deletion_date: Timestamp(ctx.now),
+            };
             region.remove(&name);
-            return Ok(Value::Object(out));
+            return Ok(out);
         }
         if s.deleted.is_some() {
             return Err(ApiError::invalid_request(
                 "You tried to perform the operation on a secret that's currently marked deleted.",
             ));
         }
-        let s = region
-            .get_mut(&name)
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         let days = window.unwrap_or(30) as f64;
         let purge = ctx.now + days * DAY;
         s.deleted = Some(ctx.now);
         s.purge_at = Some(purge);
         ctx.shared.state.note_purge(purge);
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out = arn_name(s);
-        out.insert("DeletionDate".into(), ts(purge));
-        Ok(Value::Object(out))
+        Ok(DeleteSecretResponse {
+            secret: ArnName::of(&s),
+            deletion_date: Timestamp(purge),
+        })
     })
 }
 
 /// RestoreSecret (a secret that is not scheduled for deletion is restored trivially).
-pub fn restore_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    inp.finish()?;
-    ctx.write(|region, tx| {
-        let name = ctx.find(region, &id)?;
-        let s = region
-            .get_mut(&name)
+pub fn restore_secret(ctx: &Ctx, req: RestoreSecretRequest<'_>) -> Result<ArnName, ApiError> {
+    ctx.write(|region| {
+        let name = ctx.find(region, req.secret_id)?;
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         if s.is_replica_in(&ctx.region) {
             return Err(ApiError::replica_read_only());
@@ -107,8 +107,7 @@ pub fn restore_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             s.deleted = None;
             s.purge_at = None;
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        Ok(json!(arn_name(s)))
+        Ok(ArnName::of(&s))
     })
 }

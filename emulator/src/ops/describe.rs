@@ -1,12 +1,15 @@
-//! DescribeSecret and the secret-metadata JSON shared with ListSecrets (only members with a value).
+//! DescribeSecret and the secret metadata shared with ListSecrets (only members with a value).
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::Secret;
-use crate::ops::{arn_name, secret_id, ts};
-use crate::protocol::Input;
+use crate::ops::{ArnName, Timestamp};
+use crate::protocol::shapes::DescribeSecretRequest;
 
 /// Which response the metadata is for (the version map and replication differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,86 +21,114 @@ pub enum Shape {
 }
 
 /// The metadata of a secret as DescribeSecret / ListSecrets answer it.
-pub fn metadata(s: &Secret, shape: Shape) -> Map<String, Value> {
-    let mut m = arn_name(s);
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_string(), v);
-        }
-    };
-    put("Type", s.secret_type.clone().map(Value::from));
-    // an empty Description is left out, as AWS does
-    put(
-        "Description",
-        s.description
-            .clone()
-            .filter(|d| !d.is_empty())
-            .map(Value::from),
-    );
-    put("KmsKeyId", s.kms_key_id.clone().map(Value::from));
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Metadata {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r#type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_enabled: Option<bool>,
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    rotation_lambda_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_rules: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_secret_rotation_metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_secret_rotation_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_rotated_date: Option<Timestamp>,
+    last_changed_date: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_accessed_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_rotation_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_ids_to_stages: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_versions_to_stages: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owning_service: Option<String>,
+    created_date: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_status: Option<Vec<Value>>,
+    /// Members other modules keep under their wire names (e.g. CrossAccountPrimary).
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
+}
+
+/// The metadata of `s` for `shape`.
+pub fn metadata(s: &Secret, shape: Shape) -> Metadata {
     let r = &s.rotation;
-    put("RotationEnabled", r.enabled.map(Value::from));
-    put("RotationLambdaARN", r.lambda_arn.clone().map(Value::from));
-    put("RotationRules", r.rules.clone());
-    put(
-        "ExternalSecretRotationMetadata",
-        r.external_metadata.clone(),
-    );
-    put(
-        "ExternalSecretRotationRoleArn",
-        r.external_role_arn.clone().map(Value::from),
-    );
-    put("LastRotatedDate", r.last_rotated.map(ts));
-    put("LastChangedDate", Some(ts(s.last_changed)));
-    put("LastAccessedDate", s.last_accessed.map(ts));
-    put("DeletedDate", s.deleted.map(ts));
-    put("NextRotationDate", r.next_rotation.map(ts));
-    // `Tags` is left out until the secret is first tagged; once all tags are removed it is `[]`
-    put(
-        "Tags",
-        (s.tagged || !s.tags.is_empty()).then(|| s.tags_json()),
-    );
-    let key = match shape {
-        Shape::Describe => "VersionIdsToStages",
-        Shape::ListEntry => "SecretVersionsToStages",
-    };
-    put(key, s.version_stages_map());
-    put("OwningService", s.owning_service.clone().map(Value::from));
-    put("CreatedDate", Some(ts(s.created)));
-    put("PrimaryRegion", s.primary_region.clone().map(Value::from));
-    if shape == Shape::Describe && !s.replication.is_empty() {
-        put(
-            "ReplicationStatus",
-            Some(Value::Array(s.replication.clone())),
-        );
+    let versions = s.version_stages_map();
+    let describe = shape == Shape::Describe;
+    Metadata {
+        secret: ArnName::of(s),
+        r#type: s.secret_type.clone(),
+        // an empty Description is left out, as AWS does
+        description: s.description.clone().filter(|d| !d.is_empty()),
+        kms_key_id: s.kms_key_id.clone(),
+        rotation_enabled: r.enabled,
+        rotation_lambda_arn: r.lambda_arn.clone(),
+        rotation_rules: r.rules.clone(),
+        external_secret_rotation_metadata: r.external_metadata.clone(),
+        external_secret_rotation_role_arn: r.external_role_arn.clone(),
+        last_rotated_date: r.last_rotated.map(Timestamp),
+        last_changed_date: Timestamp(s.last_changed),
+        last_accessed_date: s.last_accessed.map(Timestamp),
+        deleted_date: s.deleted.map(Timestamp),
+        next_rotation_date: r.next_rotation.map(Timestamp),
+        // `Tags` is left out until the secret is first tagged; once all tags are removed it is `[]`
+        tags: (s.tagged || !s.tags.is_empty()).then(|| s.tags_json()),
+        version_ids_to_stages: versions.clone().filter(|_| describe),
+        secret_versions_to_stages: versions.filter(|_| !describe),
+        owning_service: s.owning_service.clone(),
+        created_date: Timestamp(s.created),
+        primary_region: s.primary_region.clone(),
+        replication_status: (describe && !s.replication.is_empty()).then(|| s.replication.clone()),
+        extra: s
+            .extra
+            .iter()
+            .filter(|(k, v)| k.starts_with(|c: char| c.is_ascii_uppercase()) && !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
-    // members other modules keep under their wire names (e.g. CrossAccountPrimary)
-    for (k, v) in &s.extra {
-        if k.starts_with(|c: char| c.is_ascii_uppercase()) && !v.is_null() {
-            m.insert(k.clone(), v.clone());
-        }
-    }
-    m
 }
 
 /// DescribeSecret (works on secrets scheduled for deletion, showing DeletedDate).
-pub fn describe_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    inp.finish()?;
+pub fn describe_secret(ctx: &Ctx, req: DescribeSecretRequest<'_>) -> Result<Metadata, ApiError> {
     ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
-        let name = ctx.find(region, &id)?;
+        let name = ctx.find(region, req.secret_id)?;
         let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
-        Ok(Value::Object(metadata(s, Shape::Describe)))
+        Ok(metadata(s, Shape::Describe))
     })
 }
 
 /// `{ARN, Name}` for an id that may not exist (ForceDeleteWithoutRecovery on a missing secret).
-pub fn arn_for_missing(ctx: &Ctx, id: &str) -> Value {
+pub fn arn_for_missing(ctx: &Ctx, id: &str) -> ArnName {
     if id.starts_with("arn:") {
         let name = id.rsplit(":secret:").next().unwrap_or(id);
-        json!({"ARN": id, "Name": name})
+        ArnName {
+            arn: id.to_string(),
+            name: name.to_string(),
+        }
     } else {
-        json!({"ARN": format!("{}{}", ctx.arn_prefix(), id), "Name": id})
+        ArnName {
+            arn: format!("{}{}", ctx.arn_prefix(), id),
+            name: id.to_string(),
+        }
     }
 }

@@ -4,126 +4,14 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::Secret;
-use crate::ops::describe::{metadata, Shape};
+use crate::ops::describe::{metadata, Metadata, Shape};
 use crate::ops::paging;
-use crate::protocol::{member_path, Input};
-
-/// Filter keys of the model.
-pub const FILTER_KEYS: [&str; 7] = [
-    "description",
-    "name",
-    "tag-key",
-    "tag-value",
-    "primary-region",
-    "owning-service",
-    "all",
-];
-
-/// One parsed filter.
-#[derive(Debug, Clone)]
-pub struct Filter {
-    /// The key.
-    pub key: String,
-    /// The values (possibly `!`-prefixed).
-    pub values: Vec<String>,
-}
-
-/// Parses and validates the `Filters` member.
-pub fn parse_filters(inp: &mut Input) -> Result<Vec<Filter>, ApiError> {
-    let Some(items) = inp.list("Filters", 0, 10)? else {
-        return Ok(Vec::new());
-    };
-    let path = member_path("Filters");
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(m) = item else {
-            return Err(ApiError::serialization(
-                "Member 'Filters' must be a list of {Key, Values} objects",
-            ));
-        };
-        let key = match m.get("Key") {
-            Some(Value::String(k)) => k.clone(),
-            None | Some(Value::Null) => {
-                return Err(ApiError::invalid_parameter("Invalid filter key"))
-            }
-            Some(_) => {
-                return Err(ApiError::serialization(
-                    "Filter member 'Key' must be a string",
-                ))
-            }
-        };
-        if !FILTER_KEYS.contains(&key.as_str()) {
-            inp.violation(
-                &format!("{path}.{}.member.key", i + 1),
-                Some(&key),
-                &format!(
-                    "Member must satisfy enum value set: [{}]",
-                    FILTER_KEYS.join(", ")
-                ),
-            );
-        }
-        let values: Vec<String> = match m.get("Values") {
-            Some(Value::Array(a)) if a.len() > 10 => {
-                // neither copied nor checked one by one: the length alone fails the request
-                inp.violation(
-                    &format!("{path}.{}.member.values", i + 1),
-                    None,
-                    "Member must have length less than or equal to 10",
-                );
-                continue;
-            }
-            Some(Value::Array(a)) if !a.is_empty() => {
-                let mut vs = Vec::new();
-                for v in a {
-                    let Value::String(s) = v else {
-                        return Err(ApiError::serialization(
-                            "Filter member 'Values' must be a list of strings",
-                        ));
-                    };
-                    vs.push(s.clone());
-                }
-                vs
-            }
-            Some(Value::Array(_)) | None | Some(Value::Null) => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "Invalid filter values for key: {key}"
-                )))
-            }
-            Some(_) => {
-                return Err(ApiError::serialization(
-                    "Filter member 'Values' must be a list of strings",
-                ))
-            }
-        };
-        if values.len() > 10 {
-            inp.violation(
-                &format!("{path}.{}.member.values", i + 1),
-                None,
-                "Member must have length less than or equal to 10",
-            );
-        }
-        for (j, v) in values.iter().enumerate() {
-            let vp = format!("{path}.{}.member.values.{}.member", i + 1, j + 1);
-            inp.check_len(&vp, v, 0, 512, false);
-            if !valid_filter_value(v) {
-                inp.violation(&vp, Some(v), "Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
-            }
-        }
-        out.push(Filter { key, values });
-    }
-    Ok(out)
-}
-
-fn valid_filter_value(v: &str) -> bool {
-    let body = v.strip_prefix('!').unwrap_or(v);
-    body.chars()
-        .all(|c| c.is_ascii_alphanumeric() || " :_@/+=.-!".contains(c))
-}
+use crate::protocol::shapes::{Filter, ListSecretsRequest};
 
 /// Splits a string into words the way AWS's `all`/`description` filters do: on the one special
 /// character `/ - _ + = . @` it contains (a string with two different ones is one word), then on
@@ -200,7 +88,7 @@ fn match_one(pattern: &str, value: &str, prefix: bool, case_sensitive: bool) -> 
 
 /// One filter's values against a secret's attribute strings: a negated value matches when some
 /// attribute does not match it; otherwise some value must match some attribute.
-fn matcher(values: &[String], strings: &[&str], prefix: bool, case_sensitive: bool) -> bool {
+fn matcher(values: &[&str], strings: &[&str], prefix: bool, case_sensitive: bool) -> bool {
     for v in values.iter().filter(|v| v.starts_with('!')) {
         if strings
             .iter()
@@ -220,7 +108,7 @@ fn matcher(values: &[String], strings: &[&str], prefix: bool, case_sensitive: bo
 pub fn matches(s: &Secret, filters: &[Filter]) -> bool {
     filters.iter().all(|f| {
         let vals = &f.values;
-        match f.key.as_str() {
+        match f.key {
             "name" => matcher(vals, &[&s.name], true, true),
             "description" => s
                 .description
@@ -290,20 +178,18 @@ impl Key<'_> {
     }
 }
 
-/// A page cursor: the sort key of the last secret of the page.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cursor {
-    date: f64,
-    order: u64,
-    name: String,
-}
+/// A page cursor: the sort key of the last secret of the page, as `[date bits, creation order,
+/// name]` (the date travels as its exact bit pattern: a decimal float may not parse back
+/// identically).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor(u64, u64, String);
 
 impl Cursor {
     fn key(&self) -> Key<'_> {
         Key {
-            date: self.date,
-            order: self.order,
-            name: &self.name,
+            date: f64::from_bits(self.0),
+            order: self.1,
+            name: &self.2,
         }
     }
 }
@@ -321,7 +207,7 @@ pub fn page<'a>(
     desc: bool,
     after: Option<Cursor>,
     max: usize,
-) -> (Vec<&'a Secret>, Option<Value>) {
+) -> (Vec<&'a Secret>, Option<Cursor>) {
     let mut items: Vec<(Key<'a>, &'a Secret)> = region
         .values()
         .filter(|s| !ctx.expired(s))
@@ -345,88 +231,65 @@ pub fn page<'a>(
     }
     let more = items.len() > max;
     items.truncate(max);
-    // the date travels as its exact bit pattern (a decimal float may not parse back identically)
     let cursor = if more {
         items
             .last()
-            .map(|(k, _)| json!([k.date.to_bits(), k.order, k.name]))
+            .map(|(k, _)| Cursor(k.date.to_bits(), k.order, k.name.to_string()))
     } else {
         None
     };
     (items.into_iter().map(|(_, s)| s).collect(), cursor)
 }
 
-/// Parses a cursor `[date bits, creation order, name]`.
-pub fn parse_cursor(v: &Value) -> Result<Cursor, ApiError> {
-    match v.as_array().map(|a| a.as_slice()) {
-        Some([Value::Number(d), Value::Number(o), Value::String(n)]) => Ok(Cursor {
-            date: f64::from_bits(d.as_u64().ok_or_else(ApiError::invalid_next_token)?),
-            order: o.as_u64().ok_or_else(ApiError::invalid_next_token)?,
-            name: n.clone(),
-        }),
-        _ => Err(ApiError::invalid_next_token()),
-    }
+/// ListSecrets' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretsResponse {
+    secret_list: Vec<Metadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 /// ListSecrets.
-pub fn list_secrets(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let include_deleted = inp.bool("IncludePlannedDeletion")?.unwrap_or(false);
-    let max = inp.int("MaxResults", Some(1), Some(100))?;
-    let token = inp.string("NextToken", 1, 4096)?;
-    let filters = parse_filters(&mut inp)?;
-    let order = inp.enum_string("SortOrder", &["asc", "desc"])?;
-    let sort_by = inp.enum_string(
-        "SortBy",
-        &[
-            "created-date",
-            "last-accessed-date",
-            "last-changed-date",
-            "name",
-        ],
-    )?;
-    inp.finish()?;
-    let sort_by = sort_by.unwrap_or_else(|| "created-date".into());
-    let desc = order.as_deref() == Some("desc");
-    let query = paging::query_digest(&json!([
-        "ListSecrets",
-        include_deleted,
-        filters
-            .iter()
-            .map(|f| json!([f.key, f.values]))
-            .collect::<Vec<_>>(),
-        sort_by,
-        desc
-    ]));
-    let after = match &token {
-        Some(t) => Some(parse_cursor(&paging::decode(t, &query)?)?),
+pub fn list_secrets(
+    ctx: &Ctx,
+    req: ListSecretsRequest<'_>,
+) -> Result<ListSecretsResponse, ApiError> {
+    let include_deleted = req.include_planned_deletion.unwrap_or(false);
+    let filters = req.filters.unwrap_or_default();
+    let sort_by = req.sort_by.unwrap_or("created-date");
+    let desc = req.sort_order == Some("desc");
+    let keys: Vec<(&str, &[&str])> = filters.iter().map(|f| (f.key, &f.values[..])).collect();
+    let query = paging::query_digest(&("ListSecrets", include_deleted, keys, sort_by, desc));
+    let after = match req.next_token {
+        Some(t) => Some(paging::decode::<Cursor>(t, &query)?),
         None => None,
     };
-    let max = max.unwrap_or(100) as usize;
+    let max = req.max_results.unwrap_or(100) as usize;
     ctx.read(|region| {
-        let mut out = serde_json::Map::new();
         let Some(region) = region else {
-            out.insert("SecretList".into(), json!([]));
-            return Ok(Value::Object(out));
+            return Ok(ListSecretsResponse {
+                secret_list: Vec::new(),
+                next_token: None,
+            });
         };
         let (items, cursor) = page(
             ctx,
             region,
             &filters,
             include_deleted,
-            &sort_by,
+            sort_by,
             desc,
             after,
             max,
         );
-        let list: Vec<Value> = items
-            .iter()
-            .map(|s| Value::Object(metadata(s, Shape::ListEntry)))
-            .collect();
-        out.insert("SecretList".into(), Value::Array(list));
-        if let Some(c) = cursor {
-            out.insert("NextToken".into(), json!(paging::encode(&c, &query)));
-        }
-        Ok(Value::Object(out))
+        Ok(ListSecretsResponse {
+            secret_list: items
+                .iter()
+                .map(|s| metadata(s, Shape::ListEntry))
+                .collect(),
+            next_token: cursor.map(|c| paging::encode(&c, &query)),
+        })
     })
 }
 
@@ -470,12 +333,13 @@ mod tests {
             sort_key(&a, "name").cmp(&sort_key(&b, "name")),
             Ordering::Less
         );
-        let cursor = parse_cursor(&json!([5.0f64.to_bits(), 1, "b"])).unwrap();
+        let bits = 5.0f64.to_bits();
+        let cursor: Cursor = serde_json::from_str(&format!(r#"[{bits},1,"b"]"#)).unwrap();
         assert_eq!(
             sort_key(&a, "created-date").cmp(&cursor.key()),
             Ordering::Greater
         );
-        assert!(parse_cursor(&json!([5.0f64.to_bits(), "b"])).is_err());
+        assert!(serde_json::from_str::<Cursor>(&format!(r#"[{bits},"b"]"#)).is_err());
     }
 
     #[test]
@@ -485,9 +349,9 @@ mod tests {
             description: Some("Main DB".into()),
             ..Default::default()
         };
-        let f = |k: &str, v: &[&str]| Filter {
-            key: k.into(),
-            values: v.iter().map(|s| s.to_string()).collect(),
+        let f = |k: &'static str, v: &[&'static str]| Filter {
+            key: k,
+            values: v.to_vec(),
         };
         assert!(matches(&s, &[f("name", &["prod/"])]));
         assert!(!matches(&s, &[f("name", &["Prod"])]));

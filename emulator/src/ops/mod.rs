@@ -1,40 +1,44 @@
-//! Operation dispatch: maps each `X-Amz-Target` operation name to its handler, plus helpers the
-//! operations share (SecretId / token / value parsing, tag rules, response pieces).
-//!
-//! Operations implemented in other modules are plugged in here too: GetRandomPassword
-//! (password.rs); PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy,
-//! ValidateResourcePolicy, ListResourcePolicies (policy/ops.rs); RotateSecret (async: it may call a
-//! rotation endpoint), CancelRotateSecret (rotation/); ReplicateSecretToRegions,
-//! RemoveRegionsFromReplication, StopReplicationToReplica, AssociateCrossAccountReplica,
-//! DisassociateCrossAccountReplica and CreateSecret's AddReplicaRegions (replication.rs).
+//! The operations: the one table of operations (each `X-Amz-Target` name and its handler), the
+//! helpers the operations share (value and tag rules, lookups, answer pieces), and the operation
+//! modules: GetRandomPassword (password.rs); the resource-policy operations (`policy`);
+//! RotateSecret (async: it may call a rotation endpoint), CancelRotateSecret and scheduled
+//! rotations (`rotation`); the replication operations and CreateSecret's AddReplicaRegions
+//! (`replication`); and the purge sweep (`purge`).
 
+pub mod background;
 pub mod batch;
 pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod list;
 pub mod paging;
+pub mod policy;
+pub mod purge;
+pub mod replication;
+pub mod rotation;
 pub mod tags;
 pub mod value;
 pub mod versions;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use crate::ctx::{Ctx, Region};
 use crate::error::ApiError;
 use crate::model::{Secret, SecretData, MAX_TAGS};
-use crate::protocol::Input;
-use crate::store::Tx;
+use crate::protocol::{Input, Request};
+use crate::state::{AccountWrite, RegionWrite, SecretMut};
 
-/// A synchronous operation.
-pub type SyncOp = fn(&Ctx, Input) -> Result<Value, ApiError>;
+/// An operation's answer: its JSON body.
+pub type Reply = Vec<u8>;
+/// A synchronous operation, from the request's members to the answer's body.
+pub type SyncOp = fn(&Ctx, Input) -> Result<Reply, ApiError>;
 /// Future returned by an asynchronous operation.
-pub type OpFuture = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send + 'static>>;
+pub type OpFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send + 'static>>;
 /// An asynchronous operation (for operations that must await, e.g. calling a rotation hook).
 pub type AsyncOp = fn(Arc<Ctx>, Input) -> OpFuture;
 
@@ -56,145 +60,134 @@ impl std::fmt::Debug for Handler {
     }
 }
 
-/// All 26 operations of the Secrets Manager model.
-pub const OPERATIONS: [&str; 26] = [
-    "AssociateCrossAccountReplica",
-    "BatchGetSecretValue",
-    "CancelRotateSecret",
-    "CreateSecret",
-    "DeleteResourcePolicy",
-    "DeleteSecret",
-    "DescribeSecret",
-    "DisassociateCrossAccountReplica",
-    "GetRandomPassword",
-    "GetResourcePolicy",
-    "GetSecretValue",
-    "ListResourcePolicies",
-    "ListSecretVersionIds",
-    "ListSecrets",
-    "PutResourcePolicy",
-    "PutSecretValue",
-    "RemoveRegionsFromReplication",
-    "ReplicateSecretToRegions",
-    "RestoreSecret",
-    "RotateSecret",
-    "StopReplicationToReplica",
-    "TagResource",
-    "UntagResource",
-    "UpdateSecret",
-    "UpdateSecretVersionStage",
-    "ValidateResourcePolicy",
-];
+/// Serializes an operation's answer.
+pub fn reply<T: Serialize>(out: &T) -> Result<Reply, ApiError> {
+    serde_json::to_vec(out).map_err(|_| ApiError::internal("The answer could not be serialized."))
+}
 
-/// The handler of an operation name (case as in the model), with the name as a static string.
-pub fn lookup(op: &str) -> Option<(&'static str, Handler)> {
-    let name = *OPERATIONS.iter().find(|o| **o == op)?;
-    let h = match name {
-        "CreateSecret" => Handler::Sync(create::create_secret),
-        "GetSecretValue" => Handler::Sync(value::get_secret_value),
-        "PutSecretValue" => Handler::Sync(value::put_secret_value),
-        "UpdateSecret" => Handler::Sync(value::update_secret),
-        "DescribeSecret" => Handler::Sync(describe::describe_secret),
-        "DeleteSecret" => Handler::Sync(delete::delete_secret),
-        "RestoreSecret" => Handler::Sync(delete::restore_secret),
-        "ListSecrets" => Handler::Sync(list::list_secrets),
-        "ListSecretVersionIds" => Handler::Sync(versions::list_secret_version_ids),
-        "UpdateSecretVersionStage" => Handler::Sync(versions::update_secret_version_stage),
-        "BatchGetSecretValue" => Handler::Sync(batch::batch_get_secret_value),
-        "TagResource" => Handler::Sync(tags::tag_resource),
-        "UntagResource" => Handler::Sync(tags::untag_resource),
-        "GetRandomPassword" => Handler::Sync(crate::password::get_random_password),
-        "PutResourcePolicy" => Handler::Sync(crate::policy::ops::put_resource_policy),
-        "GetResourcePolicy" => Handler::Sync(crate::policy::ops::get_resource_policy),
-        "DeleteResourcePolicy" => Handler::Sync(crate::policy::ops::delete_resource_policy),
-        "ListResourcePolicies" => Handler::Sync(crate::policy::ops::list_resource_policies),
-        "ValidateResourcePolicy" => Handler::Sync(crate::policy::ops::validate_resource_policy),
-        "RotateSecret" => Handler::Async(crate::rotation::rotate_secret),
-        "CancelRotateSecret" => Handler::Sync(crate::rotation::cancel_rotate_secret),
-        "ReplicateSecretToRegions" => {
-            Handler::Sync(crate::replication::replicate_secret_to_regions)
+/// The operation table: each operation's name and how it runs. `typed` operations take their
+/// generated request struct and return a serializable answer; `spawned` ones read their request
+/// themselves and run as their own task.
+macro_rules! operations {
+    ($($name:ident: $kind:ident $f:path;)*) => {
+        /// Every operation of the model, in the table's order (metrics label them in it).
+        pub const OPERATIONS: [&str; <[&str]>::len(&[$(stringify!($name)),*])] =
+            [$(stringify!($name)),*];
+
+        /// The handler of an operation name (case as in the model), with the name as a static string.
+        pub fn lookup(op: &str) -> Option<(&'static str, Handler)> {
+            match op {
+                $(stringify!($name) => Some((stringify!($name), operations!(@handler $kind $f))),)*
+                _ => None,
+            }
         }
-        "RemoveRegionsFromReplication" => {
-            Handler::Sync(crate::replication::remove_regions_from_replication)
-        }
-        "StopReplicationToReplica" => {
-            Handler::Sync(crate::replication::stop_replication_to_replica)
-        }
-        "AssociateCrossAccountReplica" => {
-            Handler::Sync(crate::replication::associate_cross_account_replica)
-        }
-        "DisassociateCrossAccountReplica" => {
-            Handler::Sync(crate::replication::disassociate_cross_account_replica)
-        }
-        _ => Handler::Sync(not_yet_available),
     };
-    Some((name, h))
+    (@handler typed $f:path) => {
+        Handler::Sync(|ctx, inp| reply(&$f(ctx, Request::read(&inp)?)?))
+    };
+    (@handler spawned $f:path) => {
+        Handler::Async($f)
+    };
 }
 
-fn not_yet_available(_ctx: &Ctx, _input: Input) -> Result<Value, ApiError> {
-    Err(ApiError::invalid_request(
-        "This operation is not available in this build of the emulator yet.",
-    ))
+operations! {
+    AssociateCrossAccountReplica: typed replication::cross_account::associate_cross_account_replica;
+    BatchGetSecretValue: typed batch::batch_get_secret_value;
+    CancelRotateSecret: typed rotation::cancel_rotate_secret;
+    CreateSecret: typed create::create_secret;
+    DeleteResourcePolicy: typed policy::delete_resource_policy;
+    DeleteSecret: typed delete::delete_secret;
+    DescribeSecret: typed describe::describe_secret;
+    DisassociateCrossAccountReplica: typed replication::cross_account::disassociate_cross_account_replica;
+    GetRandomPassword: typed crate::password::get_random_password;
+    GetResourcePolicy: typed policy::get_resource_policy;
+    GetSecretValue: typed value::get_secret_value;
+    ListResourcePolicies: typed policy::list_resource_policies;
+    ListSecretVersionIds: typed versions::list_secret_version_ids;
+    ListSecrets: typed list::list_secrets;
+    PutResourcePolicy: typed policy::put_resource_policy;
+    PutSecretValue: typed value::put_secret_value;
+    RemoveRegionsFromReplication: typed replication::remove_regions_from_replication;
+    ReplicateSecretToRegions: typed replication::replicate_secret_to_regions;
+    RestoreSecret: typed delete::restore_secret;
+    RotateSecret: spawned rotation::rotate_secret;
+    StopReplicationToReplica: typed replication::stop_replication_to_replica;
+    TagResource: typed tags::tag_resource;
+    UntagResource: typed tags::untag_resource;
+    UpdateSecret: typed value::update_secret;
+    UpdateSecretVersionStage: typed versions::update_secret_version_stage;
+    ValidateResourcePolicy: typed policy::validate_resource_policy;
 }
+
+/// A timestamp as AWS sends it: epoch seconds, millisecond precision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timestamp(pub f64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(crate::clock::millis(self.0))
+    }
+}
+
+/// An answer of `{ARN, Name}`.
+#[derive(Debug, Serialize)]
+pub struct ArnName {
+    /// The secret's ARN.
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    /// The secret's name.
+    #[serde(rename = "Name")]
+    pub name: String,
+}
+
+impl ArnName {
+    /// `{ARN, Name}` of `s`.
+    pub fn of(s: &Secret) -> ArnName {
+        ArnName {
+            arn: s.arn.clone(),
+            name: s.name.clone(),
+        }
+    }
+}
+
+/// An answer of `{ARN}` (StopReplicationToReplica's).
+#[derive(Debug, Serialize)]
+pub struct ArnOnly {
+    /// The secret's ARN.
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
+/// An answer with no members (`{}`).
+#[derive(Debug, Serialize)]
+pub struct Empty {}
 
 /// Seam for replication: called by CreateSecret inside its write lock when `AddReplicaRegions`
 /// is given, before the primary is inserted. It may create replicas in other regions of
-/// `regions` (adding their records to `tx`) and must fill `primary.replication` /
-/// `primary.primary_region` (replication.rs does).
+/// `regions` and must fill `primary.replication` / `primary.primary_region` (replication.rs does).
 pub fn replicate_on_create(
     ctx: &Ctx,
-    regions: &mut HashMap<String, Region>,
-    tx: &mut Tx,
+    regions: &mut AccountWrite<'_>,
     primary: &mut Secret,
     add_replica_regions: &Value,
     force_overwrite: bool,
 ) -> Result<(), ApiError> {
-    crate::replication::add_replicas(
+    crate::ops::replication::add_replicas(
         ctx,
         regions,
-        tx,
         primary,
         add_replica_regions,
         force_overwrite,
     )
 }
 
-/// The required `SecretId` member (1-2048 characters). An id that is not an ARN must be a valid
-/// secret name: AWS refuses anything else on every operation, before looking the secret up
-/// ([`Input::finish`] answers the refusal).
-pub fn secret_id(inp: &mut Input) -> Result<String, ApiError> {
-    let id = inp.required_string("SecretId", 1, 2048)?;
-    check_secret_id(inp, &id);
-    Ok(id)
-}
-
-/// Records AWS's refusal of a secret id that is neither an ARN nor a valid name (answered by
-/// [`Input::finish`]).
-pub fn check_secret_id(inp: &mut Input, id: &str) {
-    if !id.is_empty() && !id.starts_with("arn:") && !crate::model::valid_name_chars(id) {
-        inp.refuse(ApiError::invalid_name());
-    }
-}
-
-/// The optional `ClientRequestToken` (32-64 characters).
-pub fn request_token(inp: &mut Input) -> Result<Option<String>, ApiError> {
-    inp.string("ClientRequestToken", 32, 64)
-}
-
-/// `SecretString` / `SecretBinary` (1-65,536 each); call [`one_value`] after `finish`.
-pub fn read_value(inp: &mut Input) -> Result<(Option<String>, Option<Vec<u8>>), ApiError> {
-    let s = inp.secret_string("SecretString", 1, 65_536)?;
-    let b = inp.blob("SecretBinary", 1, 65_536)?;
-    Ok((s, b))
-}
-
 /// At most one of SecretString / SecretBinary.
-pub fn one_value(v: (Option<String>, Option<Vec<u8>>)) -> Result<Option<SecretData>, ApiError> {
-    match v {
+pub fn one_value(s: Option<&str>, b: Option<Vec<u8>>) -> Result<Option<SecretData>, ApiError> {
+    match (s, b) {
         (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
             "You can't specify both a binary secret value and a string secret value in the same secret.",
         )),
-        (Some(s), None) => Ok(Some(SecretData::String(s))),
+        (Some(s), None) => Ok(Some(SecretData::String(s.to_string()))),
         (None, Some(b)) => Ok(Some(SecretData::Binary(b))),
         (None, None) => Ok(None),
     }
@@ -230,17 +223,25 @@ pub fn live<'a>(ctx: &Ctx, region: &'a Region, id: &str) -> Result<&'a Secret, A
 /// it is a replica in this region (writes go to the primary's region).
 pub fn writable<'a>(
     ctx: &Ctx,
-    region: &'a mut Region,
+    region: &'a mut RegionWrite<'_>,
     id: &str,
-) -> Result<&'a mut Secret, ApiError> {
+) -> Result<SecretMut<'a>, ApiError> {
     let name = live(ctx, region, id)?.name.clone();
     let s = region
-        .get_mut(&name)
+        .secret_mut(&name)
         .ok_or_else(ApiError::secret_not_found)?;
     if s.is_replica_in(&ctx.region) {
         return Err(ApiError::replica_read_only());
     }
     Ok(s)
+}
+
+/// A request's tags as the model keeps them.
+pub fn owned_tags(tags: Option<Vec<(&str, &str)>>) -> Vec<(String, String)> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Checks tags to add: no `aws:` prefix, no duplicate keys, at most 50 after merging.
@@ -251,9 +252,7 @@ pub fn check_tags(existing: &[(String, String)], new: &[(String, String)]) -> Re
 
 /// The refusal of more than [`MAX_TAGS`] tags on a secret.
 pub fn too_many_tags() -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "Number of tags exceeds the limit of {MAX_TAGS} tags per secret."
-    ))
+    ApiError::too_many_tags()
 }
 
 /// The checks of a request's tags alone (reserved `aws:` keys, duplicate keys, at most
@@ -294,23 +293,16 @@ pub fn check_tag_count(
     Ok(())
 }
 
-/// `{ARN, Name}`.
-pub fn arn_name(s: &Secret) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("ARN".into(), json!(s.arn));
-    m.insert("Name".into(), json!(s.name));
-    m
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Persists a secret's record and all its versions (for new secrets).
-pub fn persist_all(ctx: &Ctx, tx: &mut Tx, s: &Secret) {
-    tx.put_secret(&ctx.account, &ctx.region, s);
-    for v in &s.versions {
-        tx.put_version(&ctx.account, &ctx.region, &s.name, v);
+    #[test]
+    fn the_table_holds_every_operation_of_the_model() {
+        assert_eq!(OPERATIONS, crate::protocol::shapes::OPERATION_NAMES);
+        for op in OPERATIONS {
+            assert!(lookup(op).is_some_and(|(name, _)| name == op), "{op}");
+        }
+        assert!(lookup("GetSecretValueX").is_none());
     }
-}
-
-/// A timestamp as AWS sends it (epoch seconds, millisecond precision).
-pub fn ts(t: f64) -> Value {
-    json!(crate::clock::millis(t))
 }

@@ -3,7 +3,8 @@
 //! InvalidNextTokenException. Cursors (not offsets) keep paging stable while items are inserted.
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -19,37 +20,44 @@ fn checksum(cursor: &str, query: &str) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
+/// What a token carries: the cursor's JSON, the query digest and the checksum of both.
+#[derive(Debug, Serialize, Deserialize)]
+struct Token<S> {
+    c: S,
+    q: S,
+    h: S,
+}
+
 /// A digest of everything that defines a query (filters, sort, flags), for binding tokens.
-pub fn query_digest(parts: &Value) -> String {
+pub fn query_digest<T: Serialize>(parts: &T) -> String {
     let s = serde_json::to_string(parts).unwrap_or_default();
     hex::encode(&Sha256::digest(s.as_bytes())[..12])
 }
 
 /// Encodes a token for `cursor` within `query`.
-pub fn encode(cursor: &Value, query: &str) -> String {
+pub fn encode<T: Serialize>(cursor: &T, query: &str) -> String {
     let c = serde_json::to_string(cursor).unwrap_or_default();
-    let body = json!({"c": c, "q": query, "h": checksum(&c, query)});
+    let h = checksum(&c, query);
+    let body = Token {
+        c: c.as_str(),
+        q: query,
+        h: h.as_str(),
+    };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// Decodes a token and checks it belongs to `query`.
-pub fn decode(token: &str, query: &str) -> Result<Value, ApiError> {
+pub fn decode<T: DeserializeOwned>(token: &str, query: &str) -> Result<T, ApiError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.as_bytes())
         .map_err(|_| ApiError::invalid_next_token())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| ApiError::invalid_next_token())?;
-    let (Some(c), Some(q), Some(h)) = (
-        v.get("c").and_then(Value::as_str),
-        v.get("q").and_then(Value::as_str),
-        v.get("h").and_then(Value::as_str),
-    ) else {
-        return Err(ApiError::invalid_next_token());
-    };
-    if q != query || h != checksum(c, q) {
+    let Token::<String> { c, q, h } =
+        serde_json::from_slice(&raw).map_err(|_| ApiError::invalid_next_token())?;
+    if q != query || h != checksum(&c, &q) {
         return Err(ApiError::invalid_next_token());
     }
-    serde_json::from_str(c).map_err(|_| ApiError::invalid_next_token())
+    serde_json::from_str(&c).map_err(|_| ApiError::invalid_next_token())
 }
 
 #[cfg(test)]
@@ -59,12 +67,15 @@ mod tests {
 
     #[test]
     fn roundtrip_and_rejects() {
-        let t = encode(&json!([1.5, "a"]), "q1");
-        assert_eq!(decode(&t, "q1").unwrap(), json!([1.5, "a"]));
-        assert!(decode(&t, "q2").is_err());
-        assert!(decode("garbage", "q1").is_err());
+        let t = encode(&(1.5, "a"), "q1");
+        assert_eq!(
+            decode::<(f64, String)>(&t, "q1").unwrap(),
+            (1.5, "a".into())
+        );
+        assert!(decode::<(f64, String)>(&t, "q2").is_err());
+        assert!(decode::<(f64, String)>("garbage", "q1").is_err());
         let mut bad = t.clone();
         bad.insert(3, 'x');
-        assert!(decode(&bad, "q1").is_err());
+        assert!(decode::<(f64, String)>(&bad, "q1").is_err());
     }
 }

@@ -1,45 +1,32 @@
 //! TagResource (merge, 50-tag limit, `aws:` reserved) and UntagResource (idempotent).
 
-use serde_json::{json, Value};
-
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::ops::{check_new_tags, check_tag_count, live, secret_id};
-use crate::protocol::{parse_tags, Input};
+use crate::ops::{check_new_tags, check_tag_count, live, owned_tags, Empty};
+use crate::protocol::shapes::{TagResourceRequest, UntagResourceRequest};
 
 /// TagResource.
-pub fn tag_resource(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let tags = parse_tags(&mut inp, "Tags")?;
-    if tags.is_none() {
-        inp.missing("Tags");
-    }
-    inp.finish()?;
-    let tags = tags.unwrap_or_default();
+pub fn tag_resource(ctx: &Ctx, req: TagResourceRequest<'_>) -> Result<Empty, ApiError> {
+    let id = req.secret_id;
+    let tags = owned_tags(Some(req.tags));
     // everything about the request's own tags is checked before taking the write lock
     check_new_tags(&tags)?;
-    ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&name)
+    ctx.write(|region| {
+        let name = live(ctx, region, id)?.name.clone();
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
         check_tag_count(&s.tags, &tags)?;
         s.merge_tags(&tags);
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        Ok(json!({}))
+        Ok(Empty {})
     })
 }
 
 /// UntagResource.
-pub fn untag_resource(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let keys = inp.string_list("TagKeys", 0, usize::MAX, 1, 128)?;
-    if keys.is_none() {
-        inp.missing("TagKeys");
-    }
-    inp.finish()?;
-    let keys = keys.unwrap_or_default();
+pub fn untag_resource(ctx: &Ctx, req: UntagResourceRequest<'_>) -> Result<Empty, ApiError> {
+    let id = req.secret_id;
+    let keys: Vec<String> = req.tag_keys.iter().map(|k| k.to_string()).collect();
     if let Some(k) = keys
         .iter()
         .find(|k| k.to_ascii_lowercase().starts_with("aws:"))
@@ -48,17 +35,15 @@ pub fn untag_resource(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
             "Invalid tag key {k}: tag keys starting with 'aws:' are reserved for AWS use."
         )));
     }
-    ctx.write(|region, tx| {
-        let name = live(ctx, region, &id)?.name.clone();
-        let s = region
-            .get_mut(&name)
+    ctx.write(|region| {
+        let name = live(ctx, region, id)?.name.clone();
+        let mut s = region
+            .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
-        let before = s.tags.len();
-        s.tags.retain(|(k, _)| !keys.contains(k));
-        if s.tags.len() != before {
+        if s.tags.iter().any(|(k, _)| keys.contains(k)) {
+            s.tags.retain(|(k, _)| !keys.contains(k));
             s.last_changed = ctx.now;
-            tx.put_secret(&ctx.account, &ctx.region, s);
         }
-        Ok(json!({}))
+        Ok(Empty {})
     })
 }

@@ -1,35 +1,55 @@
 //! ListSecretVersionIds (paging by version sequence, IncludeDeprecated) and
 //! UpdateSecretVersionStage (explicit label moves with AWS's RemoveFromVersionId rule).
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
-use crate::model::{LabelError, AWSCURRENT, AWSPREVIOUS, MAX_LABELS_PER_VERSION};
-use crate::ops::{arn_name, paging, secret_id, ts, writable};
-use crate::protocol::Input;
+use crate::model::{LabelError, MAX_LABELS_PER_VERSION};
+use crate::ops::{paging, writable, ArnName, Timestamp};
+use crate::protocol::shapes::{ListSecretVersionIdsRequest, UpdateSecretVersionStageRequest};
+
+/// One entry of ListSecretVersionIds' `Versions`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionEntry {
+    version_id: String,
+    /// A deprecated version has no VersionStages member at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_stages: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_accessed_date: Option<Timestamp>,
+    created_date: Timestamp,
+    kms_key_ids: [String; 1],
+}
+
+/// ListSecretVersionIds' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretVersionIdsResponse {
+    versions: Vec<VersionEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    #[serde(flatten)]
+    secret: ArnName,
+}
 
 /// ListSecretVersionIds (allowed on secrets scheduled for deletion). Versions in creation order,
 /// oldest first, as AWS lists them; the order is the version sequence, so versions created in the
 /// same millisecond keep it too.
-pub fn list_secret_version_ids(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let max = inp.int("MaxResults", Some(1), Some(100))?.unwrap_or(100) as usize;
-    let token = inp.string("NextToken", 1, 4096)?;
-    let include_deprecated = inp.bool("IncludeDeprecated")?.unwrap_or(false);
-    inp.finish()?;
+pub fn list_secret_version_ids(
+    ctx: &Ctx,
+    req: ListSecretVersionIdsRequest<'_>,
+) -> Result<ListSecretVersionIdsResponse, ApiError> {
+    let max = req.max_results.unwrap_or(100) as usize;
+    let include_deprecated = req.include_deprecated.unwrap_or(false);
     ctx.read(|region| {
         let region = region.ok_or_else(ApiError::secret_not_found)?;
-        let name = ctx.find(region, &id)?;
+        let name = ctx.find(region, req.secret_id)?;
         let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
-        let query =
-            paging::query_digest(&json!(["ListSecretVersionIds", s.arn, include_deprecated]));
-        let after = match &token {
-            Some(t) => Some(
-                paging::decode(t, &query)?
-                    .as_u64()
-                    .ok_or_else(ApiError::invalid_next_token)?,
-            ),
+        let query = paging::query_digest(&("ListSecretVersionIds", &s.arn, include_deprecated));
+        let after = match req.next_token {
+            Some(t) => Some(paging::decode::<u64>(t, &query)?),
             None => None,
         };
         let mut picked = Vec::new();
@@ -47,56 +67,48 @@ pub fn list_secret_version_ids(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiEr
             }
             picked.push(v);
         }
-        let versions: Vec<Value> = picked
+        let versions = picked
             .iter()
-            .map(|v| {
-                let mut m = serde_json::Map::new();
-                m.insert("VersionId".into(), json!(v.id));
-                if !v.stages.is_empty() {
-                    // a deprecated version has no VersionStages member at all
-                    m.insert("VersionStages".into(), json!(v.stages));
-                }
-                if let Some(la) = v.last_accessed {
-                    m.insert("LastAccessedDate".into(), ts(la));
-                }
-                m.insert("CreatedDate".into(), ts(v.created));
-                let kms = v
+            .map(|v| VersionEntry {
+                version_id: v.id.clone(),
+                version_stages: (!v.stages.is_empty()).then(|| v.stages.clone()),
+                last_accessed_date: v.last_accessed.map(Timestamp),
+                created_date: Timestamp(v.created),
+                kms_key_ids: [v
                     .kms_key_id
                     .clone()
-                    .unwrap_or_else(|| "DefaultEncryptionKey".into());
-                m.insert("KmsKeyIds".into(), json!([kms]));
-                Value::Object(m)
+                    .unwrap_or_else(|| "DefaultEncryptionKey".into())],
             })
             .collect();
-        let mut out = arn_name(s);
-        out.insert("Versions".into(), Value::Array(versions));
-        if more {
-            if let Some(last) = picked.last() {
-                out.insert(
-                    "NextToken".into(),
-                    json!(paging::encode(&json!(last.seq), &query)),
-                );
-            }
-        }
-        Ok(Value::Object(out))
+        let next_token = match picked.last() {
+            Some(last) if more => Some(paging::encode(&last.seq, &query)),
+            _ => None,
+        };
+        Ok(ListSecretVersionIdsResponse {
+            versions,
+            next_token,
+            secret: ArnName::of(s),
+        })
     })
 }
 
 /// UpdateSecretVersionStage.
-pub fn update_secret_version_stage(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let label = inp.required_string("VersionStage", 1, 256)?;
-    let remove_from = inp.string("RemoveFromVersionId", 32, 64)?;
-    let move_to = inp.string("MoveToVersionId", 32, 64)?;
-    inp.finish()?;
+pub fn update_secret_version_stage(
+    ctx: &Ctx,
+    req: UpdateSecretVersionStageRequest<'_>,
+) -> Result<ArnName, ApiError> {
+    let id = req.secret_id;
+    let label = req.version_stage.to_string();
+    let remove_from = req.remove_from_version_id.map(str::to_string);
+    let move_to = req.move_to_version_id.map(str::to_string);
     if remove_from.is_none() && move_to.is_none() {
         return Err(ApiError::invalid_parameter(
             "You must specify MoveToVersionId, RemoveFromVersionId or both.",
         ));
     }
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
-        crate::replication::cross_account::refuse_value_write(s)?;
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, id)?;
+        crate::ops::replication::cross_account::refuse_value_write(&s)?;
         let not_valid = |v: &str| ApiError::invalid_parameter(format!("Not a valid version: {v}"));
         let to = match &move_to {
             Some(v) => Some(s.version_index(v).ok_or_else(|| not_valid(v))?),
@@ -137,35 +149,18 @@ pub fn update_secret_version_stage(ctx: &Ctx, mut inp: Input) -> Result<Value, A
                 )));
             }
         }
-        let mut changed: Vec<String> = Vec::new();
         match to {
             Some(t) => {
-                let c = s
-                    .attach_label(&label, t)
+                s.attach_label(&label, t)
                     .map_err(|LabelError::TooManyLabels(v)| ApiError::limit_exceeded(format!("Version {v} has too many staging labels.")))?;
-                changed.extend(c.iter().map(|i| s.versions[*i].id.clone()));
             }
             None => {
                 if let Some(f) = from {
                     s.detach_label(&label, f);
-                    changed.push(s.versions[f].id.clone());
                 }
             }
         }
-        if label == AWSCURRENT || label == AWSPREVIOUS {
-            if let Some(p) = s.holder(AWSPREVIOUS) {
-                changed.push(s.versions[p].id.clone());
-            }
-        }
         s.last_changed = ctx.now;
-        changed.sort_unstable();
-        changed.dedup();
-        for vid in &changed {
-            if let Some(v) = s.version(vid) {
-                tx.put_version(&ctx.account, &ctx.region, &s.name, v);
-            }
-        }
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        Ok(json!(arn_name(s)))
+        Ok(ArnName::of(&s))
     })
 }

@@ -1,9 +1,7 @@
 //! Resource policies: validation of policy JSON in IAM grammar (MalformedPolicyDocumentException messages),
 //! "public" detection for BlockPublicPolicy / ValidateResourcePolicy, and the policy name rules.
 //!
-//! The operations themselves (Put/Get/Delete/List/ValidateResourcePolicy) live in [`ops`].
-
-pub mod ops;
+//! The operations themselves (Put/Get/Delete/List/ValidateResourcePolicy) live in `ops::policy`.
 
 use serde_json::{Map, Value};
 

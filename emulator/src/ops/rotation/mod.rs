@@ -21,7 +21,6 @@
 //! NextRotationDate. With `RotateImmediately=false` only `testSecret` runs (against a temporary AWSPENDING
 //! version that is removed afterwards) and the next rotation follows the schedule.
 
-pub mod admin;
 pub mod builtin;
 pub mod hook;
 pub mod schedule;
@@ -29,16 +28,19 @@ pub mod schedule;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::clock::Clock as _;
-use crate::ctx::{Ctx, Region};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::model::{self, Secret, AWSCURRENT, AWSPENDING};
+use crate::ops::background::periodic;
 use crate::ops::value::put_version;
-use crate::ops::{arn_name, request_token, rotation_token_required, secret_id, writable, OpFuture};
-use crate::protocol::Input;
-use crate::store::Tx;
+use crate::ops::{reply, rotation_token_required, writable, ArnName, OpFuture};
+use crate::protocol::shapes::{CancelRotateSecretRequest, RotateSecretRequest};
+use crate::protocol::{Input, Request as _};
+use crate::state::{RegionWrite, SecretMut};
 use crate::Shared;
 
 pub use hook::{RotationSettings, BUILTIN_FUNCTION_NAME};
@@ -69,7 +71,7 @@ enum Function {
 /// What RotateSecret decided under the write lock.
 enum Plan {
     /// Nothing to run (idempotent retry, moto-style promotion, or configuration only).
-    Done(Value),
+    Done(RotationResponse),
     /// Run `steps` of `function` for version `token` of secret `name`.
     Run {
         name: String,
@@ -77,24 +79,24 @@ enum Plan {
         token: String,
         function: Function,
         test_only: bool,
-        out: Value,
+        out: RotationResponse,
     },
 }
 
 /// RotateSecret (asynchronous: it may call a rotation endpoint that calls back into the emulator).
 pub fn rotate_secret(ctx: Arc<Ctx>, inp: Input) -> OpFuture {
-    Box::pin(async move { rotate(ctx, inp).await })
+    Box::pin(async move { reply(&rotate(ctx, &inp).await?) })
 }
 
-async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    let token = request_token(&mut inp)?;
-    let lambda = inp.string("RotationLambdaARN", 0, 2048)?;
-    let rules_raw = inp.raw("RotationRules").cloned();
-    let ext_meta = inp.list("ExternalSecretRotationMetadata", 0, usize::MAX)?;
-    let ext_role = inp.string("ExternalSecretRotationRoleArn", 20, 2048)?;
-    let immediately = inp.bool("RotateImmediately")?.unwrap_or(true);
-    inp.finish()?;
+async fn rotate(ctx: Arc<Ctx>, inp: &Input) -> Result<RotationResponse, ApiError> {
+    let req = RotateSecretRequest::read(inp)?;
+    let id = req.secret_id.to_string();
+    let token = req.client_request_token.map(str::to_string);
+    let lambda = req.rotation_lambda_arn.map(str::to_string);
+    let rules_raw = req.rotation_rules.cloned();
+    let ext_meta = req.external_secret_rotation_metadata.map(<[Value]>::to_vec);
+    let ext_role = req.external_secret_rotation_role_arn.map(str::to_string);
+    let immediately = req.rotate_immediately.unwrap_or(true);
     // SDKs always send a token; a raw request without one is refused before the secret is looked up
     let Some(token) = token else {
         return Err(rotation_token_required());
@@ -116,7 +118,7 @@ async fn rotate(ctx: Arc<Ctx>, mut inp: Input) -> Result<Value, ApiError> {
         ext_role,
         immediately,
     };
-    let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &id, req))?;
+    let plan = ctx.write(|region| prepare(&ctx, region, &id, req))?;
     execute(&ctx, plan).await
 }
 
@@ -132,19 +134,20 @@ struct Request {
 
 fn prepare(
     ctx: &Ctx,
-    region: &mut Region,
-    tx: &mut Tx,
+    region: &mut RegionWrite<'_>,
     id: &str,
     req: Request,
 ) -> Result<Plan, ApiError> {
-    let s = writable(ctx, region, id)?;
+    let mut s = writable(ctx, region, id)?;
     let name = s.name.clone();
-    crate::replication::cross_account::refuse_value_write(s)?;
-    let mut out = arn_name(s);
-    out.insert("VersionId".into(), json!(req.token));
+    crate::ops::replication::cross_account::refuse_value_write(&s)?;
+    let mut out = RotationResponse {
+        secret: ArnName::of(&s),
+        version_id: Some(req.token.clone()),
+    };
     if s.version(&req.token).is_some() {
         // Same ClientRequestToken again: the rotation it started is the answer.
-        return Ok(Plan::Done(Value::Object(out)));
+        return Ok(Plan::Done(out));
     }
     let settings = &ctx.shared.config.rotation;
     let lambda = req.lambda.clone().or_else(|| s.rotation.lambda_arn.clone());
@@ -195,7 +198,7 @@ fn prepare(
         s.rotation.enabled = Some(true);
     }
     s.last_changed = ctx.now;
-    let current_rules = stored_rules(s);
+    let current_rules = stored_rules(&s);
     if !req.immediately {
         s.rotation.next_rotation = current_rules
             .as_ref()
@@ -204,27 +207,30 @@ fn prepare(
     }
     let Some(function) = function else {
         if req.immediately {
-            promote_copy(ctx, s, tx, &req.token)?;
+            promote_copy(ctx, &mut s, &req.token)?;
         } else {
-            out.remove("VersionId");
+            out.version_id = None;
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        return Ok(Plan::Done(Value::Object(out)));
+        return Ok(Plan::Done(out));
     };
     // The AWSPENDING version without a value; its VersionId is the token.
     let kms = s.kms_key_id.clone();
-    let i = s.add_version(req.token.clone(), ctx.now, None, kms);
+    let i = s.add_version(
+        ctx.store().new_record_number(),
+        req.token.clone(),
+        ctx.now,
+        None,
+        kms,
+    );
     s.attach_label(AWSPENDING, i)
         .map_err(|_| ApiError::internal("label limit on a new version"))?;
-    tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(Plan::Run {
         name,
         arn: s.arn.clone(),
         token: req.token,
         function,
         test_only: !req.immediately,
-        out: Value::Object(out),
+        out,
     })
 }
 
@@ -244,32 +250,33 @@ fn mark_rotated(ctx: &Ctx, s: &mut Secret) {
 
 /// moto-compatible rotation without a function: the current value is copied into version `token`, which
 /// becomes AWSCURRENT (the old one AWSPREVIOUS).
-fn promote_copy(ctx: &Ctx, s: &mut Secret, tx: &mut Tx, token: &str) -> Result<(), ApiError> {
+fn promote_copy(ctx: &Ctx, s: &mut SecretMut<'_>, token: &str) -> Result<(), ApiError> {
     let current = match s.holder(AWSCURRENT) {
         Some(i) if s.versions[i].has_value() => ctx.value(s.versions[i].rec)?,
         _ => None,
     };
     match current {
         Some(data) => {
-            put_version(ctx, s, tx, token, &data, None)?;
+            put_version(ctx, s, token, &data, None)?;
         }
         None => {
             let kms = s.kms_key_id.clone();
-            let i = s.add_version(token.to_string(), ctx.now, None, kms);
-            for id in s
-                .attach_label(AWSCURRENT, i)
-                .map_err(|_| ApiError::internal("label limit on a new version"))?
-            {
-                tx.put_version(&ctx.account, &ctx.region, &s.name, &s.versions[id]);
-            }
+            let i = s.add_version(
+                ctx.store().new_record_number(),
+                token.to_string(),
+                ctx.now,
+                None,
+                kms,
+            );
+            s.attach_label(AWSCURRENT, i)
+                .map_err(|_| ApiError::internal("label limit on a new version"))?;
         }
     }
     mark_rotated(ctx, s);
-    tx.put_secret(&ctx.account, &ctx.region, s);
     Ok(())
 }
 
-async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
+async fn execute(ctx: &Ctx, plan: Plan) -> Result<RotationResponse, ApiError> {
     let (name, arn, token, function, test_only, out) = match plan {
         Plan::Done(v) => return Ok(v),
         Plan::Run {
@@ -298,38 +305,34 @@ async fn execute(ctx: &Ctx, plan: Plan) -> Result<Value, ApiError> {
             return Ok(out);
         }
     }
-    ctx.write(|region, tx| {
-        let Some(s) = region.get_mut(&name) else { return Ok(()) };
+    ctx.write(|region| {
+        let Some(mut s) = region.secret_mut(&name) else { return Ok(()) };
         let Some(i) = s.version_index(&token) else { return Ok(()) };
         if test_only {
             // The test version is temporary: drop its label (and the version, if it stayed empty).
             s.detach_label(AWSPENDING, i);
             if s.versions[i].stages.is_empty() && !s.versions[i].has_value() {
-                let gone = s.versions.remove(i);
-                tx.del_version(&ctx.account, &ctx.region, gone.rec);
-            } else {
-                tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
+                s.versions.remove(i);
             }
         } else if s.versions[i].has(AWSCURRENT) {
             s.detach_label(AWSPENDING, i);
-            tx.put_version(&ctx.account, &ctx.region, &name, &s.versions[i]);
-            mark_rotated(ctx, s);
+            mark_rotated(ctx, &mut s);
         } else {
             tracing::warn!(secret = %name, "finishSecret did not move AWSCURRENT to the new version; rotation incomplete");
             return Ok(());
         }
-        tx.put_secret(&ctx.account, &ctx.region, s);
         Ok(())
     })?;
     Ok(out)
 }
 
 /// CancelRotateSecret: turns automatic rotation off (keeps the Lambda ARN and the labels).
-pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError> {
-    let id = secret_id(&mut inp)?;
-    inp.finish()?;
-    ctx.write(|region, tx| {
-        let s = writable(ctx, region, &id)?;
+pub fn cancel_rotate_secret(
+    ctx: &Ctx,
+    req: CancelRotateSecretRequest<'_>,
+) -> Result<RotationResponse, ApiError> {
+    ctx.write(|region| {
+        let mut s = writable(ctx, region, req.secret_id)?;
         if s.rotation.lambda_arn.is_none() && s.rotation.enabled.is_none() {
             return Err(ApiError::invalid_request(
                 "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.",
@@ -338,13 +341,21 @@ pub fn cancel_rotate_secret(ctx: &Ctx, mut inp: Input) -> Result<Value, ApiError
         s.rotation.enabled = Some(false);
         s.rotation.next_rotation = None;
         s.last_changed = ctx.now;
-        tx.put_secret(&ctx.account, &ctx.region, s);
-        let mut out: Map<String, Value> = arn_name(s);
-        if let Some(p) = s.holder(AWSPENDING) {
-            out.insert("VersionId".into(), json!(s.versions[p].id));
-        }
-        Ok(Value::Object(out))
+        Ok(RotationResponse {
+            secret: ArnName::of(&s),
+            version_id: s.holder(AWSPENDING).map(|p| s.versions[p].id.clone()),
+        })
     })
+}
+
+/// RotateSecret's and CancelRotateSecret's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationResponse {
+    #[serde(flatten)]
+    secret: ArnName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
 }
 
 /// Runs every scheduled rotation that is due on the emulator's clock (all accounts and regions); returns
@@ -393,7 +404,7 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             ext_role: None,
             immediately: true,
         };
-        let plan = ctx.write(|region, tx| prepare(&ctx, region, tx, &name, req));
+        let plan = ctx.write(|region| prepare(&ctx, region, &name, req));
         let result = match plan {
             Ok(plan) => execute(&ctx, plan).await.map(|_| ()),
             Err(e) => Err(e),
@@ -402,11 +413,10 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
             Ok(()) => started += 1,
             Err(e) => {
                 tracing::warn!(secret = %name, error = %e, "scheduled rotation could not start; retrying at the next scheduled date");
-                let _ = ctx.write(|region, tx| {
-                    if let Some(s) = region.get_mut(&name) {
+                let _ = ctx.write(|region| {
+                    if let Some(mut s) = region.secret_mut(&name) {
                         s.rotation.next_rotation =
-                            stored_rules(s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
-                        tx.put_secret(&ctx.account, &ctx.region, s);
+                            stored_rules(&s).map(|r| from_dt(r.next_after(to_dt(ctx.now))));
                     }
                     Ok(())
                 });
@@ -416,24 +426,17 @@ pub async fn run_due(shared: &Arc<Shared>) -> usize {
     started
 }
 
-/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is gone.
-/// It holds only a weak reference, so it never keeps the store (and its file lock) alive after shutdown.
+/// Background task: runs due rotations every `every` until `stop` turns true or the emulator is
+/// gone (see [`periodic`]).
 pub async fn ticker(
     shared: std::sync::Weak<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     every: std::time::Duration,
 ) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = interval.tick() => {
-                let Some(shared) = shared.upgrade() else { break };
-                if !shared.config.rotation.idle() {
-                    run_due(&shared).await;
-                }
-            }
+    periodic(shared, stop, every, |shared| async move {
+        if !shared.config.rotation.idle() {
+            run_due(&shared).await;
         }
-    }
+    })
+    .await;
 }

@@ -1,7 +1,6 @@
-//! A small, byte-bounded cache of version records read from sled, so the values a workload keeps
-//! reading stay in memory even when the data set outgrows sled's page cache (where one value
-//! costs a page: reading 1,000 hot values among 70,000 secrets cost a third of the read rate).
-//! The store invalidates a key whenever a commit changes it.
+//! The cache of version records read from sled, bounded in bytes: it keeps the values a workload
+//! reads again in memory when the data set outgrows sled's page cache, where each cached value
+//! holds a whole page. The store invalidates a key whenever a commit changes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,6 +105,7 @@ impl ValueCache {
     }
 
     /// Bytes counted against the budget.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -16,9 +16,9 @@ pub const BUILTIN_EXCLUDED: &str = "/@\"'\\";
 
 /// One step of the built-in rotation function, run against the emulator's own state.
 pub fn step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String> {
-    let res = ctx.write(|region, tx| {
-        let s = region
-            .get_mut(name)
+    let res = ctx.write(|region| {
+        let mut s = region
+            .secret_mut(name)
             .ok_or_else(ApiError::secret_not_found)?;
         match step {
             "createSecret" => {
@@ -36,7 +36,7 @@ pub fn step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String
                 let pw =
                     password::generate(&opts).map_err(|e| ApiError::internal(e.to_string()))?;
                 let data = SecretData::String(new_value(current.as_ref(), pw));
-                put_version(ctx, s, tx, token, &data, Some(&[AWSPENDING.to_string()]))?;
+                put_version(ctx, &mut s, token, &data, Some(&[AWSPENDING.to_string()]))?;
                 Ok(())
             }
             "setSecret" => Ok(()),
@@ -48,13 +48,8 @@ pub fn step(ctx: &Ctx, name: &str, token: &str, step: &str) -> Result<(), String
                 if !s.versions[i].has_value() {
                     return Err(ApiError::internal("the pending version has no value"));
                 }
-                for j in s
-                    .attach_label(AWSCURRENT, i)
-                    .map_err(|_| ApiError::internal("label limit"))?
-                {
-                    tx.put_version(&ctx.account, &ctx.region, name, &s.versions[j]);
-                }
-                tx.put_secret(&ctx.account, &ctx.region, s);
+                s.attach_label(AWSCURRENT, i)
+                    .map_err(|_| ApiError::internal("label limit"))?;
                 Ok(())
             }
             other => Err(ApiError::internal(format!("unknown rotation step {other}"))),

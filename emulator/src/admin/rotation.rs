@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::server::{json_response, Resp};
+use crate::http::{json_response, Resp};
 use crate::Shared;
 
 fn answer(status: u16, v: Value) -> Resp {
@@ -52,7 +52,8 @@ pub async fn handle(
                     );
                 }
                 if let Some(u) = url.as_str() {
-                    if let Err(e) = super::hook::parse_mapping(&format!("{arn}={u}")) {
+                    if let Err(e) = crate::ops::rotation::hook::parse_mapping(&format!("{arn}={u}"))
+                    {
                         return answer(400, json!({"error": e}));
                     }
                 }
@@ -93,9 +94,10 @@ pub async fn handle(
             settings.set_strict(strict);
             answer(200, json!({"strict": strict, "moto": !strict}))
         }
-        (&Method::POST, "/_emulator/rotation/run-due") => {
-            answer(200, json!({"started": super::run_due(shared).await}))
-        }
+        (&Method::POST, "/_emulator/rotation/run-due") => answer(
+            200,
+            json!({"started": crate::ops::rotation::run_due(shared).await}),
+        ),
         (
             _,
             "/_emulator/rotation/hooks"

@@ -11,7 +11,7 @@
 //!   request log, and puts the clock back at the system time
 //! - `GET  /_emulator/clock` -> `{"now": epoch_seconds, "offset_seconds": n}`;
 //!   `POST /_emulator/clock/advance` with `{"seconds": n}` moves the clock forward
-//! - `/_emulator/rotation/*`: rotation hooks, strict mode, due rotations (see `rotation::admin`)
+//! - `/_emulator/rotation/*`: rotation hooks, strict mode, due rotations (see `rotation`)
 //! - `/_emulator/ui`, `/_emulator/state*`, `/_emulator/requests`, `/_emulator/rates`: the web
 //!   console and what it reads (see `console`)
 //!
@@ -35,8 +35,10 @@ use serde_json::{json, Value};
 use crate::clock::Clock as _;
 use crate::error::ApiError;
 use crate::faults::FaultSettings;
-use crate::server::{error_response, json_response, Resp, BODY_TIMEOUT};
+use crate::http::{error_response, json_response, Resp, BODY_TIMEOUT};
 use crate::{sigv4, Shared};
+
+mod rotation;
 
 /// The header carrying the admin token (`--admin-token`).
 pub const ADMIN_TOKEN_HEADER: &str = "x-emulator-admin-token";
@@ -256,7 +258,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
             crate::console::handle(&shared, &m, p, &query, json_body())
         }
         (m, p) if p.starts_with("/_emulator/rotation/") => {
-            crate::rotation::admin::handle(&shared, &m, p, json_body()).await
+            rotation::handle(&shared, &m, p, json_body()).await
         }
         (Method::GET, "/_emulator/clock") => ok(json!({
             "now": shared.clock.now(),
