@@ -1,17 +1,98 @@
 //! The emulator's module layering: no modules of `emulator/src` import each other, directly or
-//! through a longer chain (the graph code is the root crate's, `tests/layers_support/graph.rs`).
+//! through a longer chain, and each layer of a request's path imports only the layers below it
+//! (HTTP → SigV4 and faults → protocol → operations → context → state → model → store). The
+//! graph code is the root crate's, `tests/layers_support/graph.rs`.
 
 #[path = "../../tests/layers_support/graph.rs"]
 mod graph;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The modules above each layer, which that layer must not import.
+const ABOVE: &[(&str, &[&str])] = &[
+    (
+        "store",
+        &[
+            "state", "ctx", "ops", "protocol", "server", "admin", "console", "http", "sigv4",
+            "faults",
+        ],
+    ),
+    (
+        "model",
+        &[
+            "store", "state", "ctx", "ops", "protocol", "server", "admin", "console", "http",
+            "sigv4", "faults",
+        ],
+    ),
+    (
+        "state",
+        &[
+            "ctx", "ops", "protocol", "server", "admin", "console", "http", "sigv4", "faults",
+        ],
+    ),
+    (
+        "ctx",
+        &[
+            "ops", "protocol", "server", "admin", "console", "http", "sigv4",
+        ],
+    ),
+    (
+        "ops",
+        &["server", "admin", "console", "http", "sigv4", "faults"],
+    ),
+    (
+        "protocol",
+        &["ops", "ctx", "state", "store", "server", "admin", "console"],
+    ),
+    (
+        "sigv4",
+        &[
+            "protocol", "ops", "ctx", "state", "store", "server", "admin", "console",
+        ],
+    ),
+    (
+        "faults",
+        &[
+            "protocol", "ops", "ctx", "state", "store", "server", "admin", "console",
+        ],
+    ),
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
 
 #[test]
 fn no_module_imports_a_module_that_imports_it_back() {
-    let report = graph::cycle_reports(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let report = graph::cycle_reports(&src());
     assert!(
         report.is_empty(),
         "import cycles in emulator/src/:\n{}",
         report.join("\n")
+    );
+}
+
+#[test]
+fn each_layer_imports_only_the_layers_below_it() {
+    let graph = graph::load(&src());
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph.edges {
+        for to in targets {
+            let (Some(a), Some(b)) = (from.first(), to.first()) else {
+                continue;
+            };
+            let above = ABOVE
+                .iter()
+                .find(|(layer, _)| layer == a)
+                .is_some_and(|(_, above)| above.contains(&b.as_str()));
+            if above {
+                wrong.push(format!("{} imports {}", graph::name(from), graph::name(to)));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the request path's layer order:\n{}",
+        wrong.join("\n")
     );
 }
