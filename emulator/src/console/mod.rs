@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::clock::Clock as _;
 use crate::ctx::Ctx;
@@ -292,7 +292,7 @@ fn summary(s: &Secret, region: &str) -> Value {
         "rotation_enabled": s.rotation.enabled.unwrap_or(false),
         "next_rotation": opt(s.rotation.next_rotation),
         "primary_region": s.primary_region,
-        "replica": s.is_replica_in(region) || s.extra.contains_key("CrossAccountPrimary"),
+        "replica": s.is_replica_in(region) || crate::model::replica::is_replica(s),
         "replicas": s.replication.len(),
         "policies": s.policies.len(),
     })
@@ -348,7 +348,7 @@ fn secret_detail(shared: &Shared, account: &str, region: &str, name: &str) -> Op
         "tags": tags,
         "policies": policies,
         "replication": s.replication,
-        "cross_account": Value::Object(s.extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>()),
+        "cross_account": s.cross_account.as_deref().cloned().unwrap_or_default(),
         "rotation": {
             "enabled": r.enabled,
             "lambda_arn": r.lambda_arn,

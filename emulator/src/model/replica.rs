@@ -1,20 +1,87 @@
 //! What a secret records about its replicas: the regional replica of a primary (same name and ARN
-//! suffix, its own region, `PrimaryRegion` set, the primary's versions and labels) and the
-//! cross-account link kept in `extra` under the wire names `CrossAccountPrimary` (on a replica)
-//! and `CrossAccountReplicas` (on a primary, at most one entry).
+//! suffix, its own region, `PrimaryRegion` set, the primary's versions and labels), the primary's
+//! `ReplicationStatus` entries, and the cross-account links kept in the record member `extra` under
+//! the wire names `CrossAccountPrimary` (on a replica) and `CrossAccountReplicas` (on a primary, at
+//! most one entry).
+//!
+//! The members of each entry are declared in alphabetical order: that is the order of the JSON
+//! objects the records and answers held when these entries were untyped maps.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::Secret;
 
-/// A replica's link to its primary (`extra` member, wire name).
-pub const PRIMARY: &str = "CrossAccountPrimary";
-/// A primary's list of cross-account replicas (`extra` member, wire name).
-pub const REPLICAS: &str = "CrossAccountReplicas";
 /// Replication status of a replica that follows its primary.
 pub const IN_SYNC: &str = "InSync";
+/// Replication status of a regional replica that could not be created.
+pub const FAILED: &str = "Failed";
 /// Replication status of a replica that no longer follows its primary.
 pub const DETACHED: &str = "Detached";
+
+/// One entry of a primary's `ReplicationStatus`: a replica region and the state of its replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionStatus {
+    /// The replica's KmsKeyId when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// The replica's region.
+    pub region: String,
+    /// `InSync` or `Failed`.
+    pub status: String,
+    /// Why the replica could not be created (with `Failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// A cross-account replica's link to its primary (`CrossAccountPrimary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrimaryLink {
+    /// The primary's ARN.
+    #[serde(rename = "PrimarySecretARN")]
+    pub primary_secret_arn: String,
+    /// `Pending` until the primary associates the replica, then `InSync` or `Detached`.
+    #[serde(rename = "ReplicationStatus", default)]
+    pub replication_status: String,
+}
+
+/// A primary's cross-account replica (the entry of `CrossAccountReplicas`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaLink {
+    /// The replica's ARN.
+    #[serde(rename = "ReplicaSecretARN")]
+    pub replica_secret_arn: String,
+    /// ReplicationRoleARN as given to AssociateCrossAccountReplica.
+    #[serde(
+        rename = "ReplicationRoleARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub replication_role_arn: Option<String>,
+    /// `InSync` or `Detached`.
+    #[serde(rename = "ReplicationStatus")]
+    pub replication_status: String,
+}
+
+/// The cross-account links of a secret (record member `extra`; DescribeSecret answers its
+/// members under their wire names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CrossAccountLinks {
+    /// Set on a cross-account replica.
+    #[serde(
+        rename = "CrossAccountPrimary",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub primary: Option<PrimaryLink>,
+    /// Set on a primary with a cross-account replica.
+    #[serde(
+        rename = "CrossAccountReplicas",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub replicas: Vec<ReplicaLink>,
+}
 
 /// The ARN of the replica in `region` of the primary `primary_arn` in `primary_region`.
 pub fn replica_arn(primary_arn: &str, primary_region: &str, region: &str) -> String {
@@ -42,9 +109,9 @@ pub fn build_replica(
     r
 }
 
-/// The region of a primary's ReplicationStatus entry.
-pub fn entry_region(e: &Value) -> Option<&str> {
-    e.get("Region").and_then(Value::as_str)
+/// Whether a primary's ReplicationStatus entries name `region`.
+pub fn replicates_to(s: &Secret, region: &str) -> bool {
+    s.replication.iter().any(|e| e.region == region)
 }
 
 /// Whether `candidate` (in `region`) is the replica of `primary` (in `primary_region`).
@@ -72,30 +139,35 @@ pub fn parse_secret_arn(arn: &str) -> Option<(&str, &str, &str, &str)> {
 
 /// A cross-account replica's link: (primary ARN, replication status).
 pub fn link(s: &Secret) -> Option<(&str, &str)> {
-    let p = s.extra.get(PRIMARY)?;
-    Some((
-        p.get("PrimarySecretARN")?.as_str()?,
-        p.get("ReplicationStatus")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    ))
+    let p = s.cross_account.as_ref()?.primary.as_ref()?;
+    Some((&p.primary_secret_arn, &p.replication_status))
 }
 
 /// Sets the replication status of a cross-account replica's link.
 pub fn set_link_status(s: &mut Secret, status: &str) {
-    if let Some(p) = s.extra.get_mut(PRIMARY) {
-        p["ReplicationStatus"] = json!(status);
+    if let Some(p) = s.cross_account.as_mut().and_then(|c| c.primary.as_mut()) {
+        p.replication_status = status.to_string();
     }
 }
 
 /// A primary's cross-account replica entry (at most one).
-pub fn entry(s: &Secret) -> Option<&Value> {
-    s.extra.get(REPLICAS)?.as_array()?.first()
+pub fn entry(s: &Secret) -> Option<&ReplicaLink> {
+    s.cross_account.as_ref()?.replicas.first()
 }
 
 /// Whether `s` is a cross-account replica (until StopReplicationToReplica makes it standalone).
 pub fn is_replica(s: &Secret) -> bool {
-    s.extra.contains_key(PRIMARY)
+    link(s).is_some()
+}
+
+/// Changes the cross-account links of `s` with `f`, dropping them once none is left.
+pub fn change_links<T>(s: &mut Secret, f: impl FnOnce(&mut CrossAccountLinks) -> T) -> T {
+    let links = s.cross_account.get_or_insert_with(Box::default);
+    let out = f(links);
+    if links.primary.is_none() && links.replicas.is_empty() {
+        s.cross_account = None;
+    }
+    out
 }
 
 /// The account holding the values of `s` when it is a cross-account replica in sync.

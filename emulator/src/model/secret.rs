@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::replica::{CrossAccountLinks, RegionStatus};
 use super::{
     is_zero, Digest, Stored, Version, AWSCURRENT, AWSPREVIOUS, MAX_LABELS_PER_VERSION,
     MAX_VERSIONS, PRUNE_MIN_AGE_SECS,
@@ -63,18 +64,18 @@ pub struct Secret {
     /// PrimaryRegion: set on replicas (to the primary's region) and on primaries that have replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_region: Option<String>,
-    /// ReplicationStatus entries on a primary (owned by replication.rs).
+    /// ReplicationStatus entries on a primary (owned by `ops::replication`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replication: Vec<Value>,
+    pub replication: Vec<RegionStatus>,
     /// Named resource policies (owned by policy.rs); `default` is the classic one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, String>,
     /// OwningService (managed secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owning_service: Option<String>,
-    /// Anything else other modules need to persist (cross-account replicas, ...).
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, Value>,
+    /// Cross-account replication links (record member `extra`; boxed, as few secrets have one).
+    #[serde(rename = "extra", default, skip_serializing_if = "Option::is_none")]
+    pub cross_account: Option<Box<CrossAccountLinks>>,
 }
 
 /// Rotation configuration and state of a secret.

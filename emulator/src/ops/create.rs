@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
+use crate::model::replica::RegionStatus;
 use crate::model::{self, Secret, AWSCURRENT};
 use crate::ops::{check_tags, one_value, replicate_on_create, token_required, ArnName};
 use crate::protocol::shapes::CreateSecretRequest;
@@ -20,7 +21,7 @@ pub struct CreateSecretResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    replication_status: Option<Vec<Value>>,
+    replication_status: Option<Vec<RegionStatus>>,
 }
 
 /// CreateSecret.

@@ -2,7 +2,6 @@
 //! RestoreSecret. Expired secrets are purged lazily when next touched.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::ctx::{Ctx, Lookup};
 use crate::error::ApiError;
@@ -53,11 +52,7 @@ pub fn delete_secret(
             Lookup::Missing => return Err(ApiError::secret_not_found()),
         };
         let s = region.get(&name).ok_or_else(ApiError::secret_not_found)?;
-        let replicas: Vec<String> = s
-            .replication
-            .iter()
-            .filter_map(|r| r.get("Region").and_then(Value::as_str).map(str::to_string))
-            .collect();
+        let replicas: Vec<String> = s.replication.iter().map(|r| r.region.clone()).collect();
         crate::ops::replication::cross_account::check_deletable(s)?;
         if !replicas.is_empty() && !s.is_replica_in(&ctx.region) {
             return Err(ApiError::invalid_parameter(format!(

@@ -1,12 +1,11 @@
 //! DescribeSecret and the secret metadata shared with ListSecrets (only members with a value).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
+use crate::model::replica::{CrossAccountLinks, RegionStatus};
 use crate::model::Secret;
 use crate::ops::{ArnName, Timestamp};
 use crate::protocol::shapes::DescribeSecretRequest;
@@ -63,10 +62,10 @@ pub struct Metadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     primary_region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    replication_status: Option<Vec<Value>>,
-    /// Members other modules keep under their wire names (e.g. CrossAccountPrimary).
+    replication_status: Option<Vec<RegionStatus>>,
+    /// `CrossAccountPrimary` / `CrossAccountReplicas`.
     #[serde(flatten)]
-    extra: BTreeMap<String, Value>,
+    cross_account: Option<CrossAccountLinks>,
 }
 
 /// The metadata of `s` for `shape`.
@@ -98,12 +97,7 @@ pub fn metadata(s: &Secret, shape: Shape) -> Metadata {
         created_date: Timestamp(s.created),
         primary_region: s.primary_region.clone(),
         replication_status: (describe && !s.replication.is_empty()).then(|| s.replication.clone()),
-        extra: s
-            .extra
-            .iter()
-            .filter(|(k, v)| k.starts_with(|c: char| c.is_ascii_uppercase()) && !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        cross_account: s.cross_account.as_deref().cloned(),
     }
 }
 

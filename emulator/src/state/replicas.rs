@@ -3,10 +3,8 @@
 //! its primary's ReplicationStatus, and a cross-account replica in sync takes its primary's
 //! versions and labels.
 
-use serde_json::json;
-
 use crate::model::replica::{
-    build_replica, entry, entry_region, is_our_replica, link, parse_secret_arn, IN_SYNC,
+    build_replica, entry, is_our_replica, link, parse_secret_arn, replicates_to, IN_SYNC,
 };
 use crate::model::{Secret, Version};
 
@@ -39,16 +37,14 @@ fn forget_removed_replicas(regions: &mut AccountWrite<'_>, o: Origin<'_>) {
                 *r != o.region
                     && secrets.get(&name).is_some_and(|p| {
                         p.primary_region.as_deref() == Some(r.as_str())
-                            && p.replication
-                                .iter()
-                                .any(|e| entry_region(e) == Some(o.region))
+                            && replicates_to(p, o.region)
                     })
             })
             .map(|(r, _)| r.clone())
             .collect();
         for other in others {
             if let Some(mut p) = regions.secret_mut(&other, &name) {
-                p.replication.retain(|e| entry_region(e) != Some(o.region));
+                p.replication.retain(|e| e.region != o.region);
                 if p.replication.is_empty() {
                     p.primary_region = None;
                 }
@@ -70,12 +66,8 @@ pub(super) fn propagate(regions: &mut AccountWrite<'_>, o: Origin<'_>) {
             continue;
         }
         let primary: Secret = (**primary).clone();
-        for e in &primary.replication {
-            let (Some(region), Some("InSync")) =
-                (entry_region(e), e.get("Status").and_then(|s| s.as_str()))
-            else {
-                continue;
-            };
+        for e in primary.replication.iter().filter(|e| e.status == IN_SYNC) {
+            let region = e.region.as_str();
             let existing = regions.get(region).and_then(|r| r.get(&name));
             if !existing.is_some_and(|x| is_our_replica(o.region, &primary, x, region)) {
                 continue;
@@ -137,10 +129,10 @@ pub(super) fn propagate_cross_account(w: &mut Writer<'_>, o: Origin<'_>) {
         .filter_map(|name| {
             let p = region.get(name)?;
             let e = entry(p)?;
-            (e["ReplicationStatus"] == json!(IN_SYNC)).then(|| {
+            (e.replication_status == IN_SYNC).then(|| {
                 (
                     p.arn.clone(),
-                    e["ReplicaSecretARN"].as_str().unwrap_or("").to_string(),
+                    e.replica_secret_arn.clone(),
                     p.versions.clone(),
                 )
             })

@@ -7,21 +7,21 @@
 //! Detached). Later changes of the primary's versions reach the replica in the same transaction
 //! (`state`).
 //!
-//! The link lives in the secrets' `extra` members (`model::replica`). While a replica is InSync its
+//! The link lives in the secrets' cross-account links (`model::replica`). While a replica is InSync its
 //! values are read from the primary's account, as a regional replica reads its primary's region;
 //! when replication stops they are copied into the replica's account.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
 use crate::model::replica::{
-    entry, link, parse_secret_arn, set_link_status, DETACHED, IN_SYNC, PRIMARY, REPLICAS,
+    change_links, entry, link, parse_secret_arn, set_link_status, PrimaryLink, ReplicaLink,
+    DETACHED, IN_SYNC,
 };
 pub use crate::model::replica::{is_replica, values_account};
 use crate::model::Secret;
-use serde::Serialize;
 
 use crate::ops::{live, ArnName, ArnOnly};
 use crate::protocol::shapes::{
@@ -51,6 +51,72 @@ pub struct DisassociateCrossAccountReplicaResponse {
 
 /// The resource policy Secrets Manager attaches to a new cross-account replica.
 pub const MANAGED_POLICY: &str = "cross-account-replication";
+/// A new cross-account replica's status until its primary associates it.
+const PENDING: &str = "Pending";
+
+/// The managed policy's document: the primary's account may replicate `primary_arn` into it.
+/// Members are in alphabetical order, as the policy's text has always been written.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManagedPolicy<'a> {
+    statement: [PolicyStatement<'a>; 1],
+    version: &'static str,
+}
+
+/// The managed policy's one statement.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyStatement<'a> {
+    action: &'static str,
+    condition: PolicyCondition<'a>,
+    effect: &'static str,
+    principal: PolicyPrincipal,
+    resource: &'static str,
+    sid: &'static str,
+}
+
+/// `{"StringEquals": {"secretsmanager:PrimarySecretArn": ...}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyCondition<'a> {
+    string_equals: PrimaryArnCondition<'a>,
+}
+
+/// The condition key naming the primary.
+#[derive(Serialize)]
+struct PrimaryArnCondition<'a> {
+    #[serde(rename = "secretsmanager:PrimarySecretArn")]
+    primary_secret_arn: &'a str,
+}
+
+/// `{"AWS": <the primary account's root>}`.
+#[derive(Serialize)]
+struct PolicyPrincipal {
+    #[serde(rename = "AWS")]
+    aws: String,
+}
+
+/// The text of the managed resource policy of a replica of `primary_arn` (in `account`).
+fn managed_policy(partition: &str, account: &str, primary_arn: &str) -> String {
+    let doc = ManagedPolicy {
+        statement: [PolicyStatement {
+            action: "secretsmanager:AcceptCrossAccountReplication",
+            condition: PolicyCondition {
+                string_equals: PrimaryArnCondition {
+                    primary_secret_arn: primary_arn,
+                },
+            },
+            effect: "Allow",
+            principal: PolicyPrincipal {
+                aws: format!("arn:{partition}:iam::{account}:root"),
+            },
+            resource: "*",
+            sid: "CrossAccountReplication",
+        }],
+        version: "2012-10-17",
+    };
+    serde_json::to_string(&doc).unwrap_or_default()
+}
 
 /// InvalidRequestException for a value change on a cross-account replica.
 pub fn refuse_value_write(s: &Secret) -> Result<(), ApiError> {
@@ -73,8 +139,7 @@ pub fn check_deletable(s: &Secret) -> Result<(), ApiError> {
     if let Some(e) = entry(s) {
         return Err(ApiError::invalid_request(format!(
             "You can't delete secret {} while it has the cross-account replica {}. Call DisassociateCrossAccountReplica first.",
-            s.name,
-            e["ReplicaSecretARN"].as_str().unwrap_or("")
+            s.name, e.replica_secret_arn
         )));
     }
     Ok(())
@@ -117,22 +182,16 @@ pub fn make_replica(
             ))
         }
     }
-    s.extra.insert(
-        PRIMARY.into(),
-        json!({"PrimarySecretARN": primary_arn, "ReplicationStatus": "Pending"}),
-    );
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "CrossAccountReplication",
-            "Effect": "Allow",
-            "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
-            "Action": "secretsmanager:AcceptCrossAccountReplication",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"secretsmanager:PrimarySecretArn": primary_arn}}
-        }]
+    change_links(s, |links| {
+        links.primary = Some(PrimaryLink {
+            primary_secret_arn: primary_arn.to_string(),
+            replication_status: PENDING.into(),
+        })
     });
-    s.policies.insert(MANAGED_POLICY.into(), policy.to_string());
+    s.policies.insert(
+        MANAGED_POLICY.into(),
+        managed_policy(partition, account, primary_arn),
+    );
     Ok(())
 }
 
@@ -179,7 +238,7 @@ pub fn associate_cross_account_replica(
             return Err(ApiError::replica_read_only());
         }
         refuse_value_write(p)?;
-        if entry(p).is_some_and(|e| e["ReplicaSecretARN"] != json!(replica_arn)) {
+        if entry(p).is_some_and(|e| e.replica_secret_arn != replica_arn) {
             return Err(ApiError::limit_exceeded(
                 "A primary secret can have at most one cross-account replica.",
             ));
@@ -202,14 +261,15 @@ pub fn associate_cross_account_replica(
         }
         set_link_status(&mut rep, IN_SYNC);
         mirror(&mut rep, &versions, ctx.now);
-        let mut e = json!({"ReplicaSecretARN": replica_arn, "ReplicationStatus": IN_SYNC});
-        if let Some(r) = role {
-            e["ReplicationRoleARN"] = json!(r);
-        }
+        let e = ReplicaLink {
+            replica_secret_arn: replica_arn.clone(),
+            replication_role_arn: role.map(str::to_string),
+            replication_status: IN_SYNC.into(),
+        };
         let mut p = accounts
             .secret_mut(&ctx.account, &ctx.region, &name)
             .ok_or_else(ApiError::secret_not_found)?;
-        p.extra.insert(REPLICAS.into(), json!([e]));
+        change_links(&mut p, |links| links.replicas = vec![e]);
         p.last_changed = ctx.now;
         Ok(AssociateCrossAccountReplicaResponse {
             arn: p.arn.clone(),
@@ -233,12 +293,12 @@ pub fn disassociate_cross_account_replica(
         let mut p = region
             .secret_mut(&name)
             .ok_or_else(ApiError::secret_not_found)?;
-        if !entry(&p).is_some_and(|e| e["ReplicaSecretARN"] == json!(replica_arn)) {
+        if entry(&p).is_none_or(|e| e.replica_secret_arn != replica_arn) {
             return Err(ApiError::invalid_request(format!(
                 "The secret {name} has no cross-account replica {replica_arn}."
             )));
         }
-        p.extra.remove(REPLICAS);
+        change_links(&mut p, |links| links.replicas.clear());
         p.last_changed = ctx.now;
         let out = DisassociateCrossAccountReplicaResponse {
             secret: ArnName::of(&p),
@@ -266,7 +326,7 @@ pub fn stop_replica(ctx: &Ctx, accounts: &mut Writer<'_>, name: &str) -> Result<
         .map(|(arn, _)| arn.to_string())
         .unwrap_or_default();
     copy_values(ctx, &mut rep)?;
-    rep.extra.remove(PRIMARY);
+    change_links(&mut rep, |links| links.primary = None);
     rep.policies.remove(MANAGED_POLICY);
     rep.last_changed = ctx.now;
     let out = ArnOnly {
@@ -274,16 +334,40 @@ pub fn stop_replica(ctx: &Ctx, accounts: &mut Writer<'_>, name: &str) -> Result<
     };
     let replica_arn = rep.arn.clone();
     if let Some(mut p) = secret_by_arn(accounts, &primary_arn) {
-        if matches!(p.extra.get(REPLICAS), Some(Value::Array(_))) {
-            if let Some(Value::Array(list)) = p.extra.get_mut(REPLICAS) {
-                for e in list
+        if entry(&p).is_some() {
+            change_links(&mut p, |links| {
+                for e in links
+                    .replicas
                     .iter_mut()
-                    .filter(|e| e["ReplicaSecretARN"] == json!(replica_arn))
+                    .filter(|e| e.replica_secret_arn == replica_arn)
                 {
-                    e["ReplicationStatus"] = json!(DETACHED);
+                    e.replication_status = DETACHED.into();
                 }
-            }
+            });
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn managed_policy_text() {
+        let arn = "arn:aws:secretsmanager:us-east-1:111:secret:p-AbCdEf";
+        let expected = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "CrossAccountReplication",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111:root"},
+                "Action": "secretsmanager:AcceptCrossAccountReplication",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"secretsmanager:PrimarySecretArn": arn}}
+            }]
+        });
+        assert_eq!(managed_policy("aws", "111", arn), expected.to_string());
+    }
 }

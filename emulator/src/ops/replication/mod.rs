@@ -18,12 +18,14 @@ pub mod cross_account;
 pub use cross_account::{associate_cross_account_replica, disassociate_cross_account_replica};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::kms;
-use crate::model::replica::{build_replica, entry_region, is_our_replica};
+use crate::model::replica::{
+    build_replica, is_our_replica, replicates_to, RegionStatus, FAILED, IN_SYNC,
+};
 use crate::model::{arn_prefix, Secret};
 use crate::ops::{live, ArnOnly};
 use crate::protocol::shapes::{
@@ -38,7 +40,7 @@ use crate::state::{write_replica, AccountWrite, SecretMut};
 pub struct ReplicationResponse {
     #[serde(rename = "ARN")]
     arn: String,
-    replication_status: Vec<Value>,
+    replication_status: Vec<RegionStatus>,
 }
 
 /// Checks a region name against the model's pattern `^([a-z]+-)+\d+$` (1–128 characters).
@@ -121,11 +123,7 @@ pub fn add_replicas(
                 "Duplicate replica region {region} in AddReplicaRegions."
             )));
         }
-        if primary
-            .replication
-            .iter()
-            .any(|e| entry_region(e) == Some(region.as_str()))
-        {
+        if replicates_to(primary, &region) {
             return Err(ApiError::invalid_parameter(format!(
                 "The secret is already replicated to {region}."
             )));
@@ -150,14 +148,16 @@ pub fn add_replicas(
                     is_our_replica(&ctx.region, primary, existing, &region),
                 )
             });
-        let mut status = json!({"Region": region, "Status": "InSync"});
-        if let Some(k) = &key {
-            status["KmsKeyId"] = json!(k);
-        }
+        let mut status = RegionStatus {
+            kms_key_id: key.clone(),
+            region: region.clone(),
+            status: IN_SYNC.into(),
+            status_message: None,
+        };
         match clash {
             Some((existing, false)) if !force_overwrite => {
-                status["Status"] = json!("Failed");
-                status["StatusMessage"] = json!(format!(
+                status.status = FAILED.into();
+                status.status_message = Some(format!(
                     "Replication failed: a secret named {} already exists in {region}. Use ForceOverwriteReplicaSecret to overwrite it.",
                     existing.name
                 ));
@@ -244,20 +244,14 @@ pub fn remove_regions_from_replication(
     ctx.write_account(|regions| {
         let mut primary = primary_to_change(ctx, regions, id)?;
         for r in &remove {
-            if !primary
-                .replication
-                .iter()
-                .any(|e| entry_region(e) == Some(r.as_str()))
-            {
+            if !replicates_to(&primary, r) {
                 return Err(ApiError::invalid_parameter(format!(
                     "The secret is not replicated to region {r}."
                 )));
             }
         }
         for r in &remove {
-            primary
-                .replication
-                .retain(|e| entry_region(e) != Some(r.as_str()));
+            primary.replication.retain(|e| e.region != *r);
             let ours = regions
                 .get(r)
                 .and_then(|reg| reg.get(&primary.name))
@@ -311,9 +305,7 @@ pub fn stop_replication_to_replica(
         let prefix = arn_prefix(&primary_region, &ctx.account);
         if let Some(mut primary) = regions.secret_mut(&primary_region, &name) {
             if primary.arn.starts_with(&prefix) {
-                primary
-                    .replication
-                    .retain(|e| entry_region(e) != Some(ctx.region.as_str()));
+                primary.replication.retain(|e| e.region != ctx.region);
                 if primary.replication.is_empty() {
                     primary.primary_region = None;
                 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::json;
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -161,6 +161,17 @@ fn parse_url(url: &str) -> Result<(String, String), String> {
     Ok((format!("{host}:{port}"), path.to_string()))
 }
 
+/// The event a rotation function receives for one step (members in alphabetical order, the order
+/// the event's JSON has always had).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StepEvent<'a> {
+    client_request_token: &'a str,
+    rotation_token: &'a str,
+    secret_id: &'a str,
+    step: &'a str,
+}
+
 /// Posts one step event `{"Step", "SecretId", "ClientRequestToken", "RotationToken"}` to `url`, as a Lambda
 /// invocation would deliver it. A 2xx answer is success; anything else (status, connection error,
 /// timeout) is the step's failure, described in the error.
@@ -172,12 +183,12 @@ pub async fn invoke(
     rotation_token: &str,
 ) -> Result<(), String> {
     let (authority, path) = parse_url(url)?;
-    let body = serde_json::to_vec(&json!({
-        "Step": step,
-        "SecretId": secret_arn,
-        "ClientRequestToken": token,
-        "RotationToken": rotation_token,
-    }))
+    let body = serde_json::to_vec(&StepEvent {
+        client_request_token: token,
+        rotation_token,
+        secret_id: secret_arn,
+        step,
+    })
     .map_err(|e| e.to_string())?;
     let call = async {
         let mut conn = TcpStream::connect(&authority)
@@ -220,6 +231,26 @@ pub async fn invoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_event_text() {
+        let event = StepEvent {
+            client_request_token: "t",
+            rotation_token: "r",
+            secret_id: "arn:s",
+            step: "createSecret",
+        };
+        let expected = serde_json::json!({
+            "Step": "createSecret",
+            "SecretId": "arn:s",
+            "ClientRequestToken": "t",
+            "RotationToken": "r",
+        });
+        assert_eq!(
+            serde_json::to_string(&event).ok(),
+            Some(expected.to_string())
+        );
+    }
 
     #[test]
     fn builtin_arn_and_mappings() {

@@ -2,7 +2,8 @@
 //! six-field `cron(...)`) and the computation of NextRotationDate from the last rotation.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 /// A validated rotation schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,16 +18,22 @@ pub enum Schedule {
     Cron(Box<Cron>),
 }
 
-/// The stored rules, echoed in DescribeSecret as `RotationRules`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The stored rules, echoed in DescribeSecret as `RotationRules` (the members given, under their
+/// wire names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Rules {
     /// What the client sent as AutomaticallyAfterDays (echoed back).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub automatically_after_days: Option<i64>,
     /// What the client sent as Duration, e.g. `3h`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     /// What the client sent as ScheduleExpression.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_expression: Option<String>,
     /// The parsed schedule.
+    #[serde(skip)]
     pub schedule: Schedule,
 }
 
@@ -91,17 +98,7 @@ impl Rules {
 
     /// The `RotationRules` JSON as DescribeSecret returns it.
     pub fn to_json(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        if let Some(d) = self.automatically_after_days {
-            out.insert("AutomaticallyAfterDays".into(), json!(d));
-        }
-        if let Some(d) = &self.duration {
-            out.insert("Duration".into(), json!(d));
-        }
-        if let Some(e) = &self.schedule_expression {
-            out.insert("ScheduleExpression".into(), json!(e));
-        }
-        Value::Object(out)
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// The rotation due after one at `last`.
@@ -290,6 +287,7 @@ impl Cron {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
