@@ -55,24 +55,25 @@ pub const MANAGED_POLICY: &str = "cross-account-replication";
 const PENDING: &str = "Pending";
 
 /// The managed policy's document: the primary's account may replicate `primary_arn` into it.
-/// Members are in alphabetical order, as the policy's text has always been written.
+/// Members are in the order IAM documents write them (Version first; Sid, Effect, Principal,
+/// Action, Resource, Condition).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ManagedPolicy<'a> {
-    statement: [PolicyStatement<'a>; 1],
     version: &'static str,
+    statement: [PolicyStatement<'a>; 1],
 }
 
 /// The managed policy's one statement.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct PolicyStatement<'a> {
-    action: &'static str,
-    condition: PolicyCondition<'a>,
+    sid: &'static str,
     effect: &'static str,
     principal: PolicyPrincipal,
+    action: &'static str,
     resource: &'static str,
-    sid: &'static str,
+    condition: PolicyCondition<'a>,
 }
 
 /// `{"StringEquals": {"secretsmanager:PrimarySecretArn": ...}}`.
@@ -368,6 +369,22 @@ mod tests {
                 "Condition": {"StringEquals": {"secretsmanager:PrimarySecretArn": arn}}
             }]
         });
-        assert_eq!(managed_policy("aws", "111", arn), expected.to_string());
+        let text = managed_policy("aws", "111", arn);
+        // the same document, and its members in the order written above (whatever order a
+        // `serde_json::Map` keeps in this build)
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).ok(),
+            Some(expected)
+        );
+        let at = |key: &str| text.find(key).expect(key);
+        assert!(at("\"Version\"") < at("\"Statement\""), "{text}");
+        assert!(
+            at("\"Sid\"") < at("\"Effect\"") && at("\"Effect\"") < at("\"Principal\""),
+            "{text}"
+        );
+        assert!(
+            at("\"Action\"") < at("\"Resource\"") && at("\"Resource\"") < at("\"Condition\""),
+            "{text}"
+        );
     }
 }
