@@ -74,22 +74,7 @@ fn no_module_imports_a_module_that_imports_it_back() {
 
 #[test]
 fn each_layer_imports_only_the_layers_below_it() {
-    let graph = graph::load(&src());
-    let mut wrong = Vec::new();
-    for (from, targets) in &graph.edges {
-        for to in targets {
-            let (Some(a), Some(b)) = (from.first(), to.first()) else {
-                continue;
-            };
-            let above = ABOVE
-                .iter()
-                .find(|(layer, _)| layer == a)
-                .is_some_and(|(_, above)| above.contains(&b.as_str()));
-            if above {
-                wrong.push(format!("{} imports {}", graph::name(from), graph::name(to)));
-            }
-        }
-    }
+    let wrong = graph::imports_above(&graph::load(&src()), ABOVE);
     assert!(
         wrong.is_empty(),
         "imports against the request path's layer order:\n{}",

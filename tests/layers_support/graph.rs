@@ -432,3 +432,24 @@ pub fn cycle_reports(src: &Path) -> Vec<String> {
         .map(|c| describe(&graph, c))
         .collect()
 }
+
+/// Imports from a top-level module into one of the modules `above` lists for it (`(module,
+/// modules it must not import)`), as "a imports b" lines.
+pub fn imports_above(graph: &Graph, above: &[(&str, &[&str])]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph.edges {
+        for to in targets {
+            let (Some(a), Some(b)) = (from.first(), to.first()) else {
+                continue;
+            };
+            let forbidden = above
+                .iter()
+                .find(|(layer, _)| layer == a)
+                .is_some_and(|(_, above)| above.contains(&b.as_str()));
+            if forbidden {
+                wrong.push(format!("{} imports {}", name(from), name(to)));
+            }
+        }
+    }
+    wrong
+}
