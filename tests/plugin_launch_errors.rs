@@ -2,7 +2,8 @@
 //! stdout), a protocol version we do not speak, an invalid setting (exit 1, message names it).
 //! And a key file left by a crash: an empty or temporary one does not block the next start
 //! (kill -9 during key creation included); an empty one beside existing data stops start-up
-//! with an error naming the file.
+//! with an error naming the file. A database settings file torn by a crash does not block the
+//! next start either.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod plugin_support;
@@ -147,6 +148,34 @@ async fn an_empty_key_file_left_by_a_crashed_first_start_does_not_block_start_up
     let plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
     let mut c = plugin.client().await;
     assert_eq!(get(&mut c, 1, "ds").await.decrypted_value, "value");
+}
+
+/// sled writes its settings file (`db/conf`) in two writes without a sync; a kill between them
+/// leaves the settings without their checksum, and sled alone then refuses to open the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_settings_file_torn_by_a_crash_does_not_block_start_up() {
+    let data = tempfile::tempdir().unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    starts_and_round_trips(data.path(), sockets.path()).await;
+    let conf = data.path().join("db").join("conf");
+    let whole = std::fs::read(&conf).unwrap();
+    std::fs::write(&conf, &whole[..whole.len() - 4]).unwrap();
+    let plugin = launch(grafana_command(data.path(), sockets.path(), &[]));
+    let mut c = plugin.client().await;
+    assert_eq!(get(&mut c, 1, "ds").await.decrypted_value, "value");
+    assert_eq!(set(&mut c, 1, "ds2", "second").await, "");
+    assert_eq!(
+        std::fs::read(&conf).unwrap(),
+        whole,
+        "the whole file is back"
+    );
+    assert!(
+        plugin
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("torn sled settings file")),
+        "the repair is logged"
+    );
 }
 
 #[test]

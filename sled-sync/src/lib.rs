@@ -2,8 +2,10 @@
 //! flush is not enough on its own for "acknowledged means on disk", so a store calls
 //! [`SledFiles::sync`] after every flush; and a flush per write is slow, so a store can log its
 //! writes in a [`wal::Wal`] (one group `fdatasync` per batch of writers) and flush sled only at
-//! checkpoints.
+//! checkpoints. sled's settings file is written here, atomically, before sled opens a database
+//! ([`config::prepare`]).
 
+pub mod config;
 pub mod wal;
 
 use std::collections::HashSet;

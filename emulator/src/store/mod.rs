@@ -65,6 +65,9 @@ pub enum StoreError {
     /// Syncing sled's files to disk failed.
     #[error("cannot sync the database files: {0}")]
     Sync(#[from] std::io::Error),
+    /// sled's settings file could not be written.
+    #[error("cannot write the database settings file (conf): {0}")]
+    Settings(std::io::Error),
     /// The write-ahead log failed.
     #[error(transparent)]
     Wal(#[from] WalError),
@@ -114,6 +117,12 @@ impl Store {
     pub fn open(dir: Option<&Path>, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
         if let Some(d) = dir {
             crate::data_dir::restrict(d)?;
+            // sled's own write of its settings file can be torn by a crash
+            if sled_sync::config::prepare(d).map_err(StoreError::Settings)?
+                == sled_sync::config::ConfigState::Repaired
+            {
+                tracing::warn!(dir = %d.display(), "replaced a torn sled settings file (conf)");
+            }
         }
         let cfg = sled::Config::new().cache_capacity(cache_bytes);
         let cfg = match dir {

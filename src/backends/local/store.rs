@@ -487,6 +487,17 @@ impl Inner {
     /// into it, makes that durable and starts a new log segment: start-up, and a reopen after
     /// sled failed.
     fn open(dir: &Path, cipher: Arc<Cipher>, fsync_mode: bool) -> Result<Self> {
+        // sled's own write of its settings file can be torn by a crash
+        let db_dir = dir.join(DB_DIR_NAME);
+        let conf = sled_sync::config::prepare(&db_dir).map_err(|e| {
+            Error::Storage(format!(
+                "cannot write the database settings in {}: {e}",
+                db_dir.display()
+            ))
+        })?;
+        if conf == sled_sync::config::ConfigState::Repaired {
+            tracing::warn!(dir = %db_dir.display(), "replaced a torn sled settings file (conf)");
+        }
         let db = sled::Config::new()
             .path(dir.join(DB_DIR_NAME))
             .cache_capacity(CACHE_BYTES)
