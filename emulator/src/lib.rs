@@ -195,6 +195,7 @@ pub struct EmulatorBuilder {
     config: Config,
     faults: FaultSettings,
     cache_bytes: Option<u64>,
+    value_cache_bytes: Option<usize>,
 }
 
 impl EmulatorBuilder {
@@ -256,6 +257,12 @@ impl EmulatorBuilder {
         self.cache_bytes = Some(n);
         self
     }
+    /// Bytes of values read from disk kept in memory (default 16 MiB: the current values of
+    /// 100,000 secrets of 64 bytes).
+    pub fn value_cache_bytes(mut self, n: usize) -> Self {
+        self.value_cache_bytes = Some(n);
+        self
+    }
     /// Maximum request body in bytes (default 2 MiB).
     pub fn max_body(mut self, n: usize) -> Self {
         self.config.max_body = n;
@@ -270,9 +277,12 @@ impl EmulatorBuilder {
 
     /// Opens the store, loads it and starts serving.
     pub async fn start(self) -> Result<Emulator, StartError> {
+        let started = std::time::Instant::now();
         let store = store::Store::open(
             self.data_dir.as_deref(),
             self.cache_bytes.unwrap_or(2 << 20),
+            self.value_cache_bytes
+                .unwrap_or(store::DEFAULT_VALUE_CACHE_BYTES),
         )?;
         let clock = Arc::new(clock::OffsetClock::new());
         let shared = Arc::new(Shared {
@@ -284,7 +294,9 @@ impl EmulatorBuilder {
             requests: console::RequestLog::default(),
             metrics: metrics::EmulatorMetrics::new(),
         });
+        let opened = started.elapsed();
         let n = shared.load()?;
+        let loaded = started.elapsed() - opened;
         let addr = self
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -294,7 +306,14 @@ impl EmulatorBuilder {
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        tracing::info!(%local, secrets = n, durable = shared.store.is_durable(), "secrets manager emulator listening");
+        tracing::info!(
+            %local,
+            secrets = n,
+            durable = shared.store.is_durable(),
+            open_ms = opened.as_millis() as u64,
+            load_ms = loaded.as_millis() as u64,
+            "secrets manager emulator listening"
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Scheduled rotations (rotation.rs) run when the emulator clock passes NextRotationDate.
         tokio::spawn(ops::rotation::ticker(

@@ -75,6 +75,10 @@ struct Args {
     /// sled cache size in MiB.
     #[arg(long, default_value_t = 2)]
     cache_mib: u64,
+    /// Memory in MiB for values read from disk (a durable emulator whose data outgrows sled's
+    /// page cache reads its hot values from here).
+    #[arg(long, default_value_t = 16)]
+    value_cache_mib: usize,
 }
 
 /// The allocator: mimalloc. glibc's malloc needed a single arena (`MALLOC_ARENA_MAX=1`) to keep
@@ -160,7 +164,8 @@ async fn run() -> anyhow::Result<()> {
         .listen(args.listen)
         .account_id(args.account_id)
         .faults(faults)
-        .cache_bytes(args.cache_mib << 20);
+        .cache_bytes(args.cache_mib << 20)
+        .value_cache_bytes(args.value_cache_mib << 20);
     if let Some(d) = args.data_dir.filter(|_| !args.in_memory) {
         // mode 0700 (its files 0600): it holds plaintext values
         secretsmanager_emulator::data_dir::restrict(&d)

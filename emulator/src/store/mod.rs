@@ -6,8 +6,8 @@
 //! (`durability.rs`). Every 200 ms a checkpoint writes the changes since the last one into sled
 //! and deletes the log segments they came from (`checkpoint.rs`). At start the log is replayed
 //! into sled and the records are read back, older layouts first rewritten in the current one
-//! (`load.rs`). Keys and record encodings are in `record.rs`; version records read from sled are
-//! cached (`value_cache.rs`); each store numbers its own records (`numbers.rs`).
+//! (`load.rs`). Keys and record encodings are in `record.rs`; values read from sled are cached
+//! (`value_cache.rs`); each store numbers its own records (`numbers.rs`).
 //!
 //! Commits go to the log rather than into sled one batch at a time because sled 0.34 seals and
 //! writes its I/O buffer on every batch, through a thread pool that wakes all its idle threads
@@ -20,6 +20,8 @@ mod numbers;
 mod record;
 mod tx;
 mod value_cache;
+
+pub use value_cache::DEFAULT_BUDGET as DEFAULT_VALUE_CACHE_BYTES;
 
 #[cfg(test)]
 mod tests;
@@ -99,6 +101,15 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The encoded value of a version record (None: no record, or a version without a value).
+fn value_part<'a>(k: &[u8], raw: Option<&'a [u8]>) -> Result<Option<&'a [u8]>, StoreError> {
+    match raw.map(split_version_record) {
+        None => Ok(None),
+        Some(Some((_, v))) => Ok(v),
+        Some(None) => Err(corrupt(k, "bad version record")),
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -112,9 +123,14 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) a store in `dir`; `None` keeps everything in memory (no flushes).
-    /// `cache_bytes` bounds sled's page cache. A durable store first replays the write-ahead log
-    /// into sled and makes the result durable.
-    pub fn open(dir: Option<&Path>, cache_bytes: u64) -> Result<Arc<Store>, StoreError> {
+    /// `cache_bytes` bounds sled's page cache and `value_cache_bytes` the cache of values read
+    /// from sled. A durable store first replays the write-ahead log into sled and makes the
+    /// result durable.
+    pub fn open(
+        dir: Option<&Path>,
+        cache_bytes: u64,
+        value_cache_bytes: usize,
+    ) -> Result<Arc<Store>, StoreError> {
         if let Some(d) = dir {
             crate::data_dir::restrict(d)?;
             // sled's own write of its settings file can be torn by a crash
@@ -158,7 +174,7 @@ impl Store {
             files: files.clone(),
             dur: Arc::new(Durability::new(last_seq)),
             pending: std::sync::Mutex::new(Pending::default()),
-            values: std::sync::Mutex::new(ValueCache::new(value_cache::DEFAULT_BUDGET)),
+            values: std::sync::Mutex::new(ValueCache::new(value_cache_bytes)),
             commit_lock: std::sync::Mutex::new(()),
             checkpoint_lock: std::sync::Mutex::new(()),
             records: RecordNumbers::default(),
@@ -201,16 +217,12 @@ impl Store {
         rec: u64,
     ) -> Result<Option<SecretData>, StoreError> {
         let k = version_key(account, region, rec);
-        let Some(raw) = self.get_cached(&k)? else {
+        let Some(encoded) = self.value_bytes(&k)? else {
             return Ok(None);
         };
-        match split_version_record(&raw) {
-            Some((_, None)) => Ok(None),
-            Some((_, Some(v))) => SecretData::decode(v)
-                .map(Some)
-                .ok_or_else(|| corrupt(&k, "bad value encoding")),
-            None => Err(corrupt(&k, "bad version record")),
-        }
+        SecretData::decode(&encoded)
+            .map(Some)
+            .ok_or_else(|| corrupt(&k, "bad value encoding"))
     }
 
     /// The current value of a key: pending changes first, then sled.
@@ -221,10 +233,12 @@ impl Store {
         Ok(self.db.get(k)?.map(|v| v.to_vec()))
     }
 
-    /// Like [`Store::get`], through the value cache.
-    fn get_cached(&self, k: &[u8]) -> Result<Option<Arc<[u8]>>, StoreError> {
-        if let Some(v) = lock(&self.pending).get(k) {
-            return Ok(v.as_deref().map(Arc::from));
+    /// The encoded value in the version record under `k` (None: no such record, or a version
+    /// without a value): the pending changes first, then the value cache, then sled, whose
+    /// answer is cached.
+    fn value_bytes(&self, k: &[u8]) -> Result<Option<Arc<[u8]>>, StoreError> {
+        if let Some(raw) = lock(&self.pending).get(k) {
+            return Ok(value_part(k, raw.as_deref())?.map(Arc::from));
         }
         let seen = {
             let c = lock(&self.values);
@@ -233,10 +247,13 @@ impl Store {
             }
             c.generation()
         };
-        let Some(v) = self.db.get(k)? else {
+        let Some(raw) = self.db.get(k)? else {
             return Ok(None);
         };
-        let v: Arc<[u8]> = Arc::from(&v[..]);
+        let Some(v) = value_part(k, Some(&raw))? else {
+            return Ok(None);
+        };
+        let v: Arc<[u8]> = Arc::from(v);
         let mut c = lock(&self.values);
         // cache it only if nothing changed since the lookup above: a commit or checkpoint in
         // between may have made what sled returned stale

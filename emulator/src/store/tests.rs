@@ -59,7 +59,7 @@ fn fresh(stopped: bool) -> (tempfile::TempDir, Arc<Store>) {
 }
 
 fn open(dir: &tempfile::TempDir, stopped: bool) -> Arc<Store> {
-    let store = Store::open(Some(dir.path()), 1 << 20).unwrap();
+    let store = Store::open(Some(dir.path()), 1 << 20, 1 << 20).unwrap();
     if stopped {
         store.stop();
     }
@@ -309,6 +309,12 @@ async fn cached_values_follow_commits_and_checkpoints() {
     let rec = s.version("v1").unwrap().rec;
     let read = || store.value("1", "us-east-1", rec).unwrap();
     assert_eq!(read(), Some(value("first"))); // from sled, now cached
+                                              // the cache holds the value alone (kind byte and text), not the record's immutable part
+    let key = super::record::version_key("1", "us-east-1", rec);
+    assert_eq!(
+        store.values.lock().unwrap().get(&key).as_deref(),
+        Some(&b"Sfirst"[..])
+    );
     assert_eq!(read(), Some(value("first"))); // from the cache
     commit_with(&store, |tx| {
         tx.put_value("1", "us-east-1", rec, &value("second"))
@@ -378,8 +384,8 @@ async fn each_store_numbers_its_own_records() {
     let highest = loaded(&loaded_store)[0].versions.last().unwrap().rec;
     assert!(loaded_store.new_record_number() > highest);
 
-    let first = Store::open(None, 1 << 20).unwrap();
-    let second = Store::open(None, 1 << 20).unwrap();
+    let first = Store::open(None, 1 << 20, 1 << 20).unwrap();
+    let second = Store::open(None, 1 << 20, 1 << 20).unwrap();
     assert_eq!(first.new_record_number(), 1);
     assert_eq!(first.new_record_number(), 2);
     assert_eq!(second.new_record_number(), 1);

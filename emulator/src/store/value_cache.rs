@@ -1,16 +1,18 @@
-//! The cache of version records read from sled, bounded in bytes: it keeps the values a workload
-//! reads again in memory when the data set outgrows sled's page cache, where each cached value
-//! holds a whole page. The store invalidates a key whenever a commit changes it.
+//! The cache of values read from sled, bounded in bytes: it keeps the values a workload reads again
+//! in memory when the data set outgrows sled's page cache, where each cached value holds a whole
+//! page. Only the value part of a version record is kept (the immutable part beside it is in
+//! memory already). The store invalidates a key whenever a commit changes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Bytes of keys and values the cache holds before it evicts.
-pub const DEFAULT_BUDGET: usize = 2 << 20;
+/// Bytes of keys and values the cache holds before it evicts: the current values of 100,000
+/// secrets of 64 bytes each (BENCHMARKS.md, step 4b).
+pub const DEFAULT_BUDGET: usize = 16 << 20;
 /// Rough per-entry overhead (hash slot, Arc header, allocations), counted against the budget.
 const ENTRY_OVERHEAD: usize = 64;
 
-/// Cached records by key. Eviction drops entries in the map's (arbitrary) order until a quarter
+/// Cached values by their version record's key. Eviction drops entries in the map's (arbitrary) order until a quarter
 /// of the budget is free: random eviction, which keeps a hot set that fits. Its Debug output
 /// shows sizes only (it holds secret values).
 pub struct ValueCache {
