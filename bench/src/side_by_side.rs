@@ -71,20 +71,7 @@ mod tests {
     use crate::stats::RunResult;
 
     fn line(target: &str, workload: &str, c: usize, rps: f64, p99: f64) -> RunResult {
-        RunResult {
-            target: target.into(),
-            workload: workload.into(),
-            concurrency: c,
-            requests: 10,
-            ok: 10,
-            seconds: 1.0,
-            rps,
-            p50_ms: p99 / 2.0,
-            p99_ms: p99,
-            max_ms: p99,
-            errors: BTreeMap::new(),
-            extra: BTreeMap::new(),
-        }
+        RunResult::sample(target, workload, c, rps, p99)
     }
 
     #[test]

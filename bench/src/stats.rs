@@ -115,6 +115,26 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run of 10 requests in one second with these figures (p50 half the p99): the report's
+    /// tests build their inputs with it.
+    #[cfg(test)]
+    pub(crate) fn sample(target: &str, workload: &str, c: usize, rps: f64, p99: f64) -> Self {
+        RunResult {
+            target: target.into(),
+            workload: workload.into(),
+            concurrency: c,
+            requests: 10,
+            ok: 10,
+            seconds: 1.0,
+            rps,
+            p50_ms: p99 / 2.0,
+            p99_ms: p99,
+            max_ms: p99,
+            errors: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The result as one JSON line.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
