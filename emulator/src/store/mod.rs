@@ -67,8 +67,8 @@ pub enum StoreError {
     /// Syncing sled's files to disk failed.
     #[error("cannot sync the database files: {0}")]
     Sync(#[from] std::io::Error),
-    /// sled's settings file could not be written.
-    #[error("cannot write the database settings file (conf): {0}")]
+    /// sled's settings file could not be read or written.
+    #[error("cannot check or write the database settings file (conf): {0}")]
     Settings(std::io::Error),
     /// The write-ahead log failed.
     #[error(transparent)]

@@ -491,7 +491,7 @@ impl Inner {
         let db_dir = dir.join(DB_DIR_NAME);
         let conf = sled_sync::config::prepare(&db_dir).map_err(|e| {
             Error::Storage(format!(
-                "cannot write the database settings in {}: {e}",
+                "cannot check or write the database settings file (conf) in {}: {e}",
                 db_dir.display()
             ))
         })?;
