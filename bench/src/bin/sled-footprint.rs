@@ -1,6 +1,8 @@
 //! sled's own footprint on an emulator data directory: opens it as the emulator does (no periodic
 //! flush, a given page-cache size), then either reads every secret record (`scan`, what an
-//! index built at start-up reads) or gets random version records (`get`, reads on demand), and
+//! index built at start-up reads; `index` also keeps each secret's name and 48 bytes beside it in
+//! a B-tree, the size of a summary an index would hold) or gets random version records (`get`,
+//! reads on demand), and
 //! prints the seconds and the process's RSS and peak RSS after each step as JSON lines. Run it with
 //! the emulator's allocator settings (`MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0`) on
 //! a stopped emulator's directory; it changes nothing there.
@@ -33,6 +35,8 @@ struct Args {
 enum Step {
     /// Every secret record (`s` keys).
     Scan,
+    /// Every secret record, keeping each name with a 48-byte summary.
+    Index,
     /// Random version records (`e` keys) of the first account and region.
     Get,
 }
@@ -93,6 +97,21 @@ fn main() -> anyhow::Result<()> {
                 "scan secret records",
                 started,
                 serde_json::json!({"records": records, "bytes": bytes}),
+            )?;
+        }
+        Step::Index => {
+            let mut index: std::collections::BTreeMap<Box<str>, [u64; 6]> =
+                std::collections::BTreeMap::new();
+            for item in db.scan_prefix([b's', 0]) {
+                let (k, v) = item?;
+                let name = k.rsplit(|b| *b == 0).next().unwrap_or_default();
+                let summary = [v.len() as u64; 6];
+                index.insert(String::from_utf8_lossy(name).into(), summary);
+            }
+            report(
+                "index of the secret records",
+                started,
+                serde_json::json!({"secrets": index.len()}),
             )?;
         }
         Step::Get => {
