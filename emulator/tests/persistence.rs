@@ -1,7 +1,7 @@
 //! Persistence: everything survives a restart on the same sled directory, and every acknowledged
 //! write survives `kill -9` of the `sm-emulator` binary in the middle of a write load (the test
 //! proves the kill landed mid-load: the process was running, died of SIGKILL, and cut off
-//! requests in flight). A database settings file torn by a crash does not keep the binary from
+//! requests in flight). A database settings file torn by a crash does not keep the emulator from
 //! starting.
 #![allow(clippy::unwrap_used)]
 
@@ -116,21 +116,19 @@ async fn state_survives_restart() {
 }
 
 /// sled writes its settings file (`conf`) in two writes without a sync; a kill between them leaves
-/// the settings without their checksum, and sled alone then refuses to open the directory.
+/// the settings without their checksum, and sled alone then refuses to open the directory. (The
+/// emulator is started in process, on a port of its own choosing: two tests here that pick free
+/// ports for the binary at the same moment can be given the same one.)
 #[tokio::test]
-async fn a_settings_file_torn_by_a_crash_does_not_keep_the_binary_from_starting() {
+async fn a_settings_file_torn_by_a_crash_does_not_keep_the_emulator_from_starting() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut child = spawn_binary(dir.path(), port).await;
-    let c = client_for(&endpoint, "us-east-1", AKID, SECRET_KEY);
+    let (emu, c) = open(dir.path()).await;
     create(&c, "kept", "value").await;
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    emu.shutdown().await;
     let conf = dir.path().join("conf");
     let whole = std::fs::read(&conf).unwrap();
     std::fs::write(&conf, &whole[..whole.len() - 4]).unwrap();
-    let mut child = spawn_binary(dir.path(), port).await;
+    let (emu, c) = open(dir.path()).await;
     let read = get(&c, "kept").await.unwrap();
     assert_eq!(read.secret_string(), Some("value"));
     assert_eq!(
@@ -138,8 +136,7 @@ async fn a_settings_file_torn_by_a_crash_does_not_keep_the_binary_from_starting(
         whole,
         "the whole file is back"
     );
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    emu.shutdown().await;
 }
 
 fn token(worker: usize, i: usize) -> String {
