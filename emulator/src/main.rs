@@ -77,7 +77,7 @@ struct Args {
     cache_mib: u64,
     /// Memory in MiB for values read from disk (a durable emulator whose data outgrows sled's
     /// page cache reads its hot values from here).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = secretsmanager_emulator::store::DEFAULT_VALUE_CACHE_BYTES >> 20)]
     value_cache_mib: usize,
 }
 
